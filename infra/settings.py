@@ -141,12 +141,16 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
         raise SettingsError(f"exploration.{bad[0]}", f"is not known (known: {', '.join(sorted(known_exp))})")
     d = Exploration()
     exploration = Exploration(
-        algorithm=_one_of("exploration.algorithm", exploration_raw.get("algorithm", d.algorithm), EXPLORATION_ALGORITHMS),
+        algorithm=_one_of(
+            "exploration.algorithm", exploration_raw.get("algorithm", d.algorithm), EXPLORATION_ALGORITHMS
+        ),
         epsilon=_bounded("exploration.epsilon", exploration_raw.get("epsilon", d.epsilon), _NUM, 0.0, 1.0),
         bag=_bounded("exploration.bag", exploration_raw.get("bag", d.bag), int, 2, 100),
         cover=_bounded("exploration.cover", exploration_raw.get("cover", d.cover), int, 1, 100),
         tau=_bounded("exploration.tau", exploration_raw.get("tau", d.tau), _NUM, 0.0, 1e6),
-        gamma_scale=_bounded("exploration.gamma_scale", exploration_raw.get("gamma_scale", d.gamma_scale), _NUM, 0.0, 1e6),
+        gamma_scale=_bounded(
+            "exploration.gamma_scale", exploration_raw.get("gamma_scale", d.gamma_scale), _NUM, 0.0, 1e6
+        ),
     )
 
     interactions = get("interactions")

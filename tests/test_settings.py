@@ -1,0 +1,70 @@
+"""Settings in cdk.json: defaults are valid, every bad value is rejected with the setting's name."""
+
+import json
+
+import pytest
+
+from infra.settings import EXPLORATION_ALGORITHMS, REPO_ROOT, Settings, SettingsError, load_settings, parse_settings
+
+
+def test_cdk_json_defaults_are_valid_and_match_the_dataclass() -> None:
+    settings = load_settings()
+    raw = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["bandit"]
+    assert settings.retrain_threshold == raw["retrain_threshold"]
+    assert settings.exploration.algorithm == raw["exploration"]["algorithm"]
+    # cdk.json documents every setting: nothing falls back to a hidden default.
+    assert set(raw) == set(Settings.__dataclass_fields__)
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ({"retrain_threshold": -1}, "retrain_threshold"),
+        ({"retrain_threshold": 0}, "retrain_threshold"),
+        ({"retrain_threshold": "500"}, "retrain_threshold"),
+        ({"retrain_threshold": True}, "retrain_threshold"),
+        ({"exploration": {"algorithm": "greedy"}}, "exploration.algorithm"),
+        ({"exploration": {"epsilon": 1.5}}, "exploration.epsilon"),
+        ({"exploration": {"temperature": 1}}, "exploration.temperature"),
+        ({"promotion_margin": 2}, "promotion_margin"),
+        ({"promotion_margin": -0.1}, "promotion_margin"),
+        ({"promotion_estimator": "magic"}, "promotion_estimator"),
+        ({"holdout_share": 0}, "holdout_share"),
+        ({"missing_reward": "ignore"}, "missing_reward"),
+        ({"canary_percent": 0}, "canary_percent"),
+        ({"training_instance_type": "m5.large"}, "training_instance_type"),
+        ({"experiment_id": "has space"}, "experiment_id"),
+        ({"interactions": ["s"]}, "interactions"),
+        ({"retrain_treshold": 10}, "retrain_treshold"),
+    ],
+)
+def test_bad_settings_name_the_setting(raw: dict, name: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw)
+    assert caught.value.name == name
+    assert f"'bandit.{name}'" in str(caught.value)
+
+
+@pytest.mark.parametrize("algorithm", EXPLORATION_ALGORITHMS)
+def test_every_exploration_algorithm_is_accepted(algorithm: str) -> None:
+    settings = parse_settings({"exploration": {"algorithm": algorithm}})
+    assert settings.hyperparameters()["exploration"] == algorithm
+
+
+def test_hyperparameters_are_strings_for_sagemaker() -> None:
+    hyperparameters = load_settings().hyperparameters()
+    assert hyperparameters and all(isinstance(v, str) for v in hyperparameters.values())
+    assert hyperparameters["epsilon"] == "0.05"
+
+
+def test_overrides_are_validated_too() -> None:
+    assert load_settings(overrides={"retrain_threshold": 40}).retrain_threshold == 40
+    with pytest.raises(SettingsError, match="poll_seconds"):
+        load_settings(overrides={"poll_seconds": 0})
+
+
+def test_settings_json_round_trips() -> None:
+    settings = load_settings()
+    data = json.loads(settings.to_json())
+    assert data["exploration"]["algorithm"] == settings.exploration.algorithm
+    assert data["promotion_margin"] == settings.promotion_margin
