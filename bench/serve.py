@@ -1,0 +1,382 @@
+"""Benchmark of `serve`: decisions/s over HTTP with logging on, next to raw in-process predictions, and latency.
+
+- `raw_predict_per_s`: `Policy.distribution` in-process (the same featurizer and VW model and the same fast
+  prediction path `serve` uses), one thread. `raw_pyvw_predict_per_s` is `vowpalwabbit.Workspace.predict` on the
+  same featurized lines, for reference.
+- `decisions_per_s`: `python -m container serve` as a subprocess (its default workers: one per CPU), single-decision
+  `POST /invocations` from `wrk` (closed loop, 16 keep-alive connections, 64 distinct Shuttle contexts), every
+  decision logged (`BENCH_SERVE_SINK`: `firehose`, the default, with moto's server in its own process standing in
+  for Firehose and records read back from S3; or `file`, the JSON-lines sink).
+- The machine is shared and its load drifts, so throughput runs 3 times with a raw sample after each; both figures
+  are the best of their samples (all samples are in the result). `cpu_efficiency` divides decisions by the CPU
+  seconds the serve processes used, and raw predictions by this process's CPU seconds: the overhead ratio without
+  the noise of other load (and without the second core the workers get).
+- `latency_ms`: `wrk` at a fixed offered load of ~1,000 req/s: 12 keep-alive connections, each pausing a random
+  4-16 ms between requests (wrk's C timers). A Python open-loop client and `hey -q` were tried first: the former
+  adds milliseconds of its own jitter on this shared machine, the latter sends synchronised bursts of 10.
+- `records_lost`: decisions the server answered (200) or counted as served, minus distinct event ids delivered,
+  after SIGTERM.
+`wrk` is installed with apt when missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.common import write_result  # noqa: E402
+
+SHUTTLE = REPO_ROOT.parent / "shared" / "data" / "shuttle.trn"
+ACTIONS = [str(i) for i in range(1, 8)]
+TRAIN_ROWS = 5000
+RAW_PREDICTIONS = 20_000
+THROUGHPUT_SECONDS = 6
+THROUGHPUT_RUNS = 3
+LATENCY_SECONDS = 10
+OFFERED_RPS = 1000
+PACED_CONNECTIONS = 12  # 12 connections x one request per ~11 ms (10 ms mean pause + latency): ~1,050 req/s
+TARGET_RATIO = 0.25
+SINK = os.environ.get("BENCH_SERVE_SINK", "firehose")  # or "file"
+TARGET_P99_MS = 3.0
+
+
+def _tool(name: str) -> str:
+    """The path of a load tool, installed from Debian when missing."""
+    found = shutil.which(name)
+    if found:
+        return found
+    subprocess.run(["apt-get", "update", "-qq"], check=False)
+    subprocess.run(["apt-get", "install", "-y", "-qq", name], check=True, stdout=subprocess.DEVNULL)
+    return shutil.which(name) or name
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _shuttle_rows() -> list[list[int]]:
+    """Statlog Shuttle rows (9 features + class), or a synthetic stand-in when the file is not there."""
+    if SHUTTLE.exists():
+        rows = [[int(v) for v in line.split(",")] for line in SHUTTLE.read_text().splitlines() if line.strip()]
+        random.Random(1).shuffle(rows)
+        return rows
+    rng = random.Random(1)
+    return [[rng.randrange(-50, 150) for _ in range(9)] + [rng.randrange(1, 8)] for _ in range(20_000)]
+
+
+def _train(root: Path, rows: list[list[int]]) -> None:
+    """A model trained on uniformly logged Shuttle decisions, as the first retraining run would make it."""
+    from container import train
+    from container.layout import Layout
+
+    rng = random.Random(2)
+    training = root / "input" / "data" / "training"
+    training.mkdir(parents=True)
+    (root / "input" / "config").mkdir(parents=True)
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps({"model_id": "bench-model"}))
+    with (training / "rows.jsonl").open("w") as out:
+        for i, row in enumerate(rows[:TRAIN_ROWS]):
+            action = rng.choice(ACTIONS)
+            out.write(
+                json.dumps(
+                    {
+                        "event_id": f"bench-{i}",
+                        "context": json.dumps({f"x{j}": v for j, v in enumerate(row[:-1])}),
+                        "actions": json.dumps([{"id": a, "features": {}} for a in ACTIONS]),
+                        "action": action,
+                        "action_index": ACTIONS.index(action),
+                        "action_prob": 1 / len(ACTIONS),
+                        "reward": float(action == str(row[-1])),
+                    }
+                )
+                + "\n"
+            )
+    train.run(Layout(root))
+
+
+class RawPredictor:
+    """In-process predictions with the served model: `Policy.distribution` (featurizer + VW, the path `serve` uses)
+    and, for reference, `vowpalwabbit.Workspace.predict` on the same featurized lines."""
+
+    def __init__(self, model_dir: Path, rows: list[list[int]]) -> None:
+        from container.policy import Policy
+
+        self.policy = Policy.load(model_dir, seed=1)
+        self.contexts = [{f"x{j}": v for j, v in enumerate(row[:-1])} for row in rows[:1000]]
+        for context in self.contexts[:200]:
+            self.policy.distribution(context)
+
+    def sample(self, count: int = RAW_PREDICTIONS) -> dict[str, float]:
+        """Predictions per wall-clock second and per CPU second of this process."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        for i in range(count):
+            self.policy.distribution(self.contexts[i % len(self.contexts)])
+        return {"per_s": count / (time.perf_counter() - wall), "per_cpu_s": count / (time.process_time() - cpu)}
+
+    def sample_pyvw(self, count: int = RAW_PREDICTIONS // 4) -> float:
+        workspace, featurizer, actions = self.policy._workspace, self.policy.featurizer, self.policy.actions
+        started = time.perf_counter()
+        for i in range(count):
+            workspace.predict(featurizer.example(self.contexts[i % len(self.contexts)], actions))
+        return count / (time.perf_counter() - started)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children so far (the serve supervisor and its workers)."""
+    ticks = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for each in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def _wait_ready(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited early: {process.stdout.read() if process.stdout else ''}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/ping")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("serve did not answer /ping")
+
+
+def _wrk(url: str, bodies: list[str], seconds: int, work: Path) -> dict[str, Any]:
+    """Closed-loop maximum throughput with `wrk`, cycling through distinct request bodies."""
+    script = work / "post.lua"
+    items = ",\n".join(json.dumps(body) for body in bodies)
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"local bodies = {{\n{items}\n}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
+    )
+    result = subprocess.run(
+        [_tool("wrk"), "-t1", "-c16", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = result.stdout
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    return {
+        "requests": requests,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else None,
+        "per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+    }
+
+
+def _wrk_paced(url: str, body: str, seconds: int, work: Path) -> dict[str, Any]:
+    """Fixed offered load of about `OFFERED_RPS`: `PACED_CONNECTIONS` connections, each pausing a random 4-16 ms
+    (mean 10 ms) before its next request, so arrivals are spread out rather than in lock-step bursts."""
+    script = work / "paced.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        "delay = function() return math.random(4, 16) end\n"
+    )
+    result = subprocess.run(
+        [_tool("wrk"), "-t1", f"-c{PACED_CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = result.stdout
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    percentiles = {int(p): float(v) * units[u] for p, v, u in re.findall(r"(\d+)%\s+([\d.]+)(us|ms|s)\b", text)}
+    maximum = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", text)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    return {
+        "achieved_rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        "p50": percentiles.get(50),
+        "p90": percentiles.get(90),
+        "p99": percentiles.get(99),
+        "slowest": float(maximum.group(1)) * units[maximum.group(2)] if maximum else None,
+        "statuses": {
+            200: requests - (int(non2xx.group(1)) if non2xx else 0),
+            "other": int(non2xx.group(1)) if non2xx else 0,
+        },
+    }
+
+
+def _logged_event_ids(s3: Any) -> list[str]:
+    ids: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench-lake", Prefix="decisions/"):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket="bench-lake", Key=item["Key"])["Body"].read().decode()
+            ids += [json.loads(line)["event_id"] for line in body.splitlines() if line.strip()]
+    return ids
+
+
+def main() -> dict[str, Any]:
+    import boto3
+
+    rows = _shuttle_rows()
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    _train(work, rows)
+    raw = RawPredictor(work / "model", rows)
+    raw_samples = [raw.sample()]
+    raw_pyvw = raw.sample_pyvw()
+
+    # moto in its own process: in this one its threads would stall the load generator's event loop (the GIL).
+    moto_port = _free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{moto_port}"
+    _wait_for_port(moto_port)
+    fake = {"region_name": "us-east-1", "aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
+    s3 = boto3.client("s3", endpoint_url=endpoint, **fake)
+    s3.create_bucket(Bucket="bench-lake")
+    boto3.client("firehose", endpoint_url=endpoint, **fake).create_delivery_stream(
+        DeliveryStreamName="bench-decisions",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": "arn:aws:s3:::bench-lake",
+            "Prefix": "decisions/",
+        },
+    )
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SM_ML_ROOT": str(work),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "DECISIONS_STREAM": "bench-decisions" if SINK == "firehose" else "",
+        "DECISIONS_LOG_PATH": str(work / "decisions.jsonl"),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "EXPERIMENT_ID": "bench",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "container", "serve"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_ready(port, process)
+        url = f"http://127.0.0.1:{port}/invocations"
+        bodies = [json.dumps({"observation": row[:-1]}) for row in rows[TRAIN_ROWS : TRAIN_ROWS + 64]]
+        warmup = _wrk(url, bodies, 2, work)
+        runs = []
+        for _ in range(THROUGHPUT_RUNS):  # interleaved with raw samples: the machine's load drifts
+            cpu_before = _cpu_seconds(process.pid)
+            run_result = _wrk(url, bodies, THROUGHPUT_SECONDS, work)
+            run_result["per_cpu_s"] = run_result["requests"] / max(_cpu_seconds(process.pid) - cpu_before, 1e-9)
+            runs.append(run_result)
+            raw_samples.append(raw.sample())
+        throughput = max(runs, key=lambda r: r["per_s"])
+        print(f"decisions/s over HTTP: {[round(r['per_s']) for r in runs]}", flush=True)
+        latency = _wrk_paced(url, bodies[0], LATENCY_SECONDS, work)
+        print(f"latency at {OFFERED_RPS} req/s: {latency}", flush=True)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+        time.sleep(0.5)
+        if SINK == "firehose":
+            logged = _logged_event_ids(s3)
+        else:
+            logged = [json.loads(line)["event_id"] for line in (work / "decisions.jsonl").read_text().splitlines()]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        moto.terminate()
+        moto.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+    stopped = re.findall(r"served=(\d+) delivered=(\d+) retried=(\d+) spilled=(\d+)", output)
+    served = sum(int(s[0]) for s in stopped)
+    answered = (warmup["requests"] - warmup["non_2xx"]) + sum(r["requests"] - r["non_2xx"] for r in runs)
+    answered += latency["statuses"].get(200, 0)
+    distinct = len(set(logged))
+    raw_best = max(r["per_s"] for r in raw_samples)
+    raw_per_cpu = max(r["per_cpu_s"] for r in raw_samples)
+    decisions_per_cpu = max(r["per_cpu_s"] for r in runs)
+    data = {
+        "raw_predict_per_s": round(raw_best, 1),
+        "raw_predict_per_s_samples": [round(r["per_s"]) for r in raw_samples],
+        "raw_pyvw_predict_per_s": round(raw_pyvw, 1),
+        "decisions_per_s": throughput["per_s"],
+        "decisions_per_s_samples": [r["per_s"] for r in runs],
+        "ratio_to_raw": round(throughput["per_s"] / raw_best, 3),
+        "cpu_efficiency": {
+            "raw_predictions_per_cpu_s": round(raw_per_cpu, 1),
+            "http_decisions_per_server_cpu_s": round(decisions_per_cpu, 1),
+            "ratio": round(decisions_per_cpu / raw_per_cpu, 3),
+        },
+        "latency_ms": {k: round(latency[k], 3) for k in ("p50", "p90", "p99", "slowest")},
+        "offered_rps": OFFERED_RPS,
+        "achieved_rps": latency["achieved_rps"],
+        "records_served": served,
+        "records_answered_200": answered,
+        "records_logged_distinct": distinct,
+        "records_duplicated": len(logged) - distinct,
+        "records_lost": max(0, served - distinct) + max(0, answered - distinct),
+        "non_2xx": throughput["non_2xx"] + latency["statuses"]["other"],
+        "sink": "firehose (moto server in its own process, records read back from S3)"
+        if SINK == "firehose"
+        else "file (DECISIONS_LOG_PATH JSON lines)",
+        "load_tools": {
+            "throughput": f"wrk -t1 -c16, closed loop, best of {THROUGHPUT_RUNS} x {THROUGHPUT_SECONDS} s",
+            "latency": f"wrk -t1 -c{PACED_CONNECTIONS}, random 4-16 ms pause per connection (~1,000 req/s)",
+        },
+        "workers": len(stopped),
+        "cpus": os.cpu_count(),
+        "targets": {
+            "decisions_per_s >= 0.25 x raw": throughput["per_s"] >= TARGET_RATIO * raw_best,
+            "p99 <= 3 ms at 1,000 req/s": latency["p99"] is not None and latency["p99"] <= TARGET_P99_MS,
+            "records_lost == 0": max(0, served - distinct) + max(0, answered - distinct) == 0,
+        },
+    }
+    write_result("serve", data)
+    return data
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

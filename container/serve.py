@@ -1,0 +1,136 @@
+"""SageMaker `serve`: the policy behind `container.server` (httptools parser, uvloop) on `SAGEMAKER_BIND_TO_PORT`.
+
+Pre-forked worker processes (one per CPU) share the listening socket, each with one event loop: VW predictions
+hold the GIL and a workspace is not thread-safe, so threads would only add locking; processes use the cores.
+SIGTERM stops accepting, finishes requests in progress, then flushes every buffered decision record before exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Mapping
+
+from container.app import DecisionApp
+from container.decision_log import DecisionLogger, logger_from_env
+from container.layout import Layout
+from container.policy import Policy
+from container.server import Server, run
+
+DEFAULT_PORT = 8080
+SHUTDOWN_FLUSH_SECONDS = 60.0
+GIL_SWITCH_SECONDS = 0.0005
+
+
+def _log(message: str) -> None:
+    print(f"[serve] {message}", flush=True)
+
+
+def known_actions(environ: Mapping[str, str]) -> list[str]:
+    """Fallback action ids (`ACTIONS`, comma-separated) for a policy whose metadata names none."""
+    return [a.strip() for a in environ.get("ACTIONS", "").split(",") if a.strip()]
+
+
+def build_app(
+    layout: Layout, environ: Mapping[str, str], logger: DecisionLogger | None = None, seed_offset: int = 0
+) -> DecisionApp:
+    """Load the policy from `model/` and wire it to the decision logger configured by the environment."""
+    seed = int(environ["SERVE_SEED"]) + seed_offset if environ.get("SERVE_SEED") else None
+    policy = Policy.load(layout.model_dir, actions=known_actions(environ), seed=seed)
+    logger = logger or logger_from_env(environ, layout.output_dir / "decisions.jsonl")
+    experiment_id = environ.get("EXPERIMENT_ID", "default")
+    return DecisionApp(policy, logger, experiment_id, environ.get("MODEL_ID") or None)
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0 picks a free one; tests read it back)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(4096)
+    return sock
+
+
+def worker_count(environ: Mapping[str, str]) -> int:
+    """`SERVE_WORKERS`, else one worker per CPU this process may run on (VW holds the GIL while predicting)."""
+    if environ.get("SERVE_WORKERS"):
+        return max(1, int(environ["SERVE_WORKERS"]))
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], index: int) -> int:
+    """One serving process: load the policy, serve until SIGTERM/SIGINT, then flush the decision log."""
+    try:
+        app = build_app(layout, environ, seed_offset=index)
+    except Exception as error:  # a model that cannot load must say why before the endpoint fails its health check
+        print(f"[serve] FAILED to load the policy from {layout.model_dir}: {error}", file=sys.stderr, flush=True)
+        return 1
+    _log(
+        f"worker {index}: policy {app.model_id} ({'uniform' if app.policy.is_uniform else 'vw'}, "
+        f"{len(app.policy.actions)} known actions) on {sock.getsockname()[1]}"
+    )
+    # The decision log's thread must not hold the GIL for the default 5 ms while a request waits: hand it back
+    # to the event loop sooner (p99 latency), at the price of a few more thread switches.
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    try:
+        run(Server(app.handle, sock))
+    finally:
+        counters = app.logger.close(SHUTDOWN_FLUSH_SECONDS)
+        _log(
+            f"worker {index} stopped: served={counters.served} delivered={counters.delivered} "
+            f"retried={counters.retried} spilled={counters.spilled}"
+        )
+    return 0
+
+
+def supervise(layout: Layout, sock: socket.socket, environ: Mapping[str, str], workers: int) -> int:
+    """Pre-fork `workers` processes on one listening socket; forward SIGTERM/SIGINT and wait for all to flush."""
+    children: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    # Installed before forking, so a SIGTERM that arrives while workers start is forwarded, not fatal.
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for index in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the child: no threads exist yet, the policy and the logger are created after the fork
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            code = 1
+            try:
+                code = run_worker(layout, sock, environ, index)
+            except BaseException:  # report, then leave without running the parent's cleanup in the child
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children.append(pid)
+    status = 0
+    remaining = set(children)
+    while remaining:
+        pid, code = os.waitpid(-1, 0)
+        remaining.discard(pid)
+        if os.waitstatus_to_exitcode(code) != 0:
+            status = 1
+            forward(signal.SIGTERM, None)  # one worker failing takes the container down; SageMaker replaces it
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `serve`: runs until SIGTERM/SIGINT, then flushes the decision log."""
+    layout = Layout.from_env()
+    port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT))
+    sock = bound_socket("0.0.0.0", port)
+    workers = worker_count(os.environ)
+    if workers == 1:
+        return run_worker(layout, sock, os.environ, 0)
+    return supervise(layout, sock, os.environ, workers)

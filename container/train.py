@@ -1,0 +1,196 @@
+"""SageMaker `train`: learn a VW `--cb_explore_adf` policy from joined rows, warm-started from the serving model.
+
+Writes `model/vw.model` and `model/metadata.json`. No rows gives a uniform-random policy (still a valid model
+directory), so the first deployment needs no data. Any error writes `output/failure` and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import vowpalwabbit
+
+from container.artifacts import MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
+from container.config import ConfigError, TrainConfig, parse_config
+from container.data import BadRow, LoggedRow, ReadStats, read_rows
+from container.featurizer import Action, Featurizer, Label, actions_from_ids
+from container.layout import HyperparametersError, Layout
+from container.split import is_holdout
+
+TRAINING_CHANNEL = "training"
+PRETRAINED_CHANNEL = "pretrained_model"
+AUTO_PASS_EXAMPLES = 20_000
+
+
+class TrainingError(RuntimeError):
+    """Training cannot produce a model; the message tells the operator what to fix."""
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The model we warm-start from: its VW file and the featurizer and actions it was trained with."""
+
+    model_id: str | None
+    model_file: Path | None
+    featurizer: Featurizer
+    actions: list[str]
+    vw_args: str | None = None
+
+
+def _log(message: str) -> None:
+    print(f"[train] {message}", flush=True)
+
+
+def load_parent(layout: Layout) -> Parent | None:
+    """The `pretrained_model` channel as a warm-start parent, if the job was given one."""
+    model_dir = resolve_model_dir(layout.channel(PRETRAINED_CHANNEL))
+    if model_dir is None:
+        return None
+    metadata = read_metadata(model_dir)
+    model_file = model_dir / MODEL_FILE
+    return Parent(
+        model_id=metadata.get("model_id"),
+        model_file=model_file if model_file.exists() else None,
+        featurizer=Featurizer.from_state(metadata.get("featurizer")),
+        actions=[str(a) for a in metadata.get("actions") or []],
+        vw_args=metadata.get("vw_args"),
+    )
+
+
+def known_actions(config: TrainConfig, parent: Parent | None, rows: list[LoggedRow]) -> list[str]:
+    """Every action id the policy may choose when a request names none: configured, inherited and seen."""
+    ids: dict[str, None] = dict.fromkeys(config.actions)
+    if parent is not None:
+        ids.update(dict.fromkeys(parent.actions))
+    for row in rows:
+        if row.actions is not None:
+            ids.update(dict.fromkeys(a.id for a in row.actions))
+        ids[row.action] = None
+    return list(ids)
+
+
+def passes_for(config: TrainConfig, examples: int) -> int:
+    """Passes over the data: as configured, or enough to see about 20k examples on small data (at most 10)."""
+    if config.passes:
+        return config.passes
+    return max(1, min(10, AUTO_PASS_EXAMPLES // max(examples, 1)))
+
+
+def train_examples(config: TrainConfig, featurizer: Featurizer, rows: list[LoggedRow], actions: list[str]):
+    """Labelled multiline examples; rows whose chosen action is not among their candidates are skipped."""
+    known: list[Action] = actions_from_ids(actions)
+    examples: list[list[str]] = []
+    skipped: list[str] = []
+    for row in rows:
+        candidates = row.candidates(known)
+        try:
+            index = row.chosen_index(candidates)
+        except BadRow as error:
+            skipped.append(str(error))
+            continue
+        label = Label(index, config.cost(row.reward), row.action_prob)
+        examples.append(featurizer.example(row.context, candidates, label))
+    return examples, skipped
+
+
+def fit(config: TrainConfig, parent: Parent | None, examples: list[list[str]], workdir: Path) -> tuple[float, int]:
+    """Run VW over the examples (several passes in-process) and save the model; returns (average loss, passes)."""
+    if parent is not None and parent.model_file is not None:
+        # The model file carries its reductions, interactions and seed; restating them risks VW's
+        # "disagreeing option values" error, so only the file is named.
+        args = f"--quiet --save_resume -i {parent.model_file}"
+    else:
+        args = f"{config.vw_args()} --quiet"
+    workspace = vowpalwabbit.Workspace(args)
+    try:
+        passes = passes_for(config, len(examples))
+        for number in range(1, passes + 1):
+            for example in examples:
+                workspace.learn(example)
+            _log(f"pass {number}/{passes}: {len(examples)} examples, average loss {_average_loss(workspace):.5f}")
+        loss = _average_loss(workspace)
+        workspace.save(str(workdir / MODEL_FILE))
+    finally:
+        workspace.finish()
+    return loss, passes
+
+
+def _average_loss(workspace: vowpalwabbit.Workspace) -> float:
+    weighted = workspace.get_weighted_examples()
+    return float(workspace.get_sum_loss() / weighted) if weighted else 0.0
+
+
+def run(layout: Layout) -> dict[str, Any]:
+    """Train and write the model directory; returns the metadata written."""
+    started = time.perf_counter()
+    config = parse_config(layout.hyperparameters())
+    parent = load_parent(layout)
+    if parent is not None and parent.model_file is not None and parent.vw_args != config.vw_args():
+        _log(f"VW arguments changed ({parent.vw_args!r} -> {config.vw_args()!r}): training from scratch")
+        parent = Parent(parent.model_id, None, parent.featurizer, parent.actions, parent.vw_args)
+    stats = ReadStats()
+    channel = layout.channel(TRAINING_CHANNEL)
+    rows = [r for r in read_rows(channel, stats) if not is_holdout(r.event_id, config.holdout_share)]
+    _log(f"read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} on the training side")
+    actions = known_actions(config, parent, rows)
+    featurizer = (
+        parent.featurizer if parent is not None else Featurizer.fit((r.context for r in rows), config.quantile_bins)
+    )
+    model_dir = layout.model_dir
+    model_dir.mkdir(parents=True, exist_ok=True)
+    examples, unusable = train_examples(config, featurizer, rows, actions)
+    for message in unusable[:20]:
+        print(f"skipped {message}", file=sys.stderr, flush=True)
+    loss, passes = 0.0, 0
+    if examples:
+        loss, passes = fit(config, parent, examples, model_dir)
+    elif parent is not None and parent.model_file is not None:
+        shutil.copyfile(parent.model_file, model_dir / MODEL_FILE)
+        _log("no training rows: the parent model is kept as it is")
+    else:
+        _log("no training rows and no parent: writing a uniform-random policy")
+    metadata = {
+        "model_id": config.model_id,
+        "parent_model_id": config.parent_model_id or (parent.model_id if parent else None),
+        "experiment_id": config.experiment_id,
+        "vw_args": config.vw_args(),
+        "featurizer": featurizer.state(),
+        "actions": actions,
+        "examples": len(examples),
+        "passes": passes,
+        "average_loss": loss,
+        "rows_read": stats.rows_read,
+        "rows_skipped": stats.rows_skipped + len(unusable),
+        "rows_holdout": stats.rows_read - len(rows),
+        "hyperparameters": config.as_dict(),
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "training_seconds": round(time.perf_counter() - started, 3),
+    }
+    (model_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
+    _log(f"wrote {model_dir} ({len(examples)} examples, {passes} passes, average loss {loss:.5f})")
+    return metadata
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `train`; exit code 1 with `output/failure` on any error."""
+    layout = Layout.from_env()
+    try:
+        run(layout)
+    except (ConfigError, HyperparametersError, ArtifactError, TrainingError) as error:
+        return _fail(layout, str(error))
+    except Exception as error:  # anything else still leaves SageMaker a reason a person can act on
+        return _fail(layout, f"training failed unexpectedly: {type(error).__name__}: {error}")
+    return 0
+
+
+def _fail(layout: Layout, message: str) -> int:
+    layout.write_failure(message)
+    print(f"[train] FAILED: {message}", file=sys.stderr, flush=True)
+    return 1

@@ -1,0 +1,104 @@
+"""Shared test helpers: synthetic logged classification data, SageMaker layouts and an in-thread server."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from container.app import DecisionApp
+from container.serve import bound_socket
+from container.server import Server, run
+
+ACTIONS = ["a", "b", "c"]
+
+
+def true_class(x: list[float]) -> str:
+    """A rule no single action matches well: x0 decides a vs the rest, x1 splits b and c (non-monotone in x2)."""
+    if x[0] > 0.6:
+        return "a"
+    if x[1] > 0.5 or abs(x[2] - 0.5) < 0.1:
+        return "b"
+    return "c"
+
+
+def contexts(n: int, seed: int = 1) -> list[list[float]]:
+    rng = random.Random(seed)
+    return [[round(rng.random(), 4) for _ in range(4)] for _ in range(n)]
+
+
+def logged_rows(n: int, seed: int = 1, prefix: str = "e") -> list[dict[str, Any]]:
+    """Joined rows as the join writes them: uniform-random logging policy, reward 1 for the right class."""
+    rng = random.Random(seed + 1000)
+    rows = []
+    for i, x in enumerate(contexts(n, seed)):
+        index = rng.randrange(len(ACTIONS))
+        action = ACTIONS[index]
+        rows.append(
+            {
+                "event_id": f"{prefix}-{seed}-{i}",
+                "event_time": "2026-11-23T00:00:00.000Z",
+                "experiment_id": "test",
+                "model_id": "uniform-random",
+                "context": json.dumps({f"x{j}": v for j, v in enumerate(x)}),
+                "actions": json.dumps([{"id": a, "features": {}} for a in ACTIONS]),
+                "action": action,
+                "action_index": index,
+                "action_prob": 1 / len(ACTIONS),
+                "probabilities": json.dumps([1 / len(ACTIONS)] * len(ACTIONS)),
+                "reward": 1.0 if action == true_class(x) else 0.0,
+                "reward_time": "2026-11-23T00:01:00.000Z",
+            }
+        )
+    return rows
+
+
+def make_layout(root: Path, rows: list[dict[str, Any]] | None, hyperparameters: dict[str, str]) -> Path:
+    (root / "input" / "config").mkdir(parents=True, exist_ok=True)
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    training = root / "input" / "data" / "training"
+    training.mkdir(parents=True, exist_ok=True)
+    if rows is not None:
+        (training / "part-0.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running(app: DecisionApp) -> Iterator[int]:
+    """Serve `app` with the production server on a free port in a thread; yields the port."""
+    sock = bound_socket("127.0.0.1", 0)
+    server = Server(app.handle, sock)
+    thread = threading.Thread(target=run, args=(server, False), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.request_stop()
+        thread.join(10)
+
+
+def call(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None
+    finally:
+        connection.close()

@@ -1,0 +1,130 @@
+"""The decision logger against a Firehose stand-in that throttles, fails partially and loses responses."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+from container.decision_log import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_RECORDS,
+    Counters,
+    DecisionLogger,
+    FileSink,
+    FirehoseSink,
+    batches,
+    logger_from_env,
+)
+
+
+class FlakyFirehose:
+    """PutRecordBatch that throttles every third call, fails ~20% of records, and sometimes accepts a batch but
+    loses the response (so the client retries records that did arrive: at-least-once, hence dedup by event_id)."""
+
+    def __init__(self, seed: int = 5) -> None:
+        self.accepted: list[bytes] = []
+        self.calls = 0
+        self.batch_sizes: list[tuple[int, int]] = []
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict:
+        with self._lock:
+            self.calls += 1
+            self.batch_sizes.append((len(Records), sum(len(r["Data"]) for r in Records)))
+            if self.calls % 3 == 0:
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutRecordBatch")
+            if self.calls % 7 == 0:
+                self.accepted.extend(r["Data"] for r in Records)
+                raise ReadTimeoutError(endpoint_url="http://firehose")
+            results = []
+            for record in Records:
+                if self._random.random() < 0.2:
+                    results.append({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "busy"})
+                else:
+                    self.accepted.append(record["Data"])
+                    results.append({"RecordId": "r"})
+            failed = sum(1 for r in results if "ErrorCode" in r)
+            return {"FailedPutCount": failed, "RequestResponses": results}
+
+
+def _record(i: int) -> dict:
+    return {"event_id": f"ev-{i}", "action": "a", "action_prob": 0.5}
+
+
+def test_every_decision_is_delivered_exactly_once_after_dedup() -> None:
+    firehose = FlakyFirehose()
+    counters = Counters()
+    logger = DecisionLogger(
+        FirehoseSink(firehose, "decisions", counters, base_delay=0.001, max_delay=0.01), counters, linger_seconds=0.005
+    )
+    served = [f"ev-{i}" for i in range(3000)]
+    for i in range(3000):
+        logger.log(_record(i))
+    final = logger.close(30)
+    lines = [json.loads(data) for data in firehose.accepted]
+    assert all(data.endswith(b"\n") and data.count(b"\n") == 1 for data in firehose.accepted)
+    assert sorted({line["event_id"] for line in lines}) == sorted(served)
+    assert final.served == final.delivered == 3000 and final.spilled == 0
+    assert final.retried > 0 and firehose.calls > 3
+    assert all(n <= MAX_BATCH_RECORDS and size <= MAX_BATCH_BYTES for n, size in firehose.batch_sizes)
+
+
+def test_a_permanent_error_spills_to_disk_instead_of_losing_records(tmp_path: Path) -> None:
+    class Missing:
+        def put_record_batch(self, **_: object) -> dict:
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "no"}}, "PutRecordBatch")
+
+    counters = Counters()
+    spill = tmp_path / "undelivered.jsonl"
+    logger = DecisionLogger(FirehoseSink(Missing(), "gone", counters), counters, spill_path=spill)
+    for i in range(10):
+        logger.log(_record(i))
+    assert logger.close(10).spilled == 10
+    assert [json.loads(line)["event_id"] for line in spill.read_text().splitlines()] == [f"ev-{i}" for i in range(10)]
+
+
+def test_full_buffer_blocks_the_caller_instead_of_dropping() -> None:
+    class SlowSink:
+        def __init__(self) -> None:
+            self.lines: list[bytes] = []
+
+        def deliver(self, records: Sequence[bytes], stop: threading.Event) -> None:
+            time.sleep(0.02)
+            self.lines.extend(records)
+
+    sink = SlowSink()
+    logger = DecisionLogger(sink, capacity=5, linger_seconds=0)
+    started = time.perf_counter()
+    for i in range(60):
+        logger.log(_record(i))
+    assert time.perf_counter() - started > 0.05  # the producer waited for the sink
+    logger.close(10)
+    assert len(sink.lines) == 60
+
+
+def test_batches_respect_record_and_byte_limits() -> None:
+    small = [b"x" * 10 + b"\n"] * 1201
+    assert [len(b) for b in batches(small)] == [500, 500, 201]
+    big = [b"y" * (900 * 1024)] * 10
+    assert all(sum(len(r) for r in b) <= MAX_BATCH_BYTES for b in batches(big))
+    assert sum(len(b) for b in batches(big)) == 10
+
+
+def test_file_sink_when_no_stream_is_configured(tmp_path: Path) -> None:
+    logger = logger_from_env({"DECISIONS_LOG_PATH": str(tmp_path / "d.jsonl")}, tmp_path / "default.jsonl")
+    assert isinstance(logger.sink, FileSink)
+    for i in range(3):
+        logger.log(_record(i))
+    logger.close(10)
+    assert [json.loads(x)["event_id"] for x in (tmp_path / "d.jsonl").read_text().splitlines()] == [
+        "ev-0",
+        "ev-1",
+        "ev-2",
+    ]
