@@ -1,0 +1,104 @@
+"""The policy image and the role SageMaker jobs and the endpoint run under."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra import access, nag
+from infra.data_lake import EVALUATIONS_PREFIX, JOINED_PREFIX, MODELS_PREFIX, DataLake
+from infra.names import ResourceNames
+
+
+class PolicyModel(Construct):
+    """`container/` as a Docker image asset and the SageMaker execution role.
+
+    The asset is only staged at synth (copied into `cdk.out`); the CDK CLI builds and pushes it at `cdk deploy`.
+    The role can read joined rows and models, write models and evaluations, pull the image, write its logs and
+    metrics, and put decision records on the `decisions` stream (the endpoint's container logs every decision).
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, names: ResourceNames, data_lake: DataLake, container_dir: Path
+    ):
+        super().__init__(scope, construct_id)
+        self.image = ecr_assets.DockerImageAsset(
+            self,
+            "Image",
+            directory=str(container_dir),
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "tests"],
+        )
+
+        self.role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal(
+                "sagemaker.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            description="SageMaker training/evaluation jobs and the policy endpoint of the bandit pipeline",
+        )
+        bucket = data_lake.bucket
+        access.read_prefixes(self.role, bucket, [JOINED_PREFIX, MODELS_PREFIX])
+        access.write_prefixes(self.role, bucket, [MODELS_PREFIX, EVALUATIONS_PREFIX])
+        nag.acknowledge_prefixes(
+            self.role,
+            bucket,
+            [JOINED_PREFIX, MODELS_PREFIX, EVALUATIONS_PREFIX],
+            "Jobs read the run's joined rows and model artifacts and write artifacts under job-named keys "
+            "that are not known at deploy time; access is limited to these prefixes.",
+        )
+        self.image.repository.grant_pull(self.role)
+        data_lake.grant_put_records(self.role, data_lake.decisions_stream)
+
+        stack = Stack.of(self)
+        log_groups = [
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name="/aws/sagemaker/TrainingJobs:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=f"/aws/sagemaker/Endpoints/{names.endpoint_name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
+        ]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=log_groups,
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            )
+        )
+        nag.acknowledge_star(
+            self.role,
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions; "
+            "PutMetricData is limited to SageMaker's namespaces by condition.",
+        )
+        nag.acknowledge_resources(
+            self.role,
+            [
+                "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:*",
+                f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+                f"/aws/sagemaker/Endpoints/{names.endpoint_name}:*",
+            ],
+            "SageMaker names one log stream per job or instance inside these log groups.",
+        )
+
+    @property
+    def image_uri(self) -> str:
+        return self.image.image_uri

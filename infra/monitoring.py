@@ -1,0 +1,115 @@
+"""The CloudWatch dashboard of the loop: rewards in, rows joined, scores, promotions, rollbacks, traffic."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.endpoint_alarms import EndpointAlarms
+from infra.names import (
+    METRIC_CANDIDATE_VALUE,
+    METRIC_PROMOTIONS,
+    METRIC_REWARDS_COUNTED,
+    METRIC_ROLLBACKS,
+    METRIC_ROWS_JOINED,
+    METRIC_RUNS_FAILED,
+    METRIC_SERVING_VALUE,
+    METRICS_NAMESPACE,
+    ResourceNames,
+)
+
+PERIOD = Duration.minutes(5)
+
+
+def _pipeline_metric(metric_name: str, statistic: str, label: str) -> cloudwatch.MathExpression:
+    """A SEARCH over the Powertools namespace: matches the metric whatever dimensions the handler adds."""
+    return cloudwatch.MathExpression(
+        expression=(
+            f'SEARCH(\'Namespace="{METRICS_NAMESPACE}" MetricName="{metric_name}"\', '
+            f"'{statistic}', {int(PERIOD.to_seconds())})"
+        ),
+        label=label,
+        period=PERIOD,
+    )
+
+
+class Monitoring(Construct):
+    """One dashboard; the Powertools EMF metrics come from the Lambdas, the rest from AWS/SageMaker and AWS/States."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: ResourceNames,
+        state_machine: sfn.StateMachine,
+        alarms: EndpointAlarms,
+    ):
+        super().__init__(scope, construct_id)
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=names.dashboard, default_interval=Duration.hours(6)
+        )
+        invocations = cloudwatch.MathExpression(
+            expression=(
+                'SEARCH(\'{AWS/SageMaker,EndpointName,VariantName} MetricName="Invocations" '
+                f"EndpointName=\"{names.endpoint_name}\"', 'Sum', 60)"
+            ),
+            label="Invocations",
+            period=Duration.minutes(1),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Rewards counted",
+                left=[_pipeline_metric(METRIC_REWARDS_COUNTED, "Sum", "rewards")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Joined rows per run",
+                left=[_pipeline_metric(METRIC_ROWS_JOINED, "Sum", "rows")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Estimated policy value (candidate vs serving)",
+                left=[
+                    _pipeline_metric(METRIC_CANDIDATE_VALUE, "Average", "candidate"),
+                    _pipeline_metric(METRIC_SERVING_VALUE, "Average", "serving"),
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Promotions and rollbacks",
+                left=[
+                    _pipeline_metric(METRIC_PROMOTIONS, "Sum", "promotions"),
+                    _pipeline_metric(METRIC_ROLLBACKS, "Sum", "rollbacks"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Retraining runs",
+                left=[
+                    state_machine.metric_started(period=PERIOD, label="started"),
+                    state_machine.metric_succeeded(period=PERIOD, label="succeeded"),
+                    state_machine.metric_failed(period=PERIOD, label="failed"),
+                    _pipeline_metric(METRIC_RUNS_FAILED, "Sum", "recorded failures"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title=f"Endpoint {names.endpoint_name}: invocations per variant",
+                left=[invocations],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            *(
+                cloudwatch.AlarmWidget(title=f"Rollback alarm {name}", alarm=alarm, width=12)
+                for alarm, name in zip(alarms.alarms, alarms.alarm_names, strict=True)
+            )
+        )
+        self.dashboard_url = (
+            f"https://console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}#dashboards:name={names.dashboard}"
+        )
