@@ -1,0 +1,221 @@
+"""Deploy: roll a registered model onto the endpoint blue/green (canary, alarm rollback), and watch the rollout.
+
+The endpoint belongs to the pipeline: the first deployment (bootstrap) creates it, later ones update it with
+`DeploymentConfig.BlueGreenUpdatePolicy` and `AutoRollbackConfiguration`, so SageMaker itself rolls back when an
+alarm fires during the canary or the termination wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from pipeline_common import store
+from pipeline_common.aws import client
+from pipeline_common.config import RunSettings, env, env_list, settings
+from pipeline_common.errors import DeploymentFailed, NotDeployable, NotFound
+from pipeline_common.names import sagemaker_name
+from pipeline_common.observability import logger, metrics, tracer
+from pipeline_common.payloads import action, field, optional
+from pipeline_common.sagemaker_requests import (
+    deployment_config,
+    endpoint_config_request,
+    model_request,
+    update_endpoint_request,
+)
+from pipeline_common.timefmt import iso, now
+
+DEPLOYED = "deployed"
+ROLLED_BACK = "rolled_back"
+FAILED = "failed"
+IN_PROGRESS = "in_progress"
+UPDATING_STATES = ("Updating", "RollingBack", "SystemUpdating", "UpdateRollbackFailed")
+NOT_DEPLOYABLE = ("training", "failed")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a rollout stands, read from DescribeEndpoint."""
+
+    status: str
+    seen_updating: bool
+    reason: str = ""
+
+
+def rollout_outcome(
+    description: dict[str, Any], new_config: str, previous_config: str | None, seen_updating: bool
+) -> Outcome:
+    """Deployed when InService on the new config; rolled back when InService on the old one after an update
+    (seen Updating, or a FailureReason); failed when Failed; otherwise still in progress.
+
+    Right after UpdateEndpoint the endpoint may still report InService on the old config: without having seen
+    Updating (or a failure reason) that is not yet a rollback.
+    """
+    status = description.get("EndpointStatus", "")
+    config = description.get("EndpointConfigName")
+    reason = description.get("FailureReason", "") or ""
+    seen = seen_updating or status in UPDATING_STATES
+    if status == "Failed":
+        return Outcome(FAILED, seen, reason or "endpoint Failed")
+    if status == "InService" and config == new_config:
+        return Outcome(DEPLOYED, seen)
+    if status == "InService" and previous_config and config == previous_config and (seen or reason):
+        return Outcome(ROLLED_BACK, seen, reason or "endpoint returned to its previous config")
+    return Outcome(IN_PROGRESS, seen)
+
+
+def _already_exists(error: ClientError) -> bool:
+    message = error.response.get("Error", {}).get("Message", "")
+    return "already exist" in message.lower()
+
+
+def _describe_endpoint(name: str) -> dict[str, Any] | None:
+    try:
+        return client("sagemaker").describe_endpoint(EndpointName=name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+            return None
+        raise
+
+
+def _target(event: dict[str, Any], run_id: str, config: RunSettings) -> tuple[str, str | None]:
+    """(model_id, artifact) to deploy: a rollback target, the run's candidate, or a new uniform policy."""
+    run = optional(event, "run", dict) or {}
+    training = run.get("training") if isinstance(run.get("training"), dict) else {}
+    model_id = (
+        optional(event, "rollback_to", str)
+        or optional(run, "rollback_to", str)
+        or optional(event, "model_id", str)
+        or optional(training, "model_id", str)
+    )
+    if model_id:
+        row = store.read_model(model_id)
+        if row is None:
+            raise NotFound(f"model {model_id!r} is not in the registry")
+        if row.get("state") in NOT_DEPLOYABLE:
+            # Without this a model that never produced an artifact would silently deploy the uniform policy.
+            raise NotDeployable(f"model {model_id!r} is in state {row.get('state')!r} and cannot be deployed")
+        return model_id, row.get("artifact_uri")
+    model_id = sagemaker_name(run_id, experiment_id=config.experiment_id)
+    store.put_model(
+        {
+            "model_id": model_id,
+            "experiment_id": config.experiment_id,
+            "run_id": run_id,
+            "state": "candidate",
+            "created_at": iso(now()),
+        }
+    )
+    return model_id, None
+
+
+def _create(kind: str, **request: Any) -> None:
+    try:
+        getattr(client("sagemaker"), kind)(**request)
+    except ClientError as error:
+        if not _already_exists(error):
+            raise
+
+
+def start(event: dict[str, Any]) -> dict[str, Any]:
+    """CreateModel + CreateEndpointConfig, then CreateEndpoint (first time) or a blue/green UpdateEndpoint."""
+    run_id = field(event, "run_id", str)
+    config = settings()
+    model_id, artifact = _target(event, run_id, config)
+    endpoint_name = env("ENDPOINT_NAME")
+    model_name = sagemaker_name(run_id, "-model", config.experiment_id)
+    config_name = sagemaker_name(run_id, "-config", config.experiment_id)
+    _create(
+        "create_model",
+        **model_request(
+            model_name=model_name,
+            image_uri=env("TRAINING_IMAGE_URI"),
+            role_arn=env("SAGEMAKER_ROLE_ARN"),
+            artifact_uri=artifact,
+            environment={
+                "DECISIONS_STREAM": env("DECISIONS_STREAM"),
+                "EXPERIMENT_ID": config.experiment_id,
+                "MODEL_ID": model_id,
+            },
+        ),
+    )
+    _create(
+        "create_endpoint_config",
+        **endpoint_config_request(
+            config_name=config_name,
+            model_name=model_name,
+            instance_type=config.endpoint_instance_type,
+            instance_count=int(config.raw.get("endpoint_instance_count", 1)),
+        ),
+    )
+    previous_model_id, _ = store.serving_model(config.experiment_id)
+    current = _describe_endpoint(endpoint_name)
+    previous_config = current.get("EndpointConfigName") if current else None
+    if current is None:
+        client("sagemaker").create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
+        mode = "create"
+    elif previous_config == config_name:
+        mode = "update"  # a retried start: the update was already requested
+    else:
+        request = update_endpoint_request(
+            endpoint_name=endpoint_name,
+            config_name=config_name,
+            deployment=deployment_config(
+                canary_percent=config.canary_percent,
+                canary_wait_seconds=config.canary_wait_seconds,
+                termination_wait_seconds=config.termination_wait_seconds,
+                alarm_names=env_list("ROLLBACK_ALARMS"),
+            ),
+        )
+        client("sagemaker").update_endpoint(**request)
+        mode = "update"
+    result = {
+        "model_id": model_id,
+        "artifact_uri": artifact,
+        "sagemaker_model": model_name,
+        "endpoint_name": endpoint_name,
+        "endpoint_config": config_name,
+        "previous_config": previous_config if previous_config != config_name else None,
+        "previous_model_id": previous_model_id,
+        "mode": mode,
+        "seen_updating": False,
+        "status": IN_PROGRESS,
+    }
+    logger.info("deployment started", extra=result)
+    return result
+
+
+def status(event: dict[str, Any]) -> dict[str, Any]:
+    """DescribeEndpoint -> deployed / rolled_back / in_progress; a Failed endpoint raises `DeploymentFailed`."""
+    deployment = field(event, "deployment", dict)
+    description = _describe_endpoint(field(deployment, "endpoint_name", str)) or {}
+    outcome = rollout_outcome(
+        description,
+        field(deployment, "endpoint_config", str),
+        optional(deployment, "previous_config", str),
+        bool(deployment.get("seen_updating")),
+    )
+    if outcome.status == FAILED:
+        raise DeploymentFailed(f"endpoint {deployment['endpoint_name']} Failed: {outcome.reason}")
+    result = {
+        **deployment,
+        "status": outcome.status,
+        "seen_updating": outcome.seen_updating,
+        "endpoint_status": description.get("EndpointStatus"),
+    }
+    if outcome.reason:
+        result["reason"] = outcome.reason
+    return result
+
+
+@logger.inject_lambda_context(log_event=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """`{"action": "start", "run_id", "run": $}` (model: `run.rollback_to`, else `run.training.model_id`, else a new
+    uniform policy) | `{"action": "status", "deployment": <start's output>}`."""
+    verb = action(event, ("start", "status"))
+    logger.set_correlation_id(event.get("run_id"))
+    return start(event) if verb == "start" else status(event)

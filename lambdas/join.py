@@ -1,0 +1,183 @@
+"""Join: start the Athena UNLOAD that joins the window's decisions with their rewards, and report how it went.
+
+`start` runs two queries over the same partitions: the UNLOAD writing `joined/<run_id>/` and a count query
+(joined rows, default-reward rows, unmatched, malformed and late rewards). `status` polls both; row counts come from
+the count query's result, which uses the very same join text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pipeline_common import join_sql, store
+from pipeline_common.aws import client
+from pipeline_common.config import RunSettings, env, settings
+from pipeline_common.errors import JoinQueryFailed
+from pipeline_common.observability import logger, metrics, tracer
+from pipeline_common.payloads import action, field, optional
+from pipeline_common.timefmt import now
+from pipeline_common.window import Window, plan_window
+
+RUNNING_STATES = ("QUEUED", "RUNNING")
+FAILED_STATES = ("FAILED", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class JoinStatus:
+    """What `status` concluded from the two query executions."""
+
+    state: str
+    reason: str = ""
+
+
+def combine_states(unload_state: str, count_state: str) -> JoinStatus:
+    """The join's state from its two queries: failed if either failed, succeeded when both did."""
+    for name, state in (("UNLOAD", unload_state), ("count", count_state)):
+        if state in FAILED_STATES:
+            return JoinStatus("FAILED", f"{name} query {state}")
+    if unload_state == "SUCCEEDED" and count_state == "SUCCEEDED":
+        return JoinStatus("SUCCEEDED")
+    return JoinStatus("RUNNING")
+
+
+def parse_counts(result_set: dict[str, Any]) -> dict[str, int]:
+    """The count query's one row (Athena's first row is the header); absent values count as 0."""
+    rows = result_set.get("Rows", [])
+    if len(rows) < 2:
+        return dict.fromkeys(join_sql.COUNT_COLUMNS, 0)
+    header = [cell.get("VarCharValue", "") for cell in rows[0].get("Data", [])]
+    values = [cell.get("VarCharValue") for cell in rows[1].get("Data", [])]
+    named = dict(zip(header, values, strict=False))
+    return {column: int(float(named.get(column) or 0)) for column in join_sql.COUNT_COLUMNS}
+
+
+def enough_rows(rows: int, config: RunSettings, bootstrap: bool) -> bool:
+    """Train when the join has `min_training_rows`; a bootstrap trains on any data at all."""
+    return rows > 0 if bootstrap else rows >= config.min_training_rows
+
+
+def build_spec(run_id: str, window: Window, config: RunSettings) -> join_sql.JoinSpec:
+    return join_sql.JoinSpec(
+        database=env("GLUE_DATABASE"),
+        decisions_table=env("GLUE_DECISIONS_TABLE"),
+        rewards_table=env("GLUE_REWARDS_TABLE"),
+        window=window,
+        reward_wait_seconds=config.reward_wait_seconds,
+        missing_reward=config.missing_reward,
+        default_reward=config.default_reward,
+        output_prefix=f"s3://{env('BUCKET_NAME')}/joined/{run_id}/",
+    )
+
+
+def _run_query(sql: str, run_id: str, kind: str) -> str:
+    response = client("athena").start_query_execution(
+        QueryString=sql,
+        QueryExecutionContext={"Database": env("GLUE_DATABASE")},
+        WorkGroup=env("ATHENA_WORKGROUP"),
+        ClientRequestToken=f"{run_id}-{kind}"[:128].ljust(32, "0"),
+    )
+    return str(response["QueryExecutionId"])
+
+
+def start(event: dict[str, Any]) -> dict[str, Any]:
+    """Start both queries for the run's window (planned from the watermark when the input has none: bootstrap)."""
+    run_id = field(event, "run_id", str)
+    run_input = optional(event, "input", dict) or {}
+    bootstrap = bool(run_input.get("bootstrap"))
+    config = settings()
+    existing = store.read_join(run_id)
+    if existing and existing.get("query_execution_id"):
+        logger.info("join already started", extra={"query_execution_id": existing["query_execution_id"]})
+        return _started(existing, bootstrap)
+    raw_window = optional(run_input, "window", dict)
+    if raw_window is not None:
+        window = Window.from_dict(raw_window)
+    else:
+        # Bootstrap: whatever data exists after the watermark (or in the first-run lookback when that is empty).
+        watermark = store.read_experiment(config.experiment_id).get("watermark")
+        wait = config.reward_wait_seconds
+        window = plan_window(watermark, now(), wait) or plan_window(None, now(), wait)
+        assert window is not None  # without a watermark the window is never empty
+    spec = build_spec(run_id, window, config)
+    row = {
+        "run_id": run_id,
+        "window_start": window.to_dict()["start"],
+        "window_end": window.to_dict()["end"],
+        "output_prefix": spec.output_prefix,
+        "query_execution_id": _run_query(join_sql.unload(spec), run_id, "unload"),
+        "count_query_execution_id": _run_query(join_sql.counts_select(spec), run_id, "counts"),
+        "state": "RUNNING",
+        "decision_partitions": list(spec.decision_hours),
+        "reward_partitions": list(spec.reward_hours),
+    }
+    store.put_join(row)
+    logger.info("join started", extra=row)
+    return _started(row, bootstrap)
+
+
+def _started(row: dict[str, Any], bootstrap: bool) -> dict[str, Any]:
+    return {
+        "run_id": row["run_id"],
+        "window": {"start": row["window_start"], "end": row["window_end"]},
+        "query_execution_id": row["query_execution_id"],
+        "count_query_execution_id": row["count_query_execution_id"],
+        "output_prefix": row["output_prefix"],
+        "bootstrap": bootstrap,
+        "state": "RUNNING",
+    }
+
+
+def status(event: dict[str, Any]) -> dict[str, Any]:
+    """Poll both queries; on success report the counts and whether there are enough rows to train."""
+    join = field(event, "join", dict)
+    run_id = field(join, "run_id", str)
+    athena = client("athena")
+    unload = athena.get_query_execution(QueryExecutionId=field(join, "query_execution_id", str))["QueryExecution"]
+    counts = athena.get_query_execution(QueryExecutionId=field(join, "count_query_execution_id", str))["QueryExecution"]
+    verdict = combine_states(unload["Status"]["State"], counts["Status"]["State"])
+    if verdict.state == "FAILED":
+        failed = unload if unload["Status"]["State"] in FAILED_STATES else counts
+        reason = failed["Status"].get("StateChangeReason", "no reason given")
+        store.update_join(run_id, state="FAILED")
+        raise JoinQueryFailed(f"{verdict.reason}: {reason} (query {failed['QueryExecutionId']})")
+    if verdict.state == "RUNNING":
+        return {**join, "state": "RUNNING"}
+    numbers = parse_counts(athena.get_query_results(QueryExecutionId=counts["QueryExecutionId"])["ResultSet"])
+    scanned = int(unload.get("Statistics", {}).get("DataScannedInBytes", 0)) + int(
+        counts.get("Statistics", {}).get("DataScannedInBytes", 0)
+    )
+    store.update_join(
+        run_id,
+        state="SUCCEEDED",
+        rows=numbers["joined_rows"],
+        unmatched_rewards=numbers["unmatched_rewards"],
+        malformed_rewards=numbers["malformed_rewards"],
+        defaulted_rows=numbers["defaulted_rows"],
+        late_rewards=numbers["late_rewards"],
+        data_scanned_bytes=scanned,
+    )
+    result = {
+        **join,
+        "state": "SUCCEEDED",
+        "rows": numbers["joined_rows"],
+        "defaulted_rows": numbers["defaulted_rows"],
+        "unmatched_rewards": numbers["unmatched_rewards"],
+        "malformed_rewards": numbers["malformed_rewards"],
+        "late_rewards": numbers["late_rewards"],
+        "data_scanned_bytes": scanned,
+        "enough_rows": enough_rows(numbers["joined_rows"], settings(), bool(join.get("bootstrap"))),
+    }
+    logger.info("join finished", extra=result)
+    return result
+
+
+@logger.inject_lambda_context(log_event=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """`{"action": "start", "run_id", "input": <execution input>}` | `{"action": "status", "join": <start output>}`."""
+    verb = action(event, ("start", "status"))
+    logger.set_correlation_id(event.get("run_id") or (event.get("join") or {}).get("run_id"))
+    return start(event) if verb == "start" else status(event)

@@ -1,0 +1,159 @@
+"""Pure builders of the SageMaker requests the pipeline makes (tested field by field)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TRAINING_CHANNEL = "training"
+PRETRAINED_CHANNEL = "pretrained_model"
+MAX_TRAINING_SECONDS = 4 * 3600
+ESTIMATORS = ("ips", "snips", "dr")
+_NUMBER = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
+
+
+def _s3_channel(name: str, uri: str, content_type: str | None = None) -> dict[str, Any]:
+    channel: dict[str, Any] = {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        },
+        "InputMode": "File",
+    }
+    if content_type:
+        channel["ContentType"] = content_type
+    return channel
+
+
+def training_job_request(
+    *,
+    job_name: str,
+    image_uri: str,
+    role_arn: str,
+    bucket: str,
+    training_uri: str,
+    pretrained_uri: str | None,
+    hyperparameters: dict[str, str],
+    instance_type: str,
+    experiment_id: str,
+) -> dict[str, Any]:
+    """CreateTrainingJob for a candidate: job name = model_id, output `s3://B/models/` (docs/contracts.md)."""
+    channels = [_s3_channel(TRAINING_CHANNEL, training_uri, "application/jsonlines")]
+    if pretrained_uri:
+        channels.append(_s3_channel(PRETRAINED_CHANNEL, pretrained_uri, "application/x-tar"))
+    return {
+        "TrainingJobName": job_name,
+        "AlgorithmSpecification": {"TrainingImage": image_uri, "TrainingInputMode": "File"},
+        "RoleArn": role_arn,
+        "InputDataConfig": channels,
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models/"},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": MAX_TRAINING_SECONDS},
+        "HyperParameters": dict(hyperparameters),
+        "Tags": [{"Key": "experiment_id", "Value": experiment_id}],
+    }
+
+
+def metric_definitions() -> list[dict[str, str]]:
+    """The evaluator's `METRIC name=value` lines as training-job metrics (visible in the SageMaker console)."""
+    names = [f"{policy}_{estimator}" for estimator in ESTIMATORS for policy in ("candidate", "serving", "difference")]
+    names += [f"difference_{estimator}_{bound}" for estimator in ESTIMATORS for bound in ("low", "high")]
+    return [{"Name": name, "Regex": rf"METRIC {name}={_NUMBER}"} for name in names]
+
+
+def evaluation_job_request(
+    *,
+    job_name: str,
+    image_uri: str,
+    role_arn: str,
+    bucket: str,
+    holdout_uri: str,
+    candidate_uri: str,
+    serving_uri: str | None,
+    hyperparameters: dict[str, str],
+    instance_type: str,
+    experiment_id: str,
+) -> dict[str, Any]:
+    """The evaluation runs as a training job with `ContainerEntrypoint ["evaluate"]`, output `s3://B/evaluations/`."""
+    channels = [
+        _s3_channel("holdout", holdout_uri, "application/jsonlines"),
+        _s3_channel("candidate", candidate_uri, "application/x-tar"),
+    ]
+    if serving_uri:
+        channels.append(_s3_channel("serving", serving_uri, "application/x-tar"))
+    return {
+        "TrainingJobName": job_name,
+        "AlgorithmSpecification": {
+            "TrainingImage": image_uri,
+            "TrainingInputMode": "File",
+            "ContainerEntrypoint": ["evaluate"],
+            "MetricDefinitions": metric_definitions(),
+        },
+        "RoleArn": role_arn,
+        "InputDataConfig": channels,
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/evaluations/"},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": MAX_TRAINING_SECONDS},
+        "HyperParameters": dict(hyperparameters),
+        "Tags": [{"Key": "experiment_id", "Value": experiment_id}],
+    }
+
+
+def model_request(
+    *, model_name: str, image_uri: str, role_arn: str, artifact_uri: str | None, environment: dict[str, str]
+) -> dict[str, Any]:
+    """CreateModel; without an artifact the container serves the uniform-random policy (bootstrap, no data)."""
+    container: dict[str, Any] = {"Image": image_uri, "Environment": dict(environment)}
+    if artifact_uri:
+        container["ModelDataUrl"] = artifact_uri
+    return {"ModelName": model_name, "PrimaryContainer": container, "ExecutionRoleArn": role_arn}
+
+
+def endpoint_config_request(
+    *, config_name: str, model_name: str, instance_type: str, instance_count: int
+) -> dict[str, Any]:
+    """CreateEndpointConfig with the one variant `AllTraffic`."""
+    return {
+        "EndpointConfigName": config_name,
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model_name,
+                "InitialInstanceCount": instance_count,
+                "InstanceType": instance_type,
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    }
+
+
+def deployment_config(
+    *, canary_percent: int, canary_wait_seconds: int, termination_wait_seconds: int, alarm_names: list[str]
+) -> dict[str, Any]:
+    """Blue/green with a canary (all at once when the canary is 100%), rolled back by the endpoint's alarms.
+
+    The timeout must exceed the canary wait plus the termination wait (API range 600-28800 s); an hour on top
+    leaves room for provisioning the green fleet.
+    """
+    if canary_percent >= 100:
+        routing: dict[str, Any] = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": canary_wait_seconds}
+    else:
+        routing = {
+            "Type": "CANARY",
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": canary_percent},
+            "WaitIntervalInSeconds": canary_wait_seconds,
+        }
+    timeout = min(28800, max(600, canary_wait_seconds + termination_wait_seconds + 3600))
+    config: dict[str, Any] = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": termination_wait_seconds,
+            "MaximumExecutionTimeoutInSeconds": timeout,
+        }
+    }
+    if alarm_names:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in alarm_names]}
+    return config
+
+
+def update_endpoint_request(*, endpoint_name: str, config_name: str, deployment: dict[str, Any]) -> dict[str, Any]:
+    return {"EndpointName": endpoint_name, "EndpointConfigName": config_name, "DeploymentConfig": deployment}

@@ -1,0 +1,226 @@
+"""DynamoDB access: the run counter and lock, the experiments row, the model registry, the joins table.
+
+Keys and attributes are docs/contracts.md's. Numbers come back from DynamoDB as `Decimal`; callers get plain types.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline_common.aws import table
+from pipeline_common.config import env
+
+
+def counter_key(experiment_id: str) -> str:
+    return f"{experiment_id}#counter"
+
+
+def lock_key(experiment_id: str) -> str:
+    return f"{experiment_id}#lock"
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB values as JSON-friendly Python (Decimal -> int or float)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+def dynamo(value: Any) -> Any:
+    """Python values as DynamoDB accepts them (float -> Decimal, None dropped from maps)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {key: dynamo(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [dynamo(item) for item in value]
+    return value
+
+
+# --- state table: counter and lock ---------------------------------------------------------------------------
+
+
+def add_to_counter(experiment_id: str, amount: int) -> int:
+    """Atomically add `amount` (may be negative) to the experiment's reward counter; returns the new count."""
+    response = table(env("STATE_TABLE")).update_item(
+        Key={"pk": counter_key(experiment_id)},
+        UpdateExpression="ADD #count :amount",
+        ExpressionAttributeNames={"#count": "count"},
+        ExpressionAttributeValues={":amount": amount},
+        ReturnValues="UPDATED_NEW",
+    )
+    return int(response["Attributes"]["count"])
+
+
+def read_counter(experiment_id: str) -> int:
+    """The current count (strongly consistent: the threshold decision must see every committed ADD)."""
+    item = table(env("STATE_TABLE")).get_item(Key={"pk": counter_key(experiment_id)}, ConsistentRead=True)
+    return int(item.get("Item", {}).get("count", 0))
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The run lock: which run holds it, since when, and the execution input it was taken for."""
+
+    run_id: str
+    since: str
+    execution_input: str
+    started: bool
+
+
+def acquire_lock(experiment_id: str, run_id: str, since: str, execution_input: str) -> bool:
+    """Take the lock unless any run holds it (conditional put); True when this call took it."""
+    try:
+        table(env("STATE_TABLE")).put_item(
+            Item={
+                "pk": lock_key(experiment_id),
+                "run_id": run_id,
+                "since": since,
+                "execution_input": execution_input,
+                "started": False,
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as error:
+        if _conditional_failed(error):
+            return False
+        raise
+    return True
+
+
+def read_lock(experiment_id: str) -> Lock | None:
+    item = table(env("STATE_TABLE")).get_item(Key={"pk": lock_key(experiment_id)}, ConsistentRead=True).get("Item")
+    if not item:
+        return None
+    return Lock(
+        run_id=str(item["run_id"]),
+        since=str(item.get("since", "")),
+        execution_input=str(item.get("execution_input", "{}")),
+        started=bool(item.get("started", False)),
+    )
+
+
+def mark_lock_started(experiment_id: str, run_id: str) -> None:
+    """Note that the lock's execution was started, so later triggers stop re-issuing the (idempotent) start."""
+    try:
+        table(env("STATE_TABLE")).update_item(
+            Key={"pk": lock_key(experiment_id)},
+            UpdateExpression="SET started = :true",
+            ConditionExpression="run_id = :run",
+            ExpressionAttributeValues={":true": True, ":run": run_id},
+        )
+    except ClientError as error:
+        if not _conditional_failed(error):
+            raise
+
+
+def release_lock(experiment_id: str, run_id: str) -> bool:
+    """Release the lock if this run holds it (a manual run never releases a triggered run's lock)."""
+    try:
+        table(env("STATE_TABLE")).delete_item(
+            Key={"pk": lock_key(experiment_id)},
+            ConditionExpression="run_id = :run",
+            ExpressionAttributeValues={":run": run_id},
+        )
+    except ClientError as error:
+        if _conditional_failed(error):
+            return False
+        raise
+    return True
+
+
+# --- experiments ---------------------------------------------------------------------------------------------
+
+
+def read_experiment(experiment_id: str) -> dict[str, Any]:
+    item = table(env("EXPERIMENTS_TABLE")).get_item(Key={"experiment_id": experiment_id}, ConsistentRead=True)
+    return plain(item.get("Item", {}))
+
+
+def update_experiment(experiment_id: str, **attributes: Any) -> None:
+    """Set attributes of the experiment row (created on first write)."""
+    values = {key: value for key, value in attributes.items() if value is not None}
+    if not values:
+        return
+    names = {f"#{key}": key for key in values}
+    table(env("EXPERIMENTS_TABLE")).update_item(
+        Key={"experiment_id": experiment_id},
+        UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in values),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={f":{key}": dynamo(value) for key, value in values.items()},
+    )
+
+
+# --- models registry -----------------------------------------------------------------------------------------
+
+
+def read_model(model_id: str) -> dict[str, Any] | None:
+    item = table(env("MODELS_TABLE")).get_item(Key={"model_id": model_id}, ConsistentRead=True).get("Item")
+    return plain(item) if item else None
+
+
+def put_model(row: dict[str, Any]) -> None:
+    table(env("MODELS_TABLE")).put_item(Item=dynamo(row))
+
+
+def update_model(model_id: str, **attributes: Any) -> None:
+    """Set attributes of a registry row (`scores` dicts are stored as JSON text, as the contract says)."""
+    values = {
+        key: json.dumps(value, sort_keys=True) if key == "scores" and not isinstance(value, str) else value
+        for key, value in attributes.items()
+        if value is not None
+    }
+    if not values:
+        return
+    table(env("MODELS_TABLE")).update_item(
+        Key={"model_id": model_id},
+        UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in values),
+        ExpressionAttributeNames={f"#{key}": key for key in values},
+        ExpressionAttributeValues={f":{key}": dynamo(value) for key, value in values.items()},
+    )
+
+
+# --- joins ---------------------------------------------------------------------------------------------------
+
+
+def read_join(run_id: str) -> dict[str, Any] | None:
+    item = table(env("JOINS_TABLE")).get_item(Key={"run_id": run_id}, ConsistentRead=True).get("Item")
+    return plain(item) if item else None
+
+
+def put_join(row: dict[str, Any]) -> None:
+    table(env("JOINS_TABLE")).put_item(Item=dynamo(row))
+
+
+def update_join(run_id: str, **attributes: Any) -> None:
+    values = {key: value for key, value in attributes.items() if value is not None}
+    table(env("JOINS_TABLE")).update_item(
+        Key={"run_id": run_id},
+        UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in values),
+        ExpressionAttributeNames={f"#{key}": key for key in values},
+        ExpressionAttributeValues={f":{key}": dynamo(value) for key, value in values.items()},
+    )
+
+
+def serving_model(experiment_id: str) -> tuple[str | None, str | None]:
+    """(serving model id, its artifact URI); the artifact is None for the uniform bootstrap policy or no model."""
+    serving_id = read_experiment(experiment_id).get("serving_model_id")
+    if not serving_id:
+        return None, None
+    row = read_model(str(serving_id)) or {}
+    return str(serving_id), row.get("artifact_uri")

@@ -1,0 +1,83 @@
+"""Train: start the SageMaker training job of the run's candidate (warm-started from the serving model) and check it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pipeline_common import jobs, store
+from pipeline_common.aws import client
+from pipeline_common.config import env, settings
+from pipeline_common.errors import TrainingJobFailed
+from pipeline_common.names import sagemaker_name
+from pipeline_common.observability import logger, metrics, tracer
+from pipeline_common.payloads import action, field
+from pipeline_common.sagemaker_requests import training_job_request
+from pipeline_common.timefmt import iso, now
+
+
+def start(event: dict[str, Any]) -> dict[str, Any]:
+    """Create the training job (job name = model_id) and register the model row in state `training`."""
+    run_id = field(event, "run_id", str)
+    join = field(event, "join", dict)
+    config = settings()
+    model_id = sagemaker_name(run_id, experiment_id=config.experiment_id)
+    parent_id, pretrained = store.serving_model(config.experiment_id)
+    hyperparameters = {**config.hyperparameters(), "model_id": model_id, "parent_model_id": parent_id or ""}
+    request = training_job_request(
+        job_name=model_id,
+        image_uri=env("TRAINING_IMAGE_URI"),
+        role_arn=env("SAGEMAKER_ROLE_ARN"),
+        bucket=env("BUCKET_NAME"),
+        training_uri=field(join, "output_prefix", str),
+        pretrained_uri=pretrained,
+        hyperparameters=hyperparameters,
+        instance_type=config.training_instance_type,
+        experiment_id=config.experiment_id,
+    )
+    if not jobs.exists(model_id):
+        client("sagemaker").create_training_job(**request)
+        store.put_model(
+            {
+                "model_id": model_id,
+                "experiment_id": config.experiment_id,
+                "parent_model_id": parent_id,
+                "run_id": run_id,
+                "state": "training",
+                "created_at": iso(now()),
+            }
+        )
+    logger.info("training started", extra={"model_id": model_id, "parent_model_id": parent_id})
+    return {
+        "model_id": model_id,
+        "job_name": model_id,
+        "parent_model_id": parent_id,
+        "warm_start": pretrained is not None,
+        "status": jobs.IN_PROGRESS,
+    }
+
+
+def status(event: dict[str, Any]) -> dict[str, Any]:
+    """Describe the job; on completion the model becomes a `candidate` with its artifact; failure raises."""
+    training = field(event, "training", dict)
+    job_name = field(training, "job_name", str)
+    description = client("sagemaker").describe_training_job(TrainingJobName=job_name)
+    state = jobs.job_state(description)
+    if state == jobs.FAILED:
+        store.update_model(job_name, state="failed")
+        raise TrainingJobFailed(jobs.failure_reason(description))
+    if state == jobs.IN_PROGRESS:
+        return {**training, "status": state, "secondary_status": description.get("SecondaryStatus")}
+    artifact = jobs.artifact_uri(description, env("BUCKET_NAME"), "models")
+    store.update_model(job_name, state="candidate", artifact_uri=artifact)
+    return {**training, "status": state, "artifact_uri": artifact}
+
+
+@logger.inject_lambda_context(log_event=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """`{"action": "start", "run_id", "join"}` | `{"action": "status", "run_id", "training"}`."""
+    verb = action(event, ("start", "status"))
+    logger.set_correlation_id(event.get("run_id"))
+    return start(event) if verb == "start" else status(event)

@@ -1,0 +1,179 @@
+"""Trigger: count the reward records of each new S3 object once, and start one retraining run at the threshold.
+
+EventBridge delivers S3 `Object Created` events for `rewards/` at least once; the count is made idempotent per
+object (bucket, key, ETag, sequencer) with Powertools idempotency, added to an atomic counter, and when the counter
+passes `retrain_threshold` a conditional write on the run lock lets exactly one invocation start the execution.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import asdict, dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from pipeline_common import store
+from pipeline_common.aws import client
+from pipeline_common.config import RunSettings, env, settings
+from pipeline_common.errors import InvalidEvent
+from pipeline_common.names import run_id_for
+from pipeline_common.observability import MetricUnit, logger, metrics, tracer
+from pipeline_common.timefmt import iso, now
+from pipeline_common.window import plan_window
+
+REWARDS_PREFIX = "rewards/"
+IDEMPOTENCY_TTL_SECONDS = 7 * 86400
+"""EventBridge retries for at most 24 hours; a week keeps every redelivery inside the record's lifetime."""
+
+
+@dataclass(frozen=True)
+class RewardObject:
+    """The S3 object an `Object Created` event announces."""
+
+    bucket: str
+    key: str
+    etag: str
+    sequencer: str
+
+    @classmethod
+    def from_event(cls, event: Any) -> RewardObject:
+        """Read an EventBridge S3 event; anything else is an `InvalidEvent` naming what is missing."""
+        if not isinstance(event, dict):
+            raise InvalidEvent(f"expected an EventBridge event object, got {type(event).__name__}")
+        if event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
+            raise InvalidEvent(
+                f"expected source aws.s3 / detail-type 'Object Created', got {event.get('source')!r} / "
+                f"{event.get('detail-type')!r}"
+            )
+        detail = event.get("detail")
+        if not isinstance(detail, dict):
+            raise InvalidEvent("event has no detail object")
+        bucket = (detail.get("bucket") or {}).get("name")
+        obj = detail.get("object") or {}
+        key = obj.get("key")
+        if not bucket or not key:
+            raise InvalidEvent("event detail lacks bucket.name or object.key")
+        sequencer = detail.get("sequencer", obj.get("sequencer", ""))
+        return cls(bucket=str(bucket), key=str(key), etag=str(obj.get("etag", "")), sequencer=str(sequencer))
+
+
+def count_records(body: bytes) -> int:
+    """Reward records in a Firehose object: one JSON object per non-blank line (gzip when Firehose compresses)."""
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    return sum(1 for line in body.splitlines() if line.strip())
+
+
+def execution_input(run_id: str, window: dict[str, str], reward_count: int) -> str:
+    """The execution input of a triggered run (docs/contracts.md)."""
+    return json.dumps({"run_id": run_id, "window": window, "reward_count": reward_count}, sort_keys=True)
+
+
+IDEMPOTENCY = IdempotencyConfig(
+    event_key_jmespath="[bucket, key, etag, sequencer]",
+    expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+    raise_on_no_idempotency_key=True,
+)
+
+
+@cache
+def _count_once() -> Any:
+    """The idempotent counting step, built on first use (the persistence layer needs the table name from env)."""
+    persistence = DynamoDBPersistenceLayer(table_name=env("IDEMPOTENCY_TABLE"))
+
+    @idempotent_function(data_keyword_argument="reward_object", persistence_store=persistence, config=IDEMPOTENCY)
+    def count_object(reward_object: dict[str, str]) -> dict[str, int]:
+        body = client("s3").get_object(Bucket=reward_object["bucket"], Key=reward_object["key"])["Body"].read()
+        records = count_records(body)
+        total = store.add_to_counter(settings().experiment_id, records)
+        metrics.add_metric(name="RewardsCounted", unit=MetricUnit.Count, value=records)
+        return {"records": records, "counter": total}
+
+    return count_object
+
+
+def _start(run_id: str, execution_input_text: str) -> None:
+    """Start the run's execution; a repeat with the same name and input is a no-op on Step Functions."""
+    try:
+        client("stepfunctions").start_execution(
+            stateMachineArn=env("STATE_MACHINE_ARN"), name=run_id, input=execution_input_text
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+        logger.info("execution already exists", extra={"run_id": run_id})
+
+
+def _resume(experiment_id: str, lock: store.Lock) -> dict[str, Any]:
+    """A run holds the lock; if its start may have been interrupted, issue the same (idempotent) start again."""
+    if not lock.started:
+        _start(lock.run_id, lock.execution_input)
+        store.mark_lock_started(experiment_id, lock.run_id)
+    return {"started": False, "reason": "run_in_flight", "run_id": lock.run_id}
+
+
+def maybe_start_run(config: RunSettings) -> dict[str, Any]:
+    """Start a run when the counter has passed the threshold and no run is in flight."""
+    experiment_id = config.experiment_id
+    count = store.read_counter(experiment_id)
+    if count < config.retrain_threshold:
+        return {"started": False, "reason": "below_threshold", "counter": count}
+    lock = store.read_lock(experiment_id)
+    if lock is not None:
+        return _resume(experiment_id, lock)
+    window = plan_window(store.read_experiment(experiment_id).get("watermark"), now(), config.reward_wait_seconds)
+    if window is None:
+        return {"started": False, "reason": "empty_window", "counter": count}
+    run_id = run_id_for(experiment_id, window.end)
+    text = execution_input(run_id, window.to_dict(), count)
+    if not store.acquire_lock(experiment_id, run_id, iso(now()), text):
+        lock = store.read_lock(experiment_id)
+        return _resume(experiment_id, lock) if lock else {"started": False, "reason": "run_in_flight"}
+    try:
+        _start(run_id, text)
+    except Exception:
+        # Without an execution nobody would release the lock: give it back so the next object retries.
+        store.release_lock(experiment_id, run_id)
+        raise
+    store.mark_lock_started(experiment_id, run_id)
+    logger.info("started retraining run", extra={"run_id": run_id, "window": window.to_dict(), "rewards": count})
+    return {"started": True, "run_id": run_id, "window": window.to_dict(), "reward_count": count}
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """EventBridge S3 `Object Created` -> count once -> maybe start a run.
+
+    A malformed event or an object outside `rewards/` is logged and answered, not raised: EventBridge would only
+    redeliver the same bad event.
+    """
+    try:
+        reward_object = RewardObject.from_event(event)
+    except InvalidEvent as error:
+        logger.error("ignoring malformed event", extra={"error": str(error)})
+        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+        return {"status": "ignored", "reason": str(error)}
+    logger.set_correlation_id(event.get("id"))
+    if not reward_object.key.startswith(REWARDS_PREFIX):
+        return {"status": "ignored", "reason": f"key {reward_object.key!r} is not under {REWARDS_PREFIX}"}
+    config = settings()
+    IDEMPOTENCY.register_lambda_context(context)
+    try:
+        counted = _count_once()(reward_object=asdict(reward_object))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise
+        logger.warning("reward object vanished before it was counted", extra={"key": reward_object.key})
+        return {"status": "ignored", "reason": "object not found"}
+    decision = maybe_start_run(config)
+    return {"status": "counted", "object": reward_object.key, **counted, **decision}

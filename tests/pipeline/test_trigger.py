@@ -1,0 +1,193 @@
+"""Trigger: each reward object counts once, one execution starts at the threshold, bad events do not loop."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from typing import Any
+
+import boto3
+import pytest
+import trigger
+from pipeline_common import store
+from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext
+
+PASS_MACHINE = json.dumps({"StartAt": "Run", "States": {"Run": {"Type": "Pass", "End": True}}})
+
+
+def s3_event(key: str, etag: str = "etag-1", sequencer: str = "0001", event_id: str = "event-1") -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT,
+        "time": "2026-11-23T00:30:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{BUCKET}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": BUCKET},
+            "object": {"key": key, "size": 100, "etag": etag, "sequencer": sequencer},
+            "request-id": "request",
+            "requester": "firehose.amazonaws.com",
+            "reason": "PutObject",
+        },
+    }
+
+
+def put_rewards(key: str, count: int, compress: bool = False) -> None:
+    body = "".join(json.dumps({"event_id": f"e{i}", "reward": 1.0}) + "\n" for i in range(count)).encode()
+    if compress:
+        body = gzip.compress(body)
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=body)
+
+
+@pytest.fixture
+def machine(aws: None, lambda_env: dict[str, str]) -> str:
+    """A stand-in state machine under the contract's name (these tests are about starting, not running)."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    return sfn.create_state_machine(
+        name=lambda_env["STATE_MACHINE_ARN"].rsplit(":", 1)[-1],
+        definition=PASS_MACHINE,
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/states",
+    )["stateMachineArn"]
+
+
+def executions(machine_arn: str) -> list[dict[str, Any]]:
+    return boto3.client("stepfunctions", region_name=REGION).list_executions(stateMachineArn=machine_arn)["executions"]
+
+
+def test_count_records_counts_non_blank_lines_plain_and_gzip() -> None:
+    assert trigger.count_records(b'{"a":1}\n{"a":2}\n\n') == 2
+    assert trigger.count_records(gzip.compress(b'{"a":1}\n{"a":2}\n{"a":3}')) == 3
+    assert trigger.count_records(b"") == 0
+
+
+def test_a_redelivered_event_counts_once(machine: str, context: FakeContext) -> None:
+    put_rewards("rewards/2026/11/23/00/part-1", 4)
+    event = s3_event("rewards/2026/11/23/00/part-1")
+    first = trigger.handler(event, context)
+    second = trigger.handler(event, context)
+    assert first["records"] == 4 and second["records"] == 4
+    assert store.read_counter("bandit-demo") == 4
+    assert executions(machine) == []
+
+
+def test_a_new_object_counts_again(machine: str, context: FakeContext) -> None:
+    put_rewards("rewards/2026/11/23/00/a", 3)
+    put_rewards("rewards/2026/11/23/00/b", 2, compress=True)
+    trigger.handler(s3_event("rewards/2026/11/23/00/a", etag="a"), context)
+    trigger.handler(s3_event("rewards/2026/11/23/00/b", etag="b"), context)
+    assert store.read_counter("bandit-demo") == 5
+
+
+def test_passing_the_threshold_starts_one_execution_with_the_contract_input(machine: str, context: FakeContext) -> None:
+    store.update_experiment("bandit-demo", watermark="2026-11-22T12:00:00.000Z")
+    put_rewards("rewards/2026/11/23/00/big", 12)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/big"), context)
+    assert result["started"] is True
+    started = executions(machine)
+    assert [execution["name"] for execution in started] == [result["run_id"]]
+    description = boto3.client("stepfunctions", region_name=REGION).describe_execution(
+        executionArn=started[0]["executionArn"]
+    )
+    payload = json.loads(description["input"])
+    assert payload["run_id"] == result["run_id"]
+    assert payload["reward_count"] == 12
+    assert payload["window"]["start"] == "2026-11-22T12:00:00.000Z"
+    assert payload["window"]["end"] > payload["window"]["start"]
+    lock = store.read_lock("bandit-demo")
+    assert lock is not None and lock.run_id == result["run_id"] and lock.started
+
+
+def test_rewards_during_a_run_count_but_start_nothing(machine: str, context: FakeContext) -> None:
+    put_rewards("rewards/2026/11/23/00/one", 12)
+    put_rewards("rewards/2026/11/23/00/two", 5)
+    first = trigger.handler(s3_event("rewards/2026/11/23/00/one", etag="1"), context)
+    second = trigger.handler(s3_event("rewards/2026/11/23/00/two", etag="2"), context)
+    assert first["started"] is True
+    assert second["started"] is False and second["reason"] == "run_in_flight"
+    assert store.read_counter("bandit-demo") == 17
+    assert len(executions(machine)) == 1
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each request atomically; moto's in-process backend does not lock, so serialize its requests.
+
+    The handler's own steps (count, read, conditional put, start) still interleave freely between threads.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    original = DynamoHandler.call_action
+
+    def call_action(self: DynamoHandler) -> Any:
+        with lock:
+            return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+
+
+def test_concurrent_triggers_start_exactly_one_execution(
+    machine: str, context: FakeContext, atomic_dynamodb: None
+) -> None:
+    keys = [f"rewards/2026/11/23/00/part-{i}" for i in range(8)]
+    for key in keys:
+        put_rewards(key, 3)
+    results: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(keys))
+
+    def run(key: str) -> None:
+        barrier.wait()
+        try:
+            results.append(trigger.handler(s3_event(key, etag=key), FakeContext()))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.read_counter("bandit-demo") == 24
+    assert len(executions(machine)) == 1
+    assert sum(1 for result in results if result.get("started")) == 1
+
+
+def test_an_interrupted_start_is_resumed_by_the_next_object(machine: str, context: FakeContext) -> None:
+    """The lock was taken but the Lambda died before StartExecution: the next trigger starts that same run."""
+    window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
+    text = trigger.execution_input("bandit-demo-20261123T000000", window, 11)
+    assert store.acquire_lock("bandit-demo", "bandit-demo-20261123T000000", "2026-11-23T00:05:00.000Z", text)
+    store.add_to_counter("bandit-demo", 11)
+    put_rewards("rewards/2026/11/23/00/late", 1)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/late"), context)
+    assert result["reason"] == "run_in_flight"
+    assert [execution["name"] for execution in executions(machine)] == ["bandit-demo-20261123T000000"]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        "text",
+        {"source": "aws.s3", "detail-type": "Object Deleted", "detail": {}},
+        {"source": "aws.s3", "detail-type": "Object Created"},
+        {"source": "aws.s3", "detail-type": "Object Created", "detail": {"bucket": {}, "object": {"key": "k"}}},
+    ],
+)
+def test_malformed_events_are_reported_not_raised(machine: str, context: FakeContext, event: Any) -> None:
+    result = trigger.handler(event, context)
+    assert result["status"] == "ignored"
+    assert result["reason"]
+
+
+def test_objects_outside_rewards_and_vanished_objects_are_ignored(machine: str, context: FakeContext) -> None:
+    assert trigger.handler(s3_event("decisions/2026/11/23/00/x"), context)["status"] == "ignored"
+    assert trigger.handler(s3_event("rewards/2026/11/23/00/gone"), context)["status"] == "ignored"
+    assert store.read_counter("bandit-demo") == 0
