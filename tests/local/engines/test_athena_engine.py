@@ -1,0 +1,361 @@
+"""The local Athena engine: the project's join SQL over Firehose-layout JSON lines in (moto's) S3 via Glue tables,
+partition pruning, malformed lines, result shapes through boto3, failures, UNLOAD semantics."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local.aws import client
+from local.engines.athena import AthenaEngine, local_table, run_query
+from local.gateway import Gateway
+
+REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "lambdas"))
+
+from pipeline_common import join_sql  # noqa: E402
+from pipeline_common.window import Window  # noqa: E402
+
+DECISION_COLUMNS = [
+    ("event_id", "string"),
+    ("event_time", "string"),
+    ("experiment_id", "string"),
+    ("model_id", "string"),
+    ("context", "string"),
+    ("actions", "string"),
+    ("action", "string"),
+    ("action_index", "int"),
+    ("action_prob", "double"),
+    ("probabilities", "string"),
+]
+REWARD_COLUMNS = [("event_id", "string"), ("reward", "double"), ("reward_time", "string")]
+
+
+def _decision(event_id: str, when: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "event_time": when,
+        "experiment_id": "exp",
+        "model_id": "m0",
+        "context": '{"x": 1}',
+        "actions": '[{"id": "a"}, {"id": "b"}]',
+        "action": "b",
+        "action_index": 1,
+        "action_prob": 0.5,
+        "probabilities": "[0.5, 0.5]",
+    }
+
+
+def _lines(records: list[Any]) -> bytes:
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records).encode()
+
+
+class Lake:
+    """A bucket with the Firehose layout and the two Glue tables with partition projection."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.url = gateway.url
+        self.bucket = f"lake-{uuid.uuid4().hex[:8]}"
+        self.database = f"db_{uuid.uuid4().hex[:8]}"
+        self.s3 = client("s3", endpoint_url=self.url)
+        self.s3.create_bucket(Bucket=self.bucket)
+        glue = client("glue", endpoint_url=self.url)
+        glue.create_database(DatabaseInput={"Name": self.database})
+        for table, columns in (("decisions", DECISION_COLUMNS), ("rewards", REWARD_COLUMNS)):
+            glue.create_table(
+                DatabaseName=self.database,
+                TableInput={
+                    "Name": table,
+                    "TableType": "EXTERNAL_TABLE",
+                    "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+                    "Parameters": {
+                        "projection.enabled": "true",
+                        "projection.dt.type": "date",
+                        "projection.dt.format": "yyyy/MM/dd/HH",
+                        "projection.dt.range": "2020/01/01/00,NOW",
+                        "projection.dt.interval": "1",
+                        "projection.dt.interval.unit": "HOURS",
+                        "storage.location.template": f"s3://{self.bucket}/{table}/${{dt}}/",
+                    },
+                    "StorageDescriptor": {
+                        "Columns": [{"Name": n, "Type": t} for n, t in columns],
+                        "Location": f"s3://{self.bucket}/{table}/",
+                        "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+                    },
+                },
+            )
+
+    def put(self, key: str, records: list[Any], compress: bool = True) -> None:
+        body = _lines(records)
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=gzip.compress(body) if compress else body)
+
+    def keys(self, prefix: str) -> list[str]:
+        return [o["Key"] for o in self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])]
+
+    def read_lines(self, key: str) -> list[dict[str, Any]]:
+        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        if body[:2] == b"\x1f\x8b":
+            body = gzip.decompress(body)
+        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def lake(gateway: Gateway) -> Lake:
+    return Lake(gateway)
+
+
+@pytest.fixture
+def engine(gateway: Gateway, tmp_path: Path) -> Iterator[AthenaEngine]:
+    eng = AthenaEngine(state_dir=tmp_path / "athena", endpoint_url=gateway.url)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def athena(gateway: Gateway, engine: AthenaEngine) -> Iterator[Any]:
+    """boto3's Athena client through the gateway, answered by this engine."""
+    previous = gateway.athena
+    gateway.athena = engine
+    yield client("athena", endpoint_url=gateway.url)
+    gateway.athena = previous
+
+
+def _spec(lake: Lake, run_id: str, missing: str = "default") -> join_sql.JoinSpec:
+    window = Window(start=datetime(2026, 11, 23, 1, 0, tzinfo=UTC), end=datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    return join_sql.JoinSpec(
+        database=lake.database,
+        decisions_table="decisions",
+        rewards_table="rewards",
+        window=window,
+        reward_wait_seconds=600,
+        missing_reward=missing,
+        default_reward=0.0,
+        output_prefix=f"s3://{lake.bucket}/joined/{run_id}/",
+    )
+
+
+def _fill(lake: Lake) -> None:
+    """Decisions in hours 00 (before the window), 01 (inside), 05 (far after); rewards, a duplicate, bad lines."""
+    lake.put(
+        "decisions/2026/11/23/00/d-0.gz",
+        [_decision("old", "2026-11-23T00:30:00.000Z")],
+    )
+    lake.put(
+        "decisions/2026/11/23/01/d-1.gz",
+        [_decision("e1", "2026-11-23T01:10:00.000Z"), _decision("e2", "2026-11-23T01:20:00.000Z")],
+    )
+    lake.put(
+        "decisions/2026/11/23/01/d-2",  # plain, no extension (Firehose without compression)
+        [_decision("e3", "2026-11-23T01:50:00.000Z")],
+        compress=False,
+    )
+    lake.put("decisions/2026/11/23/05/d-5.gz", [_decision("far", "2026-11-23T05:00:00.000Z")])
+    lake.put(
+        "rewards/2026/11/23/01/r-1.gz",
+        [
+            {"event_id": "e1", "reward": 1.0, "reward_time": "2026-11-23T01:10:05.000Z"},
+            {"event_id": "e1", "reward": 0.0, "reward_time": "2026-11-23T01:11:00.000Z"},  # duplicate: first wins
+            {"event_id": "e2", "reward": 0.5, "reward_time": "2026-11-23T01:45:00.000Z"},  # after the 600 s wait
+            {"event_id": "ghost", "reward": 1.0, "reward_time": "2026-11-23T01:30:00.000Z"},  # unknown event
+            "this is not json",
+            {"event_id": "e3", "reward": "not a number", "reward_time": "2026-11-23T01:55:00.000Z"},
+            [1, 2, 3],
+        ],
+    )
+    lake.put("rewards/2026/11/23/09/r-9.gz", [{"event_id": "e3", "reward": 1.0, "reward_time": "x"}])
+
+
+def _run(athena: Any, engine: AthenaEngine, sql: str, lake: Lake, database: str | None = None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "QueryString": sql,
+        "ResultConfiguration": {"OutputLocation": f"s3://{lake.bucket}/athena-results/"},
+        "WorkGroup": "primary",
+    }
+    if database:
+        kwargs["QueryExecutionContext"] = {"Database": database}
+    query_id = athena.start_query_execution(**kwargs)["QueryExecutionId"]
+    engine.wait(query_id, timeout=60)
+    return athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+
+
+def test_unload_of_the_join_writes_json_lines_and_reads_only_the_window(
+    athena: Any, engine: AthenaEngine, lake: Lake
+) -> None:
+    _fill(lake)
+    spec = _spec(lake, "run-1")
+    execution = _run(athena, engine, join_sql.unload(spec), lake)
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    assert execution["SubstatementType"] == "UNLOAD"
+    files = engine.files_read(execution["QueryExecutionId"])
+    assert sorted(files) == sorted(
+        [
+            f"s3://{lake.bucket}/decisions/2026/11/23/01/d-1.gz",
+            f"s3://{lake.bucket}/decisions/2026/11/23/01/d-2",
+            f"s3://{lake.bucket}/rewards/2026/11/23/01/r-1.gz",
+        ]
+    )
+    assert execution["Statistics"]["DataScannedInBytes"] > 0
+    written = lake.keys("joined/run-1/")
+    assert written and all(key.endswith(".gz") for key in written)
+    rows = {row["event_id"]: row for key in written for row in lake.read_lines(key)}
+    assert set(rows) == {"e1", "e2", "e3"}
+    assert rows["e1"]["reward"] == 1.0 and rows["e1"]["reward_time"] == "2026-11-23T01:10:05.000Z"
+    assert rows["e2"]["reward"] == 0.0 and rows["e2"]["reward_time"] is None  # late: default reward
+    assert rows["e3"]["reward"] == 0.0  # its only reward was malformed
+    assert rows["e1"]["action_index"] == 1 and rows["e1"]["action_prob"] == 0.5
+    assert rows["e1"]["context"] == '{"x": 1}'
+    manifest = execution["ResultConfiguration"]["OutputLocation"]
+    assert manifest.endswith("-manifest.csv")
+    body = lake.s3.get_object(Bucket=lake.bucket, Key=manifest.split(lake.bucket + "/", 1)[1])["Body"].read()
+    assert sorted(body.decode().split()) == sorted(f"s3://{lake.bucket}/{key}" for key in written)
+
+    again = _run(athena, engine, join_sql.unload(spec), lake)
+    assert again["Status"]["State"] == "FAILED"
+    assert "HIVE_PATH_ALREADY_EXISTS" in again["Status"]["StateChangeReason"]
+
+
+def test_count_query_results_shape_and_malformed_lines(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    _fill(lake)
+    execution = _run(athena, engine, join_sql.counts_select(_spec(lake, "run-2")), lake)
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    query_id = execution["QueryExecutionId"]
+    results = athena.get_query_results(QueryExecutionId=query_id)
+    rows = results["ResultSet"]["Rows"]
+    header = [cell["VarCharValue"] for cell in rows[0]["Data"]]
+    assert header == list(join_sql.COUNT_COLUMNS)
+    values = dict(zip(header, (int(cell["VarCharValue"]) for cell in rows[1]["Data"]), strict=True))
+    assert values == {
+        "joined_rows": 3,
+        "defaulted_rows": 2,
+        "unmatched_rewards": 1,
+        "malformed_rewards": 3,
+        "late_rewards": 1,
+    }
+    info = results["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
+    assert [c["Name"] for c in info] == header and all(c["Type"] == "bigint" for c in info)
+    assert execution["ResultConfiguration"]["OutputLocation"].endswith(f"{query_id}.csv")
+    csv_key = execution["ResultConfiguration"]["OutputLocation"].split(lake.bucket + "/", 1)[1]
+    text = lake.s3.get_object(Bucket=lake.bucket, Key=csv_key)["Body"].read().decode()
+    assert text.splitlines()[0] == ",".join(f'"{c}"' for c in header)
+    assert query_id in athena.list_query_executions(WorkGroup="primary")["QueryExecutionIds"]
+
+
+def test_select_with_default_database_nulls_and_paging(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    lake.put("rewards/2026/11/23/03/r.gz", [{"event_id": f"e{i}", "reward": i} for i in range(5)] + ["{broken"])
+    sql = (
+        "SELECT r.event_id, r.reward, r.reward_time, r.dt, to_iso8601(from_iso8601_timestamp('2026-11-23T01:00:00Z'))"
+        " AS t FROM rewards r WHERE r.dt BETWEEN '2026/11/23/03' AND '2026/11/23/03' ORDER BY r.event_id NULLS LAST"
+    )
+    execution = _run(athena, engine, sql, lake, database=lake.database)
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    first = athena.get_query_results(QueryExecutionId=execution["QueryExecutionId"], MaxResults=3)
+    assert [c.get("VarCharValue") for c in first["ResultSet"]["Rows"][0]["Data"]] == [
+        "event_id",
+        "reward",
+        "reward_time",
+        "dt",
+        "t",
+    ]
+    assert first["ResultSet"]["Rows"][1]["Data"][2] == {}  # NULL has no VarCharValue
+    assert first["ResultSet"]["Rows"][1]["Data"][3]["VarCharValue"] == "2026/11/23/03"
+    assert first["ResultSet"]["Rows"][1]["Data"][4]["VarCharValue"] == "2026-11-23T01:00:00.000Z"
+    rest = athena.get_query_results(QueryExecutionId=execution["QueryExecutionId"], NextToken=first["NextToken"])
+    total = len(first["ResultSet"]["Rows"]) - 1 + len(rest["ResultSet"]["Rows"])
+    assert total == 6 and "NextToken" not in rest  # 5 rewards + the broken line as a row of NULLs
+
+
+def test_bad_sql_fails_with_a_reason(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    execution = _run(athena, engine, "SELEC nonsense FROM", lake)
+    assert execution["Status"]["State"] == "FAILED"
+    assert execution["Status"]["StateChangeReason"]
+    assert execution["Status"]["AthenaError"]["ErrorMessage"]
+    with pytest.raises(ClientError) as raised:
+        athena.get_query_results(QueryExecutionId=execution["QueryExecutionId"])
+    assert raised.value.response["Error"]["Code"] == "InvalidRequestException"
+
+    missing = _run(athena, engine, f"SELECT count(*) FROM {lake.database}.nosuch", lake)
+    assert missing["Status"]["State"] == "FAILED"
+    assert "TABLE_NOT_FOUND" in missing["Status"]["StateChangeReason"]
+
+    with pytest.raises(ClientError) as unknown:
+        athena.get_query_execution(QueryExecutionId="no-such-id")
+    assert unknown.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_trino_shims() -> None:
+    answer = run_query(
+        "SELECT to_iso8601(date_add('second', 90, from_iso8601_timestamp('2026-11-23T23:59:00.123Z'))) AS a,"
+        " to_iso8601(from_iso8601_timestamp('2026-11-23T02:00:00.000+02:00')) AS b,"
+        " is_nan(CAST('NaN' AS DOUBLE)) AS c, CAST('NaN' AS DOUBLE) BETWEEN -1.0E308 AND 1.0E308 AS d,"
+        " from_iso8601_timestamp('garbage') AS e,"
+        " date_diff('second', from_iso8601_timestamp('2026-11-23T00:00:00.000Z'),"
+        " from_iso8601_timestamp('2026-11-23T00:01:00.000Z')) AS f,"
+        " regexp_like('abc', 'b') AS g, (SELECT count_if(x > 1) FROM range(5) t(x)) AS h",
+        {},
+    )
+    assert answer["rows"] == [("2026-11-24T00:00:30.123Z", "2026-11-23T00:00:00.000Z", True, False, None, 60, True, 3)]
+
+
+def test_run_query_over_a_local_directory(tmp_path: Path) -> None:
+    hour = tmp_path / "rewards" / "2026" / "11" / "23" / "04"
+    hour.mkdir(parents=True)
+    (hour / "r.gz").write_bytes(gzip.compress(_lines([{"event_id": "a", "reward": 2.5}, "bad"])))
+    table = local_table("db", "rewards", REWARD_COLUMNS, tmp_path / "rewards")
+    answer = run_query(
+        "SELECT count(*), sum(reward), min(dt) FROM db.rewards WHERE dt BETWEEN '2026/11/23/00' AND '2026/11/23/23'",
+        {("db", "rewards"): table},
+    )
+    assert answer["rows"] == [(2, 2.5, "2026/11/23/04")]
+
+
+def test_stop_query_execution_cancels(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    query_id = athena.start_query_execution(
+        QueryString="SELECT count(*) FROM range(100000000000) a, range(1000) b WHERE a.range * b.range = 7",
+        ResultConfiguration={"OutputLocation": f"s3://{lake.bucket}/athena-results/"},
+    )["QueryExecutionId"]
+    deadline = time.monotonic() + 10
+    while athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    athena.stop_query_execution(QueryExecutionId=query_id)
+    assert engine.wait(query_id, timeout=20) == "CANCELLED"
+
+
+def test_ctes_and_from_inside_functions_are_not_tables(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    lake.put("rewards/2026/11/23/06/r.gz", [{"event_id": "z", "reward": 1, "reward_time": "2026-11-23T06:07:00.000Z"}])
+    sql = (
+        "WITH firsts AS (SELECT r.event_id, r.reward_time FROM rewards r"
+        " WHERE r.dt BETWEEN '2026/11/23/06' AND '2026/11/23/06')"
+        " SELECT event_id, extract(hour FROM from_iso8601_timestamp(reward_time)) AS h, 'FROM nowhere' AS s"
+        " FROM firsts"
+    )
+    execution = _run(athena, engine, sql, lake, database=lake.database)
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    rows = athena.get_query_results(QueryExecutionId=execution["QueryExecutionId"])["ResultSet"]["Rows"]
+    assert [c["VarCharValue"] for c in rows[1]["Data"]] == ["z", "6", "FROM nowhere"]
+    assert engine.files_read(execution["QueryExecutionId"]) == [f"s3://{lake.bucket}/rewards/2026/11/23/06/r.gz"]
+
+
+def test_cache_is_pruned_least_recently_used_first(tmp_path: Path) -> None:
+    eng = AthenaEngine(state_dir=tmp_path, endpoint_url="http://127.0.0.1:9")
+    try:
+        eng.cache_dir.mkdir(parents=True, exist_ok=True)
+        for index in range(4):
+            path = eng.cache_dir / f"{index}.json"
+            path.write_bytes(b"x" * 100)
+            os.utime(path, (1000 + index, 1000 + index))
+        eng.prune_cache(limit=250)
+        assert sorted(p.name for p in eng.cache_dir.iterdir()) == ["2.json", "3.json"]
+    finally:
+        eng.close()

@@ -1,0 +1,395 @@
+"""The local SageMaker engine: training jobs run the real `container train` and upload model.tar.gz, failures carry
+the container's failure text, endpoints serve through InvokeEndpoint (boto3 via the gateway), blue/green canary
+shifts to green, a green that fails its health check is rolled back while blue keeps serving."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tarfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local.aws import client
+from local.engines.sagemaker import SageMakerEngine
+from local.gateway import Gateway
+
+ROLE = "arn:aws:iam::123456789012:role/sagemaker"
+
+
+def _joined_row(i: int) -> dict[str, Any]:
+    action = i % 2
+    return {
+        "event_id": str(uuid.UUID(int=i + 1)),
+        "event_time": "2026-11-23T01:00:00.000Z",
+        "experiment_id": "exp",
+        "model_id": "m0",
+        "context": json.dumps({"x": i % 5, "y": "abc"[i % 3]}),
+        "actions": json.dumps([{"id": "a", "features": {}}, {"id": "b", "features": {}}]),
+        "action": "ab"[action],
+        "action_index": action,
+        "action_prob": 0.5,
+        "probabilities": "[0.5, 0.5]",
+        "reward": float(action == (i % 5 > 2)),
+        "reward_time": "2026-11-23T01:00:05.000Z",
+    }
+
+
+@pytest.fixture(scope="module")
+def bucket(gateway: Gateway) -> str:
+    name = f"sm-{uuid.uuid4().hex[:8]}"
+    s3 = client("s3", endpoint_url=gateway.url)
+    s3.create_bucket(Bucket=name)
+    body = "".join(json.dumps(_joined_row(i)) + "\n" for i in range(200)).encode()
+    s3.put_object(Bucket=name, Key="joined/run-1/part-0.json", Body=body)
+    return name
+
+
+@pytest.fixture(scope="module")
+def engine(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SageMakerEngine]:
+    eng = SageMakerEngine(
+        state_dir=tmp_path_factory.mktemp("sagemaker"), endpoint_url=gateway.url, ping_timeout=20, watch_interval=0.2
+    )
+    previous = gateway.sagemaker
+    gateway.sagemaker = eng
+    yield eng
+    gateway.sagemaker = previous
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def sm(gateway: Gateway, engine: SageMakerEngine) -> Any:
+    return client("sagemaker", endpoint_url=gateway.url)
+
+
+@pytest.fixture(scope="module")
+def runtime(gateway: Gateway, engine: SageMakerEngine) -> Any:
+    return client("sagemaker-runtime", endpoint_url=gateway.url)
+
+
+def _training_request(bucket: str, name: str, hyperparameters: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {
+            "TrainingImage": "local/bandit:latest",
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "examples", "Regex": r"examples[=: ]+([0-9.]+)"}],
+        },
+        "RoleArn": ROLE,
+        "InputDataConfig": [
+            {
+                "ChannelName": "training",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/joined/run-1/"}},
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 120},
+        "HyperParameters": {"model_id": name, "experiment_id": "exp", **(hyperparameters or {})},
+    }
+
+
+def _wait_job(sm: Any, name: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sm.describe_training_job(TrainingJobName=name)
+        if described["TrainingJobStatus"] in ("Completed", "Failed", "Stopped") or time.monotonic() > deadline:
+            return described
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def trained_model(sm: Any, bucket: str) -> str:
+    """A model trained by the real container (the artifact URI)."""
+    sm.create_training_job(**_training_request(bucket, "model-1"))
+    described = _wait_job(sm, "model-1")
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    return described["ModelArtifacts"]["S3ModelArtifacts"]
+
+
+def test_training_job_runs_the_container_and_uploads_the_model(sm: Any, bucket: str, trained_model: str) -> None:
+    assert trained_model == f"s3://{bucket}/models/model-1/output/model.tar.gz"
+    s3 = client("s3", endpoint_url=sm.meta.endpoint_url)
+    archive = s3.get_object(Bucket=bucket, Key="models/model-1/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        names = set(tar.getnames())
+    assert {"vw.model", "metadata.json"} <= names
+    described = sm.describe_training_job(TrainingJobName="model-1")
+    assert described["SecondaryStatus"] == "Completed"
+    assert [t["Status"] for t in described["SecondaryStatusTransitions"]][:3] == ["Starting", "Downloading", "Training"]
+    assert described["TrainingEndTime"] >= described["TrainingStartTime"]
+    summaries = sm.list_training_jobs(NameContains="model-1")["TrainingJobSummaries"]
+    assert [s["TrainingJobName"] for s in summaries] == ["model-1"]
+    with pytest.raises(ClientError) as again:
+        sm.create_training_job(**_training_request(bucket, "model-1"))
+    assert again.value.response["Error"]["Code"] == "ResourceInUse"
+
+
+def test_a_failing_job_reports_the_failure_text(sm: Any, bucket: str) -> None:
+    sm.create_training_job(**_training_request(bucket, "bad-job", {"exploration": "nonsense"}))
+    described = _wait_job(sm, "bad-job")
+    assert described["TrainingJobStatus"] == "Failed"
+    assert described["FailureReason"].startswith("AlgorithmError: ")
+    assert "exploration" in described["FailureReason"]
+
+    missing = _training_request(bucket, "no-data")
+    missing["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{bucket}/nothing/here/"
+    sm.create_training_job(**missing)
+    described = _wait_job(sm, "no-data")
+    assert described["TrainingJobStatus"] == "Failed" and "No S3 objects found" in described["FailureReason"]
+
+
+def test_stop_and_max_runtime(sm: Any, bucket: str, engine: SageMakerEngine) -> None:
+    request = _training_request(bucket, "slow-job")
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["python", "-c", "import time; time.sleep(60)"]
+    request["StoppingCondition"] = {"MaxRuntimeInSeconds": 1}
+    sm.create_training_job(**request)
+    described = _wait_job(sm, "slow-job", timeout=30)
+    assert (described["TrainingJobStatus"], described["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
+
+    request = _training_request(bucket, "stopped-job")
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["python", "-c", "import time; time.sleep(60)"]
+    sm.create_training_job(**request)
+    deadline = time.monotonic() + 20
+    while sm.describe_training_job(TrainingJobName="stopped-job")["SecondaryStatus"] != "Training":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    sm.stop_training_job(TrainingJobName="stopped-job")
+    assert _wait_job(sm, "stopped-job", timeout=30)["TrainingJobStatus"] == "Stopped"
+
+
+def _model_and_config(sm: Any, name: str, artifact: str | None, env: dict[str, str] | None = None) -> str:
+    container: dict[str, Any] = {"Image": "local/bandit:latest", "Environment": {"EXPERIMENT_ID": "exp", **(env or {})}}
+    if artifact:
+        container["ModelDataUrl"] = artifact
+    sm.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=ROLE)
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
+    return f"{name}-config"
+
+
+def _invoke(runtime: Any, endpoint: str) -> dict[str, Any]:
+    answer = runtime.invoke_endpoint(
+        EndpointName=endpoint,
+        ContentType="application/json",
+        Body=json.dumps({"context": {"x": 1, "y": "a"}, "actions": ["a", "b"]}),
+    )
+    return json.loads(answer["Body"].read())
+
+
+def _wait_status(sm: Any, endpoint: str, engine: SageMakerEngine, timeout: float = 60) -> dict[str, Any]:
+    engine.wait_endpoint(endpoint, timeout=timeout)
+    return sm.describe_endpoint(EndpointName=endpoint)
+
+
+@pytest.fixture(scope="module")
+def blue_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("decisions") / "blue.jsonl"
+
+
+@pytest.fixture(scope="module")
+def serving(sm: Any, runtime: Any, engine: SageMakerEngine, blue_log: Path) -> str:
+    """An endpoint on a uniform-random policy (no artifact), decisions logged to a local file."""
+    log = blue_log
+    config = _model_and_config(sm, "blue", None, {"DECISIONS_LOG_PATH": str(log), "MODEL_ID": "blue"})
+    sm.create_endpoint(EndpointName="policy", EndpointConfigName=config)
+    assert sm.describe_endpoint(EndpointName="policy")["EndpointStatus"] == "Creating"
+    described = _wait_status(sm, "policy", engine)
+    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    return "policy"
+
+
+def test_endpoint_serves_through_invoke_endpoint(sm: Any, runtime: Any, serving: str) -> None:
+    answer = _invoke(runtime, serving)
+    assert answer["action"] in ("a", "b") and answer["model_id"] == "blue"
+    described = sm.describe_endpoint(EndpointName=serving)
+    assert described["EndpointConfigName"] == "blue-config"
+    assert described["ProductionVariants"][0]["VariantName"] == "AllTraffic"
+    assert described["ProductionVariants"][0]["CurrentWeight"] == 1.0
+    with pytest.raises(ClientError) as bad:
+        runtime.invoke_endpoint(EndpointName=serving, ContentType="application/json", Body=b"{not json")
+    assert bad.value.response["Error"]["Code"] == "ModelError"
+    with pytest.raises(ClientError) as missing:
+        runtime.invoke_endpoint(EndpointName="nope", ContentType="application/json", Body=b"{}")
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    started = time.perf_counter()
+    for _ in range(50):
+        _invoke(runtime, serving)
+    per_call = (time.perf_counter() - started) / 50
+    assert per_call < 0.5
+
+
+def test_green_failing_ping_is_rolled_back_while_blue_serves(
+    sm: Any, runtime: Any, engine: SageMakerEngine, serving: str, bucket: str
+) -> None:
+    s3 = client("s3", endpoint_url=sm.meta.endpoint_url)
+    broken = io.BytesIO()
+    with tarfile.open(fileobj=broken, mode="w:gz") as tar:
+        data = b"this is not a VW model"
+        info = tarfile.TarInfo("vw.model")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        meta = b'{"model_id": "broken", "actions": ["a", "b"], "vw_args": "--cb_explore_adf"}'
+        info = tarfile.TarInfo("metadata.json")
+        info.size = len(meta)
+        tar.addfile(info, io.BytesIO(meta))
+    s3.put_object(Bucket=bucket, Key="models/broken/output/model.tar.gz", Body=broken.getvalue())
+    config = _model_and_config(sm, "broken", f"s3://{bucket}/models/broken/output/model.tar.gz")
+    sm.update_endpoint(
+        EndpointName=serving,
+        EndpointConfigName=config,
+        DeploymentConfig={
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+                "TerminationWaitInSeconds": 0,
+            }
+        },
+    )
+    seen = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        described = sm.describe_endpoint(EndpointName=serving)
+        seen.add(described["EndpointStatus"])
+        assert _invoke(runtime, serving)["model_id"] == "blue"  # blue serves throughout
+        if described["EndpointStatus"] == "InService" and described.get("FailureReason"):
+            break
+        time.sleep(0.1)
+    assert "Updating" in seen
+    assert described["EndpointConfigName"] == "blue-config"
+    assert "rolled back" in described["FailureReason"] and "ping health check" in described["FailureReason"]
+    assert described["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TerminationWaitInSeconds"] == 0
+    assert "PendingDeploymentSummary" not in described
+
+
+def test_canary_shifts_to_green_and_stops_blue(
+    sm: Any, runtime: Any, engine: SageMakerEngine, serving: str, trained_model: str, blue_log: Path
+) -> None:
+    config = _model_and_config(sm, "green", trained_model, {"MODEL_ID": "green"})
+    sm.update_endpoint(
+        EndpointName=serving,
+        EndpointConfigName=config,
+        DeploymentConfig={
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {
+                    "Type": "CANARY",
+                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+                    "WaitIntervalInSeconds": 3,
+                },
+                "TerminationWaitInSeconds": 1,
+            }
+        },
+    )
+    models: set[str] = set()
+    saw_pending = False
+    deadline = time.monotonic() + 60
+    with ThreadPoolExecutor(4) as pool:
+        while time.monotonic() < deadline:
+            described = sm.describe_endpoint(EndpointName=serving)
+            saw_pending = saw_pending or "PendingDeploymentSummary" in described
+            models.update(a["model_id"] for a in pool.map(lambda _: _invoke(runtime, serving), range(8)))
+            if described["EndpointStatus"] == "InService":
+                break
+            assert described["EndpointStatus"] == "Updating"
+    assert described["EndpointConfigName"] == "green-config", described.get("FailureReason")
+    assert "FailureReason" not in described
+    assert saw_pending and {"blue", "green"} <= models  # the canary split traffic, nothing failed meanwhile
+    assert {_invoke(runtime, serving)["model_id"] for _ in range(10)} == {"green"}
+    counters = engine.variant_counters(serving)
+    assert list(counters) == ["green-config/AllTraffic"]
+    logged = [json.loads(line) for line in blue_log.read_text().splitlines()]
+    assert logged and {d["model_id"] for d in logged} == {"blue"}  # blue flushed its decision log when stopped
+
+
+def test_errors_on_green_roll_back(sm: Any, runtime: Any, engine: SageMakerEngine, serving: str) -> None:
+    """Green answers /ping but fails invocations (an `ACTIONS`-less uniform policy given a request it cannot take is
+    not reliable to provoke, so the green process is killed after it passed its health check): the router counts
+    the errors as Invocation5XXErrors and the update is rolled back."""
+    current = sm.describe_endpoint(EndpointName=serving)["EndpointConfigName"]
+    config = _model_and_config(sm, "flaky", None, {"MODEL_ID": "flaky"})
+    sm.update_endpoint(
+        EndpointName=serving,
+        EndpointConfigName=config,
+        DeploymentConfig={
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {
+                    "Type": "CANARY",
+                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 100},
+                    "WaitIntervalInSeconds": 30,
+                },
+            }
+        },
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        endpoint = engine._endpoint(serving)
+        if endpoint.green is not None and endpoint.green_share > 0:
+            break
+        time.sleep(0.05)
+    green = engine._endpoint(serving).green
+    assert green is not None
+    green.variants[0].process.kill()
+    for _ in range(10):
+        with contextlib.suppress(ClientError):
+            runtime.invoke_endpoint(EndpointName=serving, ContentType="application/json", Body=b'{"context": {}}')
+    described = _wait_status(sm, serving, engine)
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == current
+    assert "rolled back" in described["FailureReason"]
+    assert _invoke(runtime, serving)["model_id"] != "flaky"
+
+
+def test_an_alarm_in_alarm_state_rolls_back(sm: Any, runtime: Any, engine: SageMakerEngine, serving: str) -> None:
+    cloudwatch = client("cloudwatch", endpoint_url=sm.meta.endpoint_url)
+    cloudwatch.put_metric_alarm(
+        AlarmName="policy-5xx",
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Dimensions=[{"Name": "EndpointName", "Value": serving}, {"Name": "VariantName", "Value": "AllTraffic"}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    current = sm.describe_endpoint(EndpointName=serving)["EndpointConfigName"]
+    config = _model_and_config(sm, "alarmed", None, {"MODEL_ID": "alarmed"})
+    sm.update_endpoint(
+        EndpointName=serving,
+        EndpointConfigName=config,
+        DeploymentConfig={
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {
+                    "Type": "CANARY",
+                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+                    "WaitIntervalInSeconds": 30,
+                },
+            },
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "policy-5xx"}]},
+        },
+    )
+    deadline = time.monotonic() + 30
+    while engine._endpoint(serving).green_share == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cloudwatch.set_alarm_state(AlarmName="policy-5xx", StateValue="ALARM", StateReason="test")
+    described = _wait_status(sm, serving, engine)
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", current)
+    assert "policy-5xx" in described["FailureReason"]
+    cloudwatch.set_alarm_state(AlarmName="policy-5xx", StateValue="OK", StateReason="test")
