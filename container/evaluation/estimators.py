@@ -1,0 +1,142 @@
+"""Off-policy estimators (IPS, SNIPS, doubly robust) as pure numpy over one holdout.
+
+Every estimator is written as per-row *pseudo-terms* whose mean is the estimate and whose spread is the
+estimator's influence function. Intervals, effective sample sizes and the paired difference of two policies then
+all come from the same arrays: the difference of two estimates is the mean of the per-row differences, so the
+shared noise of the logged rewards cancels and the paired interval is much tighter than two separate ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from container.evaluation.errors import DistributionError, EmptyHoldoutError, PropensityError
+
+ESTIMATORS = ("ips", "snips", "dr")
+Z_95 = 1.959963984540054
+_SUM_TOLERANCE = 1e-4
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Logged:
+    """What was logged, vectorised: per row the chosen action's column, its propensity and its reward.
+
+    Columns index a vocabulary of action ids shared by every matrix of one evaluation (`n_rows x n_actions`).
+    """
+
+    chosen: NDArray[np.int64]
+    propensity: Array
+    reward: Array
+
+    def __post_init__(self) -> None:
+        n = len(self.reward)
+        if n == 0:
+            raise EmptyHoldoutError("the holdout has no usable rows")
+        if len(self.chosen) != n or len(self.propensity) != n:
+            raise DistributionError("chosen, propensity and reward must have one entry per row")
+        bad = ~np.isfinite(self.propensity) | (self.propensity <= 0.0) | (self.propensity > 1.0)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise PropensityError(
+                f"{int(bad.sum())} logged propensities are missing, zero or above 1 (first at row {row}: "
+                f"{self.propensity[row]!r}); the logger must record the probability of the chosen action"
+            )
+        if not np.all(np.isfinite(self.reward)):
+            raise EmptyHoldoutError("a logged reward is not a finite number")
+
+    @property
+    def rows(self) -> int:
+        return len(self.reward)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its 95% normal-approximation interval."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high}
+
+
+@dataclass(frozen=True)
+class PolicyTerms:
+    """Per-row pseudo-terms of each estimator for one policy, plus the weight diagnostics."""
+
+    terms: dict[str, Array]
+    ess: float
+    min_propensity: float
+
+    def interval(self, estimator: str) -> Interval:
+        return interval(self.terms[estimator])
+
+
+def interval(terms: Array) -> Interval:
+    """Mean and 95% CI of per-row terms (normal approximation; zero width when there is a single row)."""
+    value = float(np.mean(terms))
+    half = Z_95 * float(np.std(terms, ddof=1)) / np.sqrt(len(terms)) if len(terms) > 1 else 0.0
+    return Interval(value, value - half, value + half)
+
+
+def check_distribution(target: Array, logged: Logged, name: str = "policy") -> None:
+    """A target distribution must be `n_rows x n_actions`, non-negative and sum to 1 on every row."""
+    if target.ndim != 2 or target.shape[0] != logged.rows:
+        raise DistributionError(f"{name}: distribution has shape {target.shape}, expected ({logged.rows}, actions)")
+    if not np.all(np.isfinite(target)) or (target < 0.0).any():
+        raise DistributionError(f"{name}: distribution has negative or non-finite probabilities")
+    sums = target.sum(axis=1)
+    if np.any(np.abs(sums - 1.0) > _SUM_TOLERANCE):
+        row = int(np.flatnonzero(np.abs(sums - 1.0) > _SUM_TOLERANCE)[0])
+        raise DistributionError(f"{name}: probabilities of row {row} sum to {sums[row]:.6f}, not 1")
+    if logged.chosen.min() < 0 or logged.chosen.max() >= target.shape[1]:
+        raise DistributionError(f"{name}: a chosen action is outside the distribution's {target.shape[1]} actions")
+
+
+def weights(target: Array, logged: Logged) -> Array:
+    """Importance weights pi(a_i | x_i) / mu(a_i | x_i) of the logged actions."""
+    rows = np.arange(logged.rows)
+    return target[rows, logged.chosen] / logged.propensity
+
+
+def policy_terms(target: Array, logged: Logged, reward_hat: Array) -> PolicyTerms:
+    """IPS, SNIPS and DR per-row terms of a policy given as its full distribution on every row.
+
+    SNIPS terms are `V + w_i (r_i - V) / mean(w)`: their mean is the SNIPS estimate and their spread its
+    delta-method influence. DR uses the cross-fitted reward model `reward_hat` (same shape as `target`).
+    """
+    check_distribution(target, logged)
+    if reward_hat.shape != target.shape:
+        raise DistributionError(f"reward model has shape {reward_hat.shape}, expected {target.shape}")
+    w = weights(target, logged)
+    r = logged.reward
+    ips = w * r
+    mean_w = float(np.mean(w))
+    if mean_w > 0.0:
+        snips_value = float(np.sum(ips) / np.sum(w))
+        snips = snips_value + w * (r - snips_value) / mean_w
+    else:  # the policy never agrees with a logged action: SNIPS is undefined, fall back to IPS' zero
+        snips = np.zeros_like(r)
+    rows = np.arange(logged.rows)
+    direct = np.sum(target * reward_hat, axis=1)
+    dr = direct + w * (r - reward_hat[rows, logged.chosen])
+    square = float(np.sum(w * w))
+    ess = float(np.sum(w) ** 2 / square) if square > 0.0 else 0.0
+    return PolicyTerms({"ips": ips, "snips": snips, "dr": dr}, ess, float(np.min(logged.propensity)))
+
+
+def logging_policy_terms(logged: Logged) -> PolicyTerms:
+    """The logging policy evaluated on its own log: every estimator is the logged mean reward (weights are 1)."""
+    r = logged.reward
+    return PolicyTerms({name: r.copy() for name in ESTIMATORS}, float(logged.rows), float(np.min(logged.propensity)))
+
+
+def difference(candidate: PolicyTerms, serving: PolicyTerms) -> dict[str, Interval]:
+    """Paired difference candidate - serving per estimator, with the CI of the per-row differences."""
+    return {name: interval(candidate.terms[name] - serving.terms[name]) for name in ESTIMATORS}

@@ -1,0 +1,90 @@
+"""From logged rows and loaded policies to the matrices the estimators read (the only place that calls VW).
+
+Each row's candidates are its logged actions (or the policies' known actions for logs without them); columns are
+a vocabulary of action ids shared by the whole holdout, so distributions of different rows line up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from container.data import BadRow, LoggedRow
+from container.evaluation.errors import DistributionError, EmptyHoldoutError, SingleActionError
+from container.evaluation.estimators import Logged
+from container.featurizer import Action
+from container.policy import Policy
+
+MIN_ROWS = 2
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The holdout rows with their candidates, as column codes of the action vocabulary."""
+
+    rows: list[LoggedRow]
+    candidates: list[list[Action]]
+    codes: list[NDArray[np.int64]]
+    vocabulary: list[str]
+    logged: Logged
+    skipped: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+
+def build_holdout(rows: Sequence[LoggedRow], known: Sequence[Action]) -> Holdout:
+    """Index the rows' candidates and chosen actions; rows whose chosen action is not a candidate are skipped."""
+    vocabulary: dict[str, int] = {}
+    kept: list[LoggedRow] = []
+    candidates: list[list[Action]] = []
+    codes: list[NDArray[np.int64]] = []
+    chosen: list[int] = []
+    skipped: list[str] = []
+    for row in rows:
+        row_candidates = row.candidates(list(known))
+        if not row_candidates:
+            skipped.append(f"event {row.event_id}: no candidates logged and the policies know no actions")
+            continue
+        try:
+            index = row.chosen_index(row_candidates)
+        except BadRow as error:
+            skipped.append(str(error))
+            continue
+        row_codes = np.array([vocabulary.setdefault(a.id, len(vocabulary)) for a in row_candidates], dtype=np.int64)
+        kept.append(row)
+        candidates.append(row_candidates)
+        codes.append(row_codes)
+        chosen.append(int(row_codes[index]))
+    if len(kept) < MIN_ROWS:
+        raise EmptyHoldoutError(
+            f"the holdout has {len(kept)} usable rows, at least {MIN_ROWS} are needed: check that the join wrote "
+            "rows for this window and that holdout_share matches the training job's"
+            + (f" ({len(skipped)} rows skipped, e.g. {skipped[0]})" if skipped else "")
+        )
+    if all(len(c) < 2 for c in candidates):
+        raise SingleActionError("every holdout decision had a single candidate: policies cannot differ on this log")
+    logged = Logged(
+        chosen=np.array(chosen, dtype=np.int64),
+        propensity=np.array([r.action_prob for r in kept], dtype=float),
+        reward=np.array([r.reward for r in kept], dtype=float),
+    )
+    return Holdout(kept, candidates, codes, list(vocabulary), logged, skipped)
+
+
+def distribution_matrix(policy: Policy, holdout: Holdout, name: str) -> NDArray[np.float64]:
+    """The policy's full distribution on every row, scattered into vocabulary columns (`rows x actions`)."""
+    matrix = np.zeros((holdout.size, len(holdout.vocabulary)))
+    for i, (row, candidates, codes) in enumerate(zip(holdout.rows, holdout.candidates, holdout.codes, strict=True)):
+        probabilities = policy.distribution(row.context, candidates)
+        if len(probabilities) != len(candidates):
+            raise DistributionError(
+                f"{name} policy {policy.model_id} returned {len(probabilities)} probabilities for the "
+                f"{len(candidates)} candidates of event {row.event_id}"
+            )
+        np.add.at(matrix[i], codes, np.asarray(probabilities, dtype=float))
+    return matrix

@@ -1,0 +1,180 @@
+"""`python -m container evaluate`: score the candidate and the serving policy on the holdout, decide promotion.
+
+Runs as a SageMaker training job (`ContainerEntrypoint ["evaluate"]`): channels `holdout`, `candidate` and
+optional `serving`; writes `model/evaluation.json`, prints `METRIC` lines, and on any error writes
+`output/failure` with an actionable message and exits 1 (a failed evaluation never promotes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from container.artifacts import ArtifactError
+from container.data import ReadStats, read_rows
+from container.evaluation.errors import EvaluationError, HyperparameterError
+from container.evaluation.estimators import ESTIMATORS, difference, logging_policy_terms, policy_terms
+from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
+from container.evaluation.report import gate, metric_lines, policy_block
+from container.evaluation.reward_model import cross_fitted_rewards, design_matrix
+from container.featurizer import Action, actions_from_ids
+from container.layout import HyperparametersError, Layout
+from container.policy import Policy
+from container.split import is_holdout
+
+HOLDOUT_CHANNEL = "holdout"
+CANDIDATE_CHANNEL = "candidate"
+SERVING_CHANNEL = "serving"
+EVALUATION_FILE = "evaluation.json"
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """The job's hyperparameters (docs/contracts.md); defaults match the pipeline's settings."""
+
+    holdout_share: float = 0.2
+    promotion_estimator: str = "dr"
+    promotion_margin: float = 0.01
+    seed: int = 7
+
+
+def _float(raw: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    text = str(raw.get(name, default)).strip().strip('"')
+    try:
+        value = float(text)
+    except ValueError:
+        raise HyperparameterError(f"hyperparameter {name}={text!r} is not a number") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise HyperparameterError(f"hyperparameter {name}={value} must be within [{low}, {high}]")
+    return value
+
+
+def parse_config(raw: Mapping[str, str]) -> EvaluateConfig:
+    """Hyperparameters as SageMaker passes them (strings, possibly JSON-quoted)."""
+    estimator = str(raw.get("promotion_estimator", "dr")).strip().strip('"').lower()
+    if estimator not in ESTIMATORS:
+        raise HyperparameterError(f"promotion_estimator={estimator!r} must be one of {', '.join(ESTIMATORS)}")
+    share = _float(raw, "holdout_share", 0.2, 0.0, 1.0)
+    if share <= 0.0:
+        raise HyperparameterError("holdout_share must be above 0: with no holdout there is nothing to evaluate on")
+    seed = _float(raw, "seed", 7, -(2**63), 2**63)
+    if not seed.is_integer():
+        raise HyperparameterError(f"hyperparameter seed={seed} must be an integer")
+    return EvaluateConfig(share, estimator, _float(raw, "promotion_margin", 0.01, 0.0, 1.0), int(seed))
+
+
+def _has_files(path: Path) -> bool:
+    return path.exists() and any(p.is_file() for p in path.rglob("*"))
+
+
+def _known_actions(candidate: Policy, serving: Policy | None) -> list[Action]:
+    if candidate.actions:
+        return candidate.actions
+    return serving.actions if serving is not None else []
+
+
+def _logging_model_id(holdout: Holdout) -> str | None:
+    ids = Counter(r.model_id for r in holdout.rows if r.model_id)
+    return ids.most_common(1)[0][0] if ids else None
+
+
+def evaluate(
+    holdout: Holdout, candidate: Policy, serving: Policy | None, config: EvaluateConfig, read_warnings: list[str]
+) -> dict[str, Any]:
+    """The whole `evaluation.json`: both policies, their paired difference and the gate's verdict."""
+    x = design_matrix([r.context for r in holdout.rows])
+    reward_hat = cross_fitted_rewards(x, holdout.logged, len(holdout.vocabulary), seed=config.seed)
+    rows = holdout.size
+    candidate_terms = policy_terms(distribution_matrix(candidate, holdout, "candidate"), holdout.logged, reward_hat)
+    if serving is None:
+        serving_terms = logging_policy_terms(holdout.logged)
+        serving_info: dict[str, Any] = {"kind": "logging_policy", "model_id": _logging_model_id(holdout)}
+    else:
+        serving_terms = policy_terms(distribution_matrix(serving, holdout, "serving"), holdout.logged, reward_hat)
+        serving_info = {"kind": "model", "model_id": serving.model_id}
+    differences = difference(candidate_terms, serving_terms)
+    verdict = gate(differences[config.promotion_estimator], config.promotion_estimator, config.promotion_margin)
+    return {
+        "rows": rows,
+        "estimator": config.promotion_estimator,
+        "margin": config.promotion_margin,
+        "promote": verdict.promote,
+        "reason": verdict.reason,
+        "policies": {
+            "candidate": {
+                **policy_block(candidate_terms, rows, read_warnings),
+                "model_id": candidate.model_id,
+            },
+            "serving": {**policy_block(serving_terms, rows, read_warnings), **serving_info},
+        },
+        "difference": {name: interval.as_dict() for name, interval in differences.items()},
+        "logged_mean_reward": float(holdout.logged.reward.mean()),
+        "actions": holdout.vocabulary,
+        "holdout_share": config.holdout_share,
+        "seed": config.seed,
+    }
+
+
+def _load(layout: Layout, name: str, actions: list[str], seed: int) -> Policy:
+    try:
+        return Policy.load(layout.channel(name), actions=actions, seed=seed)
+    except ArtifactError as error:
+        raise EvaluationError(f"the {name} channel does not hold a loadable model: {error}") from None
+
+
+def run(layout: Layout) -> dict[str, Any]:
+    """Read channels and hyperparameters, evaluate, write `evaluation.json`; returns what was written."""
+    config = parse_config(layout.hyperparameters())
+    if not _has_files(layout.channel(CANDIDATE_CHANNEL)):
+        raise EvaluationError(f"the {CANDIDATE_CHANNEL} channel is empty: pass the candidate's model.tar.gz")
+    candidate = _load(layout, CANDIDATE_CHANNEL, [], config.seed)
+    serving = None
+    if _has_files(layout.channel(SERVING_CHANNEL)):
+        serving = _load(layout, SERVING_CHANNEL, [a.id for a in candidate.actions], config.seed)
+    stats = ReadStats()
+    rows = [
+        r for r in read_rows(layout.channel(HOLDOUT_CHANNEL), stats) if is_holdout(r.event_id, config.holdout_share)
+    ]
+    print(
+        f"[evaluate] read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} in the holdout", flush=True
+    )
+    holdout = build_holdout(
+        rows, _known_actions(candidate, serving) or actions_from_ids(sorted({r.action for r in rows}))
+    )
+    read_warnings = []
+    if stats.rows_skipped or holdout.skipped:
+        read_warnings.append(f"{stats.rows_skipped + len(holdout.skipped)} malformed holdout rows were skipped")
+    evaluation = evaluate(holdout, candidate, serving, config, read_warnings)
+    layout.model_dir.mkdir(parents=True, exist_ok=True)
+    (layout.model_dir / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2, sort_keys=True))
+    for line in metric_lines(evaluation):
+        print(line, flush=True)
+    print(f"[evaluate] promote={evaluation['promote']}: {evaluation['reason']}", flush=True)
+    for policy in (candidate, serving):
+        if policy is not None:
+            policy.close()
+    return evaluation
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `evaluate`; exit code 1 with `output/failure` on any error (never a silent promotion)."""
+    layout = Layout.from_env()
+    try:
+        run(layout)
+    except (EvaluationError, HyperparametersError) as error:
+        return _fail(layout, f"{type(error).__name__}: {error}")
+    except Exception as error:  # anything else still leaves SageMaker a reason a person can act on
+        return _fail(layout, f"evaluation failed unexpectedly: {type(error).__name__}: {error}")
+    return 0
+
+
+def _fail(layout: Layout, message: str) -> int:
+    layout.write_failure(message)
+    print(f"[evaluate] FAILED: {message}", file=sys.stderr, flush=True)
+    return 1

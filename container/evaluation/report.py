@@ -1,0 +1,100 @@
+"""`evaluation.json` (docs/contracts.md), the promotion gate and the `METRIC name=value` lines.
+
+The gate lives here and only here: promote unless the paired difference's lower bound is below `-margin`, so a
+candidate is kept out only when the data say it is likely worse by more than the tolerated margin.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from container.evaluation.estimators import ESTIMATORS, Interval, PolicyTerms
+
+FEW_ROWS = 200
+LOW_ESS_SHARE = 0.1
+LOW_ESS_ROWS = 50
+LOW_PROPENSITY = 0.01
+_NUMBER = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
+POLICY_NAMES = ("candidate", "serving", "difference")
+
+
+def metric_names() -> list[str]:
+    """Every metric the job prints, in the order the pipeline's `MetricDefinitions` list them."""
+    names = [f"{policy}_{estimator}" for estimator in ESTIMATORS for policy in POLICY_NAMES]
+    names += [f"difference_{estimator}_{bound}" for estimator in ESTIMATORS for bound in ("low", "high")]
+    return [*names, "candidate_ess", "serving_ess", "holdout_rows", "promote"]
+
+
+METRIC_DEFINITIONS: list[dict[str, str]] = [
+    {"Name": name, "Regex": rf"METRIC {name}={_NUMBER}"} for name in metric_names()
+]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's answer and the sentence explaining it."""
+
+    promote: bool
+    reason: str
+
+
+def gate(difference: Interval, estimator: str, margin: float) -> Verdict:
+    """Promote unless `difference.ci_low < -margin` (a NaN bound never promotes)."""
+    low = difference.ci_low
+    if not math.isfinite(low):
+        return Verdict(False, f"the {estimator} difference has no finite lower bound ({low}); not promoting")
+    if low < -margin:
+        return Verdict(
+            False,
+            f"candidate may be worse than serving: {estimator} difference {difference.value:+.4f}, "
+            f"95% CI low {low:+.4f} < -margin {-margin:+.4f}",
+        )
+    return Verdict(
+        True,
+        f"candidate is not worse than serving beyond the margin: {estimator} difference {difference.value:+.4f}, "
+        f"95% CI low {low:+.4f} >= -margin {-margin:+.4f}",
+    )
+
+
+def warnings_for(terms: PolicyTerms, rows: int) -> list[str]:
+    """Reasons to distrust a policy's numbers: few rows, a low effective sample size, tiny propensities."""
+    warnings = []
+    if rows < FEW_ROWS:
+        warnings.append(f"only {rows} holdout rows: intervals are wide and the normal approximation is rough")
+    if terms.ess < max(LOW_ESS_ROWS, LOW_ESS_SHARE * rows):
+        warnings.append(
+            f"effective sample size {terms.ess:.1f} of {rows} rows: the policy rarely agrees with the logged "
+            "actions, so IPS/SNIPS are noisy and DR leans on its reward model"
+        )
+    if terms.min_propensity < LOW_PROPENSITY:
+        warnings.append(f"minimum logged propensity {terms.min_propensity:.4g}: a few rows carry large weights")
+    return warnings
+
+
+def policy_block(terms: PolicyTerms, rows: int, extra_warnings: list[str] | None = None) -> dict[str, Any]:
+    """One policy's block of `evaluation.json`."""
+    block: dict[str, Any] = {name: terms.interval(name).as_dict() for name in ESTIMATORS}
+    block["ess"] = terms.ess
+    block["min_propensity"] = terms.min_propensity
+    block["warnings"] = [*warnings_for(terms, rows), *(extra_warnings or [])]
+    return block
+
+
+def metric_lines(evaluation: dict[str, Any]) -> list[str]:
+    """`METRIC name=value` lines for the training job's metric definitions."""
+    policies = evaluation["policies"]
+    values: dict[str, float] = {}
+    for estimator in ESTIMATORS:
+        for name in ("candidate", "serving"):
+            values[f"{name}_{estimator}"] = policies[name][estimator]["value"]
+        values[f"difference_{estimator}"] = evaluation["difference"][estimator]["value"]
+    for estimator in ESTIMATORS:
+        values[f"difference_{estimator}_low"] = evaluation["difference"][estimator]["ci_low"]
+        values[f"difference_{estimator}_high"] = evaluation["difference"][estimator]["ci_high"]
+    values["candidate_ess"] = policies["candidate"]["ess"]
+    values["serving_ess"] = policies["serving"]["ess"]
+    values["holdout_rows"] = float(evaluation["rows"])
+    values["promote"] = 1.0 if evaluation["promote"] else 0.0
+    return [f"METRIC {name}={values[name]:.6g}" for name in metric_names()]

@@ -1,0 +1,138 @@
+"""Firehose `PutRecord` / `PutRecordBatch` with buffering, in front of moto's S3 delivery.
+
+moto's Firehose writes one S3 object per `PutRecord(Batch)` call, at once, at
+`<Prefix>YYYY/MM/DD/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>` (UTC), with the records' bytes concatenated as
+they came (no delimiter; the producers end each record with `\\n`, so objects are JSON lines). It ignores
+`BufferingHints`, compression and `ErrorOutputPrefix`.
+
+Real Firehose buffers: one object per stream when `SizeInMBs` is reached or `IntervalInSeconds` has passed. A client
+that sends one reward per call would otherwise make one S3 object (and one trigger invocation) per reward. So the
+gateway answers these two operations itself: it checks the stream exists, queues the records per stream, and
+flushes them through moto's own delivery (`FirehoseBackend.put_record_batch`, in-process) when the stream's
+`SizeInMBs` is reached or `interval` seconds (the local buffer interval, default 1 s instead of the template's 60 s
+so the local loop is fast) have passed since the first queued record. `close()` flushes everything.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.firehose.models import firehose_backends
+
+from local.errors import AwsError
+
+MAX_BATCH_RECORDS = 500
+MAX_RECORD_BYTES = 1000 * 1024
+
+
+@dataclass
+class _Buffer:
+    records: list[bytes] = field(default_factory=list)
+    size: int = 0
+    first: float = 0.0
+
+
+class FirehoseBuffer:
+    """Per-stream buffers flushed by size or age through moto's S3 delivery."""
+
+    def __init__(self, interval: float = 1.0, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+        self.interval = interval
+        self.account_id = account_id
+        self._buffers: dict[tuple[str, str], _Buffer] = {}
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="firehose-buffer", daemon=True)
+        self._thread.start()
+        self.objects_written = 0
+        self.records_delivered = 0
+
+    def _backend(self, region: str) -> Any:
+        return firehose_backends[self.account_id][region]
+
+    def _size_limit(self, region: str, stream: str) -> int:
+        delivery = self._backend(region).delivery_streams.get(stream)
+        if delivery is None:
+            raise AwsError(
+                "ResourceNotFoundException",
+                f"Firehose {stream} under account {self.account_id} not found.",
+            )
+        hints: dict[str, Any] = {}
+        for destination in delivery.destinations:
+            for kind in ("ExtendedS3", "S3"):
+                if kind in destination:
+                    hints = destination[kind].get("BufferingHints") or {}
+        return int(float(hints.get("SizeInMBs", 5)) * 1024 * 1024)
+
+    def put(self, region: str, stream: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Queue base64 `Data` records (the JSON protocol's shape); the PutRecordBatch answer."""
+        if not stream:
+            raise AwsError("ValidationException", "DeliveryStreamName is required")
+        if not records or len(records) > MAX_BATCH_RECORDS:
+            raise AwsError("ValidationException", f"Records must hold 1 to {MAX_BATCH_RECORDS} records")
+        limit = self._size_limit(region, stream)
+        decoded = []
+        for record in records:
+            data = record.get("Data")
+            if data is None:
+                raise AwsError("ValidationException", "Record.Data is required")
+            raw = base64.b64decode(data)
+            if len(raw) > MAX_RECORD_BYTES:
+                raise AwsError("ValidationException", "Record.Data is larger than 1,000 KiB")
+            decoded.append(raw)
+        flush_now = False
+        with self._lock:
+            buf = self._buffers.setdefault((region, stream), _Buffer())
+            if not buf.records:
+                buf.first = time.monotonic()
+            buf.records.extend(decoded)
+            buf.size += sum(len(r) for r in decoded)
+            flush_now = buf.size >= limit
+        if flush_now:
+            self._flush(region, stream)
+        return {
+            "FailedPutCount": 0,
+            "Encrypted": False,
+            "RequestResponses": [{"RecordId": uuid.uuid4().hex + uuid.uuid4().hex} for _ in decoded],
+        }
+
+    def _flush(self, region: str, stream: str) -> None:
+        with self._flush_lock:  # one object at a time per process keeps records of a stream in order
+            with self._lock:
+                buf = self._buffers.pop((region, stream), None)
+            if buf is None or not buf.records:
+                return
+            try:
+                self._backend(region).put_record_batch(stream, [{"Data": r} for r in buf.records])
+                self.objects_written += 1
+                self.records_delivered += len(buf.records)
+            except Exception as err:  # delivery failures are logged, as Firehose logs them to CloudWatch
+                print(
+                    f"local firehose: delivery of {len(buf.records)} records to {stream} failed: {err}", file=sys.stderr
+                )
+
+    def flush_all(self) -> None:
+        with self._lock:
+            keys = list(self._buffers)
+        for region, stream in keys:
+            self._flush(region, stream)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(min(0.2, self.interval / 2 if self.interval > 0 else 0.2)):
+            now = time.monotonic()
+            with self._lock:
+                due = [k for k, b in self._buffers.items() if b.records and now - b.first >= self.interval]
+            for region, stream in due:
+                self._flush(region, stream)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.flush_all()

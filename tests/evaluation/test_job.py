@@ -1,0 +1,155 @@
+"""`python -m container evaluate` end to end on a temporary SM_ML_ROOT, and its failures."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from eval_helpers import ACTIONS, joined_rows, write_channel, write_hyperparameters
+from pipeline_common.gate import summarize
+from pipeline_common.sagemaker_requests import metric_definitions
+
+from container.__main__ import main as container_main
+from container.data import parse_row
+from container.evaluation import METRIC_DEFINITIONS
+from container.evaluation.errors import DistributionError, EmptyHoldoutError, SingleActionError
+from container.evaluation.estimators import Interval
+from container.evaluation.holdout import build_holdout, distribution_matrix
+from container.evaluation.report import gate
+from container.featurizer import actions_from_ids
+from container.policy import Policy
+from container.split import is_holdout
+
+HYPERPARAMETERS = {"holdout_share": "0.3", "promotion_estimator": "dr", "promotion_margin": "0.01", "seed": "7"}
+
+
+def _root(tmp_path: Path, rows: list[dict], hyperparameters: dict[str, str] | None = None) -> Path:
+    write_hyperparameters(tmp_path, hyperparameters or HYPERPARAMETERS)
+    write_channel(tmp_path, "holdout", rows)
+    return tmp_path
+
+
+def _run(root: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv("SM_ML_ROOT", str(root))
+    return container_main(["evaluate"])
+
+
+def test_job_writes_the_contract_and_metric_lines(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    root = _root(tmp_path, joined_rows(2000, seed=3))
+    copy_model(trained_model, root, "candidate")
+    assert _run(root, monkeypatch) == 0
+    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
+    assert evaluation["rows"] == sum(is_holdout(f"ev-3-{i}", 0.3) for i in range(2000))
+    assert evaluation["estimator"] == "dr" and evaluation["margin"] == 0.01
+    candidate, serving = evaluation["policies"]["candidate"], evaluation["policies"]["serving"]
+    assert serving["kind"] == "logging_policy" and serving["model_id"] == "logger"
+    assert serving["dr"]["value"] == pytest.approx(evaluation["logged_mean_reward"])
+    for name in ("ips", "snips", "dr"):  # paired with the per-row logged rewards
+        gap = candidate[name]["value"] - evaluation["logged_mean_reward"]
+        assert evaluation["difference"][name]["value"] == pytest.approx(gap)
+    for block in (candidate, serving, evaluation["difference"]):
+        for name in ("ips", "snips", "dr"):
+            assert block[name]["ci_low"] <= block[name]["value"] <= block[name]["ci_high"]
+    assert candidate["model_id"] == "cand-1" and candidate["ess"] > 0 and isinstance(candidate["warnings"], list)
+    # A trained policy beats uniform logging (about 1/3) clearly, so it is promoted.
+    assert evaluation["difference"]["dr"]["ci_low"] > 0.1
+    assert evaluation["promote"] is True and "dr difference" in evaluation["reason"]
+    out = capsys.readouterr().out
+    for definition in METRIC_DEFINITIONS:
+        assert re.search(definition["Regex"], out), definition["Name"]
+    value = float(re.search(r"METRIC difference_dr_low=(\S+)", out).group(1))
+    assert value == pytest.approx(evaluation["difference"]["dr"]["ci_low"], rel=1e-5)
+    # The evaluate Lambda reads this file with pipeline_common.gate: same verdict, same numbers.
+    summary = summarize(evaluation)
+    assert summary["promote"] is True and summary["difference"] == evaluation["difference"]["dr"]
+    assert summary["serving"]["kind"] == "logging_policy" and summary["candidate_ess"] == candidate["ess"]
+
+
+def test_serving_model_that_is_the_candidate_gives_a_zero_difference_and_promotes(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _root(tmp_path, joined_rows(600, seed=4))
+    copy_model(trained_model, root, "candidate")
+    copy_model(trained_model, root, "serving")
+    assert _run(root, monkeypatch) == 0
+    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
+    assert evaluation["policies"]["serving"]["kind"] == "model"
+    assert evaluation["difference"]["dr"]["value"] == pytest.approx(0.0, abs=1e-12)
+    assert evaluation["promote"] is True
+
+
+def test_uniform_candidate_against_a_trained_serving_model_is_rejected(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _root(tmp_path, joined_rows(2000, seed=5))
+    candidate = root / "input" / "data" / "candidate"
+    candidate.mkdir(parents=True)
+    (candidate / "metadata.json").write_text(json.dumps({"model_id": "uni", "actions": ACTIONS}))
+    copy_model(trained_model, root, "serving")
+    assert _run(root, monkeypatch) == 0
+    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
+    assert evaluation["promote"] is False
+    assert evaluation["difference"]["dr"]["ci_high"] < 0
+
+
+def test_gate_promotes_unless_the_lower_bound_is_below_minus_margin() -> None:
+    assert gate(Interval(0.0, -0.009, 0.01), "dr", 0.01).promote is True
+    assert gate(Interval(0.0, -0.011, 0.01), "dr", 0.01).promote is False
+    assert gate(Interval(0.0, float("nan"), 0.01), "dr", 0.01).promote is False
+
+
+def test_empty_holdout_fails_with_output_failure(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _root(tmp_path, [])
+    copy_model(trained_model, root, "candidate")
+    assert _run(root, monkeypatch) == 1
+    failure = (root / "output" / "failure").read_text()
+    assert failure.startswith("EmptyHoldoutError") and "holdout_share" in failure
+    assert not (root / "model" / "evaluation.json").exists()
+
+
+def test_missing_candidate_and_bad_hyperparameters_fail_with_a_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _root(tmp_path, joined_rows(50))
+    assert _run(root, monkeypatch) == 1
+    assert "candidate channel is empty" in (root / "output" / "failure").read_text()
+    write_hyperparameters(root, {**HYPERPARAMETERS, "promotion_estimator": "magic"})
+    assert _run(root, monkeypatch) == 1
+    assert "promotion_estimator" in (root / "output" / "failure").read_text()
+
+
+def test_single_action_logs_are_rejected() -> None:
+    rows = [{**r, "actions": json.dumps([{"id": r["action"]}]), "action_index": 0} for r in joined_rows(20)]
+    with pytest.raises(SingleActionError):
+        build_holdout([parse_row(r) for r in rows], [])
+
+
+def test_rows_without_logged_candidates_use_the_known_actions() -> None:
+    rows = [{k: v for k, v in r.items() if k != "actions"} for r in joined_rows(20)]
+    holdout = build_holdout([parse_row(r) for r in rows], actions_from_ids(ACTIONS))
+    assert holdout.vocabulary == ACTIONS or sorted(holdout.vocabulary) == ACTIONS
+    with pytest.raises(EmptyHoldoutError):
+        build_holdout([parse_row(rows[0])], actions_from_ids(ACTIONS))
+
+
+class _ShortPolicy(Policy):
+    def distribution(self, context, actions=None) -> list[float]:
+        return [1.0]
+
+
+def test_a_distribution_of_the_wrong_length_is_an_error() -> None:
+    holdout = build_holdout([parse_row(r) for r in joined_rows(10)], [])
+    with pytest.raises(DistributionError, match="1 probabilities for the 3 candidates"):
+        distribution_matrix(_ShortPolicy(), holdout, "candidate")
+
+
+def test_every_metric_the_pipeline_defines_is_exported_with_the_same_regex() -> None:
+    ours = {d["Name"]: d["Regex"] for d in METRIC_DEFINITIONS}
+    for definition in metric_definitions():
+        assert ours[definition["Name"]] == definition["Regex"]
