@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import write_result
+from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS  # the Glue schema the stack deploys
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "lambdas") not in sys.path:
@@ -34,19 +35,6 @@ from pipeline_common import join_sql  # noqa: E402
 from pipeline_common.timefmt import hour_partition, iso  # noqa: E402
 from pipeline_common.window import Window  # noqa: E402
 
-DECISION_COLUMNS = [
-    ("event_id", "string"),
-    ("event_time", "string"),
-    ("experiment_id", "string"),
-    ("model_id", "string"),
-    ("context", "string"),
-    ("actions", "string"),
-    ("action", "string"),
-    ("action_index", "int"),
-    ("action_prob", "double"),
-    ("probabilities", "string"),
-]
-REWARD_COLUMNS = [("event_id", "string"), ("reward", "double"), ("reward_time", "string")]
 REWARD_WAIT_SECONDS = 600
 START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 """EventBridge rules with Lambda targets, delivered to the local Lambda runtime.
 
 moto matches events against rules and sends them to SQS, CloudWatch Logs, other buses and archives, but its
-`Rule.send_to_targets` raises `NotImplementedError` for a Lambda target. Every path that puts an event on a bus goes
+`Rule.send_to_targets` refuses a Lambda target as not implemented. Every path that puts an event on a bus goes
 through that one method: `PutEvents`, and S3's EventBridge notifications (`moto.s3.notifications.
 _send_event_bridge_message`, called from `S3Backend.put_object` etc. when the bucket's `NotificationConfiguration`
 has `EventBridgeConfiguration`; Firehose's S3 delivery calls `put_object` in-process, so its objects notify too).
