@@ -29,7 +29,11 @@ TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", default="shuttle", help="simulator scenario: synthetic, shuttle, cbify, reviews")
+    p.add_argument(
+        "--scenario",
+        default="synthetic",
+        help="simulator scenario: synthetic (built in, no file), shuttle, cbify, reviews",
+    )
     p.add_argument("--data", help="classification file for shuttle/cbify (default ../shared/data/shuttle.trn)")
     p.add_argument("--interactions", type=int, default=6000, help="simulated interactions")
     p.add_argument("--batch-size", type=int, default=50, help="decisions per InvokeEndpoint call")
