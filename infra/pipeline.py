@@ -98,6 +98,12 @@ class Pipeline(Construct):
             resource_name=names.state_machine_name,
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
+        self.executions_arn = stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{names.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
         self.environment = {
             "SETTINGS_JSON": settings.to_json(),
             "BUCKET_NAME": data_lake.bucket.bucket_name,
@@ -136,6 +142,18 @@ class Pipeline(Construct):
         metadata.experiments.grant_read_data(trigger)
         trigger.add_to_role_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine_arn])
+        )
+        # Lock recovery: is the lock holder's execution still running (stopped by hand, finalize never ran)?
+        trigger.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[self.executions_arn])
+        )
+        nag.acknowledge_resources(
+            trigger.role,
+            [
+                "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+                f"{names.state_machine_name}:*"
+            ],
+            "Executions of this one state machine, named by run id at start time; read-only status check.",
         )
         nag.acknowledge_prefixes(
             trigger.role,

@@ -24,6 +24,7 @@ from pipeline_common import store
 from pipeline_common.aws import client
 from pipeline_common.config import RunSettings, env, settings
 from pipeline_common.errors import InvalidEvent
+from pipeline_common.lock_rules import execution_arn, lock_is_stale
 from pipeline_common.names import run_id_for
 from pipeline_common.observability import MetricUnit, logger, metrics, tracer
 from pipeline_common.timefmt import iso, now
@@ -120,6 +121,39 @@ def _resume(experiment_id: str, lock: store.Lock) -> dict[str, Any]:
     return {"started": False, "reason": "run_in_flight", "run_id": lock.run_id}
 
 
+def _execution_status(run_id: str) -> str | None:
+    """The status of the lock holder's execution, or None when Step Functions does not know it."""
+    try:
+        described = client("stepfunctions").describe_execution(
+            executionArn=execution_arn(env("STATE_MACHINE_ARN"), run_id)
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return None
+        raise
+    return str(described["status"])
+
+
+def _release_if_stale(experiment_id: str, lock: store.Lock) -> bool:
+    """Release a lock whose execution ended without finalize (stopped by hand, timed out); True when released."""
+    if not lock.started:
+        return False
+    status = _execution_status(lock.run_id)
+    if not lock_is_stale(lock.started, status):
+        return False
+    if not store.release_lock(experiment_id, lock.run_id):
+        return False  # another trigger released (and maybe re-took) it first
+    store.update_experiment(
+        experiment_id,
+        last_stale_lock={"run_id": lock.run_id, "since": lock.since, "execution_status": status or "UNKNOWN"},
+    )
+    metrics.add_metric(name="StaleLocksReleased", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "released a stale run lock", extra={"run_id": lock.run_id, "since": lock.since, "execution_status": status}
+    )
+    return True
+
+
 def maybe_start_run(config: RunSettings) -> dict[str, Any]:
     """Start a run when the counter has passed the threshold and no run is in flight."""
     experiment_id = config.experiment_id
@@ -127,7 +161,7 @@ def maybe_start_run(config: RunSettings) -> dict[str, Any]:
     if count < config.retrain_threshold:
         return {"started": False, "reason": "below_threshold", "counter": count}
     lock = store.read_lock(experiment_id)
-    if lock is not None:
+    if lock is not None and not _release_if_stale(experiment_id, lock):
         return _resume(experiment_id, lock)
     window = plan_window(store.read_experiment(experiment_id).get("watermark"), now(), config.reward_wait_seconds)
     if window is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -13,7 +15,8 @@ import trigger
 from pipeline_common import store
 from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext
 
-PASS_MACHINE = json.dumps({"StartAt": "Run", "States": {"Run": {"Type": "Pass", "End": True}}})
+# A run stays in flight for the length of a test, as a real one does until finalize releases the lock.
+IN_FLIGHT_MACHINE = json.dumps({"StartAt": "Run", "States": {"Run": {"Type": "Wait", "Seconds": 300, "End": True}}})
 
 
 def s3_event(key: str, etag: str = "etag-1", sequencer: str = "0001", event_id: str = "event-1") -> dict[str, Any]:
@@ -50,7 +53,7 @@ def machine(aws: None, lambda_env: dict[str, str]) -> str:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     return sfn.create_state_machine(
         name=lambda_env["STATE_MACHINE_ARN"].rsplit(":", 1)[-1],
-        definition=PASS_MACHINE,
+        definition=IN_FLIGHT_MACHINE,
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/states",
     )["stateMachineArn"]
 
@@ -191,3 +194,71 @@ def test_objects_outside_rewards_and_vanished_objects_are_ignored(machine: str, 
     assert trigger.handler(s3_event("decisions/2026/11/23/00/x"), context)["status"] == "ignored"
     assert trigger.handler(s3_event("rewards/2026/11/23/00/gone"), context)["status"] == "ignored"
     assert store.read_counter("bandit-demo") == 0
+
+
+def test_a_lock_stranded_by_an_execution_stopped_by_hand_is_taken_over(
+    machine: str, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finalize never ran for an aborted execution: the next crossing releases its lock and starts a new run."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    put_rewards("rewards/2026/11/23/00/one", 12)
+    first = trigger.handler(s3_event("rewards/2026/11/23/00/one", etag="1"), context)
+    assert first["started"] is True
+    arn = executions(machine)[0]["executionArn"]
+    sfn.stop_execution(executionArn=arn, cause="stopped by an operator")
+    for _ in range(50):  # the interpreter applies the stop on its own thread
+        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+
+    # The next crossing comes later: its window (and so its run id) ends after the stranded run's.
+    later = trigger.now() + timedelta(minutes=10)
+    monkeypatch.setattr(trigger, "now", lambda: later)
+    put_rewards("rewards/2026/11/23/00/two", 3)
+    second = trigger.handler(s3_event("rewards/2026/11/23/00/two", etag="2"), context)
+    assert second["started"] is True and second["run_id"] != first["run_id"]
+    assert {e["name"] for e in executions(machine)} == {first["run_id"], second["run_id"]}
+    lock = store.read_lock("bandit-demo")
+    assert lock is not None and lock.run_id == second["run_id"]
+    recorded = store.read_experiment("bandit-demo")["last_stale_lock"]
+    assert recorded == {"run_id": first["run_id"], "since": recorded["since"], "execution_status": "ABORTED"}
+
+
+def test_a_lock_held_by_a_running_execution_is_kept(machine: str, context: FakeContext) -> None:
+    """A lock naming an execution Step Functions reports RUNNING stays, whatever its age."""
+    window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
+    run_id = "bandit-demo-20261123T000000"
+    text = trigger.execution_input(run_id, window, 11)
+    assert store.acquire_lock("bandit-demo", run_id, "2026-11-23T00:05:00.000Z", text)
+    store.mark_lock_started("bandit-demo", run_id)
+    store.add_to_counter("bandit-demo", 11)
+    put_rewards("rewards/2026/11/23/00/late", 1)
+    original = trigger._execution_status
+    seen: list[str] = []
+
+    def running(run: str) -> str:
+        seen.append(run)
+        return "RUNNING"
+
+    trigger._execution_status = running  # type: ignore[assignment]
+    try:
+        result = trigger.handler(s3_event("rewards/2026/11/23/00/late"), context)
+    finally:
+        trigger._execution_status = original  # type: ignore[assignment]
+    assert seen == [run_id]
+    assert result["started"] is False and result["reason"] == "run_in_flight"
+    assert store.read_lock("bandit-demo").run_id == run_id  # type: ignore[union-attr]
+    assert executions(machine) == []
+
+
+def test_a_started_lock_whose_execution_does_not_exist_is_released(machine: str, context: FakeContext) -> None:
+    run_id = "bandit-demo-20261101T000000"
+    text = trigger.execution_input(run_id, {"start": "a", "end": "b"}, 11)
+    assert store.acquire_lock("bandit-demo", run_id, "2026-11-01T00:05:00.000Z", text)
+    store.mark_lock_started("bandit-demo", run_id)
+    store.update_experiment("bandit-demo", watermark="2026-11-22T12:00:00.000Z")
+    put_rewards("rewards/2026/11/23/00/next", 12)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/next"), context)
+    assert result["started"] is True
+    assert store.read_experiment("bandit-demo")["last_stale_lock"]["execution_status"] == "UNKNOWN"

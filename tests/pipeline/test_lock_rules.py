@@ -1,0 +1,45 @@
+"""Stale run-lock rules: which lock holders can no longer release their lock."""
+
+from __future__ import annotations
+
+import pytest
+from pipeline_common.lock_rules import ENDED, execution_arn, lock_is_stale
+
+MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:bandit-demo-retrain"
+
+
+def test_execution_arn_names_the_run_under_the_state_machine() -> None:
+    assert (
+        execution_arn(MACHINE, "bandit-demo-20261123T000000")
+        == "arn:aws:states:eu-west-1:123456789012:execution:bandit-demo-retrain:bandit-demo-20261123T000000"
+    )
+
+
+@pytest.mark.parametrize("arn", ["", "arn:aws:lambda:eu-west-1:1:function:f", "arn:aws:states:r:1:stateMachine:"])
+def test_execution_arn_rejects_what_is_not_a_state_machine(arn: str) -> None:
+    with pytest.raises(ValueError, match="state machine ARN"):
+        execution_arn(arn, "run")
+
+
+@pytest.mark.parametrize("status", sorted(ENDED))
+def test_a_started_lock_whose_execution_ended_is_stale(status: str) -> None:
+    assert lock_is_stale(True, status) is True
+
+
+def test_a_running_execution_keeps_its_lock() -> None:
+    assert lock_is_stale(True, "RUNNING") is False
+
+
+def test_a_started_lock_with_no_execution_is_stale() -> None:
+    assert lock_is_stale(True, None) is True
+
+
+@pytest.mark.parametrize("status", [None, "RUNNING", "ABORTED"])
+def test_an_unconfirmed_start_is_never_stale(status: str | None) -> None:
+    """The trigger re-issues an unconfirmed start (idempotent) rather than taking the lock away."""
+    assert lock_is_stale(False, status) is False
+
+
+def test_an_unknown_status_is_an_error_not_a_guess() -> None:
+    with pytest.raises(ValueError, match="PENDING_REDRIVE"):
+        lock_is_stale(True, "PENDING_REDRIVE")
