@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
@@ -48,3 +49,12 @@ def write_prefixes(principal: iam.IGrantable, bucket: s3.IBucket, prefixes: Iter
             resources=object_arns(bucket, prefixes),
         )
     )
+
+
+def table_items(principal: iam.IGrantable, table: dynamodb.ITable, actions: Iterable[str]) -> None:
+    """Exactly these item actions (`GetItem`, `PutItem`, ...) on one table.
+
+    `grant_read_write_data` would add Scan, Query, batch and stream reads no handler makes;
+    tests/infra/test_least_privilege.py derives each function's list from its code and fails on extras.
+    """
+    table.grant(principal, *(f"dynamodb:{action}" for action in actions))

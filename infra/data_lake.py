@@ -166,7 +166,6 @@ class DataLake(Construct):
                     "athena:StartQueryExecution",
                     "athena:GetQueryExecution",
                     "athena:GetQueryResults",
-                    "athena:StopQueryExecution",
                     "athena:GetWorkGroup",
                 ],
                 resources=[self.workgroup_arn],
@@ -177,7 +176,6 @@ class DataLake(Construct):
                 actions=[
                     "glue:GetDatabase",
                     "glue:GetTable",
-                    "glue:GetTables",
                     "glue:GetPartition",
                     "glue:GetPartitions",
                 ],

@@ -137,9 +137,9 @@ class Pipeline(Construct):
         # trigger: read the new reward object, count it once (idempotency), bump the counter, take the lock, start.
         trigger = self.functions["trigger"]
         access.read_prefixes(trigger, bucket, [REWARDS_PREFIX])
-        metadata.state.grant_read_write_data(trigger)
-        metadata.idempotency.grant_read_write_data(trigger)
-        metadata.experiments.grant_read_data(trigger)
+        access.table_items(trigger, metadata.state, ["GetItem", "PutItem", "UpdateItem", "DeleteItem"])
+        access.table_items(trigger, metadata.idempotency, ["GetItem", "PutItem", "UpdateItem", "DeleteItem"])
+        access.table_items(trigger, metadata.experiments, ["GetItem", "UpdateItem"])  # watermark; stale-lock record
         trigger.add_to_role_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine_arn])
         )
@@ -149,10 +149,7 @@ class Pipeline(Construct):
         )
         nag.acknowledge_resources(
             trigger.role,
-            [
-                "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-                f"{names.state_machine_name}:*"
-            ],
+            [f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{names.state_machine_name}:*"],
             "Executions of this one state machine, named by run id at start time; read-only status check.",
         )
         nag.acknowledge_prefixes(
@@ -169,9 +166,8 @@ class Pipeline(Construct):
         join_write = [JOINED_PREFIX, ATHENA_RESULTS_PREFIX, QUARANTINE_PREFIX]
         access.read_prefixes(join, bucket, join_read)
         access.write_prefixes(join, bucket, join_write)
-        metadata.joins.grant_read_write_data(join)
-        metadata.experiments.grant_read_data(join)
-        metadata.state.grant_read_data(join)
+        access.table_items(join, metadata.joins, ["GetItem", "PutItem", "UpdateItem"])
+        access.table_items(join, metadata.experiments, ["GetItem"])
         nag.acknowledge_prefixes(
             join.role,
             bucket,
@@ -194,9 +190,9 @@ class Pipeline(Construct):
                 )
             )
             self._grant_pass_role(fn, model.role)
-            metadata.models.grant_read_write_data(fn)
-            metadata.experiments.grant_read_data(fn)
-            metadata.joins.grant_read_data(fn)
+            # train registers the candidate (PutItem); evaluate records its scores (UpdateItem).
+            access.table_items(fn, metadata.models, ["GetItem", "UpdateItem"] + (["PutItem"] if key == "train" else []))
+            access.table_items(fn, metadata.experiments, ["GetItem"])
             nag.acknowledge_resources(
                 fn.role,
                 [self._sagemaker_arn_text("training-job", f"{names.sagemaker_prefix}-*")],
@@ -221,9 +217,7 @@ class Pipeline(Construct):
             iam.PolicyStatement(
                 actions=[
                     "sagemaker:CreateModel",
-                    "sagemaker:DescribeModel",
                     "sagemaker:CreateEndpointConfig",
-                    "sagemaker:DescribeEndpointConfig",
                     "sagemaker:CreateEndpoint",
                     "sagemaker:UpdateEndpoint",
                     "sagemaker:DescribeEndpoint",
@@ -233,8 +227,8 @@ class Pipeline(Construct):
             )
         )
         self._grant_pass_role(deploy, model.role)
-        metadata.models.grant_read_write_data(deploy)
-        metadata.experiments.grant_read_write_data(deploy)
+        access.table_items(deploy, metadata.models, ["GetItem", "PutItem"])
+        access.table_items(deploy, metadata.experiments, ["GetItem"])
         nag.acknowledge_resources(
             deploy.role,
             [self._sagemaker_arn_text(kind, name) for kind, name in sagemaker_resources[:2]],
@@ -244,10 +238,9 @@ class Pipeline(Construct):
 
         # finalize: registry, watermark, run lock.
         finalize = self.functions["finalize"]
-        metadata.experiments.grant_read_write_data(finalize)
-        metadata.models.grant_read_write_data(finalize)
-        metadata.state.grant_read_write_data(finalize)
-        metadata.joins.grant_read_write_data(finalize)
+        access.table_items(finalize, metadata.experiments, ["UpdateItem"])
+        access.table_items(finalize, metadata.models, ["UpdateItem"])
+        access.table_items(finalize, metadata.state, ["UpdateItem", "DeleteItem"])  # counter and lock, one transaction
 
         self.state_machine = self._state_machine(statemachine_path, settings=settings, log_retention=log_retention)
 
