@@ -171,6 +171,17 @@ def maybe_start_run(config: RunSettings) -> dict[str, Any]:
     if not store.acquire_lock(experiment_id, run_id, iso(now()), text):
         lock = store.read_lock(experiment_id)
         return _resume(experiment_id, lock) if lock else {"started": False, "reason": "run_in_flight"}
+    # The count read above may predate the previous run's finalize (it releases the lock and subtracts what it
+    # consumed in one transaction). Holding the lock now, a consistent read sees that subtraction; without it the
+    # run would consume rewards the previous one already consumed and the counter would go negative.
+    count = store.read_counter(experiment_id)
+    if count < config.retrain_threshold:
+        store.release_lock(experiment_id, run_id)
+        return {"started": False, "reason": "below_threshold", "counter": count}
+    fresh = execution_input(run_id, window.to_dict(), count)
+    if fresh != text:
+        text = fresh
+        store.set_lock_input(experiment_id, run_id, text)
     try:
         _start(run_id, text)
     except Exception:

@@ -129,6 +129,16 @@ def mark_lock_started(experiment_id: str, run_id: str) -> None:
             raise
 
 
+def set_lock_input(experiment_id: str, run_id: str, execution_input: str) -> None:
+    """Replace the held lock's execution input (the count re-read under the lock) before the run starts."""
+    table(env("STATE_TABLE")).update_item(
+        Key={"pk": lock_key(experiment_id)},
+        UpdateExpression="SET execution_input = :input",
+        ConditionExpression="run_id = :run",
+        ExpressionAttributeValues={":input": execution_input, ":run": run_id},
+    )
+
+
 def release_lock(experiment_id: str, run_id: str) -> bool:
     """Release the lock if this run holds it (a manual run never releases a triggered run's lock)."""
     try:

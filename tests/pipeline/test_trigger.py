@@ -262,3 +262,63 @@ def test_a_started_lock_whose_execution_does_not_exist_is_released(machine: str,
     result = trigger.handler(s3_event("rewards/2026/11/23/00/next"), context)
     assert result["started"] is True
     assert store.read_experiment("bandit-demo")["last_stale_lock"]["execution_status"] == "UNKNOWN"
+
+
+def test_a_count_read_before_the_previous_finalize_is_not_consumed_twice(
+    machine: str, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race seen under load: the trigger read 2T-1 rewards, then the previous run's finalize released the lock and
+    subtracted its T before the trigger looked at the lock. The new run must not take 2T-1 (the counter would end
+    below zero and the next rewards would start nothing)."""
+    threshold = trigger.settings().retrain_threshold
+    window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
+    previous = "bandit-demo-20261122T000000"
+    assert store.acquire_lock("bandit-demo", previous, "2026-11-22T00:05:00.000Z", "{}")
+    store.mark_lock_started("bandit-demo", previous)
+    store.add_to_counter("bandit-demo", 2 * threshold - 2)
+    store.update_experiment("bandit-demo", watermark=window["end"])
+    put_rewards("rewards/2026/11/23/00/during", 1)
+    real_read_lock = store.read_lock
+
+    def finalize_between(experiment_id: str) -> store.Lock | None:
+        if real_read_lock(experiment_id) is not None:
+            store.release_lock(experiment_id, previous)
+            store.add_to_counter(experiment_id, -threshold)
+        return real_read_lock(experiment_id)
+
+    monkeypatch.setattr(store, "read_lock", finalize_between)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/during"), context)
+    assert result["started"] is False and result["reason"] == "below_threshold"
+    assert result["counter"] == threshold - 1
+    assert store.read_counter("bandit-demo") == threshold - 1
+    assert real_read_lock("bandit-demo") is None
+    assert executions(machine) == []
+
+
+def test_the_run_takes_the_count_read_under_the_lock(
+    machine: str, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threshold = trigger.settings().retrain_threshold
+    previous = "bandit-demo-20261122T000000"
+    assert store.acquire_lock("bandit-demo", previous, "2026-11-22T00:05:00.000Z", "{}")
+    store.mark_lock_started("bandit-demo", previous)
+    store.add_to_counter("bandit-demo", 3 * threshold - 1)
+    store.update_experiment("bandit-demo", watermark="2026-11-22T12:00:00.000Z")
+    put_rewards("rewards/2026/11/23/00/during", 1)
+    real_read_lock = store.read_lock
+
+    def finalize_between(experiment_id: str) -> store.Lock | None:
+        if real_read_lock(experiment_id) is not None:
+            store.release_lock(experiment_id, previous)
+            store.add_to_counter(experiment_id, -threshold)
+        return real_read_lock(experiment_id)
+
+    monkeypatch.setattr(store, "read_lock", finalize_between)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/during"), context)
+    assert result["started"] is True and result["reward_count"] == 2 * threshold
+    started = executions(machine)
+    description = boto3.client("stepfunctions", region_name=REGION).describe_execution(
+        executionArn=started[0]["executionArn"]
+    )
+    assert json.loads(description["input"])["reward_count"] == 2 * threshold
+    assert json.loads(real_read_lock("bandit-demo").execution_input)["reward_count"] == 2 * threshold  # type: ignore[union-attr]
