@@ -11,6 +11,10 @@ gateway answers these two operations itself: it checks the stream exists, queues
 flushes them through moto's own delivery (`FirehoseBackend.put_record_batch`, in-process) when the stream's
 `SizeInMBs` is reached or `interval` seconds (the local buffer interval, default 1 s instead of the template's 60 s
 so the local loop is fast) have passed since the first queued record. `close()` flushes everything.
+
+Fault injection (`local.faults.Faults`, off unless configured): a throttled call raises `ThrottlingException` and
+queues nothing; a partial failure answers some records with an `ErrorCode` and queues only the others; a lost
+response queues the records and answers a 500 `InternalFailure` (the producer resends: duplicates in S3).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.firehose.models import firehose_backends
 
 from local.errors import AwsError
+from local.faults import Faults
 
 MAX_BATCH_RECORDS = 500
 MAX_RECORD_BYTES = 1000 * 1024
@@ -42,8 +47,11 @@ class _Buffer:
 class FirehoseBuffer:
     """Per-stream buffers flushed by size or age through moto's S3 delivery."""
 
-    def __init__(self, interval: float = 1.0, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    def __init__(
+        self, interval: float = 1.0, account_id: str = DEFAULT_ACCOUNT_ID, faults: Faults | None = None
+    ) -> None:
         self.interval = interval
+        self.faults = faults or Faults()
         self.account_id = account_id
         self._buffers: dict[tuple[str, str], _Buffer] = {}
         self._lock = threading.Lock()
@@ -78,6 +86,8 @@ class FirehoseBuffer:
         if not records or len(records) > MAX_BATCH_RECORDS:
             raise AwsError("ValidationException", f"Records must hold 1 to {MAX_BATCH_RECORDS} records")
         limit = self._size_limit(region, stream)
+        if self.faults.firehose_throttled(stream):
+            raise AwsError("ThrottlingException", "Rate exceeded for stream (injected fault)", 400)
         decoded = []
         for record in records:
             data = record.get("Data")
@@ -87,20 +97,29 @@ class FirehoseBuffer:
             if len(raw) > MAX_RECORD_BYTES:
                 raise AwsError("ValidationException", "Record.Data is larger than 1,000 KiB")
             decoded.append(raw)
+        refused = self.faults.firehose_failed_records(stream, len(decoded))
+        accepted = [raw for raw, fail in zip(decoded, refused, strict=True) if not fail]
         flush_now = False
         with self._lock:
             buf = self._buffers.setdefault((region, stream), _Buffer())
             if not buf.records:
                 buf.first = time.monotonic()
-            buf.records.extend(decoded)
-            buf.size += sum(len(r) for r in decoded)
+            buf.records.extend(accepted)
+            buf.size += sum(len(r) for r in accepted)
             flush_now = buf.size >= limit
         if flush_now:
             self._flush(region, stream)
+        if accepted and self.faults.firehose_response_lost(stream):
+            raise AwsError("InternalFailure", "the response was lost (injected fault; the records were accepted)", 500)
         return {
-            "FailedPutCount": 0,
+            "FailedPutCount": sum(refused),
             "Encrypted": False,
-            "RequestResponses": [{"RecordId": uuid.uuid4().hex + uuid.uuid4().hex} for _ in decoded],
+            "RequestResponses": [
+                {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down. (injected fault)"}
+                if fail
+                else {"RecordId": uuid.uuid4().hex + uuid.uuid4().hex}
+                for fail in refused
+            ],
         }
 
     def _flush(self, region: str, stream: str) -> None:

@@ -3,6 +3,9 @@
 Routes (first match wins):
 
 - `GET /_local/health`, `GET /_local/status`: the gateway itself (liveness; functions, async results, Firehose).
+- `GET /_local/faults` (config and counts), `POST /_local/faults` (replace the config; `{}` = off): fault injection
+  (`local.faults`), off unless a test or benchmark switches it on. `GET /_local/endpoints/{name}`: the serving
+  processes of an endpoint (pids, ports, router counters) for tests that signal them.
 - `POST /2015-03-31/functions/{name}/invocations` (Lambda `Invoke`): `local.lambdas.LambdaRuntime`, the handler
   from the asset in a warm worker process with the function's environment; `InvocationType=Event` is queued with
   Lambda's async retries and OnFailure destination.
@@ -19,6 +22,9 @@ app): one hop less, and moto's backends are the same objects in-process (the Fir
 and the engines' tests use them). `MOTO_PORT` is set to the gateway's port and Step Functions' `execute_state_machine`
 is switched on, so moto's ASL interpreter runs executions for real and its Lambda tasks come back through this
 gateway (`http://localhost:$MOTO_PORT`).
+
+DynamoDB requests are serialized (one at a time): DynamoDB applies each request atomically, moto's backend does not
+lock, and the trigger's conditional put on the run lock must let exactly one of several concurrent invocations win.
 
 Errors raised as `local.errors.AwsError` are rendered the way AWS's JSON protocols render them (status, body
 `{"__type", "message"}`, header `x-amzn-ErrorType`), so boto3 raises `ClientError` with the same code.
@@ -47,6 +53,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from local import events
 from local.aws import local_environment
 from local.errors import AwsError
+from local.faults import FaultConfigError, Faults
 from local.firehose import FirehoseBuffer
 from local.lambdas import LambdaRuntime
 
@@ -120,6 +127,7 @@ class Gateway:
         firehose_buffer_seconds: float = 1.0,
         engines: bool = True,
         lambda_concurrency: int = 4,
+        faults: Faults | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -138,6 +146,8 @@ class Gateway:
         self.firehose: FirehoseBuffer | None = None
         self.events_delivered = 0
         self.events_failed = 0
+        self.faults = faults or Faults()
+        self._dynamodb_lock = threading.Lock()
 
     # Life cycle -----------------------------------------------------------------------------------------------
 
@@ -170,13 +180,17 @@ class Gateway:
             base_env,
             max_concurrency=self._lambda_concurrency,
             on_failure=self._send_to_queue,
+            faults=self.faults,
         )
-        self.firehose = FirehoseBuffer(interval=self._firehose_seconds)
+        self.firehose = FirehoseBuffer(interval=self._firehose_seconds, faults=self.faults)
         events.install(self._deliver_event)
         if self._want_engines:
             for kind in ("athena", "sagemaker"):
                 try:
-                    setattr(self, kind, _load_engine(kind, self.state_dir, self.url))
+                    engine = _load_engine(kind, self.state_dir, self.url)
+                    if hasattr(engine, "faults"):
+                        engine.faults = self.faults
+                    setattr(self, kind, engine)
                 except Exception as err:  # the gateway serves everything else; calls to it answer with the reason
                     self.engine_errors[kind] = f"{type(err).__name__}: {err}"
                     print(f"local gateway: {kind} engine unavailable ({self.engine_errors[kind]})", file=sys.stderr)
@@ -216,7 +230,7 @@ class Gateway:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         try:
             if path.startswith("/_local/"):
-                return self._local_api(path, start_response)
+                return self._local_api(environ, path, start_response)
             match = _INVOKE.match(path)
             if match and method == "POST":
                 return self._lambda_invoke(environ, unquote(match.group("name")), start_response)
@@ -231,6 +245,9 @@ class Gateway:
             match = _RUNTIME.match(path)
             if match and method == "POST" and self._signed_service(environ)[1] in ("sagemaker", ""):
                 return self._invoke_endpoint(environ, unquote(match.group("name")), start_response)
+            if target.startswith("DynamoDB_"):
+                with self._dynamodb_lock:
+                    return list(self._moto(environ, start_response))
         except AwsError as err:
             return self._error(err, start_response)
         except Exception as err:  # a bug in the gateway or an engine: a 500 the client can read, and a log line
@@ -275,8 +292,20 @@ class Gateway:
 
     # Routes --------------------------------------------------------------------------------------------------
 
-    def _local_api(self, path: str, start_response: StartResponse) -> list[bytes]:
-        if path == "/_local/health":
+    def _local_api(self, environ: dict[str, Any], path: str, start_response: StartResponse) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/_local/faults":
+            if method == "POST":
+                try:
+                    self.faults.configure(json.loads(self._body(environ) or b"{}"))
+                except (FaultConfigError, ValueError, TypeError) as err:
+                    raise AwsError("ValidationException", f"fault configuration refused: {err}") from err
+            body: dict[str, Any] = self.faults.snapshot()
+        elif path.startswith("/_local/endpoints/"):
+            name = unquote(path[len("/_local/endpoints/") :])
+            engine = self._engine(self.sagemaker, "SageMaker")
+            body = {"endpoint": name, "variants": engine.variant_processes(name)}
+        elif path == "/_local/health":
             body = {"status": "ok", "url": self.url, "pid": os.getpid()}
         elif path == "/_local/status":
             assert self.lambdas is not None and self.firehose is not None
@@ -294,6 +323,8 @@ class Gateway:
             }
         else:
             raise AwsError("NotFound", f"no local API {path}", 404)
+        if path == "/_local/status":
+            body["faults"] = self.faults.snapshot()
         return self._respond(start_response, 200, json.dumps(body).encode(), "application/json")
 
     def _lambda_invoke(self, environ: dict[str, Any], name: str, start_response: StartResponse) -> list[bytes]:
@@ -330,7 +361,10 @@ class Gateway:
             answer = self.firehose.put(region, stream, params.get("Records") or [])
         else:
             batch = self.firehose.put(region, stream, [params.get("Record") or {}])
-            answer = {"RecordId": batch["RequestResponses"][0]["RecordId"], "Encrypted": False}
+            first = batch["RequestResponses"][0]
+            if "ErrorCode" in first:  # a single record refused is the call failing
+                raise AwsError(first["ErrorCode"], first.get("ErrorMessage", ""), 503)
+            answer = {"RecordId": first["RecordId"], "Encrypted": False}
         return self._respond(start_response, 200, json.dumps(answer).encode(), "application/x-amz-json-1.1")
 
     @staticmethod
@@ -385,7 +419,13 @@ class Gateway:
             payload = _json_path(event, target["InputPath"])
         retry_policy = target.get("RetryPolicy") or {}
         attempts = 1 + min(int(retry_policy.get("MaximumRetryAttempts", 185)), len(EVENT_DELIVERY_DELAYS))
-        self._attempt_delivery(target, payload, attempt=1, attempts=attempts)
+        for delay in self.faults.event_deliveries():  # one delivery unless duplicates / delays are injected
+            if delay <= 0:
+                self._attempt_delivery(target, payload, attempt=1, attempts=attempts)
+                continue
+            timer = threading.Timer(delay, self._attempt_delivery, (target, payload, 1, attempts))
+            timer.daemon = True
+            timer.start()
 
     def _attempt_delivery(self, target: dict[str, Any], payload: Any, attempt: int, attempts: int) -> None:
         assert self.lambdas is not None

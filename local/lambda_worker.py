@@ -6,6 +6,9 @@ function's environment, cwd = CODE_DIR (Lambda's `/var/task`). Protocol: one JSO
 stdout (`ok` plus `result`, or `errorType`/`errorMessage`/`stackTrace`). The handler's own prints go to stderr, which
 the pool writes to the function's log file, like Lambda sends them to CloudWatch Logs.
 
+A request may carry `fault` (fault injection, `local.faults`): `{"kind": "error"}` raises `InjectedFault` where the
+handler would run, `{"kind": "timeout", "hang_seconds": s}` sleeps instead of answering until the pool cuts it off.
+
 Runs as a script, not as part of the `local` package, so only the Lambda asset is importable (as in Lambda).
 """
 
@@ -19,6 +22,19 @@ import sys
 import time
 import traceback
 from typing import Any
+
+
+class InjectedFault(RuntimeError):
+    """The error a fault-injection rule makes an invocation raise (`local.faults`)."""
+
+
+def _inject(fault: dict[str, Any] | None) -> None:
+    """Apply a fault the pool attached to the request: raise, or hang until the pool times the invocation out."""
+    if not fault:
+        return
+    if fault.get("kind") == "timeout":
+        time.sleep(float(fault.get("hang_seconds", 3600)))
+    raise InjectedFault(f"injected {fault.get('kind', 'error')} fault (local fault injection)")
 
 
 class LambdaContext:
@@ -152,6 +168,7 @@ def main() -> int:
             context = LambdaContext(request["request_id"], request.get("invoked_function_arn", ""), request["deadline"])
             print(f"START RequestId: {context.aws_request_id}", file=sys.stderr, flush=True)
             try:
+                _inject(request.get("fault"))
                 result = handler(request["event"], context)
                 answer = {"ok": True, "result": json.loads(json.dumps(result, default=_json_default))}
             except Exception as err:

@@ -8,6 +8,10 @@ A worker that crashes or times out is discarded; the next invocation starts a fr
 Asynchronous invocations (`InvocationType=Event`, EventBridge targets) go through a queue with Lambda's retry
 behaviour: `MaximumRetryAttempts` (default 2) from the function's `EventInvokeConfig`, then its `OnFailure`
 destination (an SQS queue) receives Lambda's destination record.
+
+Fault injection (`local.faults.Faults.lambda_failures`, off unless configured): a matching invocation carries a
+`fault` to its worker, which raises `InjectedFault` inside the handler call (an ordinary handler error) or hangs,
+so the pool cuts it off as `Sandbox.Timedout` after the rule's `timeout_seconds` and discards the worker.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from local.errors import AwsError
+from local.faults import Faults
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "lambda_worker.py"
 ASYNC_RETRY_DELAYS = (1.0, 2.0, 4.0)
@@ -113,7 +118,11 @@ class _Worker:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return json.loads(line)
 
-    def stop(self) -> None:
+    def stop(self, kill: bool = False) -> None:
+        """End the process: EOF on stdin lets an idle worker exit; a hung one (timed out) is killed at once."""
+        if self.alive() and kill:
+            self.process.kill()
+            self.process.wait()
         if self.alive():
             try:
                 assert self.process.stdin is not None
@@ -128,8 +137,16 @@ class _Worker:
 class FunctionPool:
     """The warm workers of one function."""
 
-    def __init__(self, spec: FunctionSpec, base_env: dict[str, str], log_dir: Path, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        base_env: dict[str, str],
+        log_dir: Path,
+        max_concurrency: int,
+        faults: Faults | None = None,
+    ) -> None:
         self.spec = spec
+        self.faults = faults or Faults()
         self.base_env = base_env
         self.log_file = log_dir / f"{spec.name}.log"
         self._idle: list[_Worker] = []
@@ -169,7 +186,7 @@ class FunctionPool:
                 self._idle.append(worker)
                 return
             self._all.discard(worker)
-        worker.stop()
+        worker.stop(kill=not healthy)
 
     def invoke(self, event: Any) -> InvokeResult:
         request_id = str(uuid.uuid4())
@@ -180,18 +197,23 @@ class FunctionPool:
             "deadline": time.time() + self.spec.timeout,
             "invoked_function_arn": self.spec.arn,
         }
+        timeout = self.spec.timeout
+        fault = self.faults.lambda_fault(self.spec.name, event)
+        if fault is not None:
+            request["fault"] = {"kind": fault.kind, "hang_seconds": fault.timeout_seconds + 300}
+            if fault.kind == "timeout":
+                timeout = min(timeout, fault.timeout_seconds)
         with self._slots:
             worker = self._acquire()
             healthy = False
             try:
-                answer = worker.call(request, self.spec.timeout)
+                answer = worker.call(request, timeout)
                 healthy = True
             except TimeoutError:
                 answer = {
                     "ok": False,
                     "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"RequestId: {request_id} Error: "
-                    f"Task timed out after {self.spec.timeout:.2f} seconds",
+                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
                 }
             except (EOFError, OSError, ValueError) as err:
                 answer = {
@@ -226,11 +248,13 @@ class LambdaRuntime:
         max_concurrency: int = 4,
         async_workers: int = 4,
         on_failure: Any = None,
+        faults: Faults | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.base_env = base_env
         self.max_concurrency = max_concurrency
+        self.faults = faults or Faults()
         self._pools: dict[str, FunctionPool] = {}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=async_workers, thread_name_prefix="lambda-async")
@@ -244,7 +268,9 @@ class LambdaRuntime:
     def register(self, spec: FunctionSpec) -> None:
         with self._lock:
             old = self._pools.pop(spec.name, None)
-            self._pools[spec.name] = FunctionPool(spec, self.base_env, self.log_dir, self.max_concurrency)
+            self._pools[spec.name] = FunctionPool(
+                spec, self.base_env, self.log_dir, self.max_concurrency, faults=self.faults
+            )
         if old is not None:
             old.close()
 

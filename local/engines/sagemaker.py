@@ -23,6 +23,12 @@ health-check `/ping` (timeout: rollback), shift traffic (CANARY: `CanarySize` th
 counted by the router: the local stand-in for `Invocation5XXErrors`), then drain blue (in-flight requests finish)
 and stop it with SIGTERM so its decision logger flushes. Status `Updating` throughout; on rollback `RollingBack`,
 then `InService` on the old config with `FailureReason` saying why, blue serving all along.
+
+Fault injection (`self.faults`, a `local.faults.Faults` the gateway shares; off unless configured): `failing_jobs`
+run a stand-in process that writes `output/failure` and exits 1 (the normal failure path), `job_timeouts` a process
+that hangs until the given seconds act as `MaxRuntimeInSeconds`; `unhealthy_models` get a corrupted `vw.model` in
+the serving process's model directory (the real `serve` then fails to load it and the variant fails `/ping`);
+`erroring_models` have every invocation answered as a 500 from the container without reaching it.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from urllib.parse import urlparse
 from local.aws import client as aws_client
 from local.aws import local_environment
 from local.errors import AwsError
+from local.faults import CORRUPT_MODEL_BYTES, Faults
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -200,6 +207,7 @@ class Variant:
     invocations: int = 0
     errors: int = 0
     in_flight: int = 0
+    inject_errors: bool = False
 
     def describe(self, current_weight: float) -> dict[str, Any]:
         return {
@@ -312,6 +320,7 @@ class SageMakerEngine:
         self._tags: dict[str, list[dict[str, str]]] = {}
         self._clients: dict[str, Any] = {}
         self._closing = threading.Event()
+        self.faults = Faults()
 
     # Plumbing ---------------------------------------------------------------------------------------------------
 
@@ -592,6 +601,10 @@ class SageMakerEngine:
             command = [self.python, *entry[1:]]
         else:
             command = [self.python, "-m", self.container_module, *entry]
+        fault = self.faults.job_fault(job.name)
+        limit_override: float | None = None
+        if fault is not None:
+            command, limit_override = self._faulty_command(fault)
         env = self._base_env()
         env.update({k: str(v) for k, v in (request.get("Environment") or {}).items()})
         env.update(
@@ -608,6 +621,8 @@ class SageMakerEngine:
             env[f"SM_CHANNEL_{channel['ChannelName'].upper()}"] = str(ml / "input" / "data" / channel["ChannelName"])
         patterns = [(d["Name"], re.compile(d["Regex"])) for d in spec.get("MetricDefinitions") or [] if d.get("Name")]
         limit = (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+        if limit_override is not None:
+            limit = limit_override
         with self._lock:
             job.started = _now()
             job.move("Training", "Training image download completed. Training in progress.")
@@ -648,6 +663,18 @@ class SageMakerEngine:
         if timer:
             timer.cancel()
         return code, timed_out.is_set()
+
+    def _faulty_command(self, fault: tuple[str, float]) -> tuple[list[str], float | None]:
+        """The process an injected job fault runs instead of the container, and the runtime limit it imposes."""
+        kind, seconds = fault
+        if kind == "timeout":
+            return [self.python, "-c", "import time; time.sleep(3600)"], seconds
+        script = (
+            "import os, sys, time; time.sleep(0.2); "
+            "open(os.path.join(os.environ['SM_ML_ROOT'], 'output', 'failure'), 'w')"
+            ".write('injected fault: the job failed mid-run (local fault injection)'); sys.exit(1)"
+        )
+        return [self.python, "-c", script], None
 
     def _upload_model(self, job: TrainingJob, ml: Path) -> str:
         uri = self._artifact_uri(job)
@@ -1097,6 +1124,12 @@ class SageMakerEngine:
                     tar.extractall(model_dir, filter="data")
             else:
                 self._download(url, model_dir)
+        names = [str((container.get("Environment") or {}).get("MODEL_ID", "")), variant.model_name, str(url or "")]
+        fault = self.faults.model_fault(names)
+        if fault == "unhealthy":  # the real serve must fail to load it: a deterministic, corrupted vw.model
+            (model_dir / "vw.model").write_bytes(CORRUPT_MODEL_BYTES)
+            self.faults.count("unhealthy_model")
+        variant.inject_errors = fault == "erroring"
         env = self._base_env()
         env["SERVE_WORKERS"] = "1"
         env.update({k: str(v) for k, v in (container.get("Environment") or {}).items()})
@@ -1184,6 +1217,19 @@ class SageMakerEngine:
                 return _error(400, "ValidationError", f"Endpoint {endpoint_name} is not in service: {endpoint.status}")
             fleet = green if green is not None and share > 0 and random.random() < share else blue
             variant = fleet.pick()
+        if variant.inject_errors:  # fault injection: the candidate "raises" on every request (a 500 from the container)
+            with fleet.lock:
+                variant.invocations += 1
+                variant.errors += 1
+            self.faults.count("erroring_invocation")
+            message = "injected fault: the model raised an error (local fault injection)"
+            return _error(
+                424,
+                "ModelError",
+                f'Received server error (500) from primary with message "{message}".',
+                original_status=500,
+                original_message=message,
+            )
         with fleet.lock:
             variant.in_flight += 1
             variant.invocations += 1
@@ -1232,6 +1278,33 @@ class SageMakerEngine:
                         "in_flight": v.in_flight,
                     }
         return counters
+
+    def variant_processes(self, endpoint_name: str) -> list[dict[str, Any]]:
+        """The serving processes of an endpoint (fleet, config, variant, pid, port, counters): tests signal them."""
+        endpoint = self._endpoint(endpoint_name)
+        with self._lock:
+            fleets = [("blue", endpoint.blue), ("green", endpoint.green)]
+        found = []
+        for role, fleet in fleets:
+            if fleet is None:
+                continue
+            with fleet.lock:
+                for v in fleet.variants:
+                    found.append(
+                        {
+                            "fleet": role,
+                            "config": fleet.config_name,
+                            "variant": v.name,
+                            "model_name": v.model_name,
+                            "pid": v.process.pid if v.process is not None else None,
+                            "running": v.process is not None and v.process.poll() is None,
+                            "port": v.port,
+                            "invocations": v.invocations,
+                            "errors": v.errors,
+                            "in_flight": v.in_flight,
+                        }
+                    )
+        return found
 
     def wait_endpoint(
         self, name: str, timeout: float = 120.0, statuses: tuple[str, ...] = ("InService", "Failed")
