@@ -101,13 +101,15 @@ def pool_distributions(policy: Policy, pool: list[dict[str, float]]) -> np.ndarr
     return matrix
 
 
-def vw_eval(lines: list[str], policy_actions: np.ndarray, chosen: np.ndarray, reward: np.ndarray, prob: np.ndarray):
+def vw_eval(
+    lines: list[str], policy_actions: np.ndarray, chosen: np.ndarray, reward: np.ndarray, prob: np.ndarray
+) -> float:
     """The example's method: `vw --cb 7 --eval --cb_type dr` with cost = -reward; returns the value estimate."""
     workspace = vowpalwabbit.Workspace("--cb 7 --eval --cb_type dr --quiet")
     try:
         for line, p_action, a, r, p in zip(lines, policy_actions, chosen, reward, prob, strict=True):
             workspace.learn(f"{p_action + 1} {a + 1}:{-r:g}:{p:.9g} {line}")
-        return -workspace.get_sum_loss() / workspace.get_weighted_examples()
+        return float(-workspace.get_sum_loss() / workspace.get_weighted_examples())
     finally:
         workspace.finish()
 
@@ -123,6 +125,34 @@ def _summary(errors: np.ndarray) -> dict[str, float]:
     return {"bias": float(np.mean(errors)), "rmse": float(np.sqrt(np.mean(errors**2)))}
 
 
+def true_values(distributions: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """Each policy's true value on the pool: the mean probability it gives the right class (reward 1 iff right)."""
+    rows = np.arange(len(labels))
+    return {name: float(d[rows, labels].mean()) for name, d in distributions.items()}
+
+
+def aggregate(
+    errors: dict[str, list[float]], covered: dict[str, list[bool]], widths: dict[str, list[float]]
+) -> dict[str, Any]:
+    """Bias, RMSE, coverage and mean interval width over every (policy, holdout), and per policy."""
+    names = list(errors)
+    return {
+        **_summary(np.concatenate([np.asarray(errors[c], dtype=float) for c in names])),
+        "coverage": float(np.mean(np.concatenate([np.asarray(covered[c], dtype=bool) for c in names]))),
+        "mean_width": float(np.mean(np.concatenate([np.asarray(widths[c], dtype=float) for c in names]))),
+        "min_width": float(np.min(np.concatenate([np.asarray(widths[c], dtype=float) for c in names]))),
+        "intervals": int(sum(len(covered[c]) for c in names)),
+        "per_policy": {
+            c: {
+                **_summary(np.asarray(errors[c], dtype=float)),
+                "coverage": float(np.mean(covered[c])),
+                "mean_width": float(np.mean(widths[c])),
+            }
+            for c in names
+        },
+    }
+
+
 def score(
     distributions: dict[str, np.ndarray],
     logger: np.ndarray,
@@ -132,10 +162,11 @@ def score(
     rng: np.random.Generator,
 ) -> dict[str, Any]:
     """Every estimator, the example's method and the gate on `HOLDOUTS` holdouts logged by `logger`."""
-    truth = {name: float(d[np.arange(len(pool_labels)), pool_labels].mean()) for name, d in distributions.items()}
+    truth = true_values(distributions, pool_labels)
     candidates = [name for name, _, _ in POLICIES if name != "logger"]
     errors: dict[str, dict[str, list[float]]] = {e: {c: [] for c in candidates} for e in ESTIMATORS}
     covered: dict[str, dict[str, list[bool]]] = {e: {c: [] for c in candidates} for e in ESTIMATORS}
+    widths: dict[str, dict[str, list[float]]] = {e: {c: [] for c in candidates} for e in ESTIMATORS}
     example_errors: dict[str, list[float]] = {c: [] for c in candidates}
     gate_right: list[bool] = []
     difference_covered: dict[str, list[bool]] = {e: [] for e in ESTIMATORS}
@@ -154,6 +185,7 @@ def score(
                 result = terms[name].interval(estimator)
                 errors[estimator][name].append(result.value - truth[name])
                 covered[estimator][name].append(result.ci_low <= truth[name] <= result.ci_high)
+                widths[estimator][name].append(result.ci_high - result.ci_low)
             sampled = _sample(distributions[name][idx], rng)
             example_errors[name].append(vw_eval(lines, sampled, chosen, reward, propensity) - truth[name])
         for first, second in permutations(distributions, 2):
@@ -167,17 +199,7 @@ def score(
         "holdouts": HOLDOUTS,
         "holdout_rows": HOLDOUT_ROWS,
         "true_values": truth,
-        "estimators": {
-            e: {
-                **_summary(np.concatenate([errors[e][c] for c in candidates])),
-                "coverage": float(np.mean(np.concatenate([covered[e][c] for c in candidates]))),
-                "per_policy": {
-                    c: {**_summary(np.array(errors[e][c])), "coverage": float(np.mean(covered[e][c]))}
-                    for c in candidates
-                },
-            }
-            for e in ESTIMATORS
-        },
+        "estimators": {e: aggregate(errors[e], covered[e], widths[e]) for e in ESTIMATORS},
         "example_method": {
             **_summary(np.concatenate([example_errors[c] for c in candidates])),
             "per_policy": {c: _summary(np.array(example_errors[c])) for c in candidates},
@@ -194,6 +216,7 @@ def score(
 
 
 def main() -> dict[str, Any]:
+    """Train the policies, score both loggers' holdouts and write `bench/results/ope.json`."""
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
     features, labels = load_shuttle()
@@ -221,6 +244,7 @@ def main() -> dict[str, Any]:
         "prepare": round(prepared - started, 1),
         "holdouts": round(scored - prepared, 1),
         "uniform_logger_holdouts": round(time.perf_counter() - scored, 1),
+        "total": round(time.perf_counter() - started, 1),
     }
     write_result("ope", data)
     return data

@@ -37,7 +37,9 @@ class Holdout:
         return len(self.rows)
 
 
-def build_holdout(rows: Sequence[LoggedRow], known: Sequence[Action]) -> Holdout:
+def build_holdout(
+    rows: Sequence[LoggedRow], known: Sequence[Action], reward_range: tuple[float, float] | None = None
+) -> Holdout:
     """Index the rows' candidates and chosen actions; rows whose chosen action is not a candidate are skipped."""
     vocabulary: dict[str, int] = {}
     kept: list[LoggedRow] = []
@@ -72,6 +74,7 @@ def build_holdout(rows: Sequence[LoggedRow], known: Sequence[Action]) -> Holdout
         chosen=np.array(chosen, dtype=np.int64),
         propensity=np.array([r.action_prob for r in kept], dtype=float),
         reward=np.array([r.reward for r in kept], dtype=float),
+        reward_range=reward_range,
     )
     return Holdout(kept, candidates, codes, list(vocabulary), logged, skipped)
 

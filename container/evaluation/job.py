@@ -18,7 +18,7 @@ from typing import Any
 
 from container.artifacts import ArtifactError
 from container.data import ReadStats, read_rows
-from container.evaluation.errors import EvaluationError, HyperparameterError
+from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
 from container.evaluation.estimators import ESTIMATORS, difference, logging_policy_terms, policy_terms
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
 from container.evaluation.report import gate, metric_lines, policy_block
@@ -42,6 +42,7 @@ class EvaluateConfig:
     promotion_estimator: str = "dr"
     promotion_margin: float = 0.01
     seed: int = 7
+    reward_range: tuple[float, float] | None = None
 
 
 def _float(raw: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -66,7 +67,23 @@ def parse_config(raw: Mapping[str, str]) -> EvaluateConfig:
     seed = _float(raw, "seed", 7, -(2**63), 2**63)
     if not seed.is_integer():
         raise HyperparameterError(f"hyperparameter seed={seed} must be an integer")
-    return EvaluateConfig(share, estimator, _float(raw, "promotion_margin", 0.01, 0.0, 1.0), int(seed))
+    return EvaluateConfig(
+        share, estimator, _float(raw, "promotion_margin", 0.01, 0.0, 1.0), int(seed), _reward_range(raw)
+    )
+
+
+def _reward_range(raw: Mapping[str, str]) -> tuple[float, float] | None:
+    """Optional `reward_min` / `reward_max` (both or neither); absent, the estimators use [0, 1] widened to the data."""
+    given = [name for name in ("reward_min", "reward_max") if name in raw]
+    if not given:
+        return None
+    if len(given) == 1:
+        raise HyperparameterError("set both reward_min and reward_max, or neither")
+    low = _float(raw, "reward_min", 0.0, -1e12, 1e12)
+    high = _float(raw, "reward_max", 1.0, -1e12, 1e12)
+    if not low < high:
+        raise HyperparameterError(f"reward_min={low} must be below reward_max={high}")
+    return low, high
 
 
 def _has_files(path: Path) -> bool:
@@ -118,6 +135,7 @@ def evaluate(
         "actions": holdout.vocabulary,
         "holdout_share": config.holdout_share,
         "seed": config.seed,
+        "reward_range": list(holdout.logged.bounds),
     }
 
 
@@ -144,9 +162,18 @@ def run(layout: Layout) -> dict[str, Any]:
     print(
         f"[evaluate] read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} in the holdout", flush=True
     )
-    holdout = build_holdout(
-        rows, _known_actions(candidate, serving) or actions_from_ids(sorted({r.action for r in rows}))
-    )
+    try:
+        holdout = build_holdout(
+            rows,
+            _known_actions(candidate, serving) or actions_from_ids(sorted({r.action for r in rows})),
+            config.reward_range,
+        )
+    except EmptyHoldoutError as error:
+        if not stats.rows_skipped:
+            raise
+        raise EmptyHoldoutError(
+            f"{error}; the reader skipped {stats.rows_skipped} rows, e.g. {stats.messages[0]}"
+        ) from None
     read_warnings = []
     if stats.rows_skipped or holdout.skipped:
         read_warnings.append(f"{stats.rows_skipped + len(holdout.skipped)} malformed holdout rows were skipped")

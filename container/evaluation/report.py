@@ -70,6 +70,16 @@ def warnings_for(terms: PolicyTerms, rows: int) -> list[str]:
         )
     if terms.min_propensity < LOW_PROPENSITY:
         warnings.append(f"minimum logged propensity {terms.min_propensity:.4g}: a few rows carry large weights")
+    low, high = terms.bounds
+    outside = {
+        name: value for name in ESTIMATORS if math.isfinite(value := terms.raw_value(name)) and not low <= value <= high
+    }
+    if outside:
+        found = ", ".join(f"{name} {value:.4g}" for name, value in outside.items())
+        warnings.append(
+            f"estimates outside the reward range [{low:g}, {high:g}] before clipping ({found}): large weights on few "
+            "rows dominate; the clipped values rest on little data"
+        )
     return warnings
 
 

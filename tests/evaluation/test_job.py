@@ -153,3 +153,59 @@ def test_every_metric_the_pipeline_defines_is_exported_with_the_same_regex() -> 
     ours = {d["Name"]: d["Regex"] for d in METRIC_DEFINITIONS}
     for definition in metric_definitions():
         assert ours[definition["Name"]] == definition["Regex"]
+
+
+def test_reward_range_hyperparameters_are_checked_and_reported(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _root(tmp_path, joined_rows(400, seed=4), {**HYPERPARAMETERS, "reward_min": "0", "reward_max": "2"})
+    copy_model(trained_model, root, "candidate")
+    assert _run(root, monkeypatch) == 0
+    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
+    assert evaluation["reward_range"] == [0.0, 2.0]
+    for name in ("ips", "snips", "dr"):
+        block = evaluation["policies"]["candidate"][name]
+        assert 0.0 <= block["ci_low"] < block["ci_high"] <= 2.0
+    write_hyperparameters(root, {**HYPERPARAMETERS, "reward_min": "0.5", "reward_max": "1"})
+    assert _run(root, monkeypatch) == 1
+    assert "outside the declared reward range" in (root / "output" / "failure").read_text()
+    write_hyperparameters(root, {**HYPERPARAMETERS, "reward_max": "1"})
+    assert _run(root, monkeypatch) == 1
+    assert "reward_min and reward_max" in (root / "output" / "failure").read_text()
+
+
+def test_zero_or_missing_propensities_fail_or_are_skipped_with_a_warning(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every propensity unusable: a failure naming action_prob. One bad row: skipped, and the report says so."""
+    rows = [{**r, "action_prob": 0.0 if i % 2 else None} for i, r in enumerate(joined_rows(300, seed=5))]
+    root = _root(tmp_path, rows, {**HYPERPARAMETERS, "holdout_share": "1"})
+    copy_model(trained_model, root, "candidate")
+    assert _run(root, monkeypatch) == 1
+    failure = (root / "output" / "failure").read_text()
+    assert failure.startswith("EmptyHoldoutError") and "action_prob" in failure
+    assert not (root / "model" / "evaluation.json").exists()
+    rows = joined_rows(300, seed=5)
+    rows[0]["action_prob"] = 0.0
+    write_channel(root, "holdout", rows)
+    assert _run(root, monkeypatch) == 0
+    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
+    assert evaluation["rows"] == 299
+    assert any("1 malformed holdout rows were skipped" in w for w in evaluation["policies"]["candidate"]["warnings"])
+
+
+def test_a_small_holdout_warns_and_reports_diagnostics(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = joined_rows(120, seed=6)
+    rows[0]["action_prob"] = 0.004
+    root = _root(tmp_path, rows, {**HYPERPARAMETERS, "holdout_share": "1"})
+    copy_model(trained_model, root, "candidate")
+    assert _run(root, monkeypatch) == 0
+    candidate = json.loads((root / "model" / "evaluation.json").read_text())["policies"]["candidate"]
+    warnings = " ".join(candidate["warnings"])
+    assert "only 120 holdout rows" in warnings and "minimum logged propensity 0.004" in warnings
+    assert candidate["min_propensity"] == pytest.approx(0.004)
+    assert 0.0 < candidate["ess"] < 120
+    for name in ("ips", "snips", "dr"):
+        assert 0.0 <= candidate[name]["ci_low"] < candidate[name]["ci_high"] <= 1.0

@@ -1,0 +1,134 @@
+"""Empirical-likelihood intervals: never zero width, close to Wilson for proportions, honest near a reward bound."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from container.evaluation.estimators import Logged, logging_policy_terms, policy_terms
+from container.evaluation.likelihood import (
+    critical_value,
+    log_likelihood_ratio,
+    mean_interval,
+    ratio_interval,
+)
+
+
+def _wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def test_critical_value_is_the_t_squared_quantile() -> None:
+    assert critical_value(2) == pytest.approx(12.7062047**2)
+    assert critical_value(11) == pytest.approx(2.2281389**2, rel=1e-3)
+    assert critical_value(100_000) == pytest.approx(3.8414588, rel=1e-4)
+
+
+def test_likelihood_ratio_is_zero_at_the_mean_and_grows_away_from_it() -> None:
+    y = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    assert log_likelihood_ratio(y - y.mean(), -y.mean(), 1 - y.mean()) == pytest.approx(0.0, abs=1e-9)
+    near, far = (log_likelihood_ratio(y - v, -v, 1 - v) for v in (0.5, 0.3))
+    assert 0.0 < near < far
+
+
+def test_all_successes_give_a_positive_width_interval_like_wilson() -> None:
+    low, high = mean_interval(np.ones(1000), 0.0, 1.0)
+    wilson_low, _ = _wilson(1000, 1000)
+    assert high == pytest.approx(1.0)
+    assert 0.99 < low < 1.0
+    assert low == pytest.approx(wilson_low, abs=0.003)
+
+
+@pytest.mark.parametrize(("successes", "n"), [(90, 100), (480, 1000), (995, 1000)])
+def test_proportion_intervals_are_close_to_wilson(successes: int, n: int) -> None:
+    y = np.r_[np.ones(successes), np.zeros(n - successes)]
+    low, high = mean_interval(y, 0.0, 1.0)
+    wilson = _wilson(successes, n)
+    assert low < y.mean() < high
+    assert (low, high) == pytest.approx(wilson, abs=0.01)
+
+
+def test_ratio_interval_contains_snips_and_widens_with_the_largest_weight() -> None:
+    rng = np.random.default_rng(3)
+    w = rng.choice([0.0, 1.0, 2.0], size=400)
+    r = (rng.random(400) < 0.97).astype(float)
+    value = float(np.sum(w * r) / np.sum(w))
+    narrow = ratio_interval(w, r, 0.0, 1.0, 2.0)
+    wide = ratio_interval(w, r, 0.0, 1.0, 50.0)
+    assert narrow[0] < value < narrow[1] <= 1.0
+    assert wide[0] < narrow[0]
+
+
+def test_policy_that_never_matches_the_log_has_the_whole_range_for_snips() -> None:
+    logged = Logged(np.array([0, 0, 0]), np.array([0.5, 0.5, 0.5]), np.array([1.0, 0.0, 1.0]))
+    target = np.tile([0.0, 1.0], (3, 1))
+    snips = policy_terms(target, logged, np.zeros_like(target)).interval("snips")
+    assert (snips.ci_low, snips.ci_high) == (0.0, 1.0)
+
+
+def _near_perfect(n: int, seed: int) -> tuple[Logged, np.ndarray, np.ndarray, float]:
+    """A logger that rarely plays the target's action in a hard region: failures hide behind large weights."""
+    rng = np.random.default_rng(seed)
+    hard = rng.random(n) < 0.3
+    mu_good = np.where(hard, 0.04, 0.9)  # logger's probability of the target's (action 0) choice
+    chosen = (rng.random(n) >= mu_good).astype(np.int64)
+    p_right = np.where(hard, 0.95, 1.0)  # target's action is right with this probability
+    reward = np.where(chosen == 0, rng.random(n) < p_right, 0.0).astype(float)
+    propensity = np.where(chosen == 0, mu_good, 1 - mu_good)
+    target = np.tile([1.0, 0.0], (n, 1))
+    reward_hat = np.tile([0.99, 0.0], (n, 1))
+    return Logged(chosen, propensity, reward), target, reward_hat, 1.0 - 0.3 * 0.05  # E[p_right]
+
+
+def test_intervals_cover_a_near_perfect_policy_where_normal_intervals_do_not() -> None:
+    """The failure mode of the benchmark, small: normal SNIPS intervals undercover, likelihood ones do not."""
+    covered = {"ips": 0, "snips": 0, "dr": 0}
+    normal_snips = 0
+    reps = 150
+    for seed in range(reps):
+        logged, target, reward_hat, truth = _near_perfect(500, seed)
+        terms = policy_terms(target, logged, reward_hat)
+        for name in covered:
+            result = terms.interval(name)
+            assert result.ci_high - result.ci_low > 0.0
+            assert 0.0 <= result.ci_low <= result.value <= result.ci_high <= 1.0
+            covered[name] += result.ci_low <= truth <= result.ci_high
+        snips = terms.terms["snips"]
+        half = 1.96 * snips.std(ddof=1) / math.sqrt(len(snips))
+        normal_snips += snips.mean() - half <= truth <= snips.mean() + half
+    assert normal_snips / reps < 0.85
+    for name, count in covered.items():
+        assert count / reps >= 0.9, name
+
+
+def test_extreme_weights_on_a_tiny_holdout_stay_in_the_reward_range() -> None:
+    """60 rows, one weight of 100 times a bad reward model: DR's raw mean leaves [0, 1]; the report does not."""
+    n = 60
+    chosen = np.zeros(n, dtype=np.int64)
+    chosen[0] = 1
+    propensity = np.full(n, 0.99)
+    propensity[0] = 0.01
+    reward = np.ones(n)
+    reward[0] = 0.0
+    logged = Logged(chosen, propensity, reward)
+    target = np.tile([0.0, 1.0], (n, 1))
+    reward_hat = np.tile([0.0, 1.0], (n, 1))
+    terms = policy_terms(target, logged, reward_hat)
+    assert terms.raw_value("dr") < 0.0
+    dr = terms.interval("dr")
+    assert 0.0 <= dr.ci_low <= dr.value <= dr.ci_high <= 1.0
+    assert dr.ci_high - dr.ci_low > 0.5
+
+
+def test_the_logging_policy_gets_a_proportion_interval_on_its_own_rewards() -> None:
+    reward = np.r_[np.ones(95), np.zeros(5)]
+    logged = Logged(np.zeros(100, dtype=np.int64), np.full(100, 0.5), reward)
+    for name in ("ips", "snips", "dr"):
+        result = logging_policy_terms(logged).interval(name)
+        assert result.value == pytest.approx(0.95)
+        assert (result.ci_low, result.ci_high) == pytest.approx(_wilson(95, 100), abs=0.01)
