@@ -36,6 +36,8 @@ RETRAIN_EVERY = 500
 WARM_START = 100
 BATCH = 50
 LAST = 1000
+INTERACTIONS_PER_S = 100.0
+"""Paced so a run's window (which ends `reward_wait_seconds` before the crossing) holds most of its batch."""
 SEED = 2026
 LOOP_SETTINGS: dict[str, Any] = {
     "retrain_threshold": RETRAIN_EVERY,
@@ -131,6 +133,11 @@ def _wait_run(rt: Runtime, known: set[str], timeout: float = 240.0) -> dict[str,
         "status": described["status"],
         "outcome": (output.get("result") or {}).get("outcome") or rt.experiment().get("last_outcome"),
         "seconds": round((described["stopDate"] - described["startDate"]).total_seconds(), 1),
+        **(
+            {"error": described.get("error"), "cause": (described.get("cause") or "")[:500]}
+            if described["status"] != "SUCCEEDED"
+            else {}
+        ),
     }
 
 
@@ -166,7 +173,9 @@ def run_protocol(name: str, settings: dict[str, Any], work: Path) -> dict[str, A
         runs: list[dict[str, Any]] = []
         stops = segments(INTERACTIONS, RETRAIN_EVERY, WARM_START)
         for start, stop in zip([0, *stops[:-1]], stops, strict=True):
-            result = run_simulation(scenario, stop - start, decisions, sink, batch_size=BATCH, seed=start)
+            result = run_simulation(
+                scenario, stop - start, decisions, sink, batch_size=BATCH, seed=start, rate=INTERACTIONS_PER_S
+            )
             rewards += [r.reward for r in result.rounds]
             models += [r.model_id for r in result.rounds]
             batch_mean = float(np.mean([r.reward for r in result.rounds]))
@@ -233,8 +242,10 @@ def main() -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-learning-"))
     try:
         measured = {name: run_protocol(name, settings, work) for name, settings in configurations().items()}
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        print(f"bench learning failed; the runtimes' state (logs, models) is kept in {work}", file=sys.stderr)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
     project, baseline = measured["project"], measured["baseline"]
     references = reference_values(project["expected"])
     picture = plot(

@@ -30,10 +30,10 @@ class TrainConfig:
     bag: int = 5
     cover: int = 3
     tau: float = 1.0
-    gamma_scale: float = 10.0
+    gamma_scale: float = 300.0
     interactions: tuple[str, ...] = ("sa",)
     learning_rate: float = 0.5
-    quantile_bins: int = 8
+    quantile_bins: int = 16
     cost_mapping: str = "one_minus_reward"
     holdout_share: float = 0.2
     seed: int = 7

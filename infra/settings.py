@@ -37,7 +37,7 @@ class Exploration:
     bag: int = 5
     cover: int = 3
     tau: float = 1.0
-    gamma_scale: float = 10.0
+    gamma_scale: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Settings:
     exploration: Exploration = field(default_factory=Exploration)
     interactions: tuple[str, ...] = ("sa",)
     learning_rate: float = 0.5
-    quantile_bins: int = 8
+    quantile_bins: int = 16
     cost_mapping: str = "one_minus_reward"
     seed: int = 7
     training_instance_type: str = "ml.m5.large"
