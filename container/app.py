@@ -28,7 +28,6 @@ class DecisionApp:
         self.experiment_id = experiment_id
         self.model_id = model_id or policy.model_id
         self._known_actions_json = actions_json(policy.actions)
-        self._model_id_json = json.dumps(self.model_id)
         self._event_ids = EventIds()
 
     def handle(self, method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, bytes]:
@@ -49,26 +48,26 @@ class DecisionApp:
         try:
             if isinstance(body, InvalidRequest):
                 raise body
-            return 200, self.decide_all(parse_invocation(body)).encode("utf-8")
+            return 200, self.decide_all(parse_invocation(body))
         except InvalidRequest as error:
             return 400, _dumps(error.to_json())
         except NoActionsError as error:
             return 400, _dumps({"error": str(error), "field": "actions"})
 
-    def decide_all(self, invocation: Invocation) -> str:
-        """Decide every request first, then log: a batch with one bad request logs nothing. Returns JSON text."""
-        answers: list[str] = []
+    def decide_all(self, invocation: Invocation) -> bytes:
+        """Decide every request first, then log: a batch with one bad request logs nothing. Returns the JSON body."""
+        answers: list[bytes] = []
         records: list[DecisionRecord] = []
         now = iso_now()
         for request in invocation.requests:
             candidates = self.policy.candidates(request.actions)
             decision = self.policy.decide(request.context, candidates)
             event_id = request.event_id or self._event_ids.new()
-            answers.append(response_json(event_id, decision, self._model_id_json))
+            answers.append(response_json(event_id, decision, self.model_id))
             logged = self._known_actions_json if candidates is self.policy.actions else candidates
             records.append(
                 DecisionRecord(event_id, now, self.experiment_id, self.model_id, request.context, logged, decision)
             )
         for record in records:
             self.logger.log(record)
-        return f'{{"predictions":[{",".join(answers)}]}}' if invocation.batch else answers[0]
+        return b'{"predictions":[' + b",".join(answers) + b"]}" if invocation.batch else answers[0]

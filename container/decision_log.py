@@ -1,19 +1,23 @@
 """Decision records, delivered off the request path: a bounded buffer drained by one background thread.
 
-The request thread only enqueues (blocking briefly when the buffer is full: backpressure, never a drop).
-The drainer writes batches to Firehose (`PutRecordBatch`: at most 500 records and 4 MiB, one JSON line each),
-retrying throttling and per-record failures with backoff, or appends them to a JSON-lines file when no stream
-is configured. `close()` flushes everything; `serve` calls it on SIGTERM.
+The request thread only appends (blocking briefly when the buffer is full: backpressure, never a drop).
+The drainer encodes and writes batches to Firehose (`PutRecordBatch`: at most 500 records and 4 MiB, one JSON line
+each), retrying throttling and per-record failures with backoff, or appends them to a JSON-lines file when no
+stream is configured. `close()` flushes everything; `serve` calls it on SIGTERM.
+
+The buffer is a `deque` (append and popleft are atomic under the GIL) plus an `Event` the producer sets once per
+batch window, not a `queue.Queue`, whose put and get each take a lock and notify a condition: per record, that
+was more work than the record's encoding, and every notify is a chance to hand the GIL to the other thread.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import random
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +71,10 @@ Record = LineRecord | Mapping[str, Any]
 
 def encode(record: Record) -> bytes:
     """One record as one JSON line (Firehose concatenates records; the newline keeps them apart in S3)."""
-    if isinstance(record, Mapping):
-        return (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
-    return record.to_json_line()
+    to_json_line = getattr(record, "to_json_line", None)  # before `isinstance(Mapping)`: an ABC check costs more
+    if to_json_line is not None:
+        return to_json_line()
+    return (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
 
 
 class FileSink:
@@ -190,7 +195,11 @@ class DecisionLogger:
     ) -> None:
         self.sink = sink
         self.counters = counters or Counters()
-        self._queue: queue.Queue[Record | None] = queue.Queue(maxsize=capacity)
+        self._buffer: deque[Record | None] = deque()
+        self._capacity = capacity
+        self._ready = threading.Event()  # set by `log` when the drainer may be waiting for records
+        self._full = threading.Event()  # set by `log` when a whole batch is waiting, and by `close`: ends the linger
+        self._room = threading.Condition()  # notified by the drainer after taking records out
         self._linger = linger_seconds
         self._spill_path = spill_path
         self._stop = threading.Event()
@@ -199,30 +208,45 @@ class DecisionLogger:
         self._thread.start()
 
     def log(self, record: Record) -> None:
-        """Enqueue one record; blocks while the buffer is full, so a slow sink slows requests, never loses data."""
-        self._queue.put(record)
+        """Add one record; blocks while the buffer is full, so a slow sink slows requests, never loses data.
+
+        (Concurrent producers can overshoot the capacity by at most one record each: check, then append.)"""
+        if len(self._buffer) >= self._capacity:
+            with self._room:
+                while len(self._buffer) >= self._capacity:
+                    self._room.wait(0.05)
+        self._buffer.append(record)
         with self._lock:
             self.counters.served += 1
+        if not self._ready.is_set():  # an attribute read; `set()` (a lock and a notify) runs once per batch window
+            self._ready.set()
+        if len(self._buffer) >= MAX_BATCH_RECORDS and not self._full.is_set():
+            self._full.set()
 
     def _take(self) -> tuple[list[Record], bool]:
-        """Wait for a record, let more gather for the linger time, then drain up to one batch.
-
-        Sleeping instead of waking per record keeps the drainer from contending for the GIL on every request."""
-        first = self._queue.get()
-        if first is None:
-            return [], True
-        if not self._stop.is_set():
-            self._stop.wait(self._linger)
-        taken = [first]
-        while len(taken) < MAX_BATCH_RECORDS:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
+        """Wait for a record, let more gather for the linger time or until a whole batch is there, then take up to
+        one batch. Sleeping instead of waking per record keeps the drainer from contending for the GIL on every
+        request; ending the linger at a full batch keeps it from capping throughput (500 records per linger)."""
+        self._ready.wait()
+        self._ready.clear()  # before reading the buffer: a record appended after this sets the event again
+        if len(self._buffer) < MAX_BATCH_RECORDS and not self._stop.is_set():
+            self._full.clear()
+            if len(self._buffer) < MAX_BATCH_RECORDS and not self._stop.is_set():  # again, after the clear
+                self._full.wait(self._linger)
+        taken: list[Record] = []
+        done = False
+        popleft = self._buffer.popleft
+        while self._buffer and len(taken) < MAX_BATCH_RECORDS:
+            item = popleft()
             if item is None:
-                return taken, True
+                done = True
+                break
             taken.append(item)
-        return taken, False
+        if self._buffer and not done:
+            self._ready.set()  # more than a batch was waiting: come back for it at once
+        with self._room:
+            self._room.notify_all()
+        return taken, done
 
     def _run(self) -> None:
         done = False
@@ -267,7 +291,9 @@ class DecisionLogger:
     def close(self, timeout: float | None = None) -> Counters:
         """Deliver everything buffered, then stop the drainer; returns the final counters."""
         self._stop.set()
-        self._queue.put(None)
+        self._full.set()
+        self._buffer.append(None)
+        self._ready.set()
         self._thread.join(timeout)
         closer = getattr(self.sink, "close", None)
         if callable(closer) and not self._thread.is_alive():
@@ -284,7 +310,10 @@ def logger_from_env(environ: Mapping[str, str], default_path: Path) -> DecisionL
         import boto3
         from botocore.config import Config
 
-        client = boto3.client("firehose", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+        # No botocore retries (we retry per record) and no parameter validation: the sink builds the request
+        # itself, and validating 500 records costs ~5 µs each on the worker's GIL.
+        config = Config(retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=False)
+        client = boto3.client("firehose", config=config)
         spill = log_path.with_name(log_path.stem + ".undelivered.jsonl")
         return DecisionLogger(FirehoseSink(client, stream, counters), counters, spill_path=spill)
     return DecisionLogger(FileSink(log_path), counters)

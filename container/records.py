@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from container.featurizer import Action
 from container.policy import Decision
 
-_COMPACT = (",", ":")
 _second_cache: tuple[int, str] = (-1, "")
 
 
@@ -26,34 +25,42 @@ def iso_now(now: float | None = None) -> str:
     return f"{_second_cache[1]}.{fraction:03d}Z"
 
 
+_UUID_KEEP = ((1 << 128) - 1) & ~(0xF000 << 64) & ~(0xC000 << 48)  # clear the version nibble and variant bits
+_UUID_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+
+
 class EventIds:
     """Random (version 4) UUIDs from a per-process generator seeded by the OS.
 
     `uuid.uuid4()` reads `os.urandom` on every call; that system call releases the GIL and hands the event loop's
     thread over to the decision log's thread mid-request. Event ids need uniqueness (122 random bits), not secrecy.
+    The bits are set and formatted directly: `str(uuid.UUID(int=..., version=4))` costs twice as much.
     """
 
     def __init__(self) -> None:
         self._random = random.Random()  # seeded from os.urandom, once per process (after any fork)
 
     def new(self) -> str:
-        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+        h = f"{(self._random.getrandbits(128) & _UUID_KEEP) | _UUID_SET:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def actions_json(candidates: list[Action]) -> str:
     """The candidates as the record's `actions` JSON text: `[{"id": ..., "features": {...}}, ...]`."""
-    return json.dumps([a.to_json() for a in candidates], separators=_COMPACT)
+    return orjson.dumps([a.to_json() for a in candidates]).decode()
 
 
-def response_json(event_id: str, decision: Decision, model_id_json: str) -> str:
-    """The client's answer for one decision as JSON text, formatted directly (the hottest serialisation).
-
-    Strings go through `json.dumps` (escaping); probabilities are finite floats, whose `repr` is valid JSON."""
-    probabilities = ",".join(map(repr, decision.probabilities))
-    return (
-        f'{{"event_id":{json.dumps(event_id)},"action":{json.dumps(decision.action)},'
-        f'"action_index":{decision.action_index},"action_prob":{decision.action_prob!r},'
-        f'"probabilities":[{probabilities}],"model_id":{model_id_json}}}'
+def response_json(event_id: str, decision: Decision, model_id: str) -> bytes:
+    """The client's answer for one decision as JSON (orjson: one C call, ~8x `json.dumps` on this shape)."""
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "action": decision.action,
+            "action_index": decision.action_index,
+            "action_prob": decision.action_prob,
+            "probabilities": decision.probabilities,
+            "model_id": model_id,
+        }
     )
 
 
@@ -77,14 +84,17 @@ class DecisionRecord:
             "event_time": self.event_time,
             "experiment_id": self.experiment_id,
             "model_id": self.model_id,
-            "context": json.dumps(self.context, separators=_COMPACT),
+            "context": orjson.dumps(self.context).decode(),
             "actions": actions,
             "action": self.decision.action,
             "action_index": self.decision.action_index,
             "action_prob": self.decision.action_prob,
-            "probabilities": json.dumps(self.decision.probabilities, separators=_COMPACT),
+            "probabilities": orjson.dumps(self.decision.probabilities).decode(),
         }
 
     def to_json_line(self) -> bytes:
-        """One JSON line (Firehose concatenates records; the newline keeps them apart in S3)."""
-        return (json.dumps(self.as_dict(), separators=_COMPACT, allow_nan=False) + "\n").encode("utf-8")
+        """One JSON line (Firehose concatenates records; the newline keeps them apart in S3).
+
+        orjson writes UTF-8 (no `\\u` escapes) and refuses what JSON cannot hold (lone surrogates, ints over 64 bits:
+        validation lets neither through); floats are finite here (validated inputs, normalised probabilities)."""
+        return orjson.dumps(self.as_dict(), option=orjson.OPT_APPEND_NEWLINE)

@@ -8,6 +8,7 @@ SIGTERM stops accepting, finishes requests in progress, then flushes every buffe
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -76,6 +77,11 @@ def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], 
     # The decision log's thread must not hold the GIL for the default 5 ms while a request waits: hand it back
     # to the event loop sooner (p99 latency), at the price of a few more thread switches.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    # Everything loaded so far (VW, numpy, boto3's service models: ~70,000 tracked objects) lives as long as the
+    # worker. Frozen, the cyclic collector stops rescanning it in every full collection, which otherwise took
+    # 45-60 ms (every ~30,000 requests) and stalled the requests behind it; frozen, under 1 ms.
+    gc.collect()
+    gc.freeze()
     try:
         run(Server(app.handle, sock))
     finally:

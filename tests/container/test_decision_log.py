@@ -109,6 +109,26 @@ def test_full_buffer_blocks_the_caller_instead_of_dropping() -> None:
     assert len(sink.lines) == 60
 
 
+def test_a_full_batch_is_delivered_without_waiting_for_the_linger() -> None:
+    class CountingSink:
+        def __init__(self) -> None:
+            self.lines: list[bytes] = []
+            self.two_batches = threading.Event()
+
+        def deliver(self, records: Sequence[bytes], stop: threading.Event) -> None:
+            self.lines.extend(records)
+            if len(self.lines) >= 2 * MAX_BATCH_RECORDS:
+                self.two_batches.set()
+
+    sink = CountingSink()
+    logger = DecisionLogger(sink, linger_seconds=3600)  # lingering would mean one batch per hour
+    for i in range(2 * MAX_BATCH_RECORDS):
+        logger.log(_record(i))
+    assert sink.two_batches.wait(60)
+    logger.close(10)
+    assert len(sink.lines) == 2 * MAX_BATCH_RECORDS
+
+
 def test_batches_respect_record_and_byte_limits() -> None:
     small = [b"x" * 10 + b"\n"] * 1201
     assert [len(b) for b in batches(small)] == [500, 500, 201]

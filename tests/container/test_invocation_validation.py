@@ -83,6 +83,21 @@ def test_bad_requests_name_the_field(body: object, field: str) -> None:
     assert _field(body) == field
 
 
+def test_what_the_fast_parser_refuses_still_gets_the_stdlib_parsers_field_or_a_body_error() -> None:
+    # orjson refuses both; the slow path names the field for 1e999 and refuses the lone surrogate whole, so no
+    # accepted request carries a string the decision log (orjson, UTF-8) could not encode
+    assert _field(b'{"context": {"a": 1e999}}') == "context.a"
+    assert _field(b'{"context": {"a": "\\ud800"}}') == "body"
+    assert _field(b'{"context": {"a": "ok"}, "event_id": "\\udc00"}') == "body"
+
+
+def test_non_ascii_and_64_bit_values_are_accepted() -> None:
+    body = '{"context": {"caf\u00e9": "\u2603", "big": 18446744073709551615}, "actions": ["\u00e9"]}'
+    (request,) = parse_invocation(body.encode()).requests
+    assert request.context == {"caf\u00e9": "\u2603", "big": 18446744073709551615}
+    assert [a.id for a in request.actions or []] == ["\u00e9"]
+
+
 def test_oversized_body() -> None:
     assert _field(b" " * (MAX_BODY_BYTES + 1)) == "body"
 

@@ -13,7 +13,7 @@ from container.records import DecisionRecord, EventIds, iso_now, response_json
 
 def test_response_json_is_valid_json_with_escaped_strings() -> None:
     decision = Decision(1, 'b"\\\u00e9', 0.25, [0.75, 0.25])
-    body = json.loads(response_json('id "1"\n', decision, json.dumps("model \u2603")))
+    body = json.loads(response_json('id "1"\n', decision, "model \u2603"))
     assert body == {
         "event_id": 'id "1"\n',
         "action": 'b"\\\u00e9',
@@ -47,3 +47,11 @@ def test_event_ids_are_unique_version_4_uuids() -> None:
     values = {ids.new() for _ in range(10_000)}
     assert len(values) == 10_000
     assert all(uuid.UUID(v).version == 4 for v in list(values)[:100])
+
+
+def test_record_line_is_utf8_and_round_trips_non_ascii_and_64_bit_values() -> None:
+    decision = Decision(0, "\u00e9", 1.0, [1.0])
+    context = {"caf\u00e9": "\u2603", "big": 18446744073709551615, "neg": -(2**63), "f": 0.1}
+    line = DecisionRecord("e", iso_now(), "exp", "m", context, [Action("\u00e9")], decision).to_json_line()
+    assert "\u2603".encode() in line
+    assert json.loads(json.loads(line)["context"]) == context
