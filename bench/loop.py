@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import free_port as _free_port
+from bench.common import timestamp as _ts
 from bench.common import write_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,16 +49,6 @@ PHASES: dict[str, tuple[str, ...]] = {
     "finalize": ("Finalize", "Succeed"),
 }
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _ts(value: Any) -> float:
-    return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
 def phase_durations(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -35,7 +35,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,10 +45,11 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import free_port as _free_port
+from bench.common import timestamp as _ts
 from bench.common import write_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -212,16 +212,6 @@ def summarize(observations: dict[str, Any], injected: dict[str, int]) -> dict[st
 
 
 # The runtime -----------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _ts(value: Any) -> float:
-    return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
 class Runtime:
