@@ -24,10 +24,10 @@ from pipeline_common import store
 from pipeline_common.aws import client
 from pipeline_common.config import RunSettings, env, settings
 from pipeline_common.errors import InvalidEvent
-from pipeline_common.lock_rules import execution_arn, lock_is_stale
+from pipeline_common.lock_rules import execution_arn, lock_is_stale, start_abandoned
 from pipeline_common.names import run_id_for
 from pipeline_common.observability import MetricUnit, logger, metrics, tracer
-from pipeline_common.timefmt import iso, now
+from pipeline_common.timefmt import iso, now, parse_iso
 from pipeline_common.window import plan_window
 
 REWARDS_PREFIX = "rewards/"
@@ -114,11 +114,25 @@ def _start(run_id: str, execution_input_text: str) -> None:
 
 
 def _resume(experiment_id: str, lock: store.Lock) -> dict[str, Any]:
-    """A run holds the lock; if its start may have been interrupted, issue the same (idempotent) start again."""
-    if not lock.started:
-        _start(lock.run_id, lock.execution_input)
-        store.mark_lock_started(experiment_id, lock.run_id)
-    return {"started": False, "reason": "run_in_flight", "run_id": lock.run_id}
+    """A run holds the lock. If its trigger died between taking the lock and starting, finish that start.
+
+    Only once the holder is surely gone (`start_abandoned`): a live holder may still replace the input with the
+    count it re-reads under the lock, and starting before it would run on the stale one. The count is then re-read
+    here, under the same lock, for the same reason.
+    """
+    if lock.started or not start_abandoned(parse_iso(lock.since), now()):
+        return {"started": False, "reason": "run_in_flight", "run_id": lock.run_id}
+    payload = json.loads(lock.execution_input)
+    count = store.read_counter(experiment_id)
+    if count < settings().retrain_threshold:
+        store.release_lock(experiment_id, lock.run_id)
+        return {"started": False, "reason": "below_threshold", "counter": count}
+    text = execution_input(lock.run_id, payload["window"], count)
+    store.set_lock_input(experiment_id, lock.run_id, text)
+    _start(lock.run_id, text)
+    store.mark_lock_started(experiment_id, lock.run_id)
+    logger.warning("resumed a start its trigger abandoned", extra={"run_id": lock.run_id, "since": lock.since})
+    return {"started": True, "run_id": lock.run_id, "window": payload["window"], "reward_count": count}
 
 
 def _execution_status(run_id: str) -> str | None:

@@ -6,9 +6,13 @@ finalize never releases it, and without these rules no run would ever start agai
 
 from __future__ import annotations
 
+from datetime import datetime
+
 RUNNING = "RUNNING"
 ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 """Step Functions execution statuses after which the execution can no longer release its lock."""
+START_GRACE_SECONDS = 90.0
+"""Longer than the trigger's 60 s timeout: a lock whose start is unconfirmed after this lost its holder."""
 
 
 def execution_arn(state_machine_arn: str, run_id: str) -> str:
@@ -34,3 +38,12 @@ def lock_is_stale(started: bool, execution_status: str | None) -> bool:
     if execution_status in ENDED:
         return True
     raise ValueError(f"unknown execution status {execution_status!r}")
+
+
+def start_abandoned(since: datetime, now: datetime, grace_seconds: float = START_GRACE_SECONDS) -> bool:
+    """True when a lock taken at `since` still has no confirmed start after the grace: its trigger died.
+
+    Before that the holder is alive and between taking the lock and starting (re-reading the count, recording
+    the input); another trigger that started the run then would start it with the holder's stale input.
+    """
+    return (now - since).total_seconds() >= grace_seconds

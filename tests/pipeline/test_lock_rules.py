@@ -43,3 +43,14 @@ def test_an_unconfirmed_start_is_never_stale(status: str | None) -> None:
 def test_an_unknown_status_is_an_error_not_a_guess() -> None:
     with pytest.raises(ValueError, match="PENDING_REDRIVE"):
         lock_is_stale(True, "PENDING_REDRIVE")
+
+
+def test_an_unconfirmed_start_is_abandoned_only_after_the_grace() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline_common.lock_rules import START_GRACE_SECONDS, start_abandoned
+
+    taken = datetime(2026, 11, 23, tzinfo=UTC)
+    assert START_GRACE_SECONDS > 60  # the trigger's timeout: a live holder is never overtaken
+    assert not start_abandoned(taken, taken + timedelta(seconds=START_GRACE_SECONDS - 1))
+    assert start_abandoned(taken, taken + timedelta(seconds=START_GRACE_SECONDS))

@@ -13,6 +13,7 @@ import boto3
 import pytest
 import trigger
 from pipeline_common import store
+from pipeline_common.timefmt import iso
 from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext
 
 # A run stays in flight for the length of a test, as a real one does until finalize releases the lock.
@@ -170,7 +171,7 @@ def test_an_interrupted_start_is_resumed_by_the_next_object(machine: str, contex
     store.add_to_counter("bandit-demo", 11)
     put_rewards("rewards/2026/11/23/00/late", 1)
     result = trigger.handler(s3_event("rewards/2026/11/23/00/late"), context)
-    assert result["reason"] == "run_in_flight"
+    assert result["started"] is True and result["run_id"] == "bandit-demo-20261123T000000"
     assert [execution["name"] for execution in executions(machine)] == ["bandit-demo-20261123T000000"]
 
 
@@ -322,3 +323,34 @@ def test_the_run_takes_the_count_read_under_the_lock(
     )
     assert json.loads(description["input"])["reward_count"] == 2 * threshold
     assert json.loads(real_read_lock("bandit-demo").execution_input)["reward_count"] == 2 * threshold  # type: ignore[union-attr]
+
+
+def test_a_live_holders_unconfirmed_start_is_left_to_it(machine: str, context: FakeContext) -> None:
+    """The race the reliability benchmark caught: a trigger took the lock (input with a count read before the
+    previous finalize) and is re-reading the count; another trigger must not start the run with that stale input."""
+    threshold = trigger.settings().retrain_threshold
+    run_id = "bandit-demo-20261123T000000"
+    stale = trigger.execution_input(run_id, {"start": "a", "end": "b"}, 5 * threshold)
+    assert store.acquire_lock("bandit-demo", run_id, iso(trigger.now()), stale)  # just taken, not started
+    store.add_to_counter("bandit-demo", threshold)
+    put_rewards("rewards/2026/11/23/00/meanwhile", 1)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/meanwhile"), context)
+    assert result["started"] is False and result["reason"] == "run_in_flight"
+    assert executions(machine) == []
+    assert store.read_lock("bandit-demo").started is False  # type: ignore[union-attr]
+
+
+def test_an_abandoned_start_is_resumed_with_the_count_read_under_the_lock(machine: str, context: FakeContext) -> None:
+    threshold = trigger.settings().retrain_threshold
+    run_id = "bandit-demo-20261123T000000"
+    window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
+    stale = trigger.execution_input(run_id, window, 5 * threshold)
+    assert store.acquire_lock("bandit-demo", run_id, "2026-11-23T00:05:00.000Z", stale)  # long ago: holder died
+    store.add_to_counter("bandit-demo", threshold)
+    put_rewards("rewards/2026/11/23/00/after", 1)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/after"), context)
+    assert result["started"] is True and result["reward_count"] == threshold + 1
+    described = boto3.client("stepfunctions", region_name=REGION).describe_execution(
+        executionArn=executions(machine)[0]["executionArn"]
+    )
+    assert json.loads(described["input"]) == {"run_id": run_id, "window": window, "reward_count": threshold + 1}
