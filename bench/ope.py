@@ -175,7 +175,7 @@ def score(
         chosen = _sample(logger[idx], rng)
         propensity = logger[idx, chosen]
         reward = (chosen == pool_labels[idx]).astype(float)
-        logged = Logged(chosen.astype(np.int64), propensity, reward)
+        logged = Logged(chosen.astype(np.int64), propensity, reward, logging=logger[idx])  # joined rows carry it
         x = design_matrix([pool_contexts[i] for i in idx])
         reward_hat = cross_fitted_rewards(x, logged, len(ACTIONS), seed=holdout)
         terms = {name: policy_terms(d[idx], logged, reward_hat) for name, d in distributions.items()}

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, EvaluationError, PropensityError
-from container.evaluation.likelihood import mean_interval, ratio_interval
+from container.evaluation.likelihood import critical_value, mean_interval, ratio_interval
 
 ESTIMATORS = ("ips", "snips", "dr")
 Z_95 = 1.959963984540054
@@ -40,6 +40,7 @@ class Logged:
     propensity: Array
     reward: Array
     reward_range: tuple[float, float] | None = None
+    logging: Array | None = None  # the logger's full distribution per row (`rows x actions`), when it was logged
 
     def __post_init__(self) -> None:
         n = len(self.reward)
@@ -54,6 +55,13 @@ class Logged:
                 f"{int(bad.sum())} logged propensities are missing, zero or above 1 (first at row {row}: "
                 f"{self.propensity[row]!r}); the logger must record the probability of the chosen action"
             )
+        if self.logging is not None and (
+            self.logging.ndim != 2
+            or self.logging.shape[0] != n
+            or not np.all(np.isfinite(self.logging))
+            or (self.logging < 0.0).any()
+        ):
+            raise DistributionError("the logging distribution must be a non-negative `rows x actions` matrix")
         if not np.all(np.isfinite(self.reward)):
             raise EmptyHoldoutError("a logged reward is not a finite number")
         if self.reward_range is not None:
@@ -107,6 +115,7 @@ class PolicyTerms:
     bounds: tuple[float, float]
     max_weight: float
     on_policy: bool = False
+    dr_support: tuple[float, float] | None = None
 
     def raw_value(self, estimator: str) -> float:
         """The estimator's value before clipping to the reward range (outside it means suspicious weights)."""
@@ -127,10 +136,9 @@ class PolicyTerms:
             ci_low, ci_high = mean_interval(
                 self.terms["ips"], min(0.0, self.max_weight * low), max(0.0, self.max_weight * high)
             )
-        else:  # dr: direct term in [low, high] plus a weighted residual of at most the reward spread
-            ci_low, ci_high = mean_interval(
-                self.terms[estimator], low - self.max_weight * spread, high + self.max_weight * spread
-            )
+        else:  # dr: the hidden row's term is bounded by the contexts it could sit in (`hidden_row_support`)
+            support = self.dr_support or (low - self.max_weight * spread, high + self.max_weight * spread)
+            ci_low, ci_high = mean_interval(self.terms[estimator], *support)
         value = self.raw_value(estimator)
         if not math.isfinite(value):  # SNIPS of a policy that never agrees with the log: nothing is known
             value = 0.5 * (low + high)
@@ -211,7 +219,44 @@ def policy_terms(target: Array, logged: Logged, reward_hat: Array) -> PolicyTerm
         r,
         logged.bounds,
         logged.max_weight,
+        dr_support=hidden_row_support(target, logged, reward_hat, direct),
     )
+
+
+def hidden_row_support(target: Array, logged: Logged, reward_hat: Array, direct: Array) -> tuple[float, float]:
+    """The most extreme mean DR term an unseen share of `c / 2n` of the log can have (the EL's augmented points).
+
+    The empirical-likelihood interval can never rule out a share of about `c / 2n` of rows it has not seen
+    (`c` = the t-squared cut-off), so its augmented support point decides the interval's floor. A hidden row is
+    some holdout context `i` (contexts are all observed; only the action and reward are not) with an action `a`
+    the logger played with probability `mu(a|x_i)`: its DR term is `direct_i + pi(a|x_i) / mu(a|x_i) * (r - r_hat)`
+    with `r` at a reward bound, and it can carry at most `mu(a|x_i) / n` of the log. The worst hidden share is
+    therefore the most extreme (context, action) terms filled up to `c / 2n` by their capacity, and the support
+    point is their capacity-weighted mean, not the single worst term (which would need one context to hide rows
+    at rate `c / 2n` while the logger plays the action there with probability `mu`). `mu` is the logged
+    distribution when the log has it; otherwise the logged action's propensity on its own row and the smallest
+    logged propensity (the worst case) for every other action.
+    """
+    low, high = logged.bounds
+    n = target.shape[0]
+    if logged.logging is not None and logged.logging.shape == target.shape:
+        mu = logged.logging
+    else:
+        mu = np.full(target.shape, float(np.min(logged.propensity)))
+        mu[np.arange(n), logged.chosen] = logged.propensity
+    possible = (target > 0.0) & (mu > 0.0)
+    weight = np.where(possible, target / np.where(mu > 0.0, mu, 1.0), 0.0)
+    capacity = np.where(possible, mu, 0.0).ravel() / n
+    budget = critical_value(n) / (2 * n)
+    ends = []
+    for bound, sign in ((low, -1.0), (high, 1.0)):
+        values = (direct[:, None] + weight * (bound - reward_hat)).ravel()
+        order = np.argsort(-sign * values)
+        before = np.concatenate(([0.0], np.cumsum(capacity[order])[:-1]))  # capacity already taken
+        taken = np.minimum(capacity[order], np.maximum(budget - before, 0.0))
+        total = float(taken.sum())
+        ends.append(float(np.sum(taken * values[order]) / total) if total > 0.0 else bound)
+    return ends[0], ends[1]
 
 
 def logging_policy_terms(logged: Logged) -> PolicyTerms:

@@ -75,8 +75,25 @@ def build_holdout(
         propensity=np.array([r.action_prob for r in kept], dtype=float),
         reward=np.array([r.reward for r in kept], dtype=float),
         reward_range=reward_range,
+        logging=_logging_matrix(kept, codes, len(vocabulary)),
     )
     return Holdout(kept, candidates, codes, list(vocabulary), logged, skipped)
+
+
+def _logging_matrix(
+    rows: Sequence[LoggedRow], codes: Sequence[NDArray[np.int64]], actions: int
+) -> NDArray[np.float64] | None:
+    """The logger's full distribution per row (the joined `probabilities`), or None unless every row has it."""
+    pairs = zip(rows, codes, strict=True)
+    if not all(r.probabilities is not None and len(r.probabilities) == len(c) for r, c in pairs):
+        return None
+    matrix = np.zeros((len(rows), actions))
+    for i, (row, row_codes) in enumerate(zip(rows, codes, strict=True)):
+        values = np.asarray(row.probabilities, dtype=float)
+        if not np.all(np.isfinite(values)) or (values < 0.0).any():
+            return None
+        np.add.at(matrix[i], row_codes, values)
+    return matrix
 
 
 def distribution_matrix(policy: Policy, holdout: Holdout, name: str) -> NDArray[np.float64]:

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from eval_helpers import ACTIONS, joined_rows, write_channel, write_hyperparameters
 from pipeline_common.gate import summarize
@@ -147,6 +148,16 @@ def test_a_distribution_of_the_wrong_length_is_an_error() -> None:
     holdout = build_holdout([parse_row(r) for r in joined_rows(10)], [])
     with pytest.raises(DistributionError, match="1 probabilities for the 3 candidates"):
         distribution_matrix(_ShortPolicy(), holdout, "candidate")
+
+
+def test_the_holdout_carries_the_logged_distribution_only_when_every_row_has_it() -> None:
+    rows = joined_rows(10, probabilities=[0.6, 0.3, 0.1])
+    holdout = build_holdout([parse_row(r) for r in rows], [])
+    assert holdout.logged.logging is not None
+    assert holdout.logged.logging.shape == (10, len(holdout.vocabulary))
+    assert np.allclose(holdout.logged.logging.sum(axis=1), 1.0)
+    rows[3] = {key: value for key, value in rows[3].items() if key != "probabilities"}
+    assert build_holdout([parse_row(r) for r in rows], []).logged.logging is None
 
 
 def test_every_metric_the_pipeline_defines_is_exported_with_the_same_regex() -> None:

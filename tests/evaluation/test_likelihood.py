@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from container.evaluation.estimators import Logged, logging_policy_terms, policy_terms
+from container.evaluation.estimators import Logged, hidden_row_support, logging_policy_terms, policy_terms
 from container.evaluation.likelihood import (
     critical_value,
     log_likelihood_ratio,
@@ -132,3 +132,68 @@ def test_the_logging_policy_gets_a_proportion_interval_on_its_own_rewards() -> N
         result = logging_policy_terms(logged).interval(name)
         assert result.value == pytest.approx(0.95)
         assert (result.ci_low, result.ci_high) == pytest.approx(_wilson(95, 100), abs=0.01)
+
+
+def test_hidden_row_support_fills_the_unseen_share_by_capacity() -> None:
+    """Hand-computed: 40 rows, a deterministic target, mu = 0.5: each context can hide 0.5/40 of the log."""
+    n = 40
+    logged = Logged(np.zeros(n, dtype=np.int64), np.full(n, 0.5), np.ones(n), logging=np.full((n, 2), 0.5))
+    target = np.tile([1.0, 0.0], (n, 1))
+    r_hat = np.linspace(0.0, 0.975, n)  # the target action's prediction; direct_i = r_hat_i
+    reward_hat = np.column_stack([r_hat, np.zeros(n)])
+    low, high = hidden_row_support(target, logged, reward_hat, r_hat)
+    budget = critical_value(n) / (2 * n)  # 4.09 / 80: four contexts' capacity (0.0125) and 9% of a fifth
+    assert 4 * 0.0125 < budget < 5 * 0.0125
+    rest = budget - 4 * 0.0125
+    up = 2.0 - r_hat  # direct + 2 (1 - r_hat): largest where r_hat is smallest
+    down = -r_hat  # direct + 2 (0 - r_hat)
+    assert high == pytest.approx((0.0125 * up[:4].sum() + rest * up[4]) / budget)
+    assert low == pytest.approx((0.0125 * down[-4:].sum() + rest * down[-5]) / budget)
+    assert up.max() > high > up[4] and down.min() < low < down[-5]
+
+
+def test_without_the_logging_distribution_unseen_actions_take_the_smallest_propensity() -> None:
+    """With one context and its logged action known, the other action's hidden row has weight 1 / min propensity."""
+    logged = Logged(np.array([0, 1]), np.array([0.8, 0.1]), np.array([1.0, 0.0]))
+    target = np.array([[0.0, 1.0], [0.0, 1.0]])
+    reward_hat = np.full((2, 2), 0.5)
+    direct = np.sum(target * reward_hat, axis=1)
+    low, high = hidden_row_support(target, logged, reward_hat, direct)
+    # every hidden (row, action 1) term is 0.5 + 10 * (bound - 0.5): the worst case, as before this support
+    assert (low, high) == pytest.approx((0.5 - 5.0, 0.5 + 5.0))
+
+
+def test_a_perfect_reward_model_and_policy_still_get_a_positive_width_dr_interval_that_covers() -> None:
+    """Every logged reward is 1 and predicted 1: the DR terms have zero variance, the interval must not collapse."""
+    n = 500
+    rng = np.random.default_rng(0)
+    mu = np.where(rng.random(n) < 0.2, 0.05, 0.9)[:, None] * np.array([1.0, 0.0]) + 0.0
+    mu[:, 1] = 1.0 - mu[:, 0]
+    chosen = (rng.random(n) >= mu[:, 0]).astype(np.int64)
+    reward = (chosen == 0).astype(float)
+    logged = Logged(chosen, mu[np.arange(n), chosen], reward, logging=mu)
+    target = np.tile([1.0, 0.0], (n, 1))
+    reward_hat = np.tile([1.0, 0.0], (n, 1))
+    dr = policy_terms(target, logged, reward_hat).interval("dr")
+    assert dr.value == pytest.approx(1.0)
+    assert dr.ci_high == pytest.approx(1.0)
+    assert 0.9 < dr.ci_low < 1.0  # a hidden failure at weight 20 in the 20% of contexts the logger rarely plays 0
+
+
+def test_dr_support_is_narrower_when_the_logger_plays_the_policy_often() -> None:
+    """Knowing mu: contexts where the logger plays the target's action with 0.9 cannot hide weight-20 rows."""
+    n = 500
+    rng = np.random.default_rng(1)
+    target = np.tile([1.0, 0.0], (n, 1))
+    reward_hat = np.tile([0.9, 0.1], (n, 1))
+    rare = np.column_stack([np.full(n, 0.05), np.full(n, 0.95)])
+    often = np.column_stack([np.full(n, 0.9), np.full(n, 0.1)])
+    often[0] = [0.05, 0.95]  # the same smallest propensity on one row
+    widths = []
+    for mu in (rare, often):
+        chosen = (rng.random(n) >= mu[:, 0]).astype(np.int64)
+        chosen[0] = 1
+        logged = Logged(chosen, mu[np.arange(n), chosen], (rng.random(n) < 0.9).astype(float), logging=mu)
+        low, high = policy_terms(target, logged, reward_hat).dr_support or (0.0, 0.0)
+        widths.append(high - low)
+    assert widths[1] < widths[0]
