@@ -6,7 +6,8 @@ same arrays: the difference of two estimates is the mean of the per-row differen
 logged rewards cancels and the paired interval is much tighter than two separate ones.
 
 A policy's own 95% intervals are empirical-likelihood intervals (`likelihood.py`) on the same terms, with the
-support augmented at the known extremes (largest weight `1 / min propensity`, rewards at the known bounds): the
+support augmented at the extremes a hidden row could reach (rewards at the known bounds, weights bounded by the
+contexts the row could sit in: `hidden_row_support`, `hidden_weight`; `1 / min propensity` for IPS): the
 normal interval undercovers badly for near-perfect policies (0.39 for SNIPS in the benchmark) because a holdout
 without a large-weight failure has almost no sample variance. Values and intervals are clipped to the reward range.
 """
