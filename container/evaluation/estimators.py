@@ -6,7 +6,8 @@ same arrays: the difference of two estimates is the mean of the per-row differen
 logged rewards cancels and the paired interval is much tighter than two separate ones.
 
 A policy's own 95% intervals are empirical-likelihood intervals (`likelihood.py`) on the same terms, with the
-support augmented at the known extremes (largest weight `1 / min propensity`, rewards at the known bounds): the
+support augmented at the extremes a hidden row could reach (rewards at the known bounds, weights bounded by the
+contexts the row could sit in: `hidden_row_support`, `hidden_weight`; `1 / min propensity` for IPS): the
 normal interval undercovers badly for near-perfect policies (0.39 for SNIPS in the benchmark) because a holdout
 without a large-weight failure has almost no sample variance. Values and intervals are clipped to the reward range.
 """
@@ -116,6 +117,7 @@ class PolicyTerms:
     max_weight: float
     on_policy: bool = False
     dr_support: tuple[float, float] | None = None
+    snips_weight: float | None = None  # the hidden share's weight for SNIPS (`hidden_weight`), else `max_weight`
 
     def raw_value(self, estimator: str) -> float:
         """The estimator's value before clipping to the reward range (outside it means suspicious weights)."""
@@ -130,8 +132,9 @@ class PolicyTerms:
         spread = high - low
         if self.on_policy:  # the logging policy on its own log: the terms are the rewards themselves
             ci_low, ci_high = mean_interval(self.reward, low, high)
-        elif estimator == "snips":
-            ci_low, ci_high = ratio_interval(self.weights, self.reward, low, high, self.max_weight)
+        elif estimator == "snips":  # the hidden rows' weight is bounded by the contexts they could sit in
+            hidden = self.snips_weight if self.snips_weight is not None else self.max_weight
+            ci_low, ci_high = ratio_interval(self.weights, self.reward, low, high, hidden)
         elif estimator == "ips":
             ci_low, ci_high = mean_interval(
                 self.terms["ips"], min(0.0, self.max_weight * low), max(0.0, self.max_weight * high)
@@ -220,6 +223,7 @@ def policy_terms(target: Array, logged: Logged, reward_hat: Array) -> PolicyTerm
         logged.bounds,
         logged.max_weight,
         dr_support=hidden_row_support(target, logged, reward_hat, direct),
+        snips_weight=hidden_weight(target, logged),
     )
 
 
@@ -238,6 +242,34 @@ def hidden_row_support(target: Array, logged: Logged, reward_hat: Array, direct:
     logged propensity (the worst case) for every other action.
     """
     low, high = logged.bounds
+    weight, capacity = _hidden_pairs(target, logged)
+    ends = []
+    for bound, sign in ((low, -1.0), (high, 1.0)):
+        values = direct[:, None] + weight * (bound - reward_hat)
+        ends.append(_fill_hidden_share(sign * values, capacity, target.shape[0]))
+    return (-ends[0] if ends[0] is not None else low), (ends[1] if ends[1] is not None else high)
+
+
+def hidden_weight(target: Array, logged: Logged) -> float:
+    """The mean importance weight of the worst unseen share of `c / 2n` of the log (SNIPS' augmented points).
+
+    SNIPS' interval solves `E[w (r - V)] = 0`; a hidden row at a reward bound moves `V` most when its weight is
+    largest. As for DR (`hidden_row_support`), a hidden row is a holdout context `x_i` with an action `a`, weight
+    `pi(a|x_i) / mu(a|x_i)`, that can carry at most `mu(a|x_i) / n` of the log, so the hidden share's weight is the
+    capacity-weighted mean of the largest such weights filled up to `c / 2n`, not `1 / min propensity` (a weight
+    the candidate may never reach, e.g. when it spreads its probability where the logger rarely plays).
+    """
+    weight, capacity = _hidden_pairs(target, logged)
+    mean = _fill_hidden_share(weight, capacity, target.shape[0])
+    return mean if mean is not None else logged.max_weight
+
+
+def _hidden_pairs(target: Array, logged: Logged) -> tuple[Array, Array]:
+    """Every (holdout context, action) pair's importance weight `pi / mu` and capacity `mu / n` (0 if impossible).
+
+    `mu` is the logged distribution when the log has it; otherwise the logged action's propensity on its own row
+    and the smallest logged propensity (the worst case) for every other action.
+    """
     n = target.shape[0]
     if logged.logging is not None and logged.logging.shape == target.shape:
         mu = logged.logging
@@ -246,17 +278,18 @@ def hidden_row_support(target: Array, logged: Logged, reward_hat: Array, direct:
         mu[np.arange(n), logged.chosen] = logged.propensity
     possible = (target > 0.0) & (mu > 0.0)
     weight = np.where(possible, target / np.where(mu > 0.0, mu, 1.0), 0.0)
-    capacity = np.where(possible, mu, 0.0).ravel() / n
-    budget = critical_value(n) / (2 * n)
-    ends = []
-    for bound, sign in ((low, -1.0), (high, 1.0)):
-        values = (direct[:, None] + weight * (bound - reward_hat)).ravel()
-        order = np.argsort(-sign * values)
-        before = np.concatenate(([0.0], np.cumsum(capacity[order])[:-1]))  # capacity already taken
-        taken = np.minimum(capacity[order], np.maximum(budget - before, 0.0))
-        total = float(taken.sum())
-        ends.append(float(np.sum(taken * values[order]) / total) if total > 0.0 else bound)
-    return ends[0], ends[1]
+    return weight, np.where(possible, mu, 0.0) / n
+
+
+def _fill_hidden_share(values: Array, capacity: Array, rows: int) -> float | None:
+    """Capacity-weighted mean of the largest `values`, taken up to the EL's unseen share `c / 2n` (None if empty)."""
+    values, capacity = values.ravel(), capacity.ravel()
+    budget = critical_value(rows) / (2 * rows)
+    order = np.argsort(-values)
+    before = np.concatenate(([0.0], np.cumsum(capacity[order])[:-1]))  # capacity already taken
+    taken = np.minimum(capacity[order], np.maximum(budget - before, 0.0))
+    total = float(taken.sum())
+    return float(np.sum(taken * values[order]) / total) if total > 0.0 else None
 
 
 def logging_policy_terms(logged: Logged) -> PolicyTerms:

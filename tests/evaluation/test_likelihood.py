@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from container.evaluation.estimators import Logged, hidden_row_support, logging_policy_terms, policy_terms
+from container.evaluation.estimators import (
+    Logged,
+    hidden_row_support,
+    hidden_weight,
+    logging_policy_terms,
+    policy_terms,
+)
 from container.evaluation.likelihood import (
     critical_value,
     log_likelihood_ratio,
@@ -197,3 +203,62 @@ def test_dr_support_is_narrower_when_the_logger_plays_the_policy_often() -> None
         low, high = policy_terms(target, logged, reward_hat).dr_support or (0.0, 0.0)
         widths.append(high - low)
     assert widths[1] < widths[0]
+
+
+def test_hidden_weight_fills_the_unseen_share_with_the_largest_weights_by_capacity() -> None:
+    """Hand-computed: 40 rows, mu = 0.5 everywhere; 3 contexts give weight 2, the rest weights 1.2 and 0.8."""
+    n = 40
+    logged = Logged(np.zeros(n, dtype=np.int64), np.full(n, 0.5), np.ones(n), logging=np.full((n, 2), 0.5))
+    target = np.tile([0.6, 0.4], (n, 1))
+    target[:3] = [1.0, 0.0]
+    budget = critical_value(n) / (2 * n)  # 0.0511: three weight-2 pairs (0.0125 each), the rest at weight 1.2
+    rest = budget - 3 * 0.0125
+    assert hidden_weight(target, logged) == pytest.approx((3 * 0.0125 * 2.0 + rest * 1.2) / budget)
+    assert hidden_weight(target, logged) < logged.max_weight == 2.0
+
+
+def test_hidden_weight_without_the_logging_distribution_is_the_worst_case() -> None:
+    """Unlogged actions take the smallest propensity: the target's action then has weight 1 / 0.1 everywhere."""
+    logged = Logged(np.array([0, 1]), np.array([0.8, 0.1]), np.array([1.0, 0.0]))
+    assert hidden_weight(np.array([[0.0, 1.0], [0.0, 1.0]]), logged) == pytest.approx(10.0)
+
+
+def _rare_contexts_log(n: int, rng: np.random.Generator, success: float) -> tuple[Logged, np.ndarray]:
+    """20% of contexts: the logger plays action 0 with 0.05; elsewhere 0.9. Action 0 succeeds w.p. `success`."""
+    mu = np.column_stack([np.where(rng.random(n) < 0.2, 0.05, 0.9), np.zeros(n)])
+    mu[:, 1] = 1.0 - mu[:, 0]
+    chosen = (rng.random(n) >= mu[:, 0]).astype(np.int64)
+    reward = ((chosen == 0) & (rng.random(n) < success)).astype(float)
+    return Logged(chosen, mu[np.arange(n), chosen], reward, logging=mu), mu
+
+
+def test_a_perfect_policy_keeps_a_positive_width_snips_interval_that_covers() -> None:
+    """All rewards of the target's action are 1: a hidden failure at weight 20 is still possible, width > 0."""
+    n = 500
+    logged, _ = _rare_contexts_log(n, np.random.default_rng(0), success=1.0)
+    terms = policy_terms(np.tile([1.0, 0.0], (n, 1)), logged, np.zeros((n, 2)))
+    assert terms.snips_weight == pytest.approx(20.0)  # ~100 rare contexts x 0.05 / n exceed the budget 3.85 / n
+    snips = terms.interval("snips")
+    assert snips.value == pytest.approx(1.0)
+    assert snips.ci_high == pytest.approx(1.0)
+    assert 0.9 < snips.ci_low < 1.0
+
+
+def test_a_policy_that_is_unlikely_where_the_logger_is_rare_gets_a_narrower_snips_interval_that_covers() -> None:
+    """pi(0) = 0.3 in the rare contexts: hidden rows weigh at most 6, not 1 / 0.05 = 20; the interval still covers."""
+    n, success = 500, 0.95
+    rng = np.random.default_rng(4)
+    truth = success * (0.8 * 1.0 + 0.2 * 0.3)  # action 1 is never rewarded
+    covered, narrower = [], []
+    for _ in range(60):
+        logged, mu = _rare_contexts_log(n, rng, success)
+        target = np.where(mu[:, :1] == 0.05, [0.3, 0.7], [1.0, 0.0])
+        terms = policy_terms(target, logged, np.zeros((n, 2)))
+        assert terms.snips_weight == pytest.approx(6.0)
+        snips = terms.interval("snips")
+        low, high = ratio_interval(terms.weights, terms.reward, 0.0, 1.0, logged.max_weight)
+        covered.append(snips.ci_low <= truth <= snips.ci_high)
+        narrower.append(snips.ci_high - snips.ci_low < high - low)
+        assert snips.ci_high - snips.ci_low > 0.0
+    assert np.mean(covered) >= 0.9
+    assert all(narrower)
