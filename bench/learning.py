@@ -37,7 +37,7 @@ WARM_START = 100
 BATCH = 50
 LAST = 1000
 INTERACTIONS_PER_S = 100.0
-"""Paced so a run's window (which ends `reward_wait_seconds` before the crossing) holds most of its batch."""
+"""Paced like a live application (a run's window ends at its crossing, so it holds the whole batch either way)."""
 SEED = 2026
 LOOP_SETTINGS: dict[str, Any] = {
     "retrain_threshold": RETRAIN_EVERY,

@@ -205,7 +205,7 @@ def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
 
 def logged_records(count: int, seed: int, experiment_id: str) -> tuple[list[bytes], list[bytes], list[Any]]:
     """`count` uniform-random logged decisions of the synthetic scenario (event times in the last few seconds, so
-    the run's window `(watermark, now - reward_wait]` holds them) and one in-time reward each, as JSON lines; plus
+    the run's window `(watermark, crossing]` holds them) and one in-time reward each, as JSON lines; plus
     a few requests for probing the endpoint."""
     import numpy as np
 

@@ -25,6 +25,9 @@ ATHENA_RESULTS_PREFIX = "athena-results/"
 
 FIREHOSE_BUFFER_SECONDS = 60
 """Firehose flushes at least once a minute: rewards reach S3 (and the trigger) within a minute of arriving."""
+DELIVERY_MARGIN_SECONDS = 30
+"""Added to the buffer interval for the pipeline's `DELIVERY_LAG_SECONDS` (how long after it was sent a record may
+land in S3): the serving logger's batching and retries, and Firehose's own delivery time."""
 FIREHOSE_BUFFER_MIB = 1
 """A small size threshold so a burst of traffic is delivered in small objects, not held back."""
 

@@ -16,7 +16,9 @@ from infra import access, nag
 from infra.data_lake import (
     ATHENA_RESULTS_PREFIX,
     DECISIONS_PREFIX,
+    DELIVERY_MARGIN_SECONDS,
     EVALUATIONS_PREFIX,
+    FIREHOSE_BUFFER_SECONDS,
     JOINED_PREFIX,
     QUARANTINE_PREFIX,
     REWARDS_PREFIX,
@@ -122,6 +124,7 @@ class Pipeline(Construct):
             "ENDPOINT_NAME": names.endpoint_name,
             "ROLLBACK_ALARMS": ",".join(alarms.alarm_names),
             "DECISIONS_STREAM": names.decisions_stream,
+            "DELIVERY_LAG_SECONDS": str(FIREHOSE_BUFFER_SECONDS + DELIVERY_MARGIN_SECONDS),
             "POWERTOOLS_SERVICE_NAME": names.experiment_id,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -22,13 +22,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pipeline_common import store
 from pipeline_common.aws import client
-from pipeline_common.config import RunSettings, env, settings
+from pipeline_common.config import RunSettings, delivery_lag_seconds, env, settings
 from pipeline_common.errors import InvalidEvent
 from pipeline_common.lock_rules import execution_arn, lock_is_stale, start_abandoned
 from pipeline_common.names import run_id_for
 from pipeline_common.observability import MetricUnit, logger, metrics, tracer
 from pipeline_common.timefmt import iso, now, parse_iso
-from pipeline_common.window import plan_window
+from pipeline_common.window import Window, join_after, plan_window
 
 REWARDS_PREFIX = "rewards/"
 IDEMPOTENCY_TTL_SECONDS = 7 * 86400
@@ -73,9 +73,11 @@ def count_records(body: bytes) -> int:
     return sum(1 for line in body.splitlines() if line.strip())
 
 
-def execution_input(run_id: str, window: dict[str, str], reward_count: int) -> str:
-    """The execution input of a triggered run (docs/contracts.md)."""
-    return json.dumps({"run_id": run_id, "window": window, "reward_count": reward_count}, sort_keys=True)
+def execution_input(run_id: str, window: dict[str, str], reward_count: int, join_at: str) -> str:
+    """The execution input of a triggered run (docs/contracts.md); the run waits until `join_after` to join."""
+    return json.dumps(
+        {"run_id": run_id, "window": window, "reward_count": reward_count, "join_after": join_at}, sort_keys=True
+    )
 
 
 IDEMPOTENCY = IdempotencyConfig(
@@ -127,7 +129,10 @@ def _resume(experiment_id: str, lock: store.Lock) -> dict[str, Any]:
     if count < settings().retrain_threshold:
         store.release_lock(experiment_id, lock.run_id)
         return {"started": False, "reason": "below_threshold", "counter": count}
-    text = execution_input(lock.run_id, payload["window"], count)
+    join_at = iso(
+        join_after(Window.from_dict(payload["window"]), settings().reward_wait_seconds, delivery_lag_seconds())
+    )
+    text = execution_input(lock.run_id, payload["window"], count, join_at)
     store.set_lock_input(experiment_id, lock.run_id, text)
     _start(lock.run_id, text)
     store.mark_lock_started(experiment_id, lock.run_id)
@@ -177,11 +182,14 @@ def maybe_start_run(config: RunSettings) -> dict[str, Any]:
     lock = store.read_lock(experiment_id)
     if lock is not None and not _release_if_stale(experiment_id, lock):
         return _resume(experiment_id, lock)
-    window = plan_window(store.read_experiment(experiment_id).get("watermark"), now(), config.reward_wait_seconds)
+    # The window ends at the crossing: the rewards that crossed the threshold belong to its decisions. The run
+    # joins once their reward wait is over and Firehose has delivered what was sent by then.
+    window = plan_window(store.read_experiment(experiment_id).get("watermark"), now(), 0)
     if window is None:
         return {"started": False, "reason": "empty_window", "counter": count}
     run_id = run_id_for(experiment_id, window.end)
-    text = execution_input(run_id, window.to_dict(), count)
+    join_at = iso(join_after(window, config.reward_wait_seconds, delivery_lag_seconds()))
+    text = execution_input(run_id, window.to_dict(), count, join_at)
     if not store.acquire_lock(experiment_id, run_id, iso(now()), text):
         lock = store.read_lock(experiment_id)
         return _resume(experiment_id, lock) if lock else {"started": False, "reason": "run_in_flight"}
@@ -192,7 +200,7 @@ def maybe_start_run(config: RunSettings) -> dict[str, Any]:
     if count < config.retrain_threshold:
         store.release_lock(experiment_id, run_id)
         return {"started": False, "reason": "below_threshold", "counter": count}
-    fresh = execution_input(run_id, window.to_dict(), count)
+    fresh = execution_input(run_id, window.to_dict(), count, join_at)
     if fresh != text:
         text = fresh
         store.set_lock_input(experiment_id, run_id, text)
@@ -203,8 +211,11 @@ def maybe_start_run(config: RunSettings) -> dict[str, Any]:
         store.release_lock(experiment_id, run_id)
         raise
     store.mark_lock_started(experiment_id, run_id)
-    logger.info("started retraining run", extra={"run_id": run_id, "window": window.to_dict(), "rewards": count})
-    return {"started": True, "run_id": run_id, "window": window.to_dict(), "reward_count": count}
+    logger.info(
+        "started retraining run",
+        extra={"run_id": run_id, "window": window.to_dict(), "rewards": count, "join_after": join_at},
+    )
+    return {"started": True, "run_id": run_id, "window": window.to_dict(), "reward_count": count, "join_after": join_at}
 
 
 @logger.inject_lambda_context(log_event=False)

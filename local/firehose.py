@@ -35,6 +35,9 @@ from local.faults import Faults
 
 MAX_BATCH_RECORDS = 500
 MAX_RECORD_BYTES = 1000 * 1024
+DELIVERY_MARGIN_SECONDS = 1.5
+"""Added to the buffer interval for the pipeline's `DELIVERY_LAG_SECONDS`: the buffer's check period (0.2 s), the
+serving logger's linger (0.25 s) and Step Functions reading a Wait state's timestamp to the whole second."""
 
 
 @dataclass

@@ -54,7 +54,7 @@ from local import events
 from local.aws import local_environment
 from local.errors import AwsError
 from local.faults import FaultConfigError, Faults
-from local.firehose import FirehoseBuffer
+from local.firehose import DELIVERY_MARGIN_SECONDS, FirehoseBuffer
 from local.lambdas import LambdaRuntime
 
 DEFAULT_HOST = "127.0.0.1"
@@ -135,6 +135,8 @@ class Gateway:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._want_engines = engines
         self._firehose_seconds = firehose_buffer_seconds
+        self.delivery_lag_seconds = firehose_buffer_seconds + DELIVERY_MARGIN_SECONDS
+        """What a record sent to Firehose here takes to land in S3: the Lambdas' `DELIVERY_LAG_SECONDS`."""
         self._lambda_concurrency = lambda_concurrency
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -159,6 +161,9 @@ class Gateway:
         self._server = make_server(self.host, self.port, self.wsgi, threaded=True, request_handler=_Handler)
         self.port = self._server.server_port  # port 0 picks a free one (tests)
         os.environ["MOTO_PORT"] = str(self.port)
+        # moto's interpreter compares a Wait state's UTC timestamp with the naive local clock: keep the two the same.
+        os.environ["TZ"] = "UTC"
+        time.tzset()
         if not os.environ.get("LOCAL_GATEWAY_DEBUG"):
             # moto's ASL interpreter logs every caught error (e.g. a Choice on a field that is absent, the way the
             # ASL tests optional input) at ERROR; the execution history already says what failed.

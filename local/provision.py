@@ -336,6 +336,8 @@ def _lambda_function(c: _Context, lid: str, p: dict[str, Any]) -> None:
     arn = c.arn("lambda", f"function:{name}")
     code_dir = _code_dir(c, lid)
     env = {k: str(v) for k, v in ((p.get("Environment") or {}).get("Variables") or {}).items()}
+    if "DELIVERY_LAG_SECONDS" in env:  # the template's lag is for its 60 s Firehose buffers; the gateway's are shorter
+        env["DELIVERY_LAG_SECONDS"] = str(c.gateway.delivery_lag_seconds)
     log_group = (p.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{name}"
     spec = FunctionSpec(
         name=name,

@@ -107,6 +107,19 @@ class RunSettings:
         }
 
 
+def delivery_lag_seconds() -> float:
+    """`DELIVERY_LAG_SECONDS`: how long a record sent to Firehose may take to land in S3 (its buffer interval plus a
+    margin; infra sets it from the delivery streams, the local runtime from its own buffer)."""
+    text = env("DELIVERY_LAG_SECONDS")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 3600.0:
+        raise ConfigError(f"DELIVERY_LAG_SECONDS must be a number of seconds in [0, 3600], got {text!r}")
+    return value
+
+
 def settings() -> RunSettings:
     """The run settings from `SETTINGS_JSON` (read per call: cheap, and tests can change the environment)."""
     return RunSettings.from_json(env("SETTINGS_JSON"))

@@ -1,9 +1,16 @@
-"""The window a run consumes: `(watermark, now - reward_wait]` (DESIGN.md section 4)."""
+"""The window a run consumes and when its join may start (DESIGN.md section 4).
+
+A triggered run takes every decision up to the threshold crossing, `(watermark, crossing]`, and joins once the last
+of them had its full reward wait and what was sent by then has landed in S3 (`join_after`). Ending the window
+`reward_wait` before the crossing instead, and joining at once, raced Firehose: a decision whose record was still in
+a buffer was left out of its window for good, and the rewards that crossed the threshold trained the next run.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline_common.errors import InvalidEvent
@@ -36,13 +43,24 @@ class Window:
         return window
 
 
-def plan_window(watermark: str | None, now: datetime, reward_wait_seconds: int) -> Window | None:
-    """The next run's window; None when it would be empty (the watermark already covers `now - reward_wait`).
+def plan_window(watermark: str | None, now: datetime, reward_wait_seconds: float) -> Window | None:
+    """A window ending `reward_wait_seconds` before `now`; None when it would be empty (the watermark covers it).
 
-    The end lags `now` by the reward wait so every decision in the window had its full chance to get a reward.
+    With a wait of 0 it is a triggered run's window, `(watermark, crossing]`. The join of a run started by hand
+    (bootstrap) plans it with the reward wait, since it joins at once: its decisions have then had their wait.
     """
     end = now - timedelta(seconds=reward_wait_seconds)
     start = parse_iso(watermark) if watermark else end - FIRST_RUN_LOOKBACK
     if start >= end:
         return None
     return Window(start, end)
+
+
+def join_after(window: Window, reward_wait_seconds: float, delivery_lag_seconds: float) -> datetime:
+    """When the window's join may start: its last decision's reward wait is over and everything sent by then
+    (decisions and rewards, each up to a Firehose buffer late) is in S3.
+
+    Rounded up to a whole second: Step Functions reads a Wait state's timestamp to the second.
+    """
+    due = window.end + timedelta(seconds=reward_wait_seconds + delivery_lag_seconds)
+    return datetime.fromtimestamp(math.ceil(due.timestamp()), UTC)

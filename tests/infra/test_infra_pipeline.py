@@ -26,6 +26,7 @@ CONTRACT_ENV = {
     "ENDPOINT_NAME",
     "ROLLBACK_ALARMS",
     "DECISIONS_STREAM",
+    "DELIVERY_LAG_SECONDS",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 }
@@ -81,6 +82,8 @@ def test_six_functions_python312_powertools_tracing_own_log_group(synth):
         assert env["ENDPOINT_NAME"] == f"{experiment}-policy"
         assert env["ROLLBACK_ALARMS"] == f"{experiment}-policy-5xx,{experiment}-policy-latency"
         assert env["DECISIONS_STREAM"] == f"{experiment}-decisions"
+        # a run joins a Firehose buffer (60 s) plus a margin after its reward wait: both streams have delivered
+        assert env["DELIVERY_LAG_SECONDS"] == "90"
         assert env["STATE_MACHINE_ARN"]["Fn::Join"][1][-1] == f":stateMachine:{experiment}-retrain"
 
 

@@ -134,6 +134,8 @@ def test_the_real_template_provisions(gateway: Gateway, fixture_stack: Stack, re
     assert spec.environment["STATE_MACHINE_ARN"] == outputs["StateMachineArn"]
     assert spec.environment["BUCKET_NAME"] == outputs["BucketName"]
     assert json.loads(spec.environment["SETTINGS_JSON"])["experiment_id"] == "bandit-demo"
+    # the template's lag is for 60 s Firehose buffers; here the gateway's own buffer (0.5 s) sets it
+    assert float(spec.environment["DELIVERY_LAG_SECONDS"]) == gateway.delivery_lag_seconds == 0.5 + 1.5
     assert (spec.code_dir / "trigger.py").is_file()
     definition = client("stepfunctions", endpoint_url=url).describe_state_machine(
         stateMachineArn=outputs["StateMachineArn"]

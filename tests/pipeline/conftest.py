@@ -49,6 +49,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, settings_overrides: dict[str, An
         "ENDPOINT_NAME": ENDPOINT,
         "ROLLBACK_ALARMS": "bandit-demo-5xx,bandit-demo-latency",
         "DECISIONS_STREAM": "bandit-demo-decisions",
+        "DELIVERY_LAG_SECONDS": "0",
         "AWS_DEFAULT_REGION": REGION,
     }
     for key, value in environment.items():

@@ -31,7 +31,8 @@ def test_only_contract_substitutions_are_used() -> None:
 
 def test_the_states_a_person_reads_in_the_console() -> None:
     assert set(states()) == {
-        "IsRollback?", "StartJoin", "WaitForJoin", "CheckJoin", "JoinDone?", "EnoughRows?",
+        "IsRollback?", "RewardsDue?", "WaitForRewards", "StartJoin", "WaitForJoin", "CheckJoin", "JoinDone?",
+        "EnoughRows?",
         "StartTraining", "WaitForTraining", "CheckTraining", "TrainingDone?", "IsBootstrap?",
         "StartEvaluation", "WaitForEvaluation", "CheckEvaluation", "EvaluationDone?", "Promote?",
         "StartDeployment", "WaitForDeployment", "CheckDeployment", "DeploymentDone?",
@@ -54,7 +55,14 @@ def test_every_task_retries_lambda_errors_and_catches_into_record_failure() -> N
 
 def test_every_wait_uses_the_poll_interval_and_every_state_is_reachable() -> None:
     machine = states()
-    assert all(s["Seconds"] == 1 for s in machine.values() if s["Type"] == "Wait")
+    polls = {name: s for name, s in machine.items() if s["Type"] == "Wait" and name != "WaitForRewards"}
+    assert polls and all(s["Seconds"] == 1 for s in polls.values())
+    # The one timed wait: a triggered run joins at its `join_after`, a run started by hand at once.
+    assert machine["WaitForRewards"]["TimestampPath"] == "$.join_after"
+    assert machine["RewardsDue?"]["Choices"] == [
+        {"Variable": "$.join_after", "IsPresent": True, "Next": "WaitForRewards"}
+    ]
+    assert machine["RewardsDue?"]["Default"] == machine["WaitForRewards"]["Next"] == "StartJoin"
     targets = {"IsRollback?"}
     for state in machine.values():
         targets |= {state.get("Next"), state.get("Default")} - {None}

@@ -9,7 +9,10 @@ queued through moto's backend.
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -25,7 +28,7 @@ from pipeline_helpers import ACCOUNT, BUCKET, REGION, InProcessLambda, evaluatio
 
 RUN = "bandit-demo-20261123T020000"
 WINDOW = {"start": "2026-11-23T00:00:00.000Z", "end": "2026-11-23T02:00:00.000Z"}
-TRIGGERED = {"run_id": RUN, "window": WINDOW, "reward_count": 12}
+TRIGGERED = {"run_id": RUN, "window": WINDOW, "reward_count": 12, "join_after": "2026-11-23T02:00:02.000Z"}
 
 
 class Scripted:
@@ -183,8 +186,23 @@ def test_promote_and_deploy(state_machine_arn: str, lambdas: InProcessLambda, en
     assert experiment["serving_model_id"] == RUN and experiment["watermark"] == WINDOW["end"]
     assert store.read_lock("bandit-demo") is None and store.read_counter("bandit-demo") == 3
     states = entered_states(state_machine_arn)
-    assert states[:2] == ["IsRollback?", "StartJoin"] and states[-2:] == ["Finalize", "Succeed"]
+    assert states[:4] == ["IsRollback?", "RewardsDue?", "WaitForRewards", "StartJoin"]
+    assert states[-2:] == ["Finalize", "Succeed"]
     assert "WaitForDeployment" in states and "Promote?" in states
+
+
+def test_a_triggered_run_joins_at_its_join_after(state_machine_arn: str, lambdas: InProcessLambda) -> None:
+    """The window ends at the crossing; the join waits for the window's rewards (`join_after`), not a moment less."""
+    take_lock()
+    queue_counts(10)  # too few rows: the run stops after the join, which is all this test needs
+    join_at = datetime.fromtimestamp(math.ceil(time.time()) + 2, UTC)
+    description, _ = execute(state_machine_arn, {**TRIGGERED, "join_after": join_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")})
+    assert description["status"] == "SUCCEEDED", description
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    events = sfn.get_execution_history(executionArn=description["executionArn"], maxResults=1000)["events"]
+    entered = {e["stateEnteredEventDetails"]["name"]: e["timestamp"] for e in events if "stateEnteredEventDetails" in e}
+    # moto's interpreter waits the whole seconds left (it truncates), so it may start up to 1 s early; AWS does not.
+    assert "WaitForRewards" in entered and entered["StartJoin"] >= join_at - timedelta(seconds=1)
 
 
 def test_no_promotion(state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint) -> None:

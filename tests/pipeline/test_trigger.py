@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 import trigger
 from pipeline_common import store
-from pipeline_common.timefmt import iso
+from pipeline_common.timefmt import iso, parse_iso
 from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext
 
 # A run stays in flight for the length of a test, as a real one does until finalize releases the lock.
@@ -90,6 +91,7 @@ def test_a_new_object_counts_again(machine: str, context: FakeContext) -> None:
 def test_passing_the_threshold_starts_one_execution_with_the_contract_input(machine: str, context: FakeContext) -> None:
     store.update_experiment("bandit-demo", watermark="2026-11-22T12:00:00.000Z")
     put_rewards("rewards/2026/11/23/00/big", 12)
+    before = iso(trigger.now())
     result = trigger.handler(s3_event("rewards/2026/11/23/00/big"), context)
     assert result["started"] is True
     started = executions(machine)
@@ -101,7 +103,11 @@ def test_passing_the_threshold_starts_one_execution_with_the_contract_input(mach
     assert payload["run_id"] == result["run_id"]
     assert payload["reward_count"] == 12
     assert payload["window"]["start"] == "2026-11-22T12:00:00.000Z"
-    assert payload["window"]["end"] > payload["window"]["start"]
+    # the window ends at the crossing; the join waits out the reward wait (300 s) plus the delivery lag (0 here)
+    end = parse_iso(payload["window"]["end"])
+    assert before <= payload["window"]["end"] <= iso(trigger.now())
+    assert payload["join_after"] == iso(datetime.fromtimestamp(math.ceil(end.timestamp() + 300), UTC))
+    assert result["join_after"] == payload["join_after"]
     lock = store.read_lock("bandit-demo")
     assert lock is not None and lock.run_id == result["run_id"] and lock.started
 
@@ -166,7 +172,7 @@ def test_concurrent_triggers_start_exactly_one_execution(
 def test_an_interrupted_start_is_resumed_by_the_next_object(machine: str, context: FakeContext) -> None:
     """The lock was taken but the Lambda died before StartExecution: the next trigger starts that same run."""
     window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
-    text = trigger.execution_input("bandit-demo-20261123T000000", window, 11)
+    text = trigger.execution_input("bandit-demo-20261123T000000", window, 11, "2026-11-23T00:05:00.000Z")
     assert store.acquire_lock("bandit-demo", "bandit-demo-20261123T000000", "2026-11-23T00:05:00.000Z", text)
     store.add_to_counter("bandit-demo", 11)
     put_rewards("rewards/2026/11/23/00/late", 1)
@@ -230,7 +236,7 @@ def test_a_lock_held_by_a_running_execution_is_kept(machine: str, context: FakeC
     """A lock naming an execution Step Functions reports RUNNING stays, whatever its age."""
     window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
     run_id = "bandit-demo-20261123T000000"
-    text = trigger.execution_input(run_id, window, 11)
+    text = trigger.execution_input(run_id, window, 11, "2026-11-23T00:05:00.000Z")
     assert store.acquire_lock("bandit-demo", run_id, "2026-11-23T00:05:00.000Z", text)
     store.mark_lock_started("bandit-demo", run_id)
     store.add_to_counter("bandit-demo", 11)
@@ -255,7 +261,7 @@ def test_a_lock_held_by_a_running_execution_is_kept(machine: str, context: FakeC
 
 def test_a_started_lock_whose_execution_does_not_exist_is_released(machine: str, context: FakeContext) -> None:
     run_id = "bandit-demo-20261101T000000"
-    text = trigger.execution_input(run_id, {"start": "a", "end": "b"}, 11)
+    text = trigger.execution_input(run_id, {"start": "a", "end": "b"}, 11, "c")
     assert store.acquire_lock("bandit-demo", run_id, "2026-11-01T00:05:00.000Z", text)
     store.mark_lock_started("bandit-demo", run_id)
     store.update_experiment("bandit-demo", watermark="2026-11-22T12:00:00.000Z")
@@ -330,7 +336,7 @@ def test_a_live_holders_unconfirmed_start_is_left_to_it(machine: str, context: F
     previous finalize) and is re-reading the count; another trigger must not start the run with that stale input."""
     threshold = trigger.settings().retrain_threshold
     run_id = "bandit-demo-20261123T000000"
-    stale = trigger.execution_input(run_id, {"start": "a", "end": "b"}, 5 * threshold)
+    stale = trigger.execution_input(run_id, {"start": "a", "end": "b"}, 5 * threshold, "c")
     assert store.acquire_lock("bandit-demo", run_id, iso(trigger.now()), stale)  # just taken, not started
     store.add_to_counter("bandit-demo", threshold)
     put_rewards("rewards/2026/11/23/00/meanwhile", 1)
@@ -344,7 +350,7 @@ def test_an_abandoned_start_is_resumed_with_the_count_read_under_the_lock(machin
     threshold = trigger.settings().retrain_threshold
     run_id = "bandit-demo-20261123T000000"
     window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
-    stale = trigger.execution_input(run_id, window, 5 * threshold)
+    stale = trigger.execution_input(run_id, window, 5 * threshold, "2026-11-23T00:05:00.000Z")
     assert store.acquire_lock("bandit-demo", run_id, "2026-11-23T00:05:00.000Z", stale)  # long ago: holder died
     store.add_to_counter("bandit-demo", threshold)
     put_rewards("rewards/2026/11/23/00/after", 1)
@@ -353,4 +359,11 @@ def test_an_abandoned_start_is_resumed_with_the_count_read_under_the_lock(machin
     described = boto3.client("stepfunctions", region_name=REGION).describe_execution(
         executionArn=executions(machine)[0]["executionArn"]
     )
-    assert json.loads(described["input"]) == {"run_id": run_id, "window": window, "reward_count": threshold + 1}
+    # join_after is derived from the window again: its end plus the reward wait (300 s) and the delivery lag (0 here)
+    resumed = {
+        "run_id": run_id,
+        "window": window,
+        "reward_count": threshold + 1,
+        "join_after": "2026-11-23T00:05:00.000Z",
+    }
+    assert json.loads(described["input"]) == resumed
