@@ -722,11 +722,10 @@ def scenario_rollback(session: Session, kind: str = "unhealthy") -> dict[str, An
     config = endpoint["EndpointConfigName"]
     weights = [(v["VariantName"], v.get("CurrentWeight")) for v in endpoint.get("ProductionVariants", [])]
     served_before = list(session.served)
-    # The join windows decisions by event time and assumes they land within `reward_wait_seconds` (300 s in
-    # production, 1 s here). Under Firehose faults the loggers' retries land the last ones later than that, so wait
-    # until every decision served has landed, then for the window's end to pass them: served == joined is then exact.
+    # A run joins `reward_wait_seconds + DELIVERY_LAG_SECONDS` after its window's end (390 s in production, 3.5 s
+    # here), by when a decision has normally landed. Under Firehose faults the loggers' retries land the last ones
+    # later than that, so wait until every decision served has landed: served == joined is then exact.
     pending = landing(session, timeout=60.0)
-    time.sleep(float(SETTINGS["reward_wait_seconds"]) + 1.5)
     faults = {"unhealthy": {"unhealthy_models": [RUN_ID_JOB]}, "erroring": {"erroring_models": [RUN_ID_JOB]}}
     rt.set_faults({**SERVING_FAULTS, **faults.get(kind, {})})
     crossed = _cross(rt, session, f"rollback-{kind}")
@@ -755,7 +754,8 @@ def scenario_rollback(session: Session, kind: str = "unhealthy") -> dict[str, An
     weights_after = [(v["VariantName"], v.get("CurrentWeight")) for v in endpoint_after.get("ProductionVariants", [])]
     output = json.loads(described.get("output") or "{}")
     model = rt.item("ModelsTableName", {"model_id": run_id})
-    joined = {row["event_id"] for row in _joined(rt, run_id)}
+    joined_rows = {row["event_id"]: row for row in _joined(rt, run_id)}
+    joined = set(joined_rows)
     logged = {event for event, _, _ in crossed["known"]}
     window_served = set(served_before) - session.observations.get("joined_before", set())
     result = {
@@ -779,6 +779,10 @@ def scenario_rollback(session: Session, kind: str = "unhealthy") -> dict[str, An
         "window_decisions_expected": len(window_served | logged),
         "served_missing_from_join": len(window_served - joined),
         "joined_not_served_or_logged": len(joined - window_served - logged),
+        "joined_not_served_or_logged_sample": [
+            {k: joined_rows[e].get(k) for k in ("event_id", "event_time", "model_id", "reward_time")}
+            for e in sorted(joined - window_served - logged)[:10]
+        ],
     }
     session.observations.setdefault("joined_before", set()).update(joined)
     result["rolled_back_cleanly"] = (

@@ -149,6 +149,15 @@ class TrainingJob:
 # Endpoints ---------------------------------------------------------------------------------------------------
 
 
+def _closed_while_idle(error: BaseException) -> bool:
+    """A pooled keep-alive connection the server had closed: the request never reached it, so a retry is safe.
+
+    Anything else (a timeout above all) may come after the server acted on the request: a decision made and logged
+    that the client never sees. Retrying that served the client a second decision and left the first in the log.
+    """
+    return isinstance(error, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+
+
 class _Pool:
     """Keep-alive HTTP connections to one serving process (one per concurrent caller, reused)."""
 
@@ -166,14 +175,18 @@ class _Pool:
             fresh = conn is None
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            else:  # this call's timeout, not the one of the call that opened it (a 2 s health check)
+                conn.timeout = timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
             try:
                 conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
                 result = (response.status, {k: v for k, v in response.getheaders()}, data)
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as error:
                 conn.close()
-                if fresh or attempt == 1:
+                if fresh or attempt == 1 or not _closed_while_idle(error):
                     raise
                 continue  # a pooled connection the server closed meanwhile: one retry on a fresh one
             if response.will_close:
