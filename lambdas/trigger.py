@@ -80,6 +80,11 @@ def execution_input(run_id: str, window: dict[str, str], reward_count: int, join
     )
 
 
+def _join_at(window: Window, config: RunSettings) -> str:
+    """When the run may join its window (`window.join_after`), as the execution input carries it."""
+    return iso(join_after(window, config.reward_wait_seconds, delivery_lag_seconds()))
+
+
 IDEMPOTENCY = IdempotencyConfig(
     event_key_jmespath="[bucket, key, etag, sequencer]",
     expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
@@ -129,9 +134,7 @@ def _resume(experiment_id: str, lock: store.Lock) -> dict[str, Any]:
     if count < settings().retrain_threshold:
         store.release_lock(experiment_id, lock.run_id)
         return {"started": False, "reason": "below_threshold", "counter": count}
-    join_at = iso(
-        join_after(Window.from_dict(payload["window"]), settings().reward_wait_seconds, delivery_lag_seconds())
-    )
+    join_at = _join_at(Window.from_dict(payload["window"]), settings())
     text = execution_input(lock.run_id, payload["window"], count, join_at)
     store.set_lock_input(experiment_id, lock.run_id, text)
     _start(lock.run_id, text)
@@ -188,7 +191,7 @@ def maybe_start_run(config: RunSettings) -> dict[str, Any]:
     if window is None:
         return {"started": False, "reason": "empty_window", "counter": count}
     run_id = run_id_for(experiment_id, window.end)
-    join_at = iso(join_after(window, config.reward_wait_seconds, delivery_lag_seconds()))
+    join_at = _join_at(window, config)
     text = execution_input(run_id, window.to_dict(), count, join_at)
     if not store.acquire_lock(experiment_id, run_id, iso(now()), text):
         lock = store.read_lock(experiment_id)
