@@ -4,13 +4,14 @@ For each threshold N (500, 5,000, 50,000) a fresh runtime is started with `pytho
 with N as `retrain_threshold` and the speed settings below), bootstrapped (`{"bootstrap": true}`), given N logged
 decisions through the decisions Firehose stream and then N rewards through the rewards stream (PutRecordBatch, 500 a
 call). Firehose (1 s buffer) → S3 → EventBridge → trigger → Step Functions (join, train, evaluate, deploy, finalize)
-then runs by itself; the benchmark only watches:
+then runs by itself (after `WaitForRewards`: the window's reward wait, 1 s, plus the local Firehose delivery lag,
+2.5 s, so that every decision of the window has landed with its reward); the benchmark only watches:
 
 - `threshold_to_serving_s[N]`: execution start (the trigger starting it once the counter crossed N) → the endpoint
   InService on the new endpoint config AND a decision answered with the new `model_id` (whichever is later);
 - the same from the moment the reward object that crossed the threshold landed in S3 (its Object Created), and from
   the last PutRecordBatch call returning;
-- per-phase durations from the execution history (join, train, evaluate, deploy, finalize).
+- per-phase durations from the execution history (rewards due, join, train, evaluate, deploy, finalize).
 
 `python -m bench loop` runs all three; `python -m bench.loop 500` runs the named thresholds only.
 """
@@ -42,6 +43,7 @@ SPEED_SETTINGS: dict[str, Any] = {
     "promotion_margin": 1.0,  # the gate always promotes: this measures the loop, not the estimator
 }
 PHASES: dict[str, tuple[str, ...]] = {
+    "rewards_due": ("RewardsDue?", "WaitForRewards"),  # the window's reward wait plus the Firehose delivery lag
     "join": ("StartJoin", "WaitForJoin", "CheckJoin", "JoinDone?", "EnoughRows?"),
     "train": ("StartTraining", "WaitForTraining", "CheckTraining", "TrainingDone?", "IsBootstrap?"),
     "evaluate": ("StartEvaluation", "WaitForEvaluation", "CheckEvaluation", "EvaluationDone?", "Promote?"),
