@@ -148,3 +148,33 @@ def test_file_sink_when_no_stream_is_configured(tmp_path: Path) -> None:
         "ev-1",
         "ev-2",
     ]
+
+
+class _TakesOnePerCall:
+    """A busy stream: each call accepts only its last record (a partial failure that still makes progress)."""
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict:
+        failed = [{"ErrorCode": "ServiceUnavailableException"} for _ in Records[:-1]]
+        return {"FailedPutCount": len(failed), "RequestResponses": [*failed, {"RecordId": "r"}]}
+
+
+class _ThrottledThrice:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict:
+        self.calls += 1
+        if self.calls <= 3:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutRecordBatch")
+        return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "r"} for _ in Records]}
+
+
+def test_the_backoff_grows_only_while_calls_take_nothing() -> None:
+    """Partial failures are progress: growing the wait on them left a busy stream's backlog longer than SIGTERM's
+    grace in the reliability benchmark. Whole-call failures (throttling) back off exponentially as before."""
+    for client, expected in ((_TakesOnePerCall(), [0, 0, 0]), (_ThrottledThrice(), [0, 1, 2])):
+        sink = FirehoseSink(client, "decisions", Counters())
+        attempts: list[int] = []
+        sink._backoff = lambda attempt, seen=attempts: seen.append(attempt) or 0.0  # type: ignore[method-assign]
+        sink.deliver([b"a\n", b"b\n", b"c\n", b"d\n"], threading.Event())
+        assert attempts == expected
