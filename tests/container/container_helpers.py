@@ -70,6 +70,24 @@ def make_layout(root: Path, rows: list[dict[str, Any]] | None, hyperparameters: 
     return root
 
 
+def firehose_to_s3(endpoint: str, bucket: str, stream: str) -> Any:
+    """A bucket and a delivery stream into it under `decisions/` on moto's server; returns the S3 client."""
+    import boto3
+
+    fake = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    s3 = boto3.client("s3", endpoint_url=endpoint, **fake)
+    s3.create_bucket(Bucket=bucket)
+    boto3.client("firehose", endpoint_url=endpoint, **fake).create_delivery_stream(
+        DeliveryStreamName=stream,
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": "decisions/",
+        },
+    )
+    return s3
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from container_helpers import free_port
+from container_helpers import firehose_to_s3, free_port
 
 from container.decision_log import Counters, DeliveryError, FirehoseSink, _retryable
 from container.firehose import FirehoseClient, batch_body, error_code
@@ -68,15 +68,7 @@ def moto_endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint, **FAKE).create_bucket(Bucket="lean-lake")
-    boto3.client("firehose", endpoint_url=endpoint, **FAKE).create_delivery_stream(
-        DeliveryStreamName="lean-decisions",
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-            "BucketARN": "arn:aws:s3:::lean-lake",
-            "Prefix": "decisions/",
-        },
-    )
+    firehose_to_s3(endpoint, "lean-lake", "lean-decisions")
     yield endpoint
     server.stop()
 

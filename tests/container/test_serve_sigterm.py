@@ -14,9 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import pytest
-from container_helpers import free_port
+from container_helpers import firehose_to_s3, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,16 +112,7 @@ def test_sigterm_flushes_every_decision_to_firehose(serving_root: Path) -> None:
     moto.start()
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        s3.create_bucket(Bucket="lake")
-        boto3.client("firehose", endpoint_url=endpoint, region_name="us-east-1").create_delivery_stream(
-            DeliveryStreamName="decisions",
-            ExtendedS3DestinationConfiguration={
-                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                "BucketARN": "arn:aws:s3:::lake",
-                "Prefix": "decisions/",
-            },
-        )
+        s3 = firehose_to_s3(endpoint, "lake", "decisions")
         served, output = _serve_and_terminate(
             serving_root,
             {"DECISIONS_STREAM": "decisions", "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1"},
