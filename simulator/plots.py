@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from simulator.results import Round, model_changes, rolling_mean
+from simulator.results import Round, first_answers, rolling_mean
 
 REWARD_PNG = "reward.png"
 ACTIONS_PNG = "actions.png"
@@ -80,10 +80,10 @@ def plot_reward(
         lw=1.5,
         label=f"uniform random ({baselines.get('uniform', 0):.3f})",
     )
-    changes = model_changes([r.model_id for r in rounds])[1:]
+    changes = first_answers([r.model_id for r in rounds])[1:]
     for n, change in enumerate(changes):
         ax.axvline(
-            change["index"], color="tab:purple", alpha=0.5, lw=1, label="serving model changed" if n == 0 else None
+            change["index"], color="tab:purple", alpha=0.5, lw=1, label="a new model starts serving" if n == 0 else None
         )
         ax.annotate(
             change["model_id"][-12:],

@@ -63,6 +63,21 @@ def model_changes(model_ids: Sequence[str]) -> list[dict[str, Any]]:
     return changes
 
 
+def first_answers(model_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Rounds where a model_id answers for the first time: where a new model starts serving.
+
+    During a blue/green canary the answers alternate between the old and the new model, so `model_changes` marks
+    every alternation; the plot marks each model once.
+    """
+    seen: set[str] = set()
+    firsts: list[dict[str, Any]] = []
+    for index, model_id in enumerate(model_ids):
+        if model_id not in seen:
+            seen.add(model_id)
+            firsts.append({"index": index, "model_id": model_id})
+    return firsts
+
+
 def rolling_mean(values: Sequence[float], window: int) -> np.ndarray:
     """Mean of the last `window` values at every round (shorter at the start, so the curve starts at round 0)."""
     data = np.asarray(values, dtype=float)

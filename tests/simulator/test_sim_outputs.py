@@ -11,7 +11,7 @@ from sim_policies import LearningEndpoint
 
 from simulator import MemoryRewardSink, RewardFaults, build_scenario, run_simulation, write_result
 from simulator.plots import plot_run
-from simulator.results import model_changes, read_rounds, read_summary, rolling_mean
+from simulator.results import first_answers, model_changes, read_rounds, read_summary, rolling_mean
 from simulator.scenarios import take
 
 
@@ -26,6 +26,14 @@ def test_model_changes() -> None:
         {"index": 0, "model_id": "a"},
         {"index": 2, "model_id": "b"},
         {"index": 4, "model_id": "a"},
+    ]
+
+
+def test_first_answers_mark_each_model_once_through_a_canary() -> None:
+    assert first_answers(["a", "a", "b", "a", "b", "b", "c", "b"]) == [
+        {"index": 0, "model_id": "a"},
+        {"index": 2, "model_id": "b"},
+        {"index": 6, "model_id": "c"},
     ]
 
 
