@@ -1,8 +1,8 @@
 """`PutRecordBatch` without botocore's per-record work: the decision log's client for Firehose.
 
-botocore walks the request and response shapes for every record (validation, base64, serialisation, then parsing
-500 `RecordId`s back): ~22 µs per record on the serving worker's GIL, as much as a decision's featurizer and VW
-together. This client writes the JSON body in one pass, signs it with botocore's own SigV4 signer and credentials
+botocore walks the request and response shapes for every record (base64, serialisation, then parsing 500
+`RecordId`s back): 8-12 µs of the serving worker's CPU per record against moto's server, against 3.4 µs here. This
+client writes the JSON body in one pass, signs it with botocore's own SigV4 signer and credentials
 (refreshed as botocore refreshes them: instance or container role on SageMaker), sends it over a pooled keep-alive
 connection and reads the answer with orjson. It answers like boto3's `put_record_batch` and raises
 `botocore.exceptions.ClientError` for service errors, so `container.decision_log.FirehoseSink` treats both alike.

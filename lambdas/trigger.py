@@ -130,11 +130,12 @@ def _resume(experiment_id: str, lock: store.Lock) -> dict[str, Any]:
     if lock.started or not start_abandoned(parse_iso(lock.since), now()):
         return {"started": False, "reason": "run_in_flight", "run_id": lock.run_id}
     payload = json.loads(lock.execution_input)
+    config = settings()
     count = store.read_counter(experiment_id)
-    if count < settings().retrain_threshold:
+    if count < config.retrain_threshold:
         store.release_lock(experiment_id, lock.run_id)
         return {"started": False, "reason": "below_threshold", "counter": count}
-    join_at = _join_at(Window.from_dict(payload["window"]), settings())
+    join_at = _join_at(Window.from_dict(payload["window"]), config)
     text = execution_input(lock.run_id, payload["window"], count, join_at)
     store.set_lock_input(experiment_id, lock.run_id, text)
     _start(lock.run_id, text)
