@@ -234,7 +234,7 @@ class DataLake(Construct):
             f"{construct_id}DeliveryLogStream",
             log_group=log_group,
             log_stream_name="S3Delivery",
-            # CDK retains log streams by default; deleting the group deletes its streams, so retaining one is meaningless.
+            # CDK retains log streams by default; deleting the group deletes its streams, so retaining one is moot.
             removal_policy=RemovalPolicy.DESTROY,
         )
         log_group.grant_write(role)
