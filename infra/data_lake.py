@@ -230,7 +230,12 @@ class DataLake(Construct):
             self, f"{construct_id}DeliveryLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
         )
         log_stream = logs.LogStream(
-            self, f"{construct_id}DeliveryLogStream", log_group=log_group, log_stream_name="S3Delivery"
+            self,
+            f"{construct_id}DeliveryLogStream",
+            log_group=log_group,
+            log_stream_name="S3Delivery",
+            # CDK retains log streams by default; deleting the group deletes its streams, so retaining one is moot.
+            removal_policy=RemovalPolicy.DESTROY,
         )
         log_group.grant_write(role)
 

@@ -24,7 +24,9 @@ class Metadata(Construct):
     """On-demand tables with point-in-time recovery and AWS-managed KMS encryption.
 
     The registry and the experiment state are the pipeline's memory (which model serves, the watermark of the last
-    consumed window), so they are retained on stack deletion; the idempotency and state tables are scratch state.
+    consumed window), so they are retained on stack deletion under their fixed names, to be taken back into a new
+    stack with `cdk import` (infra/retained.py writes the mapping); the idempotency and state tables are scratch
+    state and are deleted with the stack.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, names: ResourceNames):

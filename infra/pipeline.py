@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Aws, CfnMapping, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra import access, nag
+from infra import access, nag, powertools
 from infra.data_lake import (
     ATHENA_RESULTS_PREFIX,
     DECISIONS_PREFIX,
@@ -30,11 +30,7 @@ from infra.model import PolicyModel
 from infra.names import FUNCTION_KEYS, METRICS_NAMESPACE, ResourceNames
 from infra.settings import Settings
 
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python312-x86_64"
-POWERTOOLS_LAYER_VERSION = 27
-"""Version of the public Powertools layer (Powertools v3 for Python 3.12, x86_64); the same number in every region."""
-POWERTOOLS_LAYER_ACCOUNTS = {"aws": "017000801446", "aws-cn": "498634801083"}
-"""AWS publishes the layer from a different account in the China partition."""
+POWERTOOLS_LAYER_NAME = powertools.LAYER_NAME
 
 # Substitution name in statemachine/retrain.asl.json -> function key (docs/contracts.md).
 ASL_FUNCTION_SUBSTITUTIONS = {
@@ -248,14 +244,8 @@ class Pipeline(Construct):
         self.state_machine = self._state_machine(statemachine_path, settings=settings, log_retention=log_retention)
 
     def _powertools_layer(self) -> lambda_.ILayerVersion:
-        """The public Powertools layer of the stack's region (and partition); resolved at deploy, not at synth."""
-        accounts = CfnMapping(
-            self, "PowertoolsLayerAccount", mapping={p: {"account": a} for p, a in POWERTOOLS_LAYER_ACCOUNTS.items()}
-        )
-        account = accounts.find_in_map(Aws.PARTITION, "account")
-        layer = f"{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
-        arn = f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{account}:layer:{layer}"
-        return lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", arn)
+        """The public Powertools layer of the stack's region (infra/powertools.py: fails where none is published)."""
+        return powertools.powertools_layer(self, "Powertools")
 
     def _function(
         self, key: str, *, code: lambda_.Code, layer: lambda_.ILayerVersion, log_retention: logs.RetentionDays

@@ -4,7 +4,8 @@
 so jsii stays out of the gateway process); `provision(gateway, template_path)` creates every resource through the
 gateway's AWS APIs (boto3 against `gateway.url`) in dependency order and registers the Lambda functions with the
 gateway's Lambda runtime. Every resource type of the template is either in `PROVISIONERS` or in `NOT_EMULATED`
-(with the reason); anything else stops provisioning (`tests/local/test_provision.py` checks the real template).
+(with the reason, from `local/fidelity.py`'s table); anything else stops provisioning
+(`tests/local/test_provision.py` checks the real template).
 """
 
 from __future__ import annotations
@@ -22,23 +23,13 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from local import fidelity
 from local.aws import client, local_environment
 from local.lambdas import FunctionSpec
 from local.template import Template, TemplateError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACK_ID = "BanditPipeline"
-
-NOT_EMULATED: dict[str, str] = {
-    "AWS::Lambda::Permission": "resource-based policies are not enforced locally; rule targets reach the function "
-    "through the gateway's EventBridge hook",
-    "AWS::Lambda::LayerVersion": "layers are not mounted; the venv provides Powertools and boto3",
-    "AWS::CDK::Metadata": "CDK version reporting",
-    "AWS::KMS::Key": "encryption at rest is not emulated; moto stores data unencrypted",
-    "AWS::KMS::Alias": "encryption at rest is not emulated",
-    "AWS::EC2::VPC": "no networking is emulated; every process talks over loopback",
-}
-"""Resource types the local runtime knowingly does not create, with the reason."""
 
 IGNORED_PROPERTIES = {
     "AWS::S3::Bucket": "LoggingConfiguration (server access logs), LifecycleConfiguration (no expiry runs), "
@@ -520,6 +511,10 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::CloudWatch::Alarm": _cloudwatch_alarm,
     "AWS::CloudWatch::Dashboard": _cloudwatch_dashboard,
 }
+
+NOT_EMULATED: dict[str, str] = fidelity.not_emulated_types(set(PROVISIONERS))
+"""Resource types the local runtime knowingly does not create, with the reason: the fidelity table's resource types
+without a provisioner (local/fidelity.py is the one list)."""
 
 
 def uncovered_types(raw: dict[str, Any]) -> set[str]:

@@ -114,6 +114,7 @@ class Function:
     node: ast.AST
     calls: set[tuple[str, str]] = field(default_factory=set)
     actions: set[str] = field(default_factory=set)
+    operations: set[str] = field(default_factory=set)  # API operations as called (TransactWriteItems, not its items)
     dynamic_clients: set[str] = field(default_factory=set)  # services reached with getattr(client(svc), arg0)
 
 
@@ -216,6 +217,7 @@ class _Scanner:
                 table = next((_env_var(k.value) for k in node.keywords if k.arg == "table_name"), None)
                 assert table, f"{function.module}.{function.name}: idempotency table not named by env()"
                 function.actions.update(f"dynamodb:{a}@{table}" for a in IDEMPOTENCY_ACTIONS)
+                function.operations.update(f"dynamodb:{a}" for a in IDEMPOTENCY_ACTIONS)
             if (
                 isinstance(func, ast.Call)
                 and _call_name(func) == "getattr"
@@ -231,14 +233,17 @@ class _Scanner:
                 table = _env_var(func.value.args[0]) if func.value.args else None  # type: ignore[attr-defined]
                 assert table, f"{function.module}.{function.name}: table() not named by env()"
                 function.actions.add(f"dynamodb:{_operations('dynamodb')[func.attr]}@{table}")
+                function.operations.add(f"dynamodb:{_operations('dynamodb')[func.attr]}")
                 continue
             service = _client_service(func.value, variables)
             if not service:
                 continue
             if service == "dynamodb" and func.attr == "transact_write_items":
                 function.actions.update(self._transact_items(function, node, tables))
+                function.operations.add(iam_action(service, func.attr))
             else:
                 function.actions.add(iam_action(service, func.attr))
+                function.operations.add(iam_action(service, func.attr))
 
     @staticmethod
     def _transact_items(function: Function, call: ast.Call, tables: dict[str, str]) -> set[str]:
@@ -295,6 +300,19 @@ def code_actions(function_key: str) -> set[str]:
             actions |= {iam_action(service, m) for m in scanner.dynamic_methods((function.module, function.name))}
     assert actions, f"no AWS calls found for {function_key}: the scanner missed the handler"
     return actions
+
+
+def code_operations(function_key: str) -> set[str]:
+    """The AWS API operations the handler calls (`dynamodb:TransactWriteItems` once, not per item), for
+    `local/fidelity.py`'s coverage check."""
+    scanner = _scanner()
+    operations: set[str] = set()
+    for function in scanner.reachable(function_key):
+        operations |= function.operations
+        for service in function.dynamic_clients:
+            operations |= {iam_action(service, m) for m in scanner.dynamic_methods((function.module, function.name))}
+    assert operations, f"no AWS calls found for {function_key}: the scanner missed the handler"
+    return operations
 
 
 def required_actions(function_key: str, *, dead_letter_queue: bool) -> dict[str, str]:
