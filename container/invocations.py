@@ -25,8 +25,8 @@ MAX_NAME_CHARS = 256  # feature names and action ids
 MAX_TEXT_CHARS = 1024  # string feature values
 FLOAT32_MAX = 3.4028234663852886e38
 """VW holds feature values as float32 and reads the featurizer's text of a larger one as infinity, which turns the
-prediction into NaN and the served distribution into VW's uniform fallback. Smaller magnitudes are safe: values
-below float32's normal range (~1.2e-38, subnormals included) are read by VW as 0, i.e. as an absent feature."""
+prediction into NaN and the served distribution into VW's uniform fallback. Tiny magnitudes are safe: VW's parser
+reads any value under 1e-37 (float32's smallest normal and its subnormals, float64's 5e-324) as 0: an absent feature."""
 
 # A request's serving cost in microseconds of CPU, fitted on the reference machine (2 shared cores, the trained
 # policy, `-q sa`; docs/container.md "Request limits"): per decision, per candidate the request names (featurized per

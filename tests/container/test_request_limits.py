@@ -93,9 +93,9 @@ def test_values_that_overflow_float32_made_vw_answer_uniform(trained: Policy) ->
     assert trained.distribution(context) == pytest.approx([1 / 3] * 3)
 
 
-def test_subnormal_values_are_read_by_vw_as_zero_and_accepted(trained: Policy) -> None:
+def test_values_under_1e_37_are_read_by_vw_as_zero_and_accepted(trained: Policy) -> None:
     zero = trained.distribution({"x0": 0.0, "x1": 0.5, "x2": 0.5, "x3": 0.5})
-    for tiny in (5e-324, 1.4e-45, -1e-40):
+    for tiny in (5e-324, 1.4e-45, -1e-40, 1.1754943508222875e-38, 9e-38):
         status, answer, _ = _handle(trained, {"context": {"x0": tiny, "x1": 0.5, "x2": 0.5, "x3": 0.5}})
         assert status == 200 and answer["probabilities"] == pytest.approx(zero)
 
