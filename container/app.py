@@ -82,7 +82,7 @@ class DecisionApp:
             records.append(
                 DecisionRecord(event_id, now, self.experiment_id, self.model_id, request.context, logged, decision)
             )
-        if invocation.body_bytes > self._unchecked_body_bytes:
+        if invocation.body_bytes is None or invocation.body_bytes > self._unchecked_body_bytes:
             records = self._deliverable(records, invocation.batch)
         for record in records:
             self.logger.log(record)

@@ -75,11 +75,13 @@ class DecisionRequest:
 
 @dataclass(frozen=True)
 class Invocation:
-    """A parsed body: one request, or a batch (`instances`) answered as `predictions`."""
+    """A parsed body: one request, or a batch (`instances`) answered as `predictions`.
+
+    `body_bytes` is the body's size: a small body cannot make an undeliverable record (None: unknown, checked)."""
 
     requests: list[DecisionRequest]
     batch: bool
-    body_bytes: int = 0
+    body_bytes: int | None = None
 
 
 def _path(where: str, key: str) -> str:
@@ -254,7 +256,7 @@ def _parse_refused(body: bytes, reason: str) -> Invocation:
     raise InvalidRequest("body", f"is not valid UTF-8 JSON ({reason})")
 
 
-def _invocation(value: Any, body_bytes: int = 0) -> Invocation:
+def _invocation(value: Any, body_bytes: int | None = None) -> Invocation:
     """One request or a batch of them from a parsed body."""
     if isinstance(value, Mapping) and "instances" in value:
         extra = sorted(set(value) - {"instances"})

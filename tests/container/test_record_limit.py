@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from container.app import DecisionApp
 from container.decision_log import MAX_RECORD_BYTES
-from container.invocations import MAX_BODY_BYTES, MAX_CONTEXT_FEATURES, parse_invocation
+from container.invocations import MAX_BODY_BYTES, MAX_CONTEXT_FEATURES, RequestTooLarge, parse_invocation
 from container.policy import Policy
 from container.records import (
     RECORD_BYTES_PER_CANDIDATE,
@@ -181,3 +181,11 @@ def test_the_bound_holds_for_the_worst_expanding_bodies(request_body: dict) -> N
     fixed = fixed_record_bytes("exp-1", app.model_id, actions_json(app.policy.actions))
     size = len(logger.records[0].to_json_line())
     assert size <= RECORD_EXPANSION * len(body) + RECORD_BYTES_PER_CANDIDATE * candidates + fixed
+
+
+def test_an_invocation_of_unknown_size_is_always_checked() -> None:
+    app, logger = _app()
+    invocation = parse_invocation(json.dumps({"context": _quotes(300, 1000)}).encode())
+    with pytest.raises(RequestTooLarge):
+        app.decide_all(replace(invocation, body_bytes=None))
+    assert logger.records == []
