@@ -7,12 +7,22 @@ feeds it method, path and body and writes back status and JSON.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
-from container.decision_log import DecisionLogger
-from container.invocations import InvalidRequest, Invocation, parse_invocation
+from container.decision_log import MAX_RECORD_BYTES, DecisionLogger
+from container.invocations import MAX_ACTIONS, InvalidRequest, Invocation, RequestTooLarge, parse_invocation
 from container.policy import NoActionsError, Policy
-from container.records import DecisionRecord, EventIds, actions_json, iso_now, response_json
+from container.records import (
+    RECORD_EXPANSION,
+    DecisionRecord,
+    EventIds,
+    actions_json,
+    fixed_record_bytes,
+    iso_now,
+    record_size_bound,
+    response_json,
+)
 
 
 def _dumps(value: Any) -> bytes:
@@ -29,6 +39,10 @@ class DecisionApp:
         self.model_id = model_id or policy.model_id
         self._known_actions_json = actions_json(policy.actions)
         self._event_ids = EventIds()
+        fixed = fixed_record_bytes(experiment_id, self.model_id, self._known_actions_json)
+        candidates = max(MAX_ACTIONS, len(policy.actions))
+        # the largest body none of whose records can exceed Firehose's record limit (the bound is linear in the body)
+        self._unchecked_body_bytes = (MAX_RECORD_BYTES - record_size_bound(0, candidates, fixed)) // RECORD_EXPANSION
 
     def handle(self, method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, bytes]:
         """One HTTP exchange without the transport: status and JSON body (the server is `container.server`)."""
@@ -46,11 +60,11 @@ class DecisionApp:
 
     def _invocations(self, body: bytes | InvalidRequest) -> tuple[int, bytes]:
         try:
-            if isinstance(body, InvalidRequest):
-                raise body
-            return 200, self.decide_all(parse_invocation(body))
+            if isinstance(body, InvalidRequest):  # the server refuses a body only for its size (over MAX_BODY_BYTES)
+                raise RequestTooLarge(body.field, body.message)
+            return 200, self.decide_all(parse_invocation(body, len(self.policy.actions)))
         except InvalidRequest as error:
-            return 400, _dumps(error.to_json())
+            return error.status, _dumps(error.to_json())
         except NoActionsError as error:
             return 400, _dumps({"error": str(error), "field": "actions"})
 
@@ -68,6 +82,23 @@ class DecisionApp:
             records.append(
                 DecisionRecord(event_id, now, self.experiment_id, self.model_id, request.context, logged, decision)
             )
+        if invocation.body_bytes is None or invocation.body_bytes > self._unchecked_body_bytes:
+            records = self._deliverable(records, invocation.batch)
         for record in records:
             self.logger.log(record)
         return b'{"predictions":[' + b",".join(answers) + b"]}" if invocation.batch else answers[0]
+
+    def _deliverable(self, records: list[DecisionRecord], batch: bool) -> list[DecisionRecord]:
+        """Encode the records of a body big enough to make one over Firehose's record limit: refuse the whole
+        request (413, naming the instance) if any is, else keep the lines so the drainer does not encode again."""
+        checked = []
+        for index, record in enumerate(records):
+            line = record.to_json_line()
+            if len(line) > MAX_RECORD_BYTES:
+                raise RequestTooLarge(
+                    f"instances[{index}]" if batch else "body",
+                    f"makes a decision record of {len(line):,} bytes once encoded (nested JSON text is escaped); "
+                    f"Firehose accepts at most {MAX_RECORD_BYTES:,} bytes (1,000 KiB) per record",
+                )
+            checked.append(replace(record, line=line))
+        return checked

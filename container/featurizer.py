@@ -95,8 +95,9 @@ class Featurizer:
             data = np.asarray(column)
             if len(np.unique(data)) < 2:
                 continue
-            quantiles = np.quantile(data, np.linspace(0.0, 1.0, quantile_bins + 1)[1:-1])
-            edges = sorted({float(q) for q in quantiles})
+            with np.errstate(over="ignore", invalid="ignore"):  # a span near 2e308 interpolates to inf: skipped
+                quantiles = np.quantile(data, np.linspace(0.0, 1.0, quantile_bins + 1)[1:-1])
+            edges = sorted({float(q) for q in quantiles if math.isfinite(q)})
             if edges:
                 bins[name] = edges
         return cls(bins, keep_raw=keep_raw)

@@ -75,6 +75,7 @@ class DecisionRecord:
     context: dict[str, Any]
     actions: str | list[Action]
     decision: Decision
+    line: bytes | None = None  # the encoded line, when the request path already had to measure it
 
     def as_dict(self) -> dict[str, Any]:
         """The record's fields: nested values as JSON text, as the Glue table's string columns expect."""
@@ -97,4 +98,28 @@ class DecisionRecord:
 
         orjson writes UTF-8 (no `\\u` escapes) and refuses what JSON cannot hold (lone surrogates, ints over 64 bits:
         validation lets neither through); floats are finite here (validated inputs, normalised probabilities)."""
+        if self.line is not None:
+            return self.line
         return orjson.dumps(self.as_dict(), option=orjson.OPT_APPEND_NEWLINE)
+
+
+RECORD_EXPANSION = 8
+"""At most this many record bytes per request-body byte. The record nests `context` and `actions` as JSON text, so
+their strings are escaped twice: a quote or backslash (2 body bytes) becomes 4, a control character at most 7 for
+6. A number grows at most 4.5x (`1e15` is written `1000000000000000.0`) and an `observation` entry at most 6x (`0,`
+becomes the escaped `"x1023":0,`, with at most 1,024 entries). Bodies whose bound is under Firehose's record limit
+skip the exact check; `tests/container/test_record_limit.py` checks the bound against adversarial bodies."""
+RECORD_BYTES_PER_CANDIDATE = 64
+"""A candidate's escaped `{"id":"","features":{}},` and its probability: what the body does not pay for."""
+
+
+def fixed_record_bytes(experiment_id: str, model_id: str, known_actions_json: str) -> int:
+    """Record bytes the body does not pay for: field names and punctuation, the server's ids and time (a string
+    escapes to at most 6x), and the policy's own candidates' JSON text (escaped again: at most 2x)."""
+    return 512 + 6 * len((experiment_id + model_id).encode()) + 2 * len(known_actions_json.encode())
+
+
+def record_size_bound(body_bytes: int, candidates: int, fixed_bytes: int) -> int:
+    """An upper bound on the size of any decision record a body of `body_bytes` makes (see RECORD_EXPANSION);
+    `fixed_bytes` covers the fields the server supplies (ids, time, model, the policy's own candidates' JSON)."""
+    return RECORD_EXPANSION * body_bytes + RECORD_BYTES_PER_CANDIDATE * candidates + fixed_bytes

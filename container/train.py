@@ -7,6 +7,7 @@ directory), so the first deployment needs no data. Any error writes `output/fail
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 import time
@@ -124,7 +125,20 @@ def fit(config: TrainConfig, parent: Parent | None, examples: list[list[str]], w
 
 def _average_loss(workspace: vowpalwabbit.Workspace) -> float:
     weighted = workspace.get_weighted_examples()
-    return float(workspace.get_sum_loss() / weighted) if weighted else 0.0
+    return float(workspace.get_sum_loss() / weighted) if weighted else math.nan
+
+
+def _finite_or_none(value: Any, where: str = "metadata") -> Any:
+    """The metadata with every non-finite float as null: VW's loss overflows float32 on extreme costs, and
+    `json.dumps` would write `NaN`/`Infinity`, which is not JSON (strict readers such as orjson refuse the file)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        _log(f"{where} is {value}: written as null")
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
 
 
 def run(layout: Layout) -> dict[str, Any]:
@@ -148,7 +162,7 @@ def run(layout: Layout) -> dict[str, Any]:
     examples, unusable = train_examples(config, featurizer, rows, actions)
     for message in unusable[:20]:
         print(f"skipped {message}", file=sys.stderr, flush=True)
-    loss, passes = 0.0, 0
+    loss, passes = math.nan, 0  # no examples, no loss: written as null
     if examples:
         loss, passes = fit(config, parent, examples, model_dir)
     elif parent is not None and parent.model_file is not None:
@@ -173,7 +187,8 @@ def run(layout: Layout) -> dict[str, Any]:
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "training_seconds": round(time.perf_counter() - started, 3),
     }
-    (model_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
+    metadata = _finite_or_none(metadata)
+    (model_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False))
     _log(f"wrote {model_dir} ({len(examples)} examples, {passes} passes, average loss {loss:.5f})")
     return metadata
 

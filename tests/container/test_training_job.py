@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tarfile
 from pathlib import Path
 
@@ -144,3 +145,41 @@ def test_workshop_csv_trains_with_the_action_set_it_has_seen(tmp_path: Path) -> 
     metadata = train.run(Layout(root))
     assert metadata["actions"] == ["1", "2", "3"] and metadata["examples"] > 100
     assert len(Policy.load(root / "model").distribution({"x0": 0.5, "x1": 0.5})) == 3
+
+
+def _strict_json(path: Path) -> dict:
+    """The file as a strict JSON parser reads it: `NaN` and `Infinity` are not JSON."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{path} holds {name}, which is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_metadata_is_valid_json_when_vw_reports_a_non_finite_loss(tmp_path: Path) -> None:
+    # a finite float64 reward that overflows VW's float32 makes its summed loss NaN
+    rows = logged_rows(60)
+    rows[0]["reward"] = 1e300
+    root = make_layout(tmp_path, rows, {"model_id": "m-nan", "holdout_share": "0"})
+    written = train.run(Layout(root))
+    metadata = _strict_json(root / "model" / "metadata.json")
+    assert metadata["examples"] == 60 and metadata["average_loss"] is None
+    assert written["average_loss"] is None
+
+
+def test_metadata_without_examples_has_a_null_loss(tmp_path: Path) -> None:
+    root = make_layout(tmp_path, [], {"model_id": "m-empty"})
+    train.run(Layout(root))
+    metadata = _strict_json(root / "model" / "metadata.json")
+    assert metadata["examples"] == 0 and metadata["average_loss"] is None
+
+
+def test_bin_edges_stay_finite_for_contexts_spanning_the_float64_range(tmp_path: Path) -> None:
+    rows = logged_rows(40)
+    for i, row in enumerate(rows):
+        row["context"] = json.dumps({"x0": 1.7e308 if i % 2 else -1.7e308, "x1": i / 40})
+    root = make_layout(tmp_path, rows, {"model_id": "m-wide", "holdout_share": "0"})
+    train.run(Layout(root))
+    metadata = _strict_json(root / "model" / "metadata.json")
+    assert all(math.isfinite(edge) for edges in metadata["featurizer"]["bins"].values() for edge in edges)
+    assert metadata["featurizer"]["bins"]["x1"]
