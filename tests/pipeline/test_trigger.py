@@ -367,3 +367,53 @@ def test_an_abandoned_start_is_resumed_with_the_count_read_under_the_lock(machin
         "join_after": "2026-11-23T00:05:00.000Z",
     }
     assert json.loads(described["input"]) == resumed
+
+
+def test_a_lock_stranded_by_a_timed_out_execution_is_taken_over(
+    aws: None, lambda_env: dict[str, str], context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An execution that hits the state machine's TimeoutSeconds ends TIMED_OUT without running any Catch, so
+    RecordFailure never releases its lock: the next crossing must."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    timing_out = json.loads(IN_FLIGHT_MACHINE) | {"TimeoutSeconds": 1}
+    machine = sfn.create_state_machine(
+        name=lambda_env["STATE_MACHINE_ARN"].rsplit(":", 1)[-1],
+        definition=json.dumps(timing_out),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/states",
+    )["stateMachineArn"]
+    put_rewards("rewards/2026/11/23/00/one", 12)
+    first = trigger.handler(s3_event("rewards/2026/11/23/00/one", etag="1"), context)
+    assert first["started"] is True
+    arn = executions(machine)[0]["executionArn"]
+    for _ in range(50):
+        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "TIMED_OUT"
+    assert store.read_lock("bandit-demo").run_id == first["run_id"]  # type: ignore[union-attr]
+
+    later = trigger.now() + timedelta(minutes=10)
+    monkeypatch.setattr(trigger, "now", lambda: later)
+    put_rewards("rewards/2026/11/23/00/two", 3)
+    second = trigger.handler(s3_event("rewards/2026/11/23/00/two", etag="2"), context)
+    assert second["started"] is True and second["run_id"] != first["run_id"]
+    assert store.read_lock("bandit-demo").run_id == second["run_id"]  # type: ignore[union-attr]
+    assert store.read_experiment("bandit-demo")["last_stale_lock"]["execution_status"] == "TIMED_OUT"
+
+
+def test_a_lock_held_by_an_execution_pending_redrive_is_kept(
+    machine: str, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PENDING_REDRIVE (DescribeExecution) is an execution about to run again: its lock is not stale."""
+    window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
+    run_id = "bandit-demo-20261123T000000"
+    text = trigger.execution_input(run_id, window, 11, "2026-11-23T00:05:00.000Z")
+    assert store.acquire_lock("bandit-demo", run_id, "2026-11-23T00:05:00.000Z", text)
+    store.mark_lock_started("bandit-demo", run_id)
+    store.add_to_counter("bandit-demo", 11)
+    put_rewards("rewards/2026/11/23/00/late", 1)
+    monkeypatch.setattr(trigger, "_execution_status", lambda run: "PENDING_REDRIVE")
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/late"), context)
+    assert result["started"] is False and result["reason"] == "run_in_flight"
+    assert store.read_lock("bandit-demo").run_id == run_id  # type: ignore[union-attr]
+    assert executions(machine) == []
