@@ -7,6 +7,7 @@ import json
 import math
 import threading
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -417,3 +418,46 @@ def test_a_lock_held_by_an_execution_pending_redrive_is_kept(
     assert result["started"] is False and result["reason"] == "run_in_flight"
     assert store.read_lock("bandit-demo").run_id == run_id  # type: ignore[union-attr]
     assert executions(machine) == []
+
+
+def test_a_reupload_of_the_same_bytes_counts_again_and_its_redelivery_does_not(
+    machine: str, context: FakeContext
+) -> None:
+    """A second PUT of a key: same ETag (same bytes), a new, larger sequencer. AWS redelivers an event unchanged."""
+    key = "rewards/2026/11/23/00/again"
+    put_rewards(key, 3)
+    trigger.handler(s3_event(key, etag="69c174027cd53c8ada813cf4e69f7e10", sequencer="0064D3901D00059242"), context)
+    put_rewards(key, 3)
+    reupload = s3_event(key, etag="69c174027cd53c8ada813cf4e69f7e10", sequencer="0064D3901D0005A1F0", event_id="e2")
+    trigger.handler(reupload, context)
+    assert store.read_counter("bandit-demo") == 6
+    trigger.handler({**reupload, "id": "e2-redelivered"}, context)  # a redelivery keeps detail, may change nothing
+    assert store.read_counter("bandit-demo") == 6
+
+
+def test_an_event_without_a_sequencer_is_refused_rather_than_keyed_on_nothing(
+    machine: str, context: FakeContext
+) -> None:
+    """Without `detail.object.sequencer` every PUT of a key would share one idempotency key and re-uploads would be
+    lost (moto's old event had one fixed sequencer; the trigger used to default a missing one to "")."""
+    key = "rewards/2026/11/23/00/no-sequencer"
+    put_rewards(key, 2)
+    event = s3_event(key)
+    del event["detail"]["object"]["sequencer"]
+    result = trigger.handler(event, context)
+    assert result["status"] == "ignored" and "no sequencer" in result["reason"]
+    assert store.read_counter("bandit-demo") == 0
+
+
+def test_the_idempotency_key_is_the_put_not_the_bytes() -> None:
+    import jmespath
+
+    first = trigger.RewardObject.from_event(s3_event("rewards/k", etag="same", sequencer="0A"))
+    again = trigger.RewardObject.from_event(s3_event("rewards/k", etag="same", sequencer="0B"))
+    redelivered = trigger.RewardObject.from_event(s3_event("rewards/k", etag="same", sequencer="0A", event_id="x"))
+    key = trigger.IDEMPOTENCY.event_key_jmespath
+
+    def keyed(obj: trigger.RewardObject) -> Any:
+        return jmespath.search(key, asdict(obj))
+
+    assert keyed(first) != keyed(again) and keyed(first) == keyed(redelivered)
