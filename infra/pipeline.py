@@ -315,7 +315,8 @@ class Pipeline(Construct):
     def _state_machine(
         self, statemachine_path: Path, *, settings: Settings, log_retention: logs.RetentionDays
     ) -> sfn.StateMachine:
-        """The ASL file as written (tests read the same file), with ARNs and the poll interval substituted."""
+        """The ASL file as written (tests read the same file), with ARNs, the poll interval and the execution's
+        `TimeoutSeconds` substituted."""
         log_group = logs.LogGroup(
             self,
             "RetrainLogs",
@@ -326,6 +327,7 @@ class Pipeline(Construct):
         )
         substitutions = {name: self.functions[key].function_arn for name, key in ASL_FUNCTION_SUBSTITUTIONS.items()}
         substitutions["PollSeconds"] = str(settings.poll_seconds)
+        substitutions["RunTimeoutSeconds"] = str(settings.run_timeout_seconds)
         state_machine = sfn.StateMachine(
             self,
             "Retrain",

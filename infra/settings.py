@@ -18,6 +18,11 @@ ESTIMATORS = ("ips", "snips", "dr")
 MISSING_REWARD_POLICIES = ("default", "drop")
 COST_MAPPINGS = ("one_minus_reward", "negative_reward")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TRAINING_JOB_MAX_RUNTIME_SECONDS = 4 * 3600
+"""The jobs' `StoppingCondition.MaxRuntimeInSeconds` (`sagemaker_requests.MAX_TRAINING_SECONDS`, tested equal):
+SageMaker stops a job after it, so a polling loop shorter than it would give up on a job still allowed to run."""
+MAX_FIREHOSE_BUFFER_SECONDS = 900
+"""The largest Firehose buffer interval: the most a triggered run can wait for delivery before it joins."""
 
 
 class SettingsError(ValueError):
@@ -65,6 +70,11 @@ class Settings:
     promotion_estimator: str = "dr"
     promotion_margin: float = 0.01
     poll_seconds: int = 30
+    join_timeout_seconds: int = 2400
+    training_timeout_seconds: int = 16200
+    evaluation_timeout_seconds: int = 16200
+    deployment_timeout_seconds: int = 7200
+    run_timeout_seconds: int = 86400
     log_retention_days: int = 30
 
     def hyperparameters(self) -> dict[str, str]:
@@ -184,8 +194,53 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
         promotion_estimator=_one_of("promotion_estimator", get("promotion_estimator"), ESTIMATORS),
         promotion_margin=_bounded("promotion_margin", get("promotion_margin"), _NUM, 0.0, 1.0),
         poll_seconds=_bounded("poll_seconds", get("poll_seconds"), int, 1, 3600),
+        **_time_limits(get),
         log_retention_days=_bounded("log_retention_days", get("log_retention_days"), int, 1, 3653),
     )
+
+
+def rollout_timeout_seconds(canary_wait_seconds: int, termination_wait_seconds: int) -> int:
+    """The blue/green `MaximumExecutionTimeoutInSeconds` that `sagemaker_requests.deployment_config` sends (tested
+    equal): the deployment loop must outlast it, or the run gives up on a rollout SageMaker is still allowed."""
+    return min(28800, max(600, canary_wait_seconds + termination_wait_seconds + 3600))
+
+
+def _time_limits(get: Any) -> dict[str, int]:
+    """The polling loops' limits and the execution's `TimeoutSeconds`, each long enough for what it waits on."""
+    limits = {
+        "join_timeout_seconds": _bounded("join_timeout_seconds", get("join_timeout_seconds"), int, 60, 86400),
+        "training_timeout_seconds": _bounded(
+            "training_timeout_seconds", get("training_timeout_seconds"), int, 60, 7 * 86400
+        ),
+        "evaluation_timeout_seconds": _bounded(
+            "evaluation_timeout_seconds", get("evaluation_timeout_seconds"), int, 60, 7 * 86400
+        ),
+        "deployment_timeout_seconds": _bounded(
+            "deployment_timeout_seconds", get("deployment_timeout_seconds"), int, 60, 86400
+        ),
+    }
+    for name in ("training_timeout_seconds", "evaluation_timeout_seconds"):
+        if limits[name] <= TRAINING_JOB_MAX_RUNTIME_SECONDS:
+            raise SettingsError(
+                name,
+                f"is {limits[name]}; it must exceed the jobs' MaxRuntimeInSeconds ({TRAINING_JOB_MAX_RUNTIME_SECONDS})",
+            )
+    rollout = rollout_timeout_seconds(get("canary_wait_seconds"), get("termination_wait_seconds"))
+    if limits["deployment_timeout_seconds"] <= rollout:
+        raise SettingsError(
+            "deployment_timeout_seconds",
+            f"is {limits['deployment_timeout_seconds']}; it must exceed the blue/green "
+            f"MaximumExecutionTimeoutInSeconds ({rollout} s for these canary and termination waits)",
+        )
+    run_timeout = _bounded("run_timeout_seconds", get("run_timeout_seconds"), int, 60, 365 * 86400)
+    needed = get("reward_wait_seconds") + MAX_FIREHOSE_BUFFER_SECONDS + sum(limits.values()) + 4 * get("poll_seconds")
+    if run_timeout < needed:
+        raise SettingsError(
+            "run_timeout_seconds",
+            f"is {run_timeout}; it must be at least {needed} (reward wait + {MAX_FIREHOSE_BUFFER_SECONDS} s delivery "
+            "+ the four step limits + one poll each), or the execution times out before its steps do",
+        )
+    return {**limits, "run_timeout_seconds": run_timeout}
 
 
 def _instance_type(name: str, value: Any) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from pipeline_common import store
-from pipeline_common.aws import client
+from pipeline_common import deadline, store
+from pipeline_common.aws import aws_errors, client
 from pipeline_common.config import RunSettings, env, env_list, settings
 from pipeline_common.errors import DeploymentFailed, NotDeployable, NotFound
 from pipeline_common.names import sagemaker_name
@@ -182,6 +182,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
         "mode": mode,
         "seen_updating": False,
         "status": IN_PROGRESS,
+        **deadline.stamp("deployment", config),
     }
     logger.info("deployment started", extra=result)
     return result
@@ -199,6 +200,8 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
     )
     if outcome.status == FAILED:
         raise DeploymentFailed(f"endpoint {deployment['endpoint_name']} Failed: {outcome.reason}")
+    if outcome.status == IN_PROGRESS:
+        deadline.enforce("deployment", deployment, str(description.get("EndpointStatus") or "unknown"))
     result = {
         **deployment,
         "status": outcome.status,
@@ -213,6 +216,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@aws_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`{"action": "start", "run_id", "run": $}` (model: `run.rollback_to`, else `run.training.model_id`, else a new
     uniform policy) | `{"action": "status", "deployment": <start's output>}`."""

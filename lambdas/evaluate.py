@@ -7,8 +7,8 @@ from urllib.parse import urlparse
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from pipeline_common import jobs, store
-from pipeline_common.aws import client
+from pipeline_common import deadline, jobs, store
+from pipeline_common.aws import aws_errors, client
 from pipeline_common.config import env, settings
 from pipeline_common.errors import EvaluationJobFailed
 from pipeline_common.gate import read_evaluation, summarize
@@ -46,6 +46,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
         "model_id": field(training, "model_id", str),
         "serving_model_id": serving_id,
         "status": jobs.IN_PROGRESS,
+        **deadline.stamp("evaluation", config),
     }
 
 
@@ -67,6 +68,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
     if state == jobs.FAILED:
         raise EvaluationJobFailed(jobs.failure_reason(description))
     if state == jobs.IN_PROGRESS:
+        deadline.enforce("evaluation", evaluation, str(description.get("SecondaryStatus") or state))
         return {**evaluation, "status": state}
     output_uri = jobs.artifact_uri(description, env("BUCKET_NAME"), "evaluations")
     full = read_evaluation(_download(output_uri))
@@ -81,6 +83,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@aws_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`{"action": "start", "run_id", "join", "training"}` | `{"action": "status", "run_id", "evaluation"}`."""
     verb = action(event, ("start", "status"))

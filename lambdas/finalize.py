@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pipeline_common import outcome, store
-from pipeline_common.aws import client
+from pipeline_common.aws import aws_errors, client
 from pipeline_common.config import env, settings
 from pipeline_common.observability import MetricUnit, logger, metrics, tracer
 from pipeline_common.payloads import action, field
@@ -126,6 +126,7 @@ def record_failure(run_id: str, run: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@aws_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`{"action": "finalize" | "record_failure", "run_id", "run": $}`."""
     verb = action(event, ("finalize", "record_failure"))

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pipeline_common import join_sql, store
-from pipeline_common.aws import client
+from pipeline_common import deadline, join_sql, store
+from pipeline_common.aws import aws_errors, client
 from pipeline_common.config import RunSettings, env, settings
 from pipeline_common.errors import JoinQueryFailed
 from pipeline_common.observability import logger, metrics, tracer
@@ -126,6 +126,7 @@ def _started(row: dict[str, Any], bootstrap: bool) -> dict[str, Any]:
         "output_prefix": row["output_prefix"],
         "bootstrap": bootstrap,
         "state": "RUNNING",
+        **deadline.stamp("join", settings()),
     }
 
 
@@ -143,6 +144,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
         store.update_join(run_id, state="FAILED")
         raise JoinQueryFailed(f"{verdict.reason}: {reason} (query {failed['QueryExecutionId']})")
     if verdict.state == "RUNNING":
+        deadline.enforce("join", join, verdict.state)
         return {**join, "state": "RUNNING"}
     numbers = parse_counts(athena.get_query_results(QueryExecutionId=counts["QueryExecutionId"])["ResultSet"])
     scanned = int(unload.get("Statistics", {}).get("DataScannedInBytes", 0)) + int(
@@ -176,6 +178,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@aws_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`{"action": "start", "run_id", "input": <execution input>}` | `{"action": "status", "join": <start output>}`."""
     verb = action(event, ("start", "status"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pipeline_common import jobs, store
-from pipeline_common.aws import client
+from pipeline_common import deadline, jobs, store
+from pipeline_common.aws import aws_errors, client
 from pipeline_common.config import env, settings
 from pipeline_common.errors import TrainingJobFailed
 from pipeline_common.names import sagemaker_name
@@ -54,6 +54,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
         "parent_model_id": parent_id,
         "warm_start": pretrained is not None,
         "status": jobs.IN_PROGRESS,
+        **deadline.stamp("training", config),
     }
 
 
@@ -67,6 +68,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
         store.update_model(job_name, state="failed")
         raise TrainingJobFailed(jobs.failure_reason(description))
     if state == jobs.IN_PROGRESS:
+        deadline.enforce("training", training, str(description.get("SecondaryStatus") or state))
         return {**training, "status": state, "secondary_status": description.get("SecondaryStatus")}
     artifact = jobs.artifact_uri(description, env("BUCKET_NAME"), "models")
     store.update_model(job_name, state="candidate", artifact_uri=artifact)
@@ -76,6 +78,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@aws_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`{"action": "start", "run_id", "join"}` | `{"action": "status", "run_id", "training"}`."""
     verb = action(event, ("start", "status"))

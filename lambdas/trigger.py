@@ -1,8 +1,12 @@
 """Trigger: count the reward records of each new S3 object once, and start one retraining run at the threshold.
 
 EventBridge delivers S3 `Object Created` events for `rewards/` at least once; the count is made idempotent per
-object (bucket, key, ETag, sequencer) with Powertools idempotency, added to an atomic counter, and when the counter
-passes `retrain_threshold` a conditional write on the run lock lets exactly one invocation start the execution.
+PUT (bucket, key, sequencer) with Powertools idempotency, added to an atomic counter, and when the counter passes
+`retrain_threshold` a conditional write on the run lock lets exactly one invocation start the execution.
+
+Why the sequencer and not the ETag: S3 gives every PUT of a key a new, larger `detail.object.sequencer` (S3 User
+Guide, "Event message structure": it orders the events of one key), and a redelivered event carries the same one.
+The ETag names the bytes, not the PUT: a re-upload of the same bytes has the same ETag and must count again.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class RewardObject:
     key: str
     etag: str
     sequencer: str
+    version_id: str | None = None
 
     @classmethod
     def from_event(cls, event: Any) -> RewardObject:
@@ -62,8 +67,18 @@ class RewardObject:
         key = obj.get("key")
         if not bucket or not key:
             raise InvalidEvent("event detail lacks bucket.name or object.key")
-        sequencer = detail.get("sequencer", obj.get("sequencer", ""))
-        return cls(bucket=str(bucket), key=str(key), etag=str(obj.get("etag", "")), sequencer=str(sequencer))
+        sequencer = obj.get("sequencer")
+        if not isinstance(sequencer, str) or not sequencer:
+            # Without it a re-upload of the key is indistinguishable from a redelivery: refuse, do not guess.
+            raise InvalidEvent(f"event detail.object for {key!r} has no sequencer (S3 sends one with every PUT)")
+        version_id = obj.get("version-id")
+        return cls(
+            bucket=str(bucket),
+            key=str(key),
+            etag=str(obj.get("etag", "")),
+            sequencer=sequencer,
+            version_id=str(version_id) if version_id else None,
+        )
 
 
 def count_records(body: bytes) -> int:
@@ -86,7 +101,7 @@ def _join_at(window: Window, config: RunSettings) -> str:
 
 
 IDEMPOTENCY = IdempotencyConfig(
-    event_key_jmespath="[bucket, key, etag, sequencer]",
+    event_key_jmespath="[bucket, key, sequencer]",
     expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
     raise_on_no_idempotency_key=True,
 )

@@ -9,7 +9,7 @@ has `EventBridgeConfiguration`; Firehose's S3 delivery calls `put_object` in-pro
 `install(deliver)` wraps `moto.events.models.Rule.send_to_targets`: the rule's own event pattern (moto's matcher)
 decides; Lambda targets are handed to `deliver(target, event)` (asynchronously, like EventBridge) and the other
 targets go to moto's original code. The event is normalised to EventBridge's wire shape (`time` as ISO-8601 `Z`,
-a fresh `id`).
+a fresh `id`). S3's events themselves are built in AWS's shape by `local.s3_events` (`etag`, a sequencer per PUT).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.events.models import Rule
+
+from local import s3_events
 
 _original_send_to_targets = Rule.send_to_targets
 _deliver: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
@@ -71,6 +73,7 @@ def install(deliver: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:
     with _install_lock:
         _deliver = deliver
         Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
+        s3_events.install()
 
 
 def uninstall(deliver: Callable[[dict[str, Any], dict[str, Any]], None] | None = None) -> None:
@@ -81,3 +84,4 @@ def uninstall(deliver: Callable[[dict[str, Any], dict[str, Any]], None] | None =
             return
         _deliver = None
         Rule.send_to_targets = _original_send_to_targets  # type: ignore[method-assign]
+        s3_events.uninstall()

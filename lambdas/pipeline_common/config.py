@@ -97,6 +97,13 @@ class RunSettings:
             "seed": str(self.seed),
         }
 
+    def step_timeout_seconds(self, step: str) -> int:
+        """The polling-loop limit of `step` (join, training, evaluation, deployment): `<step>_timeout_seconds`."""
+        try:
+            return int(self.raw[f"{step}_timeout_seconds"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ConfigError(f"SETTINGS_JSON has no valid {step}_timeout_seconds: {error!r}") from error
+
     def evaluation_hyperparameters(self) -> dict[str, str]:
         """The evaluation job's hyperparameters (docs/contracts.md, `evaluate`)."""
         return {

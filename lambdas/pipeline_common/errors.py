@@ -37,3 +37,23 @@ class EvaluationJobFailed(PipelineError):
 
 class DeploymentFailed(PipelineError):
     """The endpoint ended Failed (neither the new config nor a rollback is serving)."""
+
+
+class AwsRetryable(PipelineError):
+    """An AWS call failed in a way that succeeds when repeated later (throttling, a 5xx, a documented eventual-
+    consistency case), after botocore's own retries; the state machine retries the step with backoff."""
+
+
+class AwsCallFailed(PipelineError):
+    """An AWS call was refused for a reason repeating it will not change (access denied, validation, quota): the
+    run fails at once with the service, operation, error code and AWS's message."""
+
+    def __init__(self, service: str, operation: str, code: str, message: str) -> None:
+        super().__init__(f"{service}.{operation} failed: {code}: {message}")
+        self.service = service
+        self.operation = operation
+        self.code = code
+
+
+class StepTimedOut(PipelineError):
+    """A polling loop (join, training, evaluation, deployment) ran past its time limit from the settings."""

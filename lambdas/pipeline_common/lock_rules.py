@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 RUNNING = "RUNNING"
+LIVE = frozenset({RUNNING, "PENDING_REDRIVE"})
+"""Statuses of an execution that will still run (and so release its lock): `PENDING_REDRIVE` is a redriven
+execution about to run again from its failed state (DescribeExecution, Step Functions API Reference)."""
 ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 """Step Functions execution statuses after which the execution can no longer release its lock."""
 START_GRACE_SECONDS = 90.0
@@ -33,7 +36,7 @@ def lock_is_stale(started: bool, execution_status: str | None) -> bool:
         return False
     if execution_status is None:
         return True
-    if execution_status == RUNNING:
+    if execution_status in LIVE:
         return False
     if execution_status in ENDED:
         return True

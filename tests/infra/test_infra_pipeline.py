@@ -38,6 +38,7 @@ SUBSTITUTIONS = {
     "DeployFunctionArn",
     "FinalizeFunctionArn",
     "PollSeconds",
+    "RunTimeoutSeconds",
 }
 
 
@@ -97,6 +98,7 @@ def test_state_machine_definition_substitutions_logging_tracing(synth):
     assert props["DefinitionString"] == synth.statemachine_path.read_text()
     assert set(props["DefinitionSubstitutions"]) == SUBSTITUTIONS
     assert props["DefinitionSubstitutions"]["PollSeconds"] == str(synth.settings.poll_seconds)
+    assert props["DefinitionSubstitutions"]["RunTimeoutSeconds"] == str(synth.settings.run_timeout_seconds)
     functions = {name.split("-")[-1]: logical for name, (logical, _) in _functions(synth).items()}
     for key in FUNCTION_KEYS:
         assert props["DefinitionSubstitutions"][f"{key.capitalize()}FunctionArn"] == {

@@ -92,3 +92,65 @@ def test_undeliverable_events_and_failed_async_invocations_go_to_the_dead_letter
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestPayload"] == {"please": "fail"}
     assert record["responsePayload"]["errorType"] == "RuntimeError"
+
+
+def _deliveries(gateway: Gateway, key: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The raw events the fixture function received for `key`, oldest sequencer first."""
+    ddb = client("dynamodb", endpoint_url=gateway.url)
+    deadline = time.monotonic() + timeout
+    events: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        items = ddb.scan(
+            TableName="fixture-Counts",
+            FilterExpression="begins_with(pk, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": f"event#{key}#"}},
+        )["Items"]
+        events = [json.loads(item["raw"]["S"]) for item in items]
+        if len(events) >= count:
+            break
+        time.sleep(0.2)
+    return sorted(events, key=lambda e: int(e["detail"]["object"]["sequencer"], 16))
+
+
+def test_s3_events_have_awss_shape_and_a_new_sequencer_per_put(gateway: Gateway, fixture_stack: Stack) -> None:
+    """Amazon S3 User Guide, "EventBridge event message structure": `etag` (not moto's `eTag`), a sequencer that
+    grows with each PUT of a key, a request id per request, `reason` naming the API. moto sends one fixed
+    sequencer for every PUT, so a trigger keyed on it would count a re-upload of a key zero times."""
+    import trigger
+
+    s3 = client("s3", endpoint_url=gateway.url)
+    bucket = fixture_stack.outputs["BucketName"]
+    key = "rewards/2026/11/23/02/uploaded-twice"
+    body = b'{"event_id": "r", "reward": 1}\n'
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    s3.put_object(Bucket=bucket, Key=key, Body=body)  # the same bytes again: same ETag, a new PUT
+    etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    first, second = _deliveries(gateway, key, 2)
+    for event in (first, second):
+        obj = event["detail"]["object"]
+        assert "eTag" not in obj and obj["etag"] == etag and obj["size"] == len(body)
+        assert "version-id" not in obj  # the fixture bucket is not versioned
+        assert event["detail"]["reason"] == "PutObject" and event["detail"]["requester"] == event["account"]
+        assert event["detail"]["source-ip-address"] and event["detail"]["version"] == "0"
+        assert all(c in "0123456789ABCDEF" for c in obj["sequencer"])
+    assert int(second["detail"]["object"]["sequencer"], 16) > int(first["detail"]["object"]["sequencer"], 16)
+    assert first["detail"]["request-id"] != second["detail"]["request-id"]
+    # what the trigger keys its idempotency on differs, so the re-upload is counted again
+    keys = [trigger.RewardObject.from_event(event) for event in (first, second)]
+    assert keys[0].etag == keys[1].etag and keys[0].sequencer != keys[1].sequencer
+
+
+def test_a_versioned_buckets_events_carry_the_version_id(gateway: Gateway) -> None:
+    from local import s3_events
+
+    class Bucket:
+        name, region_name, arn, is_versioned = "b", "us-east-1", "arn:aws:s3:::b", True
+
+    class Key:
+        name, size, etag, version_id = "rewards/x", 3, '"0cc175b9c0f1b6a831c399e269772661"', "3HL4kqtJlcpXroDTDmJ"
+
+    event = s3_events.object_created_event("123456789012", Bucket(), "s3:ObjectCreated:CompleteMultipartUpload", Key())
+    assert event["detail"]["object"]["version-id"] == "3HL4kqtJlcpXroDTDmJ"
+    assert event["detail"]["object"]["etag"] == "0cc175b9c0f1b6a831c399e269772661"
+    assert event["detail"]["reason"] == "CompleteMultipartUpload"
+    assert s3_events.next_sequencer() < s3_events.next_sequencer()  # same length: string order is number order

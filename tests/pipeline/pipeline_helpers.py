@@ -39,11 +39,12 @@ def function_arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
 
 
-def render_asl(poll_seconds: int = 0) -> str:
+def render_asl(poll_seconds: int = 0, run_timeout_seconds: int = 300) -> str:
     """The real ASL file with the contract's substitutions applied (as CDK's definition_substitutions do)."""
     text = ASL_PATH.read_text()
     for key, function in SUBSTITUTIONS.items():
         text = text.replace("${" + key + "}", function_arn(function))
+    text = text.replace("${RunTimeoutSeconds}", str(run_timeout_seconds))
     return text.replace("${PollSeconds}", str(poll_seconds))
 
 

@@ -15,6 +15,7 @@ CONTRACT_SUBSTITUTIONS = {
     "DeployFunctionArn",
     "FinalizeFunctionArn",
     "PollSeconds",
+    "RunTimeoutSeconds",
 }
 LAMBDA_RETRIED = {"Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.AWSLambdaException"}
 
@@ -69,3 +70,21 @@ def test_every_wait_uses_the_poll_interval_and_every_state_is_reachable() -> Non
         targets |= {choice["Next"] for choice in state.get("Choices", [])}
         targets |= {catch["Next"] for catch in state.get("Catch", [])}
     assert targets == set(machine)
+
+
+def test_every_task_retries_aws_retryable_with_jittered_backoff() -> None:
+    """`AwsRetryable` (pipeline_common/aws.py) is retried on every task; `AwsCallFailed` goes to the Catch."""
+    for name, state in states().items():
+        if state["Type"] != "Task":
+            continue
+        retriers = [retry for retry in state["Retry"] if retry["ErrorEquals"] == ["AwsRetryable"]]
+        assert len(retriers) == 1, name
+        retrier = retriers[0]
+        assert retrier["BackoffRate"] > 1 and retrier["MaxAttempts"] >= 3 and retrier["IntervalSeconds"] >= 1, name
+        assert retrier["JitterStrategy"] == "FULL" and retrier["MaxDelaySeconds"] >= retrier["IntervalSeconds"], name
+        assert not any("AwsCallFailed" in retry["ErrorEquals"] for retry in state["Retry"]), name
+
+
+def test_the_execution_has_a_timeout_from_the_settings() -> None:
+    assert '"TimeoutSeconds": ${RunTimeoutSeconds}' in ASL_PATH.read_text()
+    assert json.loads(render_asl(run_timeout_seconds=123))["TimeoutSeconds"] == 123

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pipeline_common.lock_rules import ENDED, execution_arn, lock_is_stale
+from pipeline_common.lock_rules import ENDED, LIVE, execution_arn, lock_is_stale
 
 MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:bandit-demo-retrain"
 
@@ -26,8 +26,11 @@ def test_a_started_lock_whose_execution_ended_is_stale(status: str) -> None:
     assert lock_is_stale(True, status) is True
 
 
-def test_a_running_execution_keeps_its_lock() -> None:
-    assert lock_is_stale(True, "RUNNING") is False
+@pytest.mark.parametrize("status", ["RUNNING", "PENDING_REDRIVE"])
+def test_a_live_execution_keeps_its_lock(status: str) -> None:
+    """PENDING_REDRIVE is a DescribeExecution status: a redriven execution that runs again and will release it."""
+    assert status in LIVE
+    assert lock_is_stale(True, status) is False
 
 
 def test_a_started_lock_with_no_execution_is_stale() -> None:
@@ -41,8 +44,8 @@ def test_an_unconfirmed_start_is_never_stale(status: str | None) -> None:
 
 
 def test_an_unknown_status_is_an_error_not_a_guess() -> None:
-    with pytest.raises(ValueError, match="PENDING_REDRIVE"):
-        lock_is_stale(True, "PENDING_REDRIVE")
+    with pytest.raises(ValueError, match="PAUSED"):
+        lock_is_stale(True, "PAUSED")
 
 
 def test_an_unconfirmed_start_is_abandoned_only_after_the_grace() -> None:

@@ -348,3 +348,82 @@ def test_bootstrap_with_data_trains_and_deploys_without_evaluation(
     assert description["status"] == "SUCCEEDED"
     assert lambdas.actions("train") == ["start", "status"] and lambdas.actions("evaluate") == []
     assert output["deployment"]["model_id"] == "bandit-demo-bootstrap" and output["result"]["outcome"] == "bootstrapped"
+
+
+def test_create_endpoint_right_after_its_config_is_retried(
+    state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint
+) -> None:
+    """CreateEndpoint reads the new config eventually consistently: the SageMaker API Reference says to retry its
+    validation error. The handler names it `AwsRetryable` and the state machine retries the step."""
+    endpoint.config = None
+    queue_counts(0)
+    create = endpoint.create_endpoint
+    refusals: list[dict[str, Any]] = []
+
+    def not_yet_consistent(**request: Any) -> dict[str, Any]:
+        if not refusals:
+            refusals.append(request)
+            from botocore.exceptions import ClientError
+
+            message = f'Could not find endpoint configuration "arn:aws:sagemaker:{request["EndpointConfigName"]}".'
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "CreateEndpoint")
+        return create(**request)
+
+    deploy.client("sagemaker")._scripts["create_endpoint"] = not_yet_consistent
+    description, output = execute(state_machine_arn, {"bootstrap": True}, name="bootstrap")
+    assert description["status"] == "SUCCEEDED", description
+    assert lambdas.actions("deploy")[:2] == ["start", "start"] and len(refusals) == 1
+    assert output["deployment"]["mode"] == "create" and len(endpoint.created) == 1
+    assert "RecordFailure" not in entered_states(state_machine_arn, "bootstrap")
+
+
+def test_an_aws_refusal_fails_fast_with_the_service_operation_code_and_message(
+    state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    def create_training_job(**request: Any) -> dict[str, Any]:
+        message = "User: arn:aws:sts::123456789012:assumed-role/train is not authorized to perform: iam:PassRole"
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, "CreateTrainingJob")
+
+    sagemaker = Scripted(client("sagemaker"), create_training_job=create_training_job)
+    monkeypatch.setattr(train, "client", lambda service: sagemaker if service == "sagemaker" else client(service))
+    take_lock()
+    queue_counts(120)
+    description, _ = execute(state_machine_arn, TRIGGERED)
+    assert description["status"] == "FAILED"
+    assert description["error"] == "AwsCallFailed", description
+    cause = json.loads(description["cause"])["errorMessage"]
+    assert cause.startswith("sagemaker.CreateTrainingJob failed: AccessDeniedException: User: arn:aws:sts::")
+    assert lambdas.actions("train") == ["start"]  # not retried: repeating it would be refused the same way
+    assert store.read_lock("bandit-demo") is None
+
+
+def test_a_polling_loop_past_its_limit_fails_the_run_and_releases_the_lock(
+    state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A training job that never leaves InProgress: the training loop gives up at `training_timeout_seconds`."""
+    import pipeline_common.deadline as deadline
+
+    skew = {"seconds": 0.0}
+    real_now = deadline.now
+    monkeypatch.setattr(deadline, "now", lambda: real_now() + timedelta(seconds=skew["seconds"]))
+
+    def describe_training_job(TrainingJobName: str) -> dict[str, Any]:
+        skew["seconds"] += 10_000  # each poll, time runs on by almost three hours
+        real = client("sagemaker").describe_training_job(TrainingJobName=TrainingJobName)
+        return {**real, "TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
+
+    sagemaker = Scripted(client("sagemaker"), describe_training_job=describe_training_job)
+    monkeypatch.setattr(train, "client", lambda service: sagemaker if service == "sagemaker" else client(service))
+    take_lock()
+    queue_counts(120)
+    description, _ = execute(state_machine_arn, TRIGGERED)
+    assert description["status"] == "FAILED"
+    assert description["error"] == "StepTimedOut", description
+    cause = json.loads(description["cause"])["errorMessage"]
+    assert cause.startswith("training still Training after its limit of 16200 s")
+    assert lambdas.actions("train") == ["start", "status", "status"]
+    assert entered_states(state_machine_arn)[-3:] == ["CheckTraining", "RecordFailure", "Fail"]
+    assert store.read_lock("bandit-demo") is None
+    assert store.read_experiment("bandit-demo")["last_error"] == "training: StepTimedOut"

@@ -108,6 +108,7 @@ def test_train_start_sends_the_exact_create_training_job_request(sagemaker_stub:
     }
     sagemaker_stub.add_response("create_training_job", {"TrainingJobArn": SM_ARN + "training-job/j"}, expected)
     result = train.handler({"action": "start", "run_id": RUN, "join": JOIN}, context)
+    assert result.pop("timeout_seconds") == Settings().training_timeout_seconds and result.pop("deadline")
     assert result == {
         "model_id": RUN,
         "job_name": RUN,

@@ -7,6 +7,7 @@ import json
 import math
 import threading
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -367,3 +368,96 @@ def test_an_abandoned_start_is_resumed_with_the_count_read_under_the_lock(machin
         "join_after": "2026-11-23T00:05:00.000Z",
     }
     assert json.loads(described["input"]) == resumed
+
+
+def test_a_lock_stranded_by_a_timed_out_execution_is_taken_over(
+    aws: None, lambda_env: dict[str, str], context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An execution that hits the state machine's TimeoutSeconds ends TIMED_OUT without running any Catch, so
+    RecordFailure never releases its lock: the next crossing must."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    timing_out = json.loads(IN_FLIGHT_MACHINE) | {"TimeoutSeconds": 1}
+    machine = sfn.create_state_machine(
+        name=lambda_env["STATE_MACHINE_ARN"].rsplit(":", 1)[-1],
+        definition=json.dumps(timing_out),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/states",
+    )["stateMachineArn"]
+    put_rewards("rewards/2026/11/23/00/one", 12)
+    first = trigger.handler(s3_event("rewards/2026/11/23/00/one", etag="1"), context)
+    assert first["started"] is True
+    arn = executions(machine)[0]["executionArn"]
+    for _ in range(50):
+        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "TIMED_OUT"
+    assert store.read_lock("bandit-demo").run_id == first["run_id"]  # type: ignore[union-attr]
+
+    later = trigger.now() + timedelta(minutes=10)
+    monkeypatch.setattr(trigger, "now", lambda: later)
+    put_rewards("rewards/2026/11/23/00/two", 3)
+    second = trigger.handler(s3_event("rewards/2026/11/23/00/two", etag="2"), context)
+    assert second["started"] is True and second["run_id"] != first["run_id"]
+    assert store.read_lock("bandit-demo").run_id == second["run_id"]  # type: ignore[union-attr]
+    assert store.read_experiment("bandit-demo")["last_stale_lock"]["execution_status"] == "TIMED_OUT"
+
+
+def test_a_lock_held_by_an_execution_pending_redrive_is_kept(
+    machine: str, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PENDING_REDRIVE (DescribeExecution) is an execution about to run again: its lock is not stale."""
+    window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
+    run_id = "bandit-demo-20261123T000000"
+    text = trigger.execution_input(run_id, window, 11, "2026-11-23T00:05:00.000Z")
+    assert store.acquire_lock("bandit-demo", run_id, "2026-11-23T00:05:00.000Z", text)
+    store.mark_lock_started("bandit-demo", run_id)
+    store.add_to_counter("bandit-demo", 11)
+    put_rewards("rewards/2026/11/23/00/late", 1)
+    monkeypatch.setattr(trigger, "_execution_status", lambda run: "PENDING_REDRIVE")
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/late"), context)
+    assert result["started"] is False and result["reason"] == "run_in_flight"
+    assert store.read_lock("bandit-demo").run_id == run_id  # type: ignore[union-attr]
+    assert executions(machine) == []
+
+
+def test_a_reupload_of_the_same_bytes_counts_again_and_its_redelivery_does_not(
+    machine: str, context: FakeContext
+) -> None:
+    """A second PUT of a key: same ETag (same bytes), a new, larger sequencer. AWS redelivers an event unchanged."""
+    key = "rewards/2026/11/23/00/again"
+    put_rewards(key, 3)
+    trigger.handler(s3_event(key, etag="69c174027cd53c8ada813cf4e69f7e10", sequencer="0064D3901D00059242"), context)
+    put_rewards(key, 3)
+    reupload = s3_event(key, etag="69c174027cd53c8ada813cf4e69f7e10", sequencer="0064D3901D0005A1F0", event_id="e2")
+    trigger.handler(reupload, context)
+    assert store.read_counter("bandit-demo") == 6
+    trigger.handler({**reupload, "id": "e2-redelivered"}, context)  # a redelivery keeps detail, may change nothing
+    assert store.read_counter("bandit-demo") == 6
+
+
+def test_an_event_without_a_sequencer_is_refused_rather_than_keyed_on_nothing(
+    machine: str, context: FakeContext
+) -> None:
+    """Without `detail.object.sequencer` every PUT of a key would share one idempotency key and re-uploads would be
+    lost (moto's old event had one fixed sequencer; the trigger used to default a missing one to "")."""
+    key = "rewards/2026/11/23/00/no-sequencer"
+    put_rewards(key, 2)
+    event = s3_event(key)
+    del event["detail"]["object"]["sequencer"]
+    result = trigger.handler(event, context)
+    assert result["status"] == "ignored" and "no sequencer" in result["reason"]
+    assert store.read_counter("bandit-demo") == 0
+
+
+def test_the_idempotency_key_is_the_put_not_the_bytes() -> None:
+    import jmespath
+
+    first = trigger.RewardObject.from_event(s3_event("rewards/k", etag="same", sequencer="0A"))
+    again = trigger.RewardObject.from_event(s3_event("rewards/k", etag="same", sequencer="0B"))
+    redelivered = trigger.RewardObject.from_event(s3_event("rewards/k", etag="same", sequencer="0A", event_id="x"))
+    key = trigger.IDEMPOTENCY.event_key_jmespath
+
+    def keyed(obj: trigger.RewardObject) -> Any:
+        return jmespath.search(key, asdict(obj))
+
+    assert keyed(first) != keyed(again) and keyed(first) == keyed(redelivered)
