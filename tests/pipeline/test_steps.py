@@ -296,7 +296,7 @@ def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
 
 @pytest.mark.parametrize(("instances", "percent"), [(2, 51), (4, 99), (3, 0), (0, 10)])
 def test_traffic_routing_refuses_what_sagemaker_would(instances: int, percent: int) -> None:
-    with pytest.raises(errors.ConfigError, match="bandit.(canary_percent|endpoint_instance_count)"):
+    with pytest.raises(errors.ConfigError, match=r"bandit\.(canary_percent|endpoint_instance_count)"):
         traffic_routing(instance_count=instances, canary_percent=percent, canary_wait_seconds=60)
 
 
