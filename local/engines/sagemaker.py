@@ -12,11 +12,14 @@ replaces it, for tests).
 
 Endpoint: one `serve` process per production variant (`SERVE_WORKERS=1` unless the Model's environment says
 otherwise: this machine has few cores), model from `ModelDataUrl` extracted into its `model/`, environment = the
-Model's `Environment` + the gateway's AWS endpoint (decisions reach the gateway's Firehose), on a free port. The
+Model's `Environment` + `SAGEMAKER_BIND_TO_PORT` (a free port) + the gateway's endpoint and credentials standing for
+the instance's network and role, and no region unless the Model sets one (as on SageMaker). The
 router (`invoke_endpoint`) picks a fleet by the current traffic split and a variant by weight, and forwards over a
 pooled keep-alive connection. A container's 4xx/5xx comes back as SageMaker's `ModelError` (424).
 
-`UpdateEndpoint` runs `DeploymentConfig.BlueGreenUpdatePolicy` (default: blue/green all at once): start green,
+`UpdateEndpoint` validates `DeploymentConfig` as SageMaker does (`local.engines.deployment`: canary at most 50% and
+linear steps 10-50% of the new variant's instances, the documented ranges) and runs its
+`BlueGreenUpdatePolicy` (default: blue/green all at once): start green,
 health-check `/ping` (timeout: rollback), shift traffic (CANARY: `CanarySize` then the rest after
 `WaitIntervalInSeconds`; LINEAR: steps; ALL_AT_ONCE), watch during every bake and the `TerminationWaitInSeconds`
 (the `AutoRollbackConfiguration.Alarms` through CloudWatch `DescribeAlarms`, and green's 5xx/connection errors
@@ -1127,14 +1130,9 @@ class SageMakerEngine:
         env["SERVE_WORKERS"] = "1"
         env.update({k: str(v) for k, v in (container.get("Environment") or {}).items()})
         variant.port = _free_port()
-        env.update(
-            {
-                "SM_ML_ROOT": str(ml),
-                "SAGEMAKER_BIND_TO_PORT": str(variant.port),
-                "SAGEMAKER_ENDPOINT_NAME": endpoint.name,
-                "SAGEMAKER_VARIANT_NAME": variant.name,
-            }
-        )
+        # SageMaker's own: the port to listen on (8080 on AWS unless it sets this, as for inference pipelines).
+        # SM_ML_ROOT moves /opt/ml to this variant's directory.
+        env.update({"SM_ML_ROOT": str(ml), "SAGEMAKER_BIND_TO_PORT": str(variant.port)})
         log = open(variant.root / "serve.log", "ab")  # noqa: SIM115 - the process owns it for its lifetime
         try:
             variant.process = subprocess.Popen(
