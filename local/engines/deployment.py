@@ -106,7 +106,13 @@ def validate_deployment(deployment: dict[str, Any], variants: list[dict[str, Any
     """
     if "RollingUpdatePolicy" in deployment and "BlueGreenUpdatePolicy" not in deployment:
         rolling = deployment["RollingUpdatePolicy"]
-        wait = _integer(rolling, "WaitIntervalInSeconds", "deploymentConfig.rollingUpdatePolicy", WAIT_RANGE, True)
+        wait = _integer(
+            rolling,
+            "WaitIntervalInSeconds",
+            "deploymentConfig.rollingUpdatePolicy.waitIntervalInSeconds",
+            WAIT_RANGE,
+            True,
+        )
         return {
             **deployment,
             "BlueGreenUpdatePolicy": {
