@@ -305,9 +305,36 @@ class DecisionLogger:
         return self.counters
 
 
+class MissingRegion(RuntimeError):
+    """The decision log goes to Firehose but botocore has no region: `serve` must not start (SageMaker's health
+    check then fails with this message in the endpoint's log, not with a NoRegionError from deep in botocore)."""
+
+
+def firehose_region(environ: Mapping[str, str]) -> str:
+    """The region botocore resolves for the Firehose client, or `MissingRegion` naming the variable to set.
+
+    botocore reads `AWS_DEFAULT_REGION` (or a profile's `region` in the config file) and never `AWS_REGION`, and
+    SageMaker hosting does not reliably set `AWS_DEFAULT_REGION`: the pipeline puts it in the model's environment.
+    """
+    import boto3
+
+    region = environ.get("AWS_DEFAULT_REGION") or boto3.Session().region_name
+    if region:
+        return region
+    hint = (
+        f" (AWS_REGION is {environ['AWS_REGION']!r}, but botocore does not read AWS_REGION)"
+        if environ.get("AWS_REGION")
+        else ""
+    )
+    raise MissingRegion(
+        f"DECISIONS_STREAM is {environ.get('DECISIONS_STREAM')!r} (decisions go to Firehose) but no AWS region is "
+        f"configured: set AWS_DEFAULT_REGION in the model's environment{hint}"
+    )
+
+
 def logger_from_env(environ: Mapping[str, str], default_path: Path) -> DecisionLogger:
     """Firehose when `DECISIONS_STREAM` is set (`AWS_ENDPOINT_URL` is honoured as boto3 does), else the JSON-lines
-    file."""
+    file. A Firehose log without a region raises `MissingRegion`."""
     counters = Counters()
     log_path = Path(environ.get("DECISIONS_LOG_PATH") or default_path)
     stream = environ.get("DECISIONS_STREAM")
@@ -316,9 +343,10 @@ def logger_from_env(environ: Mapping[str, str], default_path: Path) -> DecisionL
 
         from container.firehose import FirehoseClient
 
+        region = firehose_region(environ)
         # botocore's credentials, region, endpoint and signer, without its per-record (de)serialisation; no client
         # retries: the sink retries per record.
-        client = FirehoseClient(boto3.Session())
+        client = FirehoseClient(boto3.Session(), region=region)
         spill = log_path.with_name(log_path.stem + ".undelivered.jsonl")
         return DecisionLogger(FirehoseSink(client, stream, counters), counters, spill_path=spill)
     return DecisionLogger(FileSink(log_path), counters)

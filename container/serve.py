@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Mapping
 
 from container.app import DecisionApp
-from container.decision_log import DecisionLogger, logger_from_env
+from container.decision_log import DecisionLogger, MissingRegion, firehose_region, logger_from_env
 from container.layout import Layout
 from container.policy import Policy
 from container.server import Server, run
@@ -131,8 +131,22 @@ def supervise(layout: Layout, sock: socket.socket, environ: Mapping[str, str], w
     return status
 
 
+def check_environment(environ: Mapping[str, str]) -> str | None:
+    """Why `serve` cannot start in this environment (None when it can): checked once, before any worker forks."""
+    if environ.get("DECISIONS_STREAM"):
+        try:
+            firehose_region(environ)
+        except MissingRegion as error:
+            return str(error)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `serve`: runs until SIGTERM/SIGINT, then flushes the decision log."""
+    problem = check_environment(os.environ)
+    if problem:
+        print(f"[serve] FAILED to start: {problem}", file=sys.stderr, flush=True)
+        return 2
     layout = Layout.from_env()
     port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT))
     sock = bound_socket("0.0.0.0", port)

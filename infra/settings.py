@@ -17,6 +17,7 @@ EXPLORATION_ALGORITHMS = ("epsilon", "bag", "cover", "softmax", "squarecb", "rnd
 ESTIMATORS = ("ips", "snips", "dr")
 MISSING_REWARD_POLICIES = ("default", "drop")
 COST_MAPPINGS = ("one_minus_reward", "negative_reward")
+MAX_CANARY_PERCENT = 50
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINING_JOB_MAX_RUNTIME_SECONDS = 4 * 3600
 """The jobs' `StoppingCondition.MaxRuntimeInSeconds` (`sagemaker_requests.MAX_TRAINING_SECONDS`, tested equal):
@@ -64,6 +65,7 @@ class Settings:
     seed: int = 7
     training_instance_type: str = "ml.m5.large"
     endpoint_instance_type: str = "ml.m5.large"
+    endpoint_instance_count: int = 1
     canary_percent: int = 10
     canary_wait_seconds: int = 300
     termination_wait_seconds: int = 120
@@ -171,7 +173,8 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
         if not isinstance(item, str) or not item.isalpha() or len(item) < 2:
             raise SettingsError("interactions", f"has {json.dumps(item)}; each entry is namespace letters like 'sa'")
 
-    canary_percent = _bounded("canary_percent", get("canary_percent"), int, 1, 100)
+    endpoint_instance_count = _bounded("endpoint_instance_count", get("endpoint_instance_count"), int, 1, 100)
+    canary_percent = _canary_percent(get("canary_percent"), endpoint_instance_count)
     return Settings(
         experiment_id=experiment_id,
         retrain_threshold=_bounded("retrain_threshold", get("retrain_threshold"), int, 1, 10**9),
@@ -188,6 +191,7 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
         seed=_bounded("seed", get("seed"), int, 0, 2**31 - 1),
         training_instance_type=_instance_type("training_instance_type", get("training_instance_type")),
         endpoint_instance_type=_instance_type("endpoint_instance_type", get("endpoint_instance_type")),
+        endpoint_instance_count=endpoint_instance_count,
         canary_percent=canary_percent,
         canary_wait_seconds=_bounded("canary_wait_seconds", get("canary_wait_seconds"), int, 0, 3600),
         termination_wait_seconds=_bounded("termination_wait_seconds", get("termination_wait_seconds"), int, 0, 3600),
@@ -241,6 +245,24 @@ def _time_limits(get: Any) -> dict[str, int]:
             "+ the four step limits + one poll each), or the execution times out before its steps do",
         )
     return {**limits, "run_timeout_seconds": run_timeout}
+
+
+def _canary_percent(value: Any, instance_count: int) -> int:
+    """1-100; with 2 or more instances a canary (below 100) may hold at most half of them.
+
+    SageMaker's TrafficRoutingConfig: "CanarySize ... must be less than or equal to 50% of the variant's total
+    instance count". With one instance there is no canary at all (the rollout is ALL_AT_ONCE with a bake), so the
+    percentage does not matter there and the default (10) stays valid.
+    """
+    percent = _bounded("canary_percent", value, int, 1, 100)
+    if instance_count >= 2 and MAX_CANARY_PERCENT < percent < 100:
+        raise SettingsError(
+            "canary_percent",
+            f"is {percent}; with endpoint_instance_count {instance_count} the canary may hold at most "
+            f"{MAX_CANARY_PERCENT}% of the instances (SageMaker's CanarySize limit): use 1-{MAX_CANARY_PERCENT}, "
+            "or 100 to shift all traffic at once",
+        )
+    return percent
 
 
 def _instance_type(name: str, value: Any) -> str:

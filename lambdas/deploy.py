@@ -1,8 +1,9 @@
-"""Deploy: roll a registered model onto the endpoint blue/green (canary, alarm rollback), and watch the rollout.
+"""Deploy: roll a registered model onto the endpoint blue/green (alarm rollback), and watch the rollout.
 
 The endpoint belongs to the pipeline: the first deployment (bootstrap) creates it, later ones update it with
-`DeploymentConfig.BlueGreenUpdatePolicy` and `AutoRollbackConfiguration`, so SageMaker itself rolls back when an
-alarm fires during the canary or the termination wait.
+`DeploymentConfig.BlueGreenUpdatePolicy` (a canary with 2+ instances, all at once with a bake on one instance) and
+`AutoRollbackConfiguration`, so SageMaker itself rolls back when an alarm fires during a bake or the termination
+wait.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from botocore.exceptions import ClientError
 from pipeline_common import deadline, store
 from pipeline_common.aws import aws_errors, client
 from pipeline_common.config import RunSettings, env, env_list, settings
-from pipeline_common.errors import DeploymentFailed, NotDeployable, NotFound
+from pipeline_common.errors import ConfigError, DeploymentFailed, NotDeployable, NotFound
 from pipeline_common.names import sagemaker_name
 from pipeline_common.observability import logger, metrics, tracer
 from pipeline_common.payloads import action, field, optional
@@ -31,7 +32,13 @@ DEPLOYED = "deployed"
 ROLLED_BACK = "rolled_back"
 FAILED = "failed"
 IN_PROGRESS = "in_progress"
-UPDATING_STATES = ("Updating", "RollingBack", "SystemUpdating", "UpdateRollbackFailed")
+# DescribeEndpoint's EndpointStatus values (API reference): OutOfService, Creating, Updating, SystemUpdating,
+# RollingBack, InService, Deleting, Failed, UpdateRollbackFailed.
+UPDATING_STATES = ("Updating", "RollingBack", "SystemUpdating")
+IN_PROGRESS_STATES = ("Creating", *UPDATING_STATES)
+# Terminal for a rollout: no later DescribeEndpoint turns these into the new config serving. UpdateRollbackFailed
+# is the rollback itself failing: the endpoint waits for an operator, it is not "still updating".
+FAILED_STATES = ("Failed", "UpdateRollbackFailed", "OutOfService", "Deleting")
 NOT_DEPLOYABLE = ("training", "failed")
 
 
@@ -48,7 +55,8 @@ def rollout_outcome(
     description: dict[str, Any], new_config: str, previous_config: str | None, seen_updating: bool
 ) -> Outcome:
     """Deployed when InService on the new config; rolled back when InService on the old one after an update
-    (seen Updating, or a FailureReason); failed when Failed; otherwise still in progress.
+    (seen Updating, or a FailureReason); failed on every terminal status (`FAILED_STATES`), on a missing endpoint
+    and on a status the API does not document; in progress while Creating/Updating/SystemUpdating/RollingBack.
 
     Right after UpdateEndpoint the endpoint may still report InService on the old config: without having seen
     Updating (or a failure reason) that is not yet a rollback.
@@ -57,13 +65,17 @@ def rollout_outcome(
     config = description.get("EndpointConfigName")
     reason = description.get("FailureReason", "") or ""
     seen = seen_updating or status in UPDATING_STATES
-    if status == "Failed":
-        return Outcome(FAILED, seen, reason or "endpoint Failed")
+    if status in FAILED_STATES:
+        return Outcome(FAILED, seen, f"status {status}: {reason or 'no FailureReason given'}")
     if status == "InService" and config == new_config:
         return Outcome(DEPLOYED, seen)
     if status == "InService" and previous_config and config == previous_config and (seen or reason):
         return Outcome(ROLLED_BACK, seen, reason or "endpoint returned to its previous config")
-    return Outcome(IN_PROGRESS, seen)
+    if status == "InService" or status in IN_PROGRESS_STATES:
+        return Outcome(IN_PROGRESS, seen)
+    if not description:
+        return Outcome(FAILED, seen, "the endpoint does not exist (DescribeEndpoint found nothing)")
+    return Outcome(FAILED, seen, f"status {status!r} is not an EndpointStatus this rollout knows")
 
 
 def _already_exists(error: ClientError) -> bool:
@@ -111,6 +123,18 @@ def _target(event: dict[str, Any], run_id: str, config: RunSettings) -> tuple[st
     return model_id, None
 
 
+def region_environment(region: str | None) -> dict[str, str]:
+    """The region for the serving container's botocore (its decision log writes to Firehose).
+
+    SageMaker hosting does not reliably set `AWS_DEFAULT_REGION`, and botocore reads only that variable (with just
+    `AWS_REGION`, creating a client raises NoRegionError), so the model carries its region explicitly: the region
+    this Lambda creates the model in. Both names, for SDKs that read the other one.
+    """
+    if not region:
+        raise ConfigError("the SageMaker client has no region: the model's environment cannot name one")
+    return {"AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+
+
 def _create(kind: str, **request: Any) -> None:
     try:
         getattr(client("sagemaker"), kind)(**request)
@@ -138,6 +162,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
                 "DECISIONS_STREAM": env("DECISIONS_STREAM"),
                 "EXPERIMENT_ID": config.experiment_id,
                 "MODEL_ID": model_id,
+                **region_environment(client("sagemaker").meta.region_name),
             },
         ),
     )
@@ -147,7 +172,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
             config_name=config_name,
             model_name=model_name,
             instance_type=config.endpoint_instance_type,
-            instance_count=int(config.raw.get("endpoint_instance_count", 1)),
+            instance_count=config.endpoint_instance_count,
         ),
     )
     previous_model_id, _ = store.serving_model(config.experiment_id)
@@ -163,6 +188,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
             endpoint_name=endpoint_name,
             config_name=config_name,
             deployment=deployment_config(
+                instance_count=config.endpoint_instance_count,
                 canary_percent=config.canary_percent,
                 canary_wait_seconds=config.canary_wait_seconds,
                 termination_wait_seconds=config.termination_wait_seconds,
@@ -189,7 +215,8 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def status(event: dict[str, Any]) -> dict[str, Any]:
-    """DescribeEndpoint -> deployed / rolled_back / in_progress; a Failed endpoint raises `DeploymentFailed`."""
+    """DescribeEndpoint -> deployed / rolled_back / in_progress; a terminal status (Failed, UpdateRollbackFailed,
+    OutOfService, Deleting) or a vanished endpoint raises `DeploymentFailed` naming it and the FailureReason."""
     deployment = field(event, "deployment", dict)
     description = _describe_endpoint(field(deployment, "endpoint_name", str)) or {}
     outcome = rollout_outcome(
@@ -199,7 +226,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
         bool(deployment.get("seen_updating")),
     )
     if outcome.status == FAILED:
-        raise DeploymentFailed(f"endpoint {deployment['endpoint_name']} Failed: {outcome.reason}")
+        raise DeploymentFailed(f"endpoint {deployment['endpoint_name']} {outcome.reason}")
     if outcome.status == IN_PROGRESS:
         deadline.enforce("deployment", deployment, str(description.get("EndpointStatus") or "unknown"))
     result = {

@@ -32,6 +32,9 @@ def test_cdk_json_defaults_are_valid_and_match_the_dataclass() -> None:
         ({"holdout_share": 0}, "holdout_share"),
         ({"missing_reward": "ignore"}, "missing_reward"),
         ({"canary_percent": 0}, "canary_percent"),
+        ({"endpoint_instance_count": 0}, "endpoint_instance_count"),
+        ({"endpoint_instance_count": 1.5}, "endpoint_instance_count"),
+        ({"endpoint_instance_count": 2, "canary_percent": 60}, "canary_percent"),
         ({"training_instance_type": "m5.large"}, "training_instance_type"),
         ({"experiment_id": "has space"}, "experiment_id"),
         ({"interactions": ["s"]}, "interactions"),
@@ -68,3 +71,19 @@ def test_settings_json_round_trips() -> None:
     data = json.loads(settings.to_json())
     assert data["exploration"]["algorithm"] == settings.exploration.algorithm
     assert data["promotion_margin"] == settings.promotion_margin
+
+
+def test_endpoint_instance_count_is_a_setting_and_the_default_rollout_is_valid() -> None:
+    """deploy.py read `endpoint_instance_count`, which the settings refused as unknown: now it is validated, and the
+    default (1 instance, canary_percent 10) is a valid combination (the rollout is all at once)."""
+    assert load_settings().endpoint_instance_count == 1
+    settings = parse_settings({"endpoint_instance_count": 4, "canary_percent": 25})
+    assert (settings.endpoint_instance_count, settings.canary_percent) == (4, 25)
+    assert json.loads(settings.to_json())["endpoint_instance_count"] == 4
+    assert parse_settings({"endpoint_instance_count": 3, "canary_percent": 100}).canary_percent == 100
+
+
+def test_a_canary_above_half_the_fleet_names_the_limit() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({"endpoint_instance_count": 4, "canary_percent": 75})
+    assert "endpoint_instance_count 4" in str(caught.value) and "50%" in str(caught.value)

@@ -46,6 +46,7 @@ class RunSettings:
     seed: int
     training_instance_type: str
     endpoint_instance_type: str
+    endpoint_instance_count: int
     canary_percent: int
     canary_wait_seconds: int
     termination_wait_seconds: int
@@ -69,6 +70,7 @@ class RunSettings:
                 seed=int(raw["seed"]),
                 training_instance_type=str(raw["training_instance_type"]),
                 endpoint_instance_type=str(raw["endpoint_instance_type"]),
+                endpoint_instance_count=int(raw["endpoint_instance_count"]),
                 canary_percent=int(raw["canary_percent"]),
                 canary_wait_seconds=int(raw["canary_wait_seconds"]),
                 termination_wait_seconds=int(raw["termination_wait_seconds"]),

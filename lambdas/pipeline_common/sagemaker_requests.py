@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline_common.errors import ConfigError
+
 TRAINING_CHANNEL = "training"
 PRETRAINED_CHANNEL = "pretrained_model"
 MAX_TRAINING_SECONDS = 4 * 3600
+MAX_CANARY_PERCENT = 50
 ESTIMATORS = ("ips", "snips", "dr")
 _NUMBER = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
 
@@ -126,22 +129,55 @@ def endpoint_config_request(
     }
 
 
-def deployment_config(
-    *, canary_percent: int, canary_wait_seconds: int, termination_wait_seconds: int, alarm_names: list[str]
-) -> dict[str, Any]:
-    """Blue/green with a canary (all at once when the canary is 100%), rolled back by the endpoint's alarms.
+def canary_instances(instance_count: int, canary_percent: int) -> int:
+    """Instances the canary turns on: `canary_percent` of the fleet rounded down, at least one.
 
-    The timeout must exceed the canary wait plus the termination wait (API range 600-28800 s); an hour on top
+    Sized in whole instances (`INSTANCE_COUNT`) so the request does not depend on how SageMaker would round a
+    `CAPACITY_PERCENT` of a small fleet; rounded down, the canary stays within SageMaker's limit of 50% of the
+    variant's instances whenever `canary_percent` is at most 50.
+    """
+    return max(1, instance_count * canary_percent // 100)
+
+
+def traffic_routing(*, instance_count: int, canary_percent: int, canary_wait_seconds: int) -> dict[str, Any]:
+    """TrafficRoutingConfig for the fleet size: a canary needs 2+ instances, one instance shifts ALL_AT_ONCE.
+
+    SageMaker's rule (TrafficRoutingConfig): `CanarySize` must be at most 50% of the variant's total instance count,
+    so a single-instance variant cannot have a canary; it shifts all at once and bakes for `canary_wait_seconds`
+    (`WaitIntervalInSeconds`, 0-3600) under the rollback alarms. `canary_percent` 100 asks for all at once too.
+    """
+    if instance_count < 1:
+        raise ConfigError(f"setting 'bandit.endpoint_instance_count' is {instance_count}; it must be at least 1")
+    if instance_count == 1 or canary_percent >= 100:
+        return {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": canary_wait_seconds}
+    if not 1 <= canary_percent <= MAX_CANARY_PERCENT:
+        raise ConfigError(
+            f"setting 'bandit.canary_percent' is {canary_percent}; with endpoint_instance_count {instance_count} "
+            f"the canary may hold at most {MAX_CANARY_PERCENT}% of the instances (or use 100 for all at once)"
+        )
+    return {
+        "Type": "CANARY",
+        "CanarySize": {"Type": "INSTANCE_COUNT", "Value": canary_instances(instance_count, canary_percent)},
+        "WaitIntervalInSeconds": canary_wait_seconds,
+    }
+
+
+def deployment_config(
+    *,
+    instance_count: int,
+    canary_percent: int,
+    canary_wait_seconds: int,
+    termination_wait_seconds: int,
+    alarm_names: list[str],
+) -> dict[str, Any]:
+    """Blue/green (canary with 2+ instances, else all at once with a bake), rolled back by the endpoint's alarms.
+
+    The timeout must exceed the traffic waits plus the termination wait (API range 600-28800 s); an hour on top
     leaves room for provisioning the green fleet.
     """
-    if canary_percent >= 100:
-        routing: dict[str, Any] = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": canary_wait_seconds}
-    else:
-        routing = {
-            "Type": "CANARY",
-            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": canary_percent},
-            "WaitIntervalInSeconds": canary_wait_seconds,
-        }
+    routing = traffic_routing(
+        instance_count=instance_count, canary_percent=canary_percent, canary_wait_seconds=canary_wait_seconds
+    )
     timeout = min(28800, max(600, canary_wait_seconds + termination_wait_seconds + 3600))
     config: dict[str, Any] = {
         "BlueGreenUpdatePolicy": {

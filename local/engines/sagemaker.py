@@ -12,11 +12,14 @@ replaces it, for tests).
 
 Endpoint: one `serve` process per production variant (`SERVE_WORKERS=1` unless the Model's environment says
 otherwise: this machine has few cores), model from `ModelDataUrl` extracted into its `model/`, environment = the
-Model's `Environment` + the gateway's AWS endpoint (decisions reach the gateway's Firehose), on a free port. The
+Model's `Environment` + `SAGEMAKER_BIND_TO_PORT` (a free port) + the gateway's endpoint and credentials standing for
+the instance's network and role, and no region unless the Model sets one (as on SageMaker). The
 router (`invoke_endpoint`) picks a fleet by the current traffic split and a variant by weight, and forwards over a
 pooled keep-alive connection. A container's 4xx/5xx comes back as SageMaker's `ModelError` (424).
 
-`UpdateEndpoint` runs `DeploymentConfig.BlueGreenUpdatePolicy` (default: blue/green all at once): start green,
+`UpdateEndpoint` validates `DeploymentConfig` as SageMaker does (`local.engines.deployment`: canary at most 50% and
+linear steps 10-50% of the new variant's instances, the documented ranges) and runs its
+`BlueGreenUpdatePolicy` (default: blue/green all at once): start green,
 health-check `/ping` (timeout: rollback), shift traffic (CANARY: `CanarySize` then the rest after
 `WaitIntervalInSeconds`; LINEAR: steps; ALL_AT_ONCE), watch during every bake and the `TerminationWaitInSeconds`
 (the `AutoRollbackConfiguration.Alarms` through CloudWatch `DescribeAlarms`, and green's 5xx/connection errors
@@ -54,6 +57,13 @@ from urllib.parse import urlparse
 
 from local.aws import client as aws_client
 from local.aws import local_environment
+from local.engines.deployment import (
+    DEFAULT_POLICY,
+    traffic_steps,
+    validate_deployment,
+    validate_variants,
+    variant_instances,
+)
 from local.errors import AwsError
 from local.faults import CORRUPT_MODEL_BYTES, Faults
 
@@ -352,11 +362,21 @@ class SageMakerEngine:
         return handler(params or {})
 
     def _base_env(self) -> dict[str, str]:
+        """What a SageMaker instance gives every container before the request's own environment: no region.
+
+        SageMaker sets no `AWS_REGION`/`AWS_DEFAULT_REGION` for the container (a model or job that needs one names it
+        in its `Environment`), so neither is set here. The gateway's URL (`AWS_ENDPOINT_URL`) and the local
+        credentials stand for what the instance's network and execution role (instance metadata) provide on AWS;
+        the rest is this machine's process plumbing (PATH, the repository on PYTHONPATH, unbuffered output).
+        """
         env = {k: os.environ[k] for k in _CALLER_ENV if k in os.environ}
-        env.update(local_environment(self.endpoint_url))
-        env["AWS_ACCESS_KEY_ID"] = os.environ.get("AWS_ACCESS_KEY_ID", env["AWS_ACCESS_KEY_ID"])
-        env["AWS_SECRET_ACCESS_KEY"] = os.environ.get("AWS_SECRET_ACCESS_KEY", env["AWS_SECRET_ACCESS_KEY"])
-        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
+        gateway = local_environment(self.endpoint_url)
+        env["AWS_ENDPOINT_URL"] = gateway["AWS_ENDPOINT_URL"]
+        env["AWS_ACCESS_KEY_ID"] = os.environ.get("AWS_ACCESS_KEY_ID", gateway["AWS_ACCESS_KEY_ID"])
+        env["AWS_SECRET_ACCESS_KEY"] = os.environ.get("AWS_SECRET_ACCESS_KEY", gateway["AWS_SECRET_ACCESS_KEY"])
+        # No profile or config file of this machine's user either: it could carry a region the instance has not.
+        env["AWS_CONFIG_FILE"] = os.devnull
+        env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -620,18 +640,17 @@ class SageMakerEngine:
             command, limit_override = self._faulty_command(fault)
         env = self._base_env()
         env.update({k: str(v) for k, v in (request.get("Environment") or {}).items()})
+        # SageMaker's own variables for a training container ("How Amazon SageMaker Provides Training Information"):
+        # TRAINING_JOB_NAME and TRAINING_JOB_ARN. The SM_* variables (SM_MODEL_DIR, SM_CHANNEL_*, ...) come from the
+        # SageMaker Training Toolkit inside framework images, not from the platform, so a bare image gets none;
+        # SM_ML_ROOT only moves /opt/ml to this job's directory.
         env.update(
             {
                 "SM_ML_ROOT": str(ml),
                 "TRAINING_JOB_NAME": job.name,
                 "TRAINING_JOB_ARN": _arn("training-job", job.name),
-                "SM_MODEL_DIR": str(ml / "model"),
-                "SM_OUTPUT_DATA_DIR": str(ml / "output" / "data"),
-                "SM_HPS": json.dumps(request.get("HyperParameters") or {}),
             }
         )
-        for channel in request.get("InputDataConfig") or []:
-            env[f"SM_CHANNEL_{channel['ChannelName'].upper()}"] = str(ml / "input" / "data" / channel["ChannelName"])
         patterns = [(d["Name"], re.compile(d["Regex"])) for d in spec.get("MetricDefinitions") or [] if d.get("Name")]
         limit = (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         if limit_override is not None:
@@ -750,6 +769,7 @@ class SageMakerEngine:
     def _op_CreateEndpointConfig(self, params: dict[str, Any]) -> dict[str, Any]:
         name = _require(params, "EndpointConfigName")
         variants = _require(params, "ProductionVariants")
+        validate_variants(variants)
         for variant in variants:
             self._model(variant.get("ModelName", ""))
         arn = _arn("endpoint-config", name)
@@ -827,7 +847,9 @@ class SageMakerEngine:
     def _op_CreateEndpoint(self, params: dict[str, Any]) -> dict[str, Any]:
         name = _require(params, "EndpointName")
         config_name = _require(params, "EndpointConfigName")
-        self._config(config_name)
+        config = self._config(config_name)
+        if params.get("DeploymentConfig"):  # the policy for later updates: refused now if SageMaker would
+            validate_deployment(params["DeploymentConfig"], config["ProductionVariants"])
         arn = _arn("endpoint", name)
         with self._lock:
             existing = self._endpoints.get(name)
@@ -924,23 +946,8 @@ class SageMakerEngine:
     def _op_UpdateEndpoint(self, params: dict[str, Any]) -> dict[str, Any]:
         endpoint = self._endpoint(_require(params, "EndpointName"))
         config_name = _require(params, "EndpointConfigName")
-        self._config(config_name)
-        deployment = params.get("DeploymentConfig") or {
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
-            }
-        }
-        if "RollingUpdatePolicy" in deployment and "BlueGreenUpdatePolicy" not in deployment:
-            rolling = deployment["RollingUpdatePolicy"]
-            deployment = {
-                **deployment,
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {
-                        "Type": "ALL_AT_ONCE",
-                        "WaitIntervalInSeconds": int(rolling.get("WaitIntervalInSeconds", 0)),
-                    }
-                },
-            }
+        config = self._config(config_name)
+        deployment = validate_deployment(params.get("DeploymentConfig") or DEFAULT_POLICY, config["ProductionVariants"])
         with self._lock:
             if endpoint.status != "InService":
                 raise AwsError(
@@ -986,7 +993,9 @@ class SageMakerEngine:
                 self._await_healthy(green, min(self.ping_timeout, max(1.0, deadline - time.monotonic())))
             except RuntimeError as err:
                 raise _Rollback(str(err)) from None
-            for share, wait in self._traffic_steps(routing, endpoint):
+            for share, wait in traffic_steps(
+                routing, variant_instances(self._config(config_name)["ProductionVariants"][0])
+            ):
                 with self._lock:
                     endpoint.green_share = share
                 self._variant_status(
@@ -1012,32 +1021,6 @@ class SageMakerEngine:
         with self._lock:
             endpoint.pending = None
             endpoint.status, endpoint.modified = "InService", _now()
-
-    @staticmethod
-    def _traffic_steps(routing: dict[str, Any], endpoint: Endpoint) -> list[tuple[float, float]]:
-        """(green share, bake seconds) per step of the traffic shift."""
-        kind = routing.get("Type", "ALL_AT_ONCE")
-        wait = float(routing.get("WaitIntervalInSeconds", 0))
-
-        def share_of(size: dict[str, Any]) -> float:
-            value = float(size.get("Value", 0))
-            if size.get("Type") == "INSTANCE_COUNT":
-                blue = endpoint.blue.variants if endpoint.blue else []
-                count = sum(v.instance_count for v in blue) or 1
-                return min(1.0, value / count)
-            return min(1.0, value / 100.0)
-
-        if kind == "CANARY":
-            canary = share_of(routing.get("CanarySize") or {})
-            return [(canary, wait), (1.0, 0.0)] if canary < 1.0 else [(1.0, wait)]
-        if kind == "LINEAR":
-            step = share_of(routing.get("LinearStepSize") or {}) or 1.0
-            steps, share = [], 0.0
-            while share < 1.0 - 1e-9:
-                share = min(1.0, share + step)
-                steps.append((share, wait if share < 1.0 else 0.0))
-            return steps
-        return [(1.0, wait)]
 
     def _bake(self, endpoint: Endpoint, green: Fleet, alarms: list[str], seconds: float, deadline: float) -> None:
         """Watch alarms and green's error rate for `seconds`; raise `_Rollback` when either says so."""
@@ -1147,14 +1130,9 @@ class SageMakerEngine:
         env["SERVE_WORKERS"] = "1"
         env.update({k: str(v) for k, v in (container.get("Environment") or {}).items()})
         variant.port = _free_port()
-        env.update(
-            {
-                "SM_ML_ROOT": str(ml),
-                "SAGEMAKER_BIND_TO_PORT": str(variant.port),
-                "SAGEMAKER_ENDPOINT_NAME": endpoint.name,
-                "SAGEMAKER_VARIANT_NAME": variant.name,
-            }
-        )
+        # SageMaker's own: the port to listen on (8080 on AWS unless it sets this, as for inference pipelines).
+        # SM_ML_ROOT moves /opt/ml to this variant's directory.
+        env.update({"SM_ML_ROOT": str(ml), "SAGEMAKER_BIND_TO_PORT": str(variant.port)})
         log = open(variant.root / "serve.log", "ab")  # noqa: SIM115 - the process owns it for its lifetime
         try:
             variant.process = subprocess.Popen(

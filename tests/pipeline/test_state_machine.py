@@ -180,7 +180,8 @@ def test_promote_and_deploy(state_machine_arn: str, lambdas: InProcessLambda, en
     assert output["result"]["outcome"] == "promoted"
     assert len(endpoint.updates) == 1
     policy = endpoint.updates[0]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
-    assert policy["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    # the default fleet is one instance: no canary is valid there, so all at once with the canary wait as the bake
+    assert policy["TrafficRoutingConfiguration"] == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}
     assert store.read_model(RUN)["state"] == "serving" and store.read_model("m-old")["state"] == "retired"  # type: ignore[index]
     experiment = store.read_experiment("bandit-demo")
     assert experiment["serving_model_id"] == RUN and experiment["watermark"] == WINDOW["end"]

@@ -23,7 +23,7 @@ from pipeline_common import errors, jobs, store
 from pipeline_common.aws import client
 from pipeline_common.config import RunSettings
 from pipeline_common.names import sagemaker_name
-from pipeline_common.sagemaker_requests import metric_definitions
+from pipeline_common.sagemaker_requests import metric_definitions, traffic_routing
 from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext, evaluation_archive
 
 from infra.settings import Settings, parse_settings
@@ -211,8 +211,26 @@ ENDPOINT_IN_SERVICE = {
 }
 
 
+ALL_AT_ONCE = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}
+CANARY_ONE = {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": 300}
+
+
+@pytest.mark.parametrize(
+    ("settings_overrides", "instances", "routing"),
+    [
+        # one instance: SageMaker refuses any canary (at most 50% of 1 instance), so all at once with a bake
+        ({}, 1, ALL_AT_ONCE),
+        ({"endpoint_instance_count": 2}, 2, CANARY_ONE),  # 10% of 2 rounds down to the minimum canary of 1
+        (
+            {"endpoint_instance_count": 10, "canary_percent": 30},
+            10,
+            {**CANARY_ONE, "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 3}},
+        ),
+        ({"endpoint_instance_count": 3, "canary_percent": 100}, 3, ALL_AT_ONCE),
+    ],
+)
 def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
-    sagemaker_stub: Stubber, context: FakeContext
+    sagemaker_stub: Stubber, context: FakeContext, instances: int, routing: dict[str, Any]
 ) -> None:
     serve("m-old", "s3://old")
     store.put_model({"model_id": RUN, "state": "candidate", "artifact_uri": f"s3://{BUCKET}/models/{RUN}/m.tar.gz"})
@@ -228,6 +246,9 @@ def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
                     "DECISIONS_STREAM": "bandit-demo-decisions",
                     "EXPERIMENT_ID": "bandit-demo",
                     "MODEL_ID": RUN,
+                    # the serving container's botocore needs AWS_DEFAULT_REGION; SageMaker does not set it reliably
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_REGION": REGION,
                 },
             },
             "ExecutionRoleArn": ROLE,
@@ -242,7 +263,7 @@ def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
                 {
                     "VariantName": "AllTraffic",
                     "ModelName": f"{RUN}-model",
-                    "InitialInstanceCount": 1,
+                    "InitialInstanceCount": instances,
                     "InstanceType": "ml.m5.large",
                     "InitialVariantWeight": 1.0,
                 }
@@ -258,11 +279,7 @@ def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
             "EndpointConfigName": f"{RUN}-config",
             "DeploymentConfig": {
                 "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {
-                        "Type": "CANARY",
-                        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
-                        "WaitIntervalInSeconds": 300,
-                    },
+                    "TrafficRoutingConfiguration": routing,
                     "TerminationWaitInSeconds": 120,
                     "MaximumExecutionTimeoutInSeconds": 4020,
                 },
@@ -276,6 +293,12 @@ def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
     assert result["mode"] == "update"
     assert result["previous_config"] == "old-config" and result["previous_model_id"] == "m-old"
     assert result["endpoint_config"] == f"{RUN}-config" and result["status"] == "in_progress"
+
+
+@pytest.mark.parametrize(("instances", "percent"), [(2, 51), (4, 99), (3, 0), (0, 10)])
+def test_traffic_routing_refuses_what_sagemaker_would(instances: int, percent: int) -> None:
+    with pytest.raises(errors.ConfigError, match=r"bandit\.(canary_percent|endpoint_instance_count)"):
+        traffic_routing(instance_count=instances, canary_percent=percent, canary_wait_seconds=60)
 
 
 def test_deploy_start_creates_the_endpoint_the_first_time(sagemaker_stub: Stubber, context: FakeContext) -> None:
@@ -320,7 +343,15 @@ def test_a_rollback_target_must_be_registered_and_trained(aws: None, context: Fa
         ("InService", "old", True, "", ("rolled_back", True)),
         ("InService", "old", False, "Rolled back: alarm 5xx in ALARM", ("rolled_back", False)),
         ("RollingBack", "old", True, "", ("in_progress", True)),
+        ("SystemUpdating", "old", False, "", ("in_progress", True)),
+        ("Creating", "new", False, "", ("in_progress", False)),
         ("Failed", "new", True, "capacity", ("failed", True)),
+        # the rollback itself failed: terminal, not "still updating" (the run used to poll it forever)
+        ("UpdateRollbackFailed", "old", True, "rollback failed", ("failed", True)),
+        ("UpdateRollbackFailed", "new", False, "", ("failed", False)),
+        ("OutOfService", "new", True, "", ("failed", True)),
+        ("Deleting", "old", True, "", ("failed", True)),
+        ("Exploding", "old", True, "", ("failed", True)),  # not a documented EndpointStatus: fail, never loop
     ],
 )
 def test_rollout_outcome(status: str, config: str, seen: bool, reason: str, expected: tuple[str, bool]) -> None:
@@ -336,6 +367,29 @@ def test_deploy_status_raises_when_the_endpoint_failed(sagemaker_stub: Stubber, 
     )
     deployment = {"endpoint_name": ENDPOINT, "endpoint_config": "new", "previous_config": None}
     with pytest.raises(errors.DeploymentFailed, match="no capacity"):
+        deploy.handler({"action": "status", "run_id": RUN, "deployment": deployment}, context)
+
+
+def test_deploy_status_fails_the_run_when_the_rollback_failed(sagemaker_stub: Stubber, context: FakeContext) -> None:
+    """UpdateRollbackFailed was in UPDATING_STATES: the status loop kept polling an endpoint that waits for an
+    operator. Now the run fails with the status and SageMaker's reason."""
+    sagemaker_stub.add_response(
+        "describe_endpoint",
+        {
+            **ENDPOINT_IN_SERVICE,
+            "EndpointStatus": "UpdateRollbackFailed",
+            "FailureReason": "could not restore the blue fleet",
+        },
+    )
+    deployment = {"endpoint_name": ENDPOINT, "endpoint_config": "new", "previous_config": "old-config"}
+    with pytest.raises(errors.DeploymentFailed, match="UpdateRollbackFailed: could not restore the blue fleet"):
+        deploy.handler({"action": "status", "run_id": RUN, "deployment": deployment}, context)
+
+
+def test_deploy_status_fails_when_the_endpoint_is_gone(sagemaker_stub: Stubber, context: FakeContext) -> None:
+    sagemaker_stub.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
+    deployment = {"endpoint_name": ENDPOINT, "endpoint_config": "new", "previous_config": "old-config"}
+    with pytest.raises(errors.DeploymentFailed, match="does not exist"):
         deploy.handler({"action": "status", "run_id": RUN, "deployment": deployment}, context)
 
 

@@ -166,7 +166,9 @@ def test_stop_and_max_runtime(sm: Any, bucket: str, engine: SageMakerEngine) -> 
     assert _wait_job(sm, "stopped-job", timeout=30)["TrainingJobStatus"] == "Stopped"
 
 
-def _model_and_config(sm: Any, name: str, artifact: str | None, env: dict[str, str] | None = None) -> str:
+def _model_and_config(
+    sm: Any, name: str, artifact: str | None, env: dict[str, str] | None = None, instances: int = 1
+) -> str:
     container: dict[str, Any] = {"Image": "local/bandit:latest", "Environment": {"EXPERIMENT_ID": "exp", **(env or {})}}
     if artifact:
         container["ModelDataUrl"] = artifact
@@ -177,7 +179,7 @@ def _model_and_config(sm: Any, name: str, artifact: str | None, env: dict[str, s
             {
                 "VariantName": "AllTraffic",
                 "ModelName": name,
-                "InitialInstanceCount": 1,
+                "InitialInstanceCount": instances,
                 "InstanceType": "ml.m5.large",
                 "InitialVariantWeight": 1.0,
             }
@@ -282,7 +284,8 @@ def test_green_failing_ping_is_rolled_back_while_blue_serves(
 def test_canary_shifts_to_green_and_stops_blue(
     sm: Any, runtime: Any, engine: SageMakerEngine, serving: str, trained_model: str, blue_log: Path
 ) -> None:
-    config = _model_and_config(sm, "green", trained_model, {"MODEL_ID": "green"})
+    # a canary needs 2+ instances (at most 50% of the variant's instances): one of green's two
+    config = _model_and_config(sm, "green", trained_model, {"MODEL_ID": "green"}, instances=2)
     sm.update_endpoint(
         EndpointName=serving,
         EndpointConfigName=config,
@@ -290,7 +293,7 @@ def test_canary_shifts_to_green_and_stops_blue(
             "BlueGreenUpdatePolicy": {
                 "TrafficRoutingConfiguration": {
                     "Type": "CANARY",
-                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+                    "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
                     "WaitIntervalInSeconds": 3,
                 },
                 "TerminationWaitInSeconds": 1,
@@ -329,11 +332,7 @@ def test_errors_on_green_roll_back(sm: Any, runtime: Any, engine: SageMakerEngin
         EndpointConfigName=config,
         DeploymentConfig={
             "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {
-                    "Type": "CANARY",
-                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 100},
-                    "WaitIntervalInSeconds": 30,
-                },
+                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30},
             }
         },
     )
@@ -376,11 +375,7 @@ def test_an_alarm_in_alarm_state_rolls_back(sm: Any, runtime: Any, engine: SageM
         EndpointConfigName=config,
         DeploymentConfig={
             "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {
-                    "Type": "CANARY",
-                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
-                    "WaitIntervalInSeconds": 30,
-                },
+                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30},
             },
             "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "policy-5xx"}]},
         },
@@ -393,3 +388,103 @@ def test_an_alarm_in_alarm_state_rolls_back(sm: Any, runtime: Any, engine: SageM
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", current)
     assert "policy-5xx" in described["FailureReason"]
     cloudwatch.set_alarm_state(AlarmName="policy-5xx", StateValue="OK", StateReason="test")
+
+
+def test_a_canary_sagemaker_refuses_is_refused(sm: Any, engine: SageMakerEngine, serving: str) -> None:
+    """The pipeline's old request (CANARY, CAPACITY_PERCENT 10, on 1 instance) was accepted here and rejected by
+    SageMaker: a canary must be at most 50% of the variant's instances, and 10% of one instance is the instance."""
+    current = sm.describe_endpoint(EndpointName=serving)["EndpointConfigName"]
+    config = _model_and_config(sm, "one-instance", None, {"MODEL_ID": "one-instance"})
+    refused = {
+        "Type": "CANARY",
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+        "WaitIntervalInSeconds": 300,
+    }
+    with pytest.raises(ClientError) as caught:
+        sm.update_endpoint(
+            EndpointName=serving,
+            EndpointConfigName=config,
+            DeploymentConfig={"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": refused}},
+        )
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "50% of the variant's total instance count" in caught.value.response["Error"]["Message"]
+    with pytest.raises(ClientError, match="less than or equal to 3600"):
+        sm.update_endpoint(
+            EndpointName=serving,
+            EndpointConfigName=config,
+            DeploymentConfig={
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 4000}
+                }
+            },
+        )
+    described = sm.describe_endpoint(EndpointName=serving)
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", current)
+
+
+def test_linear_steps_through_the_instances(sm: Any, runtime: Any, engine: SageMakerEngine, serving: str) -> None:
+    """LINEAR on 4 instances, one instance (25%) per step: green's share walks 0.25, 0.5, 0.75, 1.0."""
+    config = _model_and_config(sm, "linear", None, {"MODEL_ID": "linear"}, instances=4)
+    sm.update_endpoint(
+        EndpointName=serving,
+        EndpointConfigName=config,
+        DeploymentConfig={
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {
+                    "Type": "LINEAR",
+                    "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+                    "WaitIntervalInSeconds": 1,
+                },
+                "TerminationWaitInSeconds": 1,  # the last step (all traffic) is baked by the termination wait
+            }
+        },
+    )
+    shares: list[float] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        endpoint = engine._endpoint(serving)
+        if endpoint.green is not None and (not shares or shares[-1] != endpoint.green_share):
+            shares.append(endpoint.green_share)
+        if endpoint.status == "InService" and endpoint.update_thread and not endpoint.update_thread.is_alive():
+            break
+        time.sleep(0.05)
+    described = sm.describe_endpoint(EndpointName=serving)
+    assert described["EndpointConfigName"] == config, described.get("FailureReason")
+    assert [s for s in shares if s > 0] == [0.25, 0.5, 0.75, 1.0]
+    assert _invoke(runtime, serving)["model_id"] == "linear"
+
+
+def test_a_model_without_a_region_fails_its_health_check_as_on_aws(sm: Any, engine: SageMakerEngine) -> None:
+    """The endpoint container gets only the Model's environment and what SageMaker sets (no AWS_DEFAULT_REGION):
+    `serve` with a Firehose decision log and no region refuses to start, so the endpoint fails; with the region in
+    the model's environment (as deploy.py now sets it) the same model serves."""
+    firehose = {"DECISIONS_STREAM": "nowhere-decisions"}
+    bare = _model_and_config(sm, "no-region", None, {"MODEL_ID": "no-region", **firehose})
+    sm.create_endpoint(EndpointName="no-region", EndpointConfigName=bare)
+    described = _wait_status(sm, "no-region", engine)
+    assert described["EndpointStatus"] == "Failed"
+    assert "ping health check" in described["FailureReason"] and "AWS_DEFAULT_REGION" in described["FailureReason"]
+
+    region = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+    named = _model_and_config(sm, "with-region", None, {"MODEL_ID": "with-region", **firehose, **region})
+    sm.create_endpoint(EndpointName="with-region", EndpointConfigName=named)
+    described = _wait_status(sm, "with-region", engine)
+    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    for name in ("no-region", "with-region"):
+        sm.delete_endpoint(EndpointName=name)
+
+
+def test_a_training_container_gets_sagemakers_variables_and_no_region(sm: Any, bucket: str) -> None:
+    """SageMaker gives a training container TRAINING_JOB_NAME and TRAINING_JOB_ARN, not a region and not the
+    training toolkit's SM_* variables; the request's Environment is passed through."""
+    request = _training_request(bucket, "env-job")
+    script = (
+        "import os; names = sorted(k for k in os.environ if k.startswith(('AWS_REGION', 'AWS_DEFAULT', 'SM_', "
+        "'TRAINING_', 'MY_'))); open(os.path.join(os.environ['SM_ML_ROOT'], 'output', 'failure'), 'w')"
+        ".write(' '.join(names)); raise SystemExit(1)"
+    )
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["python", "-c", script]
+    request["Environment"] = {"MY_SETTING": "1"}
+    sm.create_training_job(**request)
+    described = _wait_job(sm, "env-job")
+    assert described["FailureReason"] == "AlgorithmError: MY_SETTING SM_ML_ROOT TRAINING_JOB_ARN TRAINING_JOB_NAME"
