@@ -46,11 +46,16 @@ def test_a_progress_payload_without_a_deadline_is_an_invalid_event() -> None:
 def test_the_settings_formulas_match_the_requests_the_lambdas_send() -> None:
     """infra/settings.py cannot import the Lambda code: it repeats two numbers, checked here."""
     assert TRAINING_JOB_MAX_RUNTIME_SECONDS == MAX_TRAINING_SECONDS
-    for canary, termination in ((0, 0), (300, 120), (3600, 3600)):
-        sent = deployment_config(
-            canary_percent=10, canary_wait_seconds=canary, termination_wait_seconds=termination, alarm_names=[]
-        )["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"]
-        assert rollout_timeout_seconds(canary, termination) == sent
+    for instances in (1, 3):
+        for canary, termination in ((0, 0), (300, 120), (3600, 3600)):
+            sent = deployment_config(
+                instance_count=instances,
+                canary_percent=10,
+                canary_wait_seconds=canary,
+                termination_wait_seconds=termination,
+                alarm_names=[],
+            )["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"]
+            assert rollout_timeout_seconds(canary, termination) == sent
 
 
 @pytest.mark.parametrize(
