@@ -165,6 +165,31 @@ SM_UPDATE = Doc(
     "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html",
 )
 
+SM_TRAFFIC_ROUTING = Doc(
+    "TrafficRoutingConfig - Amazon SageMaker API Reference",
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TrafficRoutingConfig.html",
+)
+SM_BLUE_GREEN_POLICY = Doc(
+    "BlueGreenUpdatePolicy - Amazon SageMaker API Reference",
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html",
+)
+SM_PRODUCTION_VARIANT = Doc(
+    "ProductionVariant - Amazon SageMaker API Reference",
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html",
+)
+SM_TRAINING_INFO = Doc(
+    "How Amazon SageMaker Provides Training Information",
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html",
+)
+SFN_STRUCTURE = Doc(
+    "State machine structure in Amazon States Language for Step Functions workflows",
+    "https://docs.aws.amazon.com/step-functions/latest/dg/statemachine-structure.html",
+)
+S3_EVENT_SHAPE = Doc(
+    "Amazon EventBridge event message structure for Amazon S3: Object Created",
+    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html",
+)
+
 # --- tests that show a rule enforced ------------------------------------------------------------------------------
 
 _ATHENA_TESTS = "tests/local/engines/test_athena_engine.py"
@@ -328,7 +353,6 @@ SM_CANARY = Rule(
     "a CANARY blue/green update sends the canary share to green, waits, then shifts all traffic and stops blue",
     SM_BLUE_GREEN,
     f"{_SM_TESTS}::test_canary_shifts_to_green_and_stops_blue",
-    "the canary size is not checked against the variant's instance count",
 )
 SM_ROLLBACK_ERRORS = Rule(
     "sagemaker.rollback-on-errors",
@@ -341,6 +365,69 @@ SM_ROLLBACK_ALARM = Rule(
     "an AutoRollbackConfiguration alarm in ALARM during the update rolls the endpoint back to blue",
     SM_ROLLBACK,
     f"{_SM_TESTS}::test_an_alarm_in_alarm_state_rolls_back",
+)
+
+SM_CANARY_SIZE = Rule(
+    "sagemaker.canary-size",
+    "a CANARY's CanarySize must be at most 50% of the new variant's instances and a LINEAR step 10-50% of them, so "
+    "no canary is valid on one instance: UpdateEndpoint/CreateEndpoint answer ValidationException",
+    SM_TRAFFIC_ROUTING,
+    "tests/local/engines/test_sagemaker_deployment.py::test_sizes_beyond_sagemakers_limits_are_refused",
+    "how SageMaker rounds CAPACITY_PERCENT to instances is not documented: the engine rounds up",
+)
+SM_DEPLOYMENT_RANGES = Rule(
+    "sagemaker.deployment-config-ranges",
+    "TrafficRoutingConfiguration is required; Type is ALL_AT_ONCE, CANARY or LINEAR with its size; "
+    "WaitIntervalInSeconds and TerminationWaitInSeconds 0-3600; MaximumExecutionTimeoutInSeconds 600-28800",
+    SM_BLUE_GREEN_POLICY,
+    "tests/local/engines/test_sagemaker_deployment.py::test_documented_ranges_and_required_members",
+    "'the timeout should exceed the waits' is not refused at request time (the docs say should; the engine rolls "
+    "back when it passes); RollingUpdatePolicy runs as all at once",
+)
+SM_VARIANT_INSTANCES = Rule(
+    "sagemaker.variant-instances",
+    "CreateEndpointConfig: each instance-based variant needs VariantName, InstanceType and InitialInstanceCount >= 1",
+    SM_PRODUCTION_VARIANT,
+    "tests/local/engines/test_sagemaker_deployment.py::test_a_variant_needs_an_instance",
+    "serverless variants, instance pools and instance quotas",
+)
+SM_TRAFFIC_STEPS = Rule(
+    "sagemaker.traffic-steps",
+    "traffic shifts in whole instances of the new variant: ALL_AT_ONCE bakes WaitIntervalInSeconds with all "
+    "traffic, CANARY bakes the canary's instances then shifts the rest, LINEAR adds one step per bake",
+    SM_BLUE_GREEN,
+    "tests/local/engines/test_sagemaker_engine.py::test_linear_steps_through_the_instances",
+    "whether the last step gets a bake of its own is not documented: the engine bakes it with the termination wait",
+)
+SM_ENDPOINT_ENV = Rule(
+    "sagemaker.endpoint-environment",
+    "an endpoint container gets the Model's Environment and SAGEMAKER_BIND_TO_PORT, no AWS_REGION or "
+    "AWS_DEFAULT_REGION unless the model sets them: a model that logs to Firehose without them fails its health check",
+    SM_PING,
+    "tests/local/engines/test_sagemaker_engine.py::test_a_model_without_a_region_fails_its_health_check_as_on_aws",
+    "AWS_ENDPOINT_URL and local credentials stand for the instance's network and its role (instance metadata)",
+)
+SM_TRAINING_ENV = Rule(
+    "sagemaker.training-environment",
+    "a training container gets TRAINING_JOB_NAME, TRAINING_JOB_ARN and the job's Environment: no region and none of "
+    "the training toolkit's SM_* variables",
+    SM_TRAINING_INFO,
+    "tests/local/engines/test_sagemaker_engine.py::test_a_training_container_gets_sagemakers_variables_and_no_region",
+)
+SFN_TIMEOUT = Rule(
+    "states.execution-timeout",
+    "an execution past the state machine's TimeoutSeconds ends TIMED_OUT and runs no Catch (so the run lock is "
+    "taken over by the next trigger)",
+    SFN_STRUCTURE,
+    "tests/pipeline/test_trigger.py::test_a_lock_stranded_by_a_timed_out_execution_is_taken_over",
+)
+S3_EVENT_DETAIL = Rule(
+    "s3.event-detail",
+    "an Object Created event carries detail.object.etag without quotes, a sequencer that grows with every PUT of a "
+    "key, version-id only on a versioned bucket, request-id, requester, source-ip-address and reason",
+    S3_EVENT_SHAPE,
+    "tests/local/test_events.py::test_s3_events_have_awss_shape_and_a_new_sequencer_per_put",
+    "multipart uploads and CopyObject are delivered as PutObject",
 )
 
 _IAM = "IAM policies are stored, not evaluated: a call the role does not allow succeeds locally"
@@ -396,7 +483,7 @@ SUBJECTS: dict[str, Coverage] = {
     "AWS::SQS::Queue": Coverage(not_emulated="moto SQS; KMS-managed SSE and retention are not applied"),
     "AWS::SQS::QueuePolicy": Coverage(not_emulated=f"queue policies are stored, not evaluated; {_IAM}"),
     "AWS::StepFunctions::StateMachine": Coverage(
-        rules=(SFN_NAME_UNIQUE,),
+        rules=(SFN_NAME_UNIQUE, SFN_TIMEOUT),
         not_emulated="moto's ASL interpreter: logging and tracing configuration have no effect; Wait and Retry "
         "intervals sleep in real time",
     ),
@@ -429,15 +516,28 @@ SUBJECTS: dict[str, Coverage] = {
     "states:StartExecution": Coverage(rules=(SFN_NAME_UNIQUE,), not_emulated=_IAM),
     "states:DescribeExecution": Coverage(not_emulated=f"moto's execution status; {_IAM}"),
     "sagemaker:CreateTrainingJob": Coverage(
-        rules=(SM_JOB_NAME_UNIQUE, SM_JOB_FAILURE, SM_MAX_RUNTIME),
+        rules=(SM_JOB_NAME_UNIQUE, SM_JOB_FAILURE, SM_MAX_RUNTIME, SM_TRAINING_ENV),
         not_emulated=f"the container runs as a local process, not on the requested instance type; {_IAM}",
     ),
     "sagemaker:DescribeTrainingJob": Coverage(rules=(SM_JOB_FAILURE,), not_emulated=_IAM),
-    "sagemaker:CreateModel": Coverage(not_emulated=f"names are checked for uniqueness only; {_IAM}"),
-    "sagemaker:CreateEndpointConfig": Coverage(not_emulated=f"names are checked for uniqueness only; {_IAM}"),
-    "sagemaker:CreateEndpoint": Coverage(rules=(SM_PING_ROLLBACK,), not_emulated=_IAM),
+    "sagemaker:CreateModel": Coverage(
+        rules=(SM_ENDPOINT_ENV,), not_emulated=f"names are checked for uniqueness only; {_IAM}"
+    ),
+    "sagemaker:CreateEndpointConfig": Coverage(rules=(SM_VARIANT_INSTANCES,), not_emulated=_IAM),
+    "sagemaker:CreateEndpoint": Coverage(
+        rules=(SM_PING_ROLLBACK, SM_ENDPOINT_ENV, SM_DEPLOYMENT_RANGES), not_emulated=_IAM
+    ),
     "sagemaker:UpdateEndpoint": Coverage(
-        rules=(SM_PING_ROLLBACK, SM_CANARY, SM_ROLLBACK_ERRORS, SM_ROLLBACK_ALARM), not_emulated=_IAM
+        rules=(
+            SM_PING_ROLLBACK,
+            SM_CANARY,
+            SM_CANARY_SIZE,
+            SM_DEPLOYMENT_RANGES,
+            SM_TRAFFIC_STEPS,
+            SM_ROLLBACK_ERRORS,
+            SM_ROLLBACK_ALARM,
+        ),
+        not_emulated=_IAM,
     ),
     "sagemaker:DescribeEndpoint": Coverage(rules=(SM_PING_ROLLBACK,), not_emulated=_IAM),
     "firehose:PutRecordBatch": Coverage(
@@ -451,7 +551,7 @@ SUBJECTS: dict[str, Coverage] = {
         rules=(FIREHOSE_KEY_LAYOUT, S3_FIREHOSE_NOTIFIES),
         not_emulated="delivery runs in-process with no role: the delivery role's policy is not evaluated",
     ),
-    "s3 -> events:PutEvents": Coverage(rules=(S3_OBJECT_CREATED,)),
+    "s3 -> events:PutEvents": Coverage(rules=(S3_OBJECT_CREATED, S3_EVENT_DETAIL)),
     "events -> lambda:InvokeFunction": Coverage(
         rules=(EVENTS_PATTERN, EVENTS_TARGET_DLQ, LAMBDA_ASYNC_RETRIES),
         not_emulated="the function's resource policy (AWS::Lambda::Permission) is not checked",
