@@ -1,4 +1,4 @@
-"""SageMaker `serve`: the policy behind `container.server` (httptools parser, uvloop) on `SAGEMAKER_BIND_TO_PORT`.
+"""SageMaker `serve`: the policy behind `container.server` (uvicorn, httptools, uvloop) on `SAGEMAKER_BIND_TO_PORT`.
 
 Pre-forked worker processes (one per CPU) share the listening socket, each with one event loop: VW predictions
 hold the GIL and a workspace is not thread-safe, so threads would only add locking; processes use the cores.
