@@ -1,4 +1,4 @@
-"""SageMaker `serve`: the policy behind `container.server` (httptools parser, uvloop) on `SAGEMAKER_BIND_TO_PORT`.
+"""SageMaker `serve`: the policy behind `container.server` (uvicorn, httptools, uvloop) on `SAGEMAKER_BIND_TO_PORT`.
 
 Pre-forked worker processes (one per CPU) share the listening socket, each with one event loop: VW predictions
 hold the GIL and a workspace is not thread-safe, so threads would only add locking; processes use the cores.
@@ -63,6 +63,11 @@ def worker_count(environ: Mapping[str, str]) -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+def serve_app(app: DecisionApp, sock: socket.socket) -> None:
+    """Answer `/ping` and `/invocations` on `sock` until SIGTERM/SIGINT, then drain the connections."""
+    run(Server(app.handle, sock))
+
+
 def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], index: int) -> int:
     """One serving process: load the policy, serve until SIGTERM/SIGINT, then flush the decision log."""
     try:
@@ -83,7 +88,7 @@ def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], 
     gc.collect()
     gc.freeze()
     try:
-        run(Server(app.handle, sock))
+        serve_app(app, sock)
     finally:
         counters = app.logger.close(SHUTDOWN_FLUSH_SECONDS)
         _log(

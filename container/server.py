@@ -1,216 +1,171 @@
-"""A lean HTTP/1.1 server for `serve`: asyncio (uvloop when present) with httptools' parser (llhttp, as in uvicorn).
+"""`serve`'s HTTP layer: uvicorn (httptools' parser, uvloop) running the decision handler as a minimal ASGI app.
 
-Why not a framework: the endpoint answers two routes with small JSON bodies, and a decision costs ~40 µs of VW and
-featurizer time; uvicorn's ASGI layer measured ~73 µs CPU per request here, this protocol ~16 µs. What a
-production server must still do is done here: keep-alive and pipelining (in order), bounded URL, headers and body,
-malformed requests answered 400 and closed, write backpressure, idle timeout, graceful drain on SIGTERM.
+uvicorn replaced a hand-written asyncio + httptools server when a same-run benchmark did not show that one 1.5x
+faster (`bench/serve_compare.py`, `docs/benchmarks.md`). What this endpoint adds to uvicorn's defaults, as the
+hand-written server did: URL, headers and body bounded (400, connection closed), a malformed request answered with
+the JSON error body, a handler bug answered 500 with the connection kept, a keep-alive idle timeout longer than
+SageMaker's 60 s, and on SIGTERM a drain bounded by `DRAIN_SECONDS` that returns to the caller (which then
+flushes the decision log) instead of re-raising the signal.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import socket
 import sys
-import time
+import threading
 import traceback
-from collections.abc import Callable
-from http import HTTPStatus
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import httptools
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from container.invocations import MAX_BODY_BYTES, InvalidRequest
 
 Handler = Callable[[str, str, "bytes | InvalidRequest"], tuple[int, bytes]]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_URL_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 64 * 1024
-IDLE_TIMEOUT_SECONDS = 75.0  # longer than SageMaker's 60 s front-end idle timeout: the client closes first
+IDLE_TIMEOUT_SECONDS = 75  # longer than SageMaker's 60 s front-end idle timeout: the client closes first
 DRAIN_SECONDS = 30.0
-_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 _MALFORMED = b'{"error":"malformed HTTP request","field":"request"}'
+_INTERNAL = b'{"error":"internal error","field":null}'
+_JSON = (b"content-type", b"application/json")
+_CLOSE = (b"connection", b"close")
 
 
-def _response(status: int, body: bytes, keep_alive: bool, head: bool = False) -> bytes:
-    """Status line, headers and body as one write (one syscall, no Nagle interplay)."""
-    connection = b"" if keep_alive else b"connection: close\r\n"
-    return b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n%s" % (
-        status,
-        _REASONS.get(status, b"Unknown"),
-        len(body),
-        connection,
-        b"" if head else body,
-    )
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with bounded URL and headers, and a JSON body on its 400 for malformed input."""
 
-
-class HttpProtocol(asyncio.Protocol):
-    """One connection: parse requests with httptools, answer each with the handler, in order."""
-
-    def __init__(self, handler: Handler, server: Server) -> None:
-        self._handler = handler
-        self._server = server
-        self._parser = httptools.HttpRequestParser(self)
-        self._transport: asyncio.Transport | None = None
-        self._url = b""
-        self._header_bytes = 0
-        self._body: list[bytes] = []
-        self._body_size = 0
-        self._too_large = False
-        self._in_request = False
-        self.last_active = time.monotonic()
-
-    # -- asyncio ---------------------------------------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
-        self._server.connections.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._server.connections.discard(self)
-        self._transport = None
-
-    def data_received(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fail()
-        except httptools.HttpParserError:
-            self._fail()
-
-    def pause_writing(self) -> None:
-        if self._transport is not None:
-            self._transport.pause_reading()  # a client that does not read its answers stops being read
-
-    def resume_writing(self) -> None:
-        if self._transport is not None:
-            self._transport.resume_reading()
-
-    # -- httptools callbacks -----------------------------------------------------------------------------------------
+    _header_bytes = 0
 
     def on_message_begin(self) -> None:
-        self._in_request = True
-        self._url = b""
+        super().on_message_begin()
         self._header_bytes = 0
-        self._body = []
-        self._body_size = 0
-        self._too_large = False
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
-        if len(self._url) > MAX_URL_BYTES:
+        super().on_url(url)
+        if len(self.url) > MAX_URL_BYTES:
             raise httptools.HttpParserError("URL too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADER_BYTES:
             raise httptools.HttpParserError("headers too large")
-        if name.lower() == b"content-length" and value.strip().isdigit() and int(value) > MAX_BODY_BYTES:
-            self._too_large = True
+        super().on_header(name, value)
 
-    def on_body(self, body: bytes) -> None:
-        if self._too_large:
+    def send_400_response(self, msg: str) -> None:
+        head = STATUS_LINE[400] + b"content-type: application/json\r\ncontent-length: %d\r\n" % len(_MALFORMED)
+        self.transport.write(head + b"connection: close\r\n\r\n" + _MALFORMED)
+        self.transport.close()
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def asgi_app(handler: Handler) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The handler as ASGI: the body read whole (kept up to `MAX_BODY_BYTES`), the answer as JSON."""
+
+    async def application(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
             return
-        self._body_size += len(body)
-        if self._body_size > MAX_BODY_BYTES:
-            self._too_large = True
-            self._body = []
-        else:
-            self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        self._in_request = False
-        method = self._parser.get_method().decode("latin-1")
-        keep_alive = self._parser.should_keep_alive() and not self._server.closing
+        # An oversized body is still read to its end (and dropped): closing with unread bytes would reset the
+        # connection before the client reads the 400.
+        too_large = _declared_length(scope) > MAX_BODY_BYTES
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            too_large = too_large or size > MAX_BODY_BYTES
+            if chunk and not too_large:
+                chunks.append(chunk)
+            if not message.get("more_body"):
+                break
         body: bytes | InvalidRequest = (
-            InvalidRequest("body", f"is over {MAX_BODY_BYTES} bytes") if self._too_large else b"".join(self._body)
+            InvalidRequest("body", f"is over {MAX_BODY_BYTES} bytes") if too_large else b"".join(chunks)
         )
-        path = httptools.parse_url(self._url).path.decode("latin-1")
         try:
-            status, payload = self._handler(method, path, body)
+            status, payload = handler(scope["method"], scope["path"], body)
         except Exception:  # a bug, not bad input (validation is pure and total): 500, logged, connection kept
             traceback.print_exc(file=sys.stderr)
-            status, payload = 500, b'{"error":"internal error","field":null}'
-        if self._too_large:
-            keep_alive = False  # the rest of an oversized body would be read as the next request
-        if self._transport is None or self._transport.is_closing():
+            status, payload = 500, _INTERNAL
+        headers = [_JSON, (b"content-length", b"%d" % len(payload))]
+        if too_large:
+            headers.append(_CLOSE)  # the rest of an oversized body would be read as the next request
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    return application
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server; on SIGTERM/SIGINT it drains and returns (uvicorn alone re-raises the signal afterwards,
+    which with the default action would end the worker before its decision log is flushed)."""
+
+    def __init__(self, config: uvicorn.Config, install_signal_handlers: bool) -> None:
+        super().__init__(config)
+        self.install_signal_handlers = install_signal_handlers
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if not self.install_signal_handlers or threading.current_thread() is not threading.main_thread():
+            yield
             return
-        self._transport.write(_response(status, payload, keep_alive, head=method == "HEAD"))
-        if not keep_alive:
-            self._transport.close()
-
-    # -- helpers -----------------------------------------------------------------------------------------------------
-
-    def _fail(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(_response(400, _MALFORMED, keep_alive=False))
-            self._transport.close()
-
-    def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
-
-    def close_if_idle(self, now: float, idle_after: float) -> None:
-        """Close between requests: at shutdown (idle_after=0) or after the keep-alive idle timeout."""
-        if self._transport is not None and not self._in_request and now - self.last_active >= idle_after:
-            self._transport.close()
+        previous = {signum: signal.signal(signum, self.handle_exit) for signum in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 class Server:
-    """Serves `handler` on an already bound socket until SIGTERM/SIGINT, then drains connections."""
+    """Serves `handler` on an already bound socket until SIGTERM/SIGINT or `request_stop()`, then drains."""
 
     def __init__(self, handler: Handler, sock: socket.socket) -> None:
         self.handler = handler
         self.sock = sock
-        self.connections: set[HttpProtocol] = set()
-        self.closing = False
-        self.running = False
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._uvicorn: _Uvicorn | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._uvicorn is not None and self._uvicorn.started
 
     def request_stop(self) -> None:
-        """Thread-safe: begin the graceful shutdown."""
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        """Thread-safe: begin the graceful shutdown (uvicorn checks the flag every 0.1 s)."""
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
 
-    async def serve(self, install_signal_handlers: bool = True) -> None:
-        """Accept until stopped; then stop accepting, close idle connections and wait for the rest to finish."""
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        if install_signal_handlers:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                self._loop.add_signal_handler(signum, self._stop.set)
-        server = await self._loop.create_server(lambda: HttpProtocol(self.handler, self), sock=self.sock)
-        sweeper = self._loop.create_task(self._sweep())
-        self.running = True
-        await self._stop.wait()
-        self.closing = True
-        server.close()  # no new connections; answers in progress finish (a decision is answered synchronously)
-        sweeper.cancel()
-        deadline = time.monotonic() + DRAIN_SECONDS
-        while self.connections and time.monotonic() < deadline:
-            now = time.monotonic()
-            for connection in list(self.connections):
-                connection.close_if_idle(now, 0.0)
-            await asyncio.sleep(0.01)
-        for connection in list(self.connections):  # a client that stalled mid-request past the drain time
-            connection.abort()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 5.0)
-
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(5.0)
-            now = time.monotonic()
-            for connection in list(self.connections):
-                connection.close_if_idle(now, IDLE_TIMEOUT_SECONDS)
+    def serve_forever(self, install_signal_handlers: bool = True) -> None:
+        config = uvicorn.Config(
+            asgi_app(self.handler),
+            http=BoundedHttpToolsProtocol,
+            loop="uvloop",
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            server_header=False,
+            date_header=False,
+            timeout_keep_alive=IDLE_TIMEOUT_SECONDS,
+            timeout_graceful_shutdown=DRAIN_SECONDS,  # type: ignore[arg-type]  # a float works: asyncio.wait_for
+        )
+        self._uvicorn = _Uvicorn(config, install_signal_handlers)
+        self._uvicorn.run(sockets=[self.sock])
 
 
 def run(server: Server, install_signal_handlers: bool = True) -> None:
-    """Run the server in this thread (uvloop when installed) until SIGTERM/SIGINT or `request_stop()`."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(server.serve(install_signal_handlers))
-    else:
-        uvloop.run(server.serve(install_signal_handlers))
+    """Run the server in this thread until SIGTERM/SIGINT or `request_stop()`."""
+    server.serve_forever(install_signal_handlers)

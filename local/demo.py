@@ -196,7 +196,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo(runtime: LocalRuntime, args: argparse.Namespace, out: Path, started: float, overrides: dict[str, Any]) -> int:
-    from simulator import FirehoseRewardSink, SageMakerDecisionClient, build_scenario, run_simulation, summarise
+    from simulator import FirehoseRewardSink, SdkDecisionClient, build_scenario, run_simulation, summarise
     from simulator.plots import plot_run
     from simulator.progress import Progress
     from simulator.results import write_result
@@ -259,7 +259,8 @@ def _demo(runtime: LocalRuntime, args: argparse.Namespace, out: Path, started: f
         for r in rounds:
             model_first_seen.setdefault(r.model_id, now)
 
-    decisions = SageMakerDecisionClient(outputs["EndpointName"], runtime=runtime.client("sagemaker-runtime"))
+    # the SageMaker Python SDK's predictor, as an application on the SDK calls the endpoint
+    decisions = SdkDecisionClient(outputs["EndpointName"], runtime=runtime.client("sagemaker-runtime"))
     sink = FirehoseRewardSink(outputs["RewardsStreamName"], runtime.client("firehose"))
     _log(
         f"simulator: {args.interactions} interactions of '{args.scenario}' at {args.rate}/s, "

@@ -46,7 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--interactions", type=int, default=10_000)
     run.add_argument("--endpoint-name", help="SageMaker endpoint (default <experiment-id>-policy)")
     run.add_argument("--invoke-url", help="POST straight to a serve process, e.g. http://127.0.0.1:8080/invocations")
-    run.add_argument("--client", choices=("boto3", "sdk"), default="boto3", help="sdk: SageMaker Python SDK")
+    run.add_argument(
+        "--client",
+        choices=("sdk", "boto3"),
+        default="sdk",
+        help="sdk: the SageMaker Python SDK's Predictor (default); boto3: sagemaker-runtime invoke_endpoint",
+    )
     run.add_argument("--rewards-stream", help="Firehose stream for rewards (default <experiment-id>-rewards)")
     run.add_argument("--rewards-file", type=Path, help="write rewards as JSON lines here instead of Firehose")
     run.add_argument("--batch-size", type=int, default=100, help="decisions per call ({instances: [...]}), 1-1000")

@@ -1,9 +1,10 @@
 """Decision clients: how an application asks the endpoint for actions.
 
-The default is what a SageMaker user's application does: boto3 `sagemaker-runtime` `invoke_endpoint` with a JSON
-body. boto3 reads `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` itself, so the same client talks to AWS
-and to the local gateway. `HttpDecisionClient` POSTs straight to a `serve` process (benchmarks), and
-`SdkDecisionClient` uses the SageMaker Python SDK when it is installed (optional; not a dependency).
+What a SageMaker user's application does: the SageMaker Python SDK's `Predictor` with its JSON serializer and
+deserializer (`SdkDecisionClient`, the simulator's default), or boto3's `sagemaker-runtime` `invoke_endpoint` with a
+JSON body (`SageMakerDecisionClient`, `--client boto3`), which the SDK calls underneath. boto3 reads `AWS_ENDPOINT_URL`
+/ `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` itself, so both talk to AWS and to the local gateway unchanged.
+`HttpDecisionClient` POSTs straight to a `serve` process (benchmarks).
 Several requests go as one `{"instances": [...]}` call, answered as `{"predictions": [...]}`.
 """
 
@@ -50,6 +51,12 @@ def decode(payload: bytes | str, expected: int) -> list[dict[str, Any]]:
         value = json.loads(payload)
     except ValueError:
         raise DecisionError(f"the endpoint answered non-JSON: {str(payload)[:200]!r}") from None
+    return check(value, expected)
+
+
+def check(value: Any, expected: int) -> list[dict[str, Any]]:
+    """The decisions in a parsed answer (one, or `{"predictions": [...]}` for a batch), each with the contract's
+    fields."""
     answers = value.get("predictions") if isinstance(value, dict) and expected > 1 else [value]
     if not isinstance(answers, list) or len(answers) != expected:
         raise DecisionError(f"expected {expected} decisions, got {str(value)[:200]!r}")
@@ -178,44 +185,52 @@ class HttpDecisionClient:
 
 
 class SdkDecisionClient:
-    """The SageMaker Python SDK's predictor, for applications built on it; imported only when installed."""
+    """The SageMaker Python SDK's `Predictor` with its JSON serializer and deserializer: what an application built on
+    the SDK calls. Under it is the same `sagemaker-runtime` client (and retry rules) as `SageMakerDecisionClient`, so
+    `AWS_ENDPOINT_URL` points it at the local gateway as well as boto3."""
 
-    def __init__(self, endpoint_name: str, attempts: int = DEFAULT_ATTEMPTS) -> None:
+    def __init__(self, endpoint_name: str, runtime: Any | None = None, attempts: int = DEFAULT_ATTEMPTS) -> None:
+        self._boto = SageMakerDecisionClient(endpoint_name, runtime=runtime, attempts=attempts)
         self.endpoint_name = endpoint_name
         self.attempts = attempts
-        self._invoke = self._sdk_invoke(endpoint_name)
-
-    @staticmethod
-    def _sdk_invoke(endpoint_name: str) -> Callable[[bytes], bytes | str]:
-        try:  # SDK v3 (sagemaker-core resources)
-            from sagemaker.core.resources import Endpoint  # type: ignore[import-not-found]
-
-            endpoint = Endpoint.get(endpoint_name=endpoint_name)
-
-            def invoke_v3(body: bytes) -> bytes | str:
-                answer = endpoint.invoke(body=body, content_type=CONTENT_TYPE, accept=CONTENT_TYPE)
-                payload = answer.body
-                return payload.read() if hasattr(payload, "read") else payload
-
-            return invoke_v3
-        except ImportError:
-            pass
-        try:  # SDK v2
-            from sagemaker.predictor import Predictor  # type: ignore[import-not-found]
-        except ImportError:
-            raise DecisionError(
-                "the SageMaker Python SDK is not installed (pip install sagemaker); the default boto3 client needs none"
-            ) from None
-        predictor = Predictor(endpoint_name)
-
-        def invoke_v2(body: bytes) -> bytes | str:
-            return predictor.predict(body, initial_args={"ContentType": CONTENT_TYPE, "Accept": CONTENT_TYPE})
-
-        return invoke_v2
+        self.predictor = sdk_predictor(endpoint_name, self._boto.runtime)
 
     def decide(self, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        body = encode(requests)
-        return with_retries(lambda: decode(self._invoke(body), len(requests)), lambda e: False, self.attempts)
+        if not requests:
+            raise ValueError("no requests")
+        if len(requests) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} requests per call")
+        data: Any = requests[0] if len(requests) == 1 else {"instances": list(requests)}
+        return with_retries(
+            lambda: check(self.predictor.predict(data), len(requests)), self._boto._retryable, self.attempts
+        )
 
     def close(self) -> None:
-        return None
+        self._boto.close()
+
+
+def sdk_predictor(endpoint_name: str, runtime: Any) -> Any:
+    """`sagemaker.predictor.Predictor` (SDK v2) on `runtime`, JSON in and out.
+
+    The v2 SDK announces on import that v3 exists; that notice is switched off with its own documented variable,
+    and its config loader's INFO lines (no defaults file found) are not shown."""
+    import logging
+    import os
+
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
+    try:
+        import boto3
+        from sagemaker.deserializers import JSONDeserializer
+        from sagemaker.predictor import Predictor
+        from sagemaker.serializers import JSONSerializer
+        from sagemaker.session import Session
+    except ImportError:
+        raise DecisionError(
+            "the SageMaker Python SDK is not installed (pip install -r requirements-dev.txt); --client boto3 needs none"
+        ) from None
+    region = runtime.meta.region_name
+    session = Session(boto_session=boto3.Session(region_name=region), sagemaker_runtime_client=runtime)
+    return Predictor(
+        endpoint_name, sagemaker_session=session, serializer=JSONSerializer(), deserializer=JSONDeserializer()
+    )

@@ -1,5 +1,6 @@
-"""The decision log's lean `PutRecordBatch` client: the same request and answers as boto3's, against moto's server
-and a stub that answers what moto never does (throttling, 5xx, a closed port)."""
+"""The decision log's Firehose client is boto3's (`container.decision_log.firehose_client`): records land byte for
+byte through moto's server, and against a stub that answers what moto never does (throttling, 5xx, partial
+failures, a closed port) the sink's retry rules hold with botocore's own retries off."""
 
 from __future__ import annotations
 
@@ -15,49 +16,15 @@ import pytest
 from botocore.exceptions import ClientError
 from container_helpers import firehose_to_s3, free_port
 
-from container.decision_log import Counters, DeliveryError, FirehoseSink, _retryable
-from container.firehose import FirehoseClient, batch_body, error_code
+from container.decision_log import Counters, DeliveryError, FirehoseSink, _retryable, firehose_client
 
 FAKE = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
-def _session() -> boto3.Session:
-    return boto3.Session(**FAKE)
-
-
-def test_the_body_is_the_json_boto3_sends() -> None:
-    records = [b'{"event_id":"a"}\n', "\u00e9\u4e2d\n".encode(), b"\x00\xff binary"]
-    body = json.loads(batch_body('odd "stream"', records))
-    assert body == {
-        "DeliveryStreamName": 'odd "stream"',
-        "Records": [{"Data": base64.b64encode(r).decode()} for r in records],
-    }
-
-
-@pytest.mark.parametrize(
-    ("status", "headers", "body", "expected"),
-    [
-        (400, {}, b'{"__type":"ThrottlingException","message":"slow down"}', ("ThrottlingException", "slow down")),
-        (
-            400,
-            {},
-            b'{"__type":"com.amazonaws.firehose#ResourceNotFoundException","Message":"no"}',
-            ("ResourceNotFoundException", "no"),
-        ),
-        (
-            503,
-            {"x-amzn-ErrorType": "ServiceUnavailableException:http://x"},
-            b"",
-            ("ServiceUnavailableException", "HTTP 503"),
-        ),
-        (502, {}, b"<html>bad gateway</html>", ("InternalFailure", "HTTP 502")),
-        (418, {}, b"", ("HTTP418", "HTTP 418")),
-    ],
-)
-def test_error_codes_are_read_as_botocore_reads_them(
-    status: int, headers: dict[str, str], body: bytes, expected: tuple[str, str]
-) -> None:
-    assert error_code(status, headers, body) == expected
+def _client(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """As `serve` builds it: a default session, the endpoint from `AWS_ENDPOINT_URL` (moto or a stub here)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    return firehose_client(boto3.Session(**FAKE))
 
 
 @pytest.fixture(scope="module")
@@ -68,31 +35,34 @@ def moto_endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    firehose_to_s3(endpoint, "lean-lake", "lean-decisions")
+    firehose_to_s3(endpoint, "log-lake", "log-decisions")
     yield endpoint
     server.stop()
 
 
-def test_records_land_byte_for_byte_through_moto(moto_endpoint: str) -> None:
-    client = FirehoseClient(_session(), endpoint_url=moto_endpoint)
+def test_records_land_byte_for_byte_through_moto(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = _client(moto_endpoint, monkeypatch)
     records = [(json.dumps({"event_id": f"e{i}", "text": "\u00e9" * i}) + "\n").encode() for i in range(500)]
-    answer = client.put_record_batch(DeliveryStreamName="lean-decisions", Records=[{"Data": r} for r in records])
-    assert answer["FailedPutCount"] == 0 and len(answer["RequestResponses"]) == 500
+    records.append(b"\x00\xff binary\n")
+    sink = FirehoseSink(client, "log-decisions", Counters())
+    sink.deliver(records[:500], threading.Event())
+    sink.deliver(records[500:], threading.Event())
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, **FAKE)
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lean-lake", Prefix="decisions/")["Contents"]]
-    landed = b"".join(s3.get_object(Bucket="lean-lake", Key=k)["Body"].read() for k in keys)
-    assert landed == b"".join(records)
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="log-lake", Prefix="decisions/")["Contents"])
+    landed = b"".join(s3.get_object(Bucket="log-lake", Key=k)["Body"].read() for k in keys)
+    assert sorted(landed.splitlines(keepends=True)) == sorted(records)
 
 
-def test_a_missing_stream_is_a_client_error_the_sink_does_not_retry(moto_endpoint: str) -> None:
-    client = FirehoseClient(_session(), endpoint_url=moto_endpoint)
+def test_a_missing_stream_is_a_client_error_the_sink_does_not_retry(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _client(moto_endpoint, monkeypatch)
     with pytest.raises(ClientError) as raised:
         client.put_record_batch(DeliveryStreamName="nope", Records=[{"Data": b"x\n"}])
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert not _retryable(raised.value)
-    sink = FirehoseSink(client, "nope", Counters())
     with pytest.raises(DeliveryError, match="nope"):
-        sink.deliver([b"x\n"], threading.Event())
+        FirehoseSink(client, "nope", Counters()).deliver([b"x\n"], threading.Event())
 
 
 class _Stub(BaseHTTPRequestHandler):
@@ -115,7 +85,8 @@ class _Stub(BaseHTTPRequestHandler):
         pass
 
 
-def test_throttling_then_partial_failure_then_success_delivers_each_record_once() -> None:
+def test_throttling_then_5xx_then_partial_failure_delivers_each_record_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One HTTP request per sink attempt (botocore retries nothing itself), the failed record alone resent."""
     server = HTTPServer(("127.0.0.1", 0), _Stub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     ok = {"RecordId": "r"}
@@ -132,9 +103,9 @@ def test_throttling_then_partial_failure_then_success_delivers_each_record_once(
         (200, json.dumps({"FailedPutCount": 0, "RequestResponses": [ok]}).encode()),
     ]
     try:
-        client = FirehoseClient(_session(), endpoint_url=f"http://127.0.0.1:{server.server_port}")
+        client = _client(f"http://127.0.0.1:{server.server_port}", monkeypatch)
         counters = Counters()
-        FirehoseSink(client, "lean-decisions", counters, base_delay=0.001).deliver(
+        FirehoseSink(client, "log-decisions", counters, base_delay=0.001).deliver(
             [b"a\n", b"b\n", b"c\n"], threading.Event()
         )
     finally:
@@ -145,23 +116,12 @@ def test_throttling_then_partial_failure_then_success_delivers_each_record_once(
     assert counters.retried == 3 + 3 + 1
     headers = _Stub.seen[0][0]
     assert headers["X-Amz-Target"] == "Firehose_20150804.PutRecordBatch"
-    assert headers["Content-Type"] == "application/x-amz-json-1.1"
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=test/")
     assert "/us-east-1/firehose/aws4_request" in headers["Authorization"]
 
 
-def test_a_closed_port_is_a_retryable_connection_error() -> None:
-    client = FirehoseClient(_session(), endpoint_url=f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(ConnectionError) as raised:
-        client.put_record_batch(DeliveryStreamName="lean-decisions", Records=[{"Data": b"x\n"}])
-    assert _retryable(raised.value)
-
-
-def test_no_credentials_is_said_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with pytest.raises(ValueError, match="no AWS credentials"):
-        FirehoseClient(boto3.Session(region_name="us-east-1"))
+def test_a_closed_port_is_a_retryable_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = _client(f"http://127.0.0.1:{free_port()}", monkeypatch)
+    with pytest.raises(Exception) as raised:
+        client.put_record_batch(DeliveryStreamName="log-decisions", Records=[{"Data": b"x\n"}])
+    assert _retryable(raised.value), type(raised.value).__name__

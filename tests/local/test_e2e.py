@@ -145,13 +145,14 @@ def bootstrapped(runtime: Runtime) -> Runtime:
 
 
 def test_threshold_to_new_model_serving(bootstrapped: Runtime) -> None:
-    from simulator import FirehoseRewardSink, SageMakerDecisionClient, build_scenario, run_simulation
+    from simulator import FirehoseRewardSink, SdkDecisionClient, build_scenario, run_simulation
 
     rt = bootstrapped
     sfn = rt.client("stepfunctions")
     machine = rt.outputs["StateMachineArn"]
 
-    decisions = SageMakerDecisionClient(rt.outputs["EndpointName"], runtime=rt.client("sagemaker-runtime"))
+    # the simulation through the SageMaker Python SDK's predictor; `_decide` below uses boto3's runtime client
+    decisions = SdkDecisionClient(rt.outputs["EndpointName"], runtime=rt.client("sagemaker-runtime"))
     sink = FirehoseRewardSink(rt.outputs["RewardsStreamName"], rt.client("firehose"))
     result = run_simulation(build_scenario("synthetic", seed=3), 260, decisions, sink, batch_size=20, seed=3)
     first_models = {r.model_id for r in result.rounds}

@@ -1,10 +1,8 @@
-"""`PutRecordBatch` without botocore's per-record work: the decision log's client for Firehose.
+"""The hand-written `PutRecordBatch` client the decision log used until boto3's replaced it: kept for
+`bench/serve_compare.py`, which measures both in one run (the decision and its figures: `docs/benchmarks.md`).
 
-botocore walks the request and response shapes for every record (base64, serialisation, then parsing 500
-`RecordId`s back): 8-12 µs of the serving worker's CPU per record against moto's server, against 3.4 µs here. This
-client writes the JSON body in one pass, signs it with botocore's own SigV4 signer and credentials
-(refreshed as botocore refreshes them: instance or container role on SageMaker), sends it over a pooled keep-alive
-connection and reads the answer with orjson. It answers like boto3's `put_record_batch` and raises
+It wrote the JSON body in one pass, signed it with botocore's SigV4 signer and credentials, sent it over a pooled
+keep-alive urllib3 connection and read the answer with orjson, answering like boto3's `put_record_batch` and raising
 `botocore.exceptions.ClientError` for service errors, so `container.decision_log.FirehoseSink` treats both alike.
 """
 
