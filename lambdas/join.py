@@ -1,8 +1,8 @@
 """Join: start the Athena UNLOAD that joins the window's decisions with their rewards, and report how it went.
 
 `start` runs two queries over the same partitions: the UNLOAD writing `joined/<run_id>/` and a count query
-(joined rows, default-reward rows, unmatched, malformed and late rewards). `status` polls both; row counts come from
-the count query's result, which uses the very same join text.
+(joined rows, default-reward rows, unmatched, malformed and late rewards, malformed decisions). `status` polls both;
+row counts come from the count query's result, which uses the very same join text.
 """
 
 from __future__ import annotations
@@ -156,6 +156,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
         malformed_rewards=numbers["malformed_rewards"],
         defaulted_rows=numbers["defaulted_rows"],
         late_rewards=numbers["late_rewards"],
+        malformed_decisions=numbers["malformed_decisions"],
         data_scanned_bytes=scanned,
     )
     result = {
@@ -166,6 +167,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
         "unmatched_rewards": numbers["unmatched_rewards"],
         "malformed_rewards": numbers["malformed_rewards"],
         "late_rewards": numbers["late_rewards"],
+        "malformed_decisions": numbers["malformed_decisions"],
         "data_scanned_bytes": scanned,
         "enough_rows": enough_rows(numbers["joined_rows"], settings(), bool(join.get("bootstrap"))),
     }

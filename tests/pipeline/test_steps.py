@@ -370,6 +370,16 @@ def test_join_start_and_status(aws: None, context: FakeContext) -> None:
     assert row is not None and row["rows"] == 120 and row["window_start"] == window["start"]
 
 
+def test_join_reports_malformed_decisions(aws: None, context: FakeContext) -> None:
+    window = {"start": "2026-11-23T00:00:00.000Z", "end": "2026-11-23T02:00:00.000Z"}
+    queue_counts({"joined_rows": 120, "malformed_rewards": 2, "malformed_decisions": 4})
+    started = join.handler({"action": "start", "run_id": RUN, "input": {"window": window}}, context)
+    status = join.handler({"action": "status", "run_id": RUN, "join": started}, context)
+    assert (status["malformed_rewards"], status["malformed_decisions"]) == (2, 4)
+    row = store.read_join(RUN)
+    assert row is not None and row["malformed_decisions"] == 4
+
+
 def test_join_enough_rows_rule() -> None:
     config = RunSettings.from_json(parse_settings({"min_training_rows": 50}).to_json())
     assert join.enough_rows(50, config, bootstrap=False) and not join.enough_rows(49, config, bootstrap=False)
