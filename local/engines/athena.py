@@ -34,6 +34,7 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -529,6 +530,12 @@ def local_table(
     return source
 
 
+def idempotent_request(params: dict[str, Any]) -> str:
+    """The parameters a `ClientRequestToken` binds: a retry with the token must repeat them all exactly."""
+    bound = {key: value for key, value in params.items() if key != "ClientRequestToken"}
+    return json.dumps(bound, sort_keys=True, default=str)
+
+
 class AthenaEngine:
     """Athena's query-execution API on DuckDB (`dispatch(operation, params)`); work groups stay moto's."""
 
@@ -630,11 +637,16 @@ class AthenaEngine:
                 "configuration setting or as an API input.",
             )
         token = params.get("ClientRequestToken")
+        request = idempotent_request(params)
         if token:
             with self._lock:
                 for execution in self._executions.values():
-                    if getattr(execution, "token", None) == token:
-                        return {"QueryExecutionId": execution.query_id}
+                    if getattr(execution, "token", None) != token:
+                        continue
+                    if getattr(execution, "request", None) != request:
+                        # StartQueryExecution: "An error is returned if a parameter, such as QueryString, has changed."
+                        raise AwsError("InvalidRequestException", "Idempotent parameters do not match")
+                    return {"QueryExecutionId": execution.query_id}
         execution = Execution(
             query_id=str(uuid.uuid4()),
             query=query,
@@ -645,6 +657,7 @@ class AthenaEngine:
             submitted=time.time(),
         )
         execution.token = token  # type: ignore[attr-defined]
+        execution.request = request  # type: ignore[attr-defined]
         unload = parse_unload(query)
         keyword = (_STATEMENT.match(query) or re.match(r"(.*)", "")).group(1).upper()
         if unload is not None:

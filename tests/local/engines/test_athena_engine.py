@@ -491,3 +491,21 @@ def test_a_malformed_line_fails_the_query_without_ignore_malformed_json(
     execution = _run(athena, engine, sql, lake)
     assert execution["Status"]["State"] == "FAILED"
     assert execution["Status"]["StateChangeReason"].startswith("HIVE_CURSOR_ERROR: Row is not a valid JSON Object")
+
+
+def test_a_client_request_token_binds_its_request(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    """Same token, same request: the same execution. Same token, another query string: Athena's error."""
+    request = {
+        "QueryString": "SELECT 1",
+        "ResultConfiguration": {"OutputLocation": f"s3://{lake.bucket}/athena-results/"},
+        "WorkGroup": "primary",
+        "ClientRequestToken": "run-7-counts".ljust(32, "0"),
+    }
+    first = athena.start_query_execution(**request)["QueryExecutionId"]
+    assert athena.start_query_execution(**request)["QueryExecutionId"] == first
+    with pytest.raises(ClientError) as raised:
+        athena.start_query_execution(**{**request, "QueryString": "SELECT 2"})
+    assert raised.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert raised.value.response["Error"]["Message"] == "Idempotent parameters do not match"
+    other = athena.start_query_execution(**{**request, "ClientRequestToken": "run-8-counts".ljust(32, "0")})
+    assert other["QueryExecutionId"] != first
