@@ -119,39 +119,52 @@ def moment(expression: str) -> str:
     )
 
 
+def _well_formed_decision(alias: str, moment_test: str) -> str:
+    prob = number(f"{alias}.action_prob")
+    return (
+        f"{alias}.event_id IS NOT NULL AND {moment_test} "
+        f"AND try_cast({alias}.action_index AS integer) IS NOT NULL "
+        f"AND {prob} IS NOT NULL AND {prob} > 0.0 AND {prob} <= 1.0"
+    )
+
+
 def valid_decision(alias: str) -> str:
     """A well-formed decision: an event id, a contract timestamp, an integer action index, a propensity in (0, 1].
 
     Never NULL (each test is guarded by an `IS NOT NULL` before it), so `NOT (...)` counts every other line.
     """
-    prob = number(f"{alias}.action_prob")
-    return (
-        f"{alias}.event_id IS NOT NULL AND {moment(f'{alias}.event_time')} IS NOT NULL "
-        f"AND try_cast({alias}.action_index AS integer) IS NOT NULL "
-        f"AND {prob} IS NOT NULL AND {prob} > 0.0 AND {prob} <= 1.0"
-    )
+    return _well_formed_decision(alias, f"{moment(f'{alias}.event_time')} IS NOT NULL")
 
 
 def decisions_in_window(spec: JoinSpec, alias: str = "d") -> str:
     """Well-formed decisions whose `event_time` is in `(start, end]`, from the window's hour partitions only.
 
     The typed columns come out as the contract's types (`action_index` integer, `action_prob` double), plus
-    `event_at`, the decision time as a timestamp, for the reward-wait arithmetic.
+    `event_at`, the decision time as a timestamp, for the reward-wait arithmetic. The inner query parses the time
+    once per line of the window (the parse is the costly part of the validity test).
     """
     typed = {
         "action_index": f"try_cast({alias}.action_index AS integer) AS action_index",
         "action_prob": f"{number(f'{alias}.action_prob')} AS action_prob",
     }
     columns = ", ".join(typed.get(column, f"{alias}.{column}") for column in DECISION_COLUMNS)
-    experiment = f"\n    AND {alias}.experiment_id = {_literal(spec.experiment_id)}" if spec.experiment_id else ""
+    experiment = f"\n      AND {alias}.experiment_id = {_literal(spec.experiment_id)}" if spec.experiment_id else ""
     return (
-        f"SELECT {columns},\n    {moment(f'{alias}.event_time')} AS event_at\n"
-        f"  FROM {spec._table(spec.decisions_table)} {alias}\n"
-        f"  WHERE {_between(alias, spec.decision_hours)}\n"
-        f"    AND {alias}.event_time > {_literal(iso(spec.window.start))}\n"
-        f"    AND {alias}.event_time <= {_literal(iso(spec.window.end))}{experiment}\n"
-        f"    AND {valid_decision(alias)}"
+        f"SELECT {columns}, {alias}.event_at\n"
+        f"  FROM (\n"
+        f"    SELECT {alias}.*, {moment(f'{alias}.event_time')} AS event_at\n"
+        f"    FROM {spec._table(spec.decisions_table)} {alias}\n"
+        f"    WHERE {_between(alias, spec.decision_hours)}\n"
+        f"      AND {alias}.event_time > {_literal(iso(spec.window.start))}\n"
+        f"      AND {alias}.event_time <= {_literal(iso(spec.window.end))}{experiment}\n"
+        f"  ) {alias}\n"
+        f"  WHERE {_well_formed_decision(alias, f'{alias}.event_at IS NOT NULL')}"
     )
+
+
+def _well_formed_reward(alias: str, moment_test: str) -> str:
+    reward = number(f"{alias}.reward")
+    return f"{alias}.event_id IS NOT NULL AND {reward} IS NOT NULL AND {reward} {FINITE} AND {moment_test}"
 
 
 def valid_reward(alias: str) -> str:
@@ -159,27 +172,26 @@ def valid_reward(alias: str) -> str:
 
     Never NULL (each test is guarded by an `IS NOT NULL` before it), so `NOT (...)` counts every other line.
     """
-    reward = number(f"{alias}.reward")
-    return (
-        f"{alias}.event_id IS NOT NULL AND {reward} IS NOT NULL AND {reward} {FINITE} "
-        f"AND {moment(f'{alias}.reward_time')} IS NOT NULL"
-    )
+    return _well_formed_reward(alias, f"{moment(f'{alias}.reward_time')} IS NOT NULL")
 
 
 def first_rewards(spec: JoinSpec, alias: str = "r") -> str:
     """Well-formed rewards of the reward partitions, ranked per `event_id` by `reward_time` (rank 1 = first).
 
-    `reward` comes out as a double, and `reward_at` is the reward time as a timestamp.
+    `reward` comes out as a double, and `reward_at` is the reward time as a timestamp (parsed once per line).
     """
     reward = number(f"{alias}.reward")
     return (
-        f"SELECT {alias}.event_id, {reward} AS reward, {alias}.reward_time,\n"
-        f"    {moment(f'{alias}.reward_time')} AS reward_at,\n"
+        f"SELECT {alias}.event_id, {reward} AS reward, {alias}.reward_time, {alias}.reward_at,\n"
         f"    row_number() OVER (PARTITION BY {alias}.event_id ORDER BY {alias}.reward_time, {reward})"
         " AS reward_rank\n"
-        f"  FROM {spec._table(spec.rewards_table)} {alias}\n"
-        f"  WHERE {_between(alias, spec.reward_hours)}\n"
-        f"    AND {valid_reward(alias)}"
+        f"  FROM (\n"
+        f"    SELECT {alias}.event_id, {alias}.reward, {alias}.reward_time,"
+        f" {moment(f'{alias}.reward_time')} AS reward_at\n"
+        f"    FROM {spec._table(spec.rewards_table)} {alias}\n"
+        f"    WHERE {_between(alias, spec.reward_hours)}\n"
+        f"  ) {alias}\n"
+        f"  WHERE {_well_formed_reward(alias, f'{alias}.reward_at IS NOT NULL')}"
     )
 
 
