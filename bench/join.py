@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import write_result
-from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS  # the Glue schema the stack deploys
+from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS  # the Glue schema the stack deploys
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "lambdas") not in sys.path:
@@ -207,7 +207,10 @@ class Lake:
                     "StorageDescriptor": {
                         "Columns": [{"Name": n, "Type": t} for n, t in columns],
                         "Location": f"s3://{self.bucket}/{table}/",
-                        "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+                        "SerdeInfo": {
+                            "SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe",
+                            "Parameters": dict(SERDE_PARAMETERS),
+                        },
                     },
                 },
             )

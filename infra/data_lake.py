@@ -31,7 +31,10 @@ land in S3): the serving logger's batching and retries, and Firehose's own deliv
 FIREHOSE_BUFFER_MIB = 1
 """A small size threshold so a burst of traffic is delivered in small objects, not held back."""
 
-# JSON SerDe columns, as in docs/contracts.md.
+# JSON SerDe columns, as in docs/contracts.md. Every column a producer can get wrong is a `string`: the OpenX JSON
+# SerDe fails the whole query on a value that does not convert to a typed column (`HIVE_BAD_DATA`, even with
+# `ignore.malformed.json`), so one bad line would fail every run over its hour. The join SQL converts the strings with
+# `try_cast` and counts what does not convert as malformed (lambdas/pipeline_common/join_sql.py).
 DECISION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_id", "string"),
     ("event_time", "string"),
@@ -40,15 +43,17 @@ DECISION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("context", "string"),
     ("actions", "string"),
     ("action", "string"),
-    ("action_index", "int"),
-    ("action_prob", "double"),
+    ("action_index", "string"),
+    ("action_prob", "string"),
     ("probabilities", "string"),
 )
 REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_id", "string"),
-    ("reward", "double"),
+    ("reward", "string"),
     ("reward_time", "string"),
 )
+SERDE_PARAMETERS: dict[str, str] = {"ignore.malformed.json": "true"}
+"""A line that is not JSON becomes a row of nulls, which the join counts, instead of failing the query."""
 PROJECTION_START = "2024/01/01/00"
 """Lower bound of the `dt` projection; every query also pins `dt BETWEEN ...`, so the bound only guards typos."""
 
@@ -301,8 +306,7 @@ class DataLake(Construct):
                     output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
                     serde_info=glue.CfnTable.SerdeInfoProperty(
                         serialization_library="org.openx.data.jsonserde.JsonSerDe",
-                        # A malformed line becomes a row of nulls: the join counts it instead of failing.
-                        parameters={"ignore.malformed.json": "true"},
+                        parameters=dict(SERDE_PARAMETERS),
                     ),
                     columns=[glue.CfnTable.ColumnProperty(name=col, type=kind) for col, kind in columns],
                 ),

@@ -1,8 +1,13 @@
 """Join: start the Athena UNLOAD that joins the window's decisions with their rewards, and report how it went.
 
 `start` runs two queries over the same partitions: the UNLOAD writing `joined/<run_id>/` and a count query
-(joined rows, default-reward rows, unmatched, malformed and late rewards). `status` polls both; row counts come from
-the count query's result, which uses the very same join text.
+(joined rows, default-reward rows, unmatched, malformed and late rewards, malformed decisions). `status` polls both;
+row counts come from the count query's result, which uses the very same join text.
+
+A retried `start` (a Lambda retry of the state, or a redrive) must send Athena the very same SQL: the queries'
+`ClientRequestToken` is derived from the run, and Athena refuses a token it has seen with a different query string
+("Idempotent parameters do not match"). A bootstrap run plans its window from the clock, so the window is stored in
+the joins table before the first query starts and read back by every retry.
 """
 
 from __future__ import annotations
@@ -91,15 +96,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
     if existing and existing.get("query_execution_id"):
         logger.info("join already started", extra={"query_execution_id": existing["query_execution_id"]})
         return _started(existing, bootstrap)
-    raw_window = optional(run_input, "window", dict)
-    if raw_window is not None:
-        window = Window.from_dict(raw_window)
-    else:
-        # Bootstrap: whatever data exists after the watermark (or in the first-run lookback when that is empty).
-        watermark = store.read_experiment(config.experiment_id).get("watermark")
-        wait = config.reward_wait_seconds
-        window = plan_window(watermark, now(), wait) or plan_window(None, now(), wait)
-        assert window is not None  # without a watermark the window is never empty
+    window = run_window(run_id, run_input, existing, config)
     spec = build_spec(run_id, window, config)
     row = {
         "run_id": run_id,
@@ -115,6 +112,31 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
     store.put_join(row)
     logger.info("join started", extra=row)
     return _started(row, bootstrap)
+
+
+def run_window(run_id: str, run_input: dict[str, Any], existing: dict[str, Any] | None, config: RunSettings) -> Window:
+    """The run's window, the same on every attempt of `start`.
+
+    A triggered run carries it in its input. A bootstrap run plans it once, from the watermark (or the first-run
+    lookback) and the clock, and stores it before any query starts; a retry reads the stored one back, so its SQL
+    (and the queries' idempotency tokens) match the first attempt's.
+    """
+    raw_window = optional(run_input, "window", dict)
+    if raw_window is not None:
+        return Window.from_dict(raw_window)
+    if existing and existing.get("window_start") and existing.get("window_end"):
+        return Window.from_dict({"start": existing["window_start"], "end": existing["window_end"]})
+    # Bootstrap: whatever data exists after the watermark (or in the first-run lookback when that is empty).
+    watermark = store.read_experiment(config.experiment_id).get("watermark")
+    wait = config.reward_wait_seconds
+    moment = now()
+    window = plan_window(watermark, moment, wait) or plan_window(None, moment, wait)
+    assert window is not None  # without a watermark the window is never empty
+    planned = window.to_dict()
+    store.put_join(
+        {"run_id": run_id, "window_start": planned["start"], "window_end": planned["end"], "state": "PLANNED"}
+    )
+    return window
 
 
 def _started(row: dict[str, Any], bootstrap: bool) -> dict[str, Any]:
@@ -158,6 +180,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
         malformed_rewards=numbers["malformed_rewards"],
         defaulted_rows=numbers["defaulted_rows"],
         late_rewards=numbers["late_rewards"],
+        malformed_decisions=numbers["malformed_decisions"],
         data_scanned_bytes=scanned,
     )
     result = {
@@ -168,6 +191,7 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
         "unmatched_rewards": numbers["unmatched_rewards"],
         "malformed_rewards": numbers["malformed_rewards"],
         "late_rewards": numbers["late_rewards"],
+        "malformed_decisions": numbers["malformed_decisions"],
         "data_scanned_bytes": scanned,
         "enough_rows": enough_rows(numbers["joined_rows"], settings(), bool(join.get("bootstrap"))),
     }

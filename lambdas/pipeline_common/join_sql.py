@@ -4,6 +4,12 @@ Rules the text keeps:
 - every table reference carries `<alias>.dt BETWEEN '<hour>' AND '<hour>'`, so Athena's partition projection (and
   the local engine's file pruning) reads only the run's hour folders: decisions of the window, rewards of the
   window extended by the reward wait;
+- the Glue columns a producer can get wrong are strings (infra/data_lake.py): the OpenX JSON SerDe fails the whole
+  query on a value that does not fit a typed column, so the SQL converts them itself, with `try_cast(x AS double)`
+  and `try_cast(x AS integer)`, and a timestamp only when it has the contract's exact format
+  (`regexp_like(x, ISO_MS_Z)`) and parses (`try(from_iso8601_timestamp(x))`: Trino's function fails the query on
+  a string it cannot read). A line that does not convert is malformed: it is counted, never joined, and never
+  fails the run;
 - timestamps are compared as strings (one ISO format); time arithmetic uses `from_iso8601_timestamp` and
   `date_add('second', n, ts)`;
 - no CTEs, `count_if`, `is_nan` or other dialect-only functions: a finite-number test is
@@ -33,6 +39,8 @@ DECISION_COLUMNS = (
     "probabilities",
 )
 FINITE = "BETWEEN -1.0E308 AND 1.0E308"
+ISO_MS_Z = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z$"
+"""The contract's one timestamp format (docs/contracts.md), which makes string order time order."""
 DELIVERY_DELAY = timedelta(seconds=900)
 """Firehose files a record under the hour it was delivered, up to its 900 s buffer after the record's own time."""
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -99,36 +107,91 @@ def _between(alias: str, hours: tuple[str, str]) -> str:
     return f"{alias}.dt BETWEEN {_literal(hours[0])} AND {_literal(hours[1])}"
 
 
-def decisions_in_window(spec: JoinSpec, alias: str = "d") -> str:
-    """Decisions whose `event_time` is in `(start, end]`, from the window's hour partitions only."""
-    columns = ", ".join(f"{alias}.{column}" for column in DECISION_COLUMNS)
-    experiment = f"\n    AND {alias}.experiment_id = {_literal(spec.experiment_id)}" if spec.experiment_id else ""
+def number(expression: str) -> str:
+    """A string column read as a double, NULL when it is not a number (Trino's CAST would fail the query)."""
+    return f"try_cast({expression} AS double)"
+
+
+def moment(expression: str) -> str:
+    """A timestamp string as a timestamp: NULL unless it has the contract's format and is a real time."""
     return (
-        f"SELECT {columns}\n"
-        f"  FROM {spec._table(spec.decisions_table)} {alias}\n"
-        f"  WHERE {_between(alias, spec.decision_hours)}\n"
-        f"    AND {alias}.event_time > {_literal(iso(spec.window.start))}\n"
-        f"    AND {alias}.event_time <= {_literal(iso(spec.window.end))}{experiment}"
+        f"CASE WHEN regexp_like({expression}, {_literal(ISO_MS_Z)}) THEN try(from_iso8601_timestamp({expression})) END"
     )
+
+
+def _well_formed_decision(alias: str, moment_test: str) -> str:
+    prob = number(f"{alias}.action_prob")
+    return (
+        f"{alias}.event_id IS NOT NULL AND {moment_test} "
+        f"AND try_cast({alias}.action_index AS integer) IS NOT NULL "
+        f"AND {prob} IS NOT NULL AND {prob} > 0.0 AND {prob} <= 1.0"
+    )
+
+
+def valid_decision(alias: str) -> str:
+    """A well-formed decision: an event id, a contract timestamp, an integer action index, a propensity in (0, 1].
+
+    Never NULL (each test is guarded by an `IS NOT NULL` before it), so `NOT (...)` counts every other line.
+    """
+    return _well_formed_decision(alias, f"{moment(f'{alias}.event_time')} IS NOT NULL")
+
+
+def decisions_in_window(spec: JoinSpec, alias: str = "d") -> str:
+    """Well-formed decisions whose `event_time` is in `(start, end]`, from the window's hour partitions only.
+
+    The typed columns come out as the contract's types (`action_index` integer, `action_prob` double), plus
+    `event_at`, the decision time as a timestamp, for the reward-wait arithmetic. The inner query parses the time
+    once per line of the window (the parse is the costly part of the validity test).
+    """
+    typed = {
+        "action_index": f"try_cast({alias}.action_index AS integer) AS action_index",
+        "action_prob": f"{number(f'{alias}.action_prob')} AS action_prob",
+    }
+    columns = ", ".join(typed.get(column, f"{alias}.{column}") for column in DECISION_COLUMNS)
+    experiment = f"\n      AND {alias}.experiment_id = {_literal(spec.experiment_id)}" if spec.experiment_id else ""
+    return (
+        f"SELECT {columns}, {alias}.event_at\n"
+        f"  FROM (\n"
+        f"    SELECT {alias}.*, {moment(f'{alias}.event_time')} AS event_at\n"
+        f"    FROM {spec._table(spec.decisions_table)} {alias}\n"
+        f"    WHERE {_between(alias, spec.decision_hours)}\n"
+        f"      AND {alias}.event_time > {_literal(iso(spec.window.start))}\n"
+        f"      AND {alias}.event_time <= {_literal(iso(spec.window.end))}{experiment}\n"
+        f"  ) {alias}\n"
+        f"  WHERE {_well_formed_decision(alias, f'{alias}.event_at IS NOT NULL')}"
+    )
+
+
+def _well_formed_reward(alias: str, moment_test: str) -> str:
+    reward = number(f"{alias}.reward")
+    return f"{alias}.event_id IS NOT NULL AND {reward} IS NOT NULL AND {reward} {FINITE} AND {moment_test}"
 
 
 def valid_reward(alias: str) -> str:
-    """A well-formed reward: an event id, a finite numeric reward, a reward time."""
-    return (
-        f"{alias}.event_id IS NOT NULL AND {alias}.reward IS NOT NULL AND {alias}.reward {FINITE} "
-        f"AND {alias}.reward_time IS NOT NULL"
-    )
+    """A well-formed reward: an event id, a finite numeric reward, a reward time in the contract's format.
+
+    Never NULL (each test is guarded by an `IS NOT NULL` before it), so `NOT (...)` counts every other line.
+    """
+    return _well_formed_reward(alias, f"{moment(f'{alias}.reward_time')} IS NOT NULL")
 
 
 def first_rewards(spec: JoinSpec, alias: str = "r") -> str:
-    """Well-formed rewards of the reward partitions, ranked per `event_id` by `reward_time` (rank 1 = first)."""
+    """Well-formed rewards of the reward partitions, ranked per `event_id` by `reward_time` (rank 1 = first).
+
+    `reward` comes out as a double, and `reward_at` is the reward time as a timestamp (parsed once per line).
+    """
+    reward = number(f"{alias}.reward")
     return (
-        f"SELECT {alias}.event_id, {alias}.reward, {alias}.reward_time,\n"
-        f"    row_number() OVER (PARTITION BY {alias}.event_id ORDER BY {alias}.reward_time, {alias}.reward)"
+        f"SELECT {alias}.event_id, {reward} AS reward, {alias}.reward_time, {alias}.reward_at,\n"
+        f"    row_number() OVER (PARTITION BY {alias}.event_id ORDER BY {alias}.reward_time, {reward})"
         " AS reward_rank\n"
-        f"  FROM {spec._table(spec.rewards_table)} {alias}\n"
-        f"  WHERE {_between(alias, spec.reward_hours)}\n"
-        f"    AND {valid_reward(alias)}"
+        f"  FROM (\n"
+        f"    SELECT {alias}.event_id, {alias}.reward, {alias}.reward_time,"
+        f" {moment(f'{alias}.reward_time')} AS reward_at\n"
+        f"    FROM {spec._table(spec.rewards_table)} {alias}\n"
+        f"    WHERE {_between(alias, spec.reward_hours)}\n"
+        f"  ) {alias}\n"
+        f"  WHERE {_well_formed_reward(alias, f'{alias}.reward_at IS NOT NULL')}"
     )
 
 
@@ -139,10 +202,7 @@ def joined_select(spec: JoinSpec) -> str:
     get `default_reward` (with `reward_time` null) or drop the row, by `missing_reward`.
     """
     columns = ", ".join(f"w.{column}" for column in DECISION_COLUMNS)
-    in_time = (
-        "from_iso8601_timestamp(f.reward_time) <= "
-        f"date_add('second', {int(spec.reward_wait_seconds)}, from_iso8601_timestamp(w.event_time))"
-    )
+    in_time = f"f.reward_at <= date_add('second', {int(spec.reward_wait_seconds)}, w.event_at)"
     if spec.missing_reward == "default":
         reward = f"CASE WHEN f.event_id IS NULL THEN {_number(spec.default_reward)} ELSE f.reward END"
         kind = "LEFT JOIN"
@@ -164,12 +224,15 @@ def unload(spec: JoinSpec) -> str:
 
 
 def counts_select(spec: JoinSpec) -> str:
-    """One row of counts: joined rows, rows given the default reward, unmatched rewards, malformed reward lines.
+    """One row of counts: joined rows, rows given the default reward, unmatched rewards, malformed reward lines,
+    late rewards, malformed decision lines.
 
     `unmatched_rewards`: well-formed rewards timed in `(start, end + wait]` whose `event_id` has no decision in the
     hours a reward could belong to (window start minus the wait to the end plus the wait). `malformed_rewards`:
     lines of the reward partitions without an event id, a finite reward or a reward time. `late_rewards`: first
-    rewards of window decisions that arrived after the wait.
+    rewards of window decisions that arrived after the wait. `malformed_decisions`: lines of the window's decision
+    partitions that are not a well-formed decision (`valid_decision`); like malformed rewards, a line in an hour two
+    windows share is counted by both runs.
     """
     wait = timedelta(seconds=spec.reward_wait_seconds)
     decision_hours = (
@@ -178,12 +241,10 @@ def counts_select(spec: JoinSpec) -> str:
     )
     rewards = spec._table(spec.rewards_table)
     decisions = spec._table(spec.decisions_table)
-    late = (
-        "from_iso8601_timestamp(f.reward_time) > "
-        f"date_add('second', {int(spec.reward_wait_seconds)}, from_iso8601_timestamp(w.event_time))"
-    )
+    late = f"f.reward_at > date_add('second', {int(spec.reward_wait_seconds)}, w.event_at)"
     return (
-        "SELECT j.joined_rows, j.defaulted_rows, u.unmatched_rewards, m.malformed_rewards, l.late_rewards\n"
+        "SELECT j.joined_rows, j.defaulted_rows, u.unmatched_rewards, m.malformed_rewards, l.late_rewards,"
+        " b.malformed_decisions\n"
         "FROM (\n"
         "  SELECT count(*) AS joined_rows, coalesce(sum(CASE WHEN x.reward_time IS NULL THEN 1 ELSE 0 END), 0)"
         " AS defaulted_rows\n"
@@ -193,9 +254,9 @@ def counts_select(spec: JoinSpec) -> str:
         "  SELECT count(DISTINCT u.event_id) AS unmatched_rewards\n"
         f"  FROM {rewards} u\n"
         f"  WHERE {_between('u', spec.reward_hours)}\n"
-        f"    AND {valid_reward('u')}\n"
         f"    AND u.reward_time > {_literal(iso(spec.window.start))}\n"
         f"    AND u.reward_time <= {_literal(iso(spec.window.end + wait))}\n"
+        f"    AND {valid_reward('u')}\n"
         f"    AND NOT EXISTS (SELECT 1 FROM {decisions} k WHERE {_between('k', decision_hours)}"
         " AND k.event_id = u.event_id)\n"
         ") u\n"
@@ -210,8 +271,21 @@ def counts_select(spec: JoinSpec) -> str:
         f"  FROM (\n  {decisions_in_window(spec)}\n) w\n"
         f"  JOIN (\n  {first_rewards(spec)}\n) f\n"
         f"    ON f.event_id = w.event_id AND f.reward_rank = 1 AND {late}\n"
-        ") l"
+        ") l\n"
+        "CROSS JOIN (\n"
+        "  SELECT count(*) AS malformed_decisions\n"
+        f"  FROM {decisions} n\n"
+        f"  WHERE {_between('n', spec.decision_hours)}\n"
+        f"    AND NOT ({valid_decision('n')})\n"
+        ") b"
     )
 
 
-COUNT_COLUMNS = ("joined_rows", "defaulted_rows", "unmatched_rewards", "malformed_rewards", "late_rewards")
+COUNT_COLUMNS = (
+    "joined_rows",
+    "defaulted_rows",
+    "unmatched_rewards",
+    "malformed_rewards",
+    "late_rewards",
+    "malformed_decisions",
+)

@@ -10,10 +10,12 @@ What a query does (`AthenaEngine._run`):
 3. List the S3 keys under the location prefix starting at the lowest wanted partition, map each key to its
    partition value (the first path segments after the prefix, as many as the format has), keep only keys inside a
    wanted range, and download those objects (cached by ETag) to local files; gzip is recognised by its magic bytes.
-4. Register each table as a DuckDB view: the files are read as text lines (so a malformed line cannot fail the
-   query) and parsed with DuckDB's JSON functions into the Glue columns; a line that is not JSON, or a field that
-   does not convert, yields NULLs, like the OpenX JSON SerDe with `ignore.malformed.json`. The partition key is a
-   column. Trino functions the project's SQL uses are DuckDB macros (`TRINO_MACROS`).
+4. Register each table as a DuckDB view that reads the files as the OpenX JSON SerDe does (`table_view_sql`,
+   `serde_value`): each field's JSON text converted to the Glue column's type; a value that does not convert fails
+   the query with Athena's `HIVE_BAD_DATA` (NULL only with `use.null.for.invalid.data`); a line that is not JSON is
+   a row of NULLs with `ignore.malformed.json`, else fails the query. The partition key is a column. Trino
+   functions the project's SQL uses are DuckDB macros (`TRINO_MACROS`), failing where Trino fails
+   (`from_iso8601_timestamp` on a string that is not ISO-8601; a CAST of a bad string is INVALID_CAST_ARGUMENT).
 5. `UNLOAD (SELECT ...) TO 's3://.../' WITH (format = 'JSON', compression = 'GZIP'|'NONE')`: fail with
    `HIVE_PATH_ALREADY_EXISTS` when the prefix holds objects; else write JSON lines (gzip by default, as Athena
    does; file `<query id>_00000.gz`), and a manifest `<OutputLocation>/<query id>-manifest.csv` listing the files.
@@ -32,6 +34,7 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -57,11 +60,44 @@ MAX_RESULT_PAGE = 1000
 CACHE_BYTES = int(float(os.environ.get("LOCAL_ATHENA_CACHE_MB", "2048")) * 1024 * 1024)
 DOWNLOAD_THREADS = 4
 
+ISO8601_LENIENT = (
+    "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?"
+)
+"""The ISO-8601 forms both Trino's `from_iso8601_timestamp` and DuckDB's timestamp cast read (a space for `T`,
+which DuckDB reads and Trino does not, is refused; reduced forms such as `2026-11` that Trino reads are refused)."""
+_FAILURE_MARK = re.compile(
+    r"Could not convert string '(?P<reason>(?:HIVE_BAD_DATA|INVALID_FUNCTION_ARGUMENT|HIVE_CURSOR_ERROR): .*)' to \w+",
+    re.S,
+)
+_CAST_FAILURE = re.compile(r"Could not convert string '(?P<value>.*)' to (?P<type>\w+)", re.S)
+_DUCK_TYPE_NAMES = {"INT32": "INTEGER", "INT64": "BIGINT", "INT16": "SMALLINT", "INT8": "TINYINT", "FLOAT": "REAL"}
+
+
+def _raise(message_sql: str, duck_type: str) -> str:
+    """A SQL expression of `duck_type` that fails the query with `message_sql` when evaluated.
+
+    It casts the message to a number, so DuckDB raises a conversion error carrying the message (which
+    `_duckdb_reason` turns back into Athena's error text); unlike `error()` it is not volatile, so `try()` and the
+    optimizer treat it like any other expression.
+    """
+    failing = f"CAST(({message_sql}) AS DOUBLE)"
+    if duck_type in ("TIMESTAMP", "DATE"):
+        return f"CAST(to_timestamp({failing}) AS {duck_type})"
+    return f"CAST({failing} AS {duck_type})"
+
+
 TRINO_MACROS = (
-    # Trino's ISO-8601 parsing: offsets honoured, the result is a UTC timestamp.
-    "CREATE OR REPLACE MACRO from_iso8601_timestamp(s) AS CASE WHEN CAST(s AS VARCHAR) LIKE '%Z' "
-    "THEN TRY_CAST(CAST(s AS VARCHAR) AS TIMESTAMP) "
-    "ELSE timezone('UTC', TRY_CAST(CAST(s AS VARCHAR) AS TIMESTAMPTZ)) END",
+    # Trino's ISO-8601 parsing: offsets honoured, the result is a UTC timestamp; a string that is not ISO-8601
+    # fails the query (INVALID_FUNCTION_ARGUMENT), as Trino does. The failure is a cast of the message, not
+    # DuckDB's volatile error(), so `try(from_iso8601_timestamp(x))` still binds and returns NULL.
+    "CREATE OR REPLACE MACRO _iso8601_parsed(s) AS CASE "
+    "WHEN s LIKE '____-__-__T__:__:__.___Z' THEN TRY_CAST(s AS TIMESTAMP) "  # the contract's format: the fast path
+    "WHEN NOT regexp_full_match(s, '" + ISO8601_LENIENT + "') THEN NULL "
+    "WHEN s LIKE '%Z' THEN TRY_CAST(s AS TIMESTAMP) ELSE timezone('UTC', TRY_CAST(s AS TIMESTAMPTZ)) END",
+    "CREATE OR REPLACE MACRO _iso8601_or_fail(s) AS CASE WHEN s IS NULL THEN NULL ELSE coalesce(_iso8601_parsed(s), "
+    + _raise("'INVALID_FUNCTION_ARGUMENT: Invalid format: \"' || s || '\"'", "TIMESTAMP")
+    + ") END",
+    "CREATE OR REPLACE MACRO from_iso8601_timestamp(s) AS _iso8601_or_fail(CAST(s AS VARCHAR))",
     "CREATE OR REPLACE MACRO from_iso8601_date(s) AS CAST(s AS DATE)",
     # date_add(unit, n, ts) with Trino's argument order (DuckDB's own 2-argument date_add stays usable).
     "CREATE OR REPLACE MACRO date_add(unit, n, ts) AS ts + CASE lower(unit) "
@@ -157,6 +193,17 @@ class TableSource:
     columns: list[tuple[str, str]]  # (name, DuckDB type)
     partition_key: str | None = None
     files: dict[str, list[Path]] = field(default_factory=dict)  # partition value -> local files
+    ignore_malformed_json: bool = False  # SerDe `ignore.malformed.json` (Athena's default: FALSE)
+    null_for_invalid_data: bool = False  # SerDe `use.null.for.invalid.data` (Athena's default: FALSE)
+
+    @staticmethod
+    def serde(parameters: dict[str, str] | None) -> dict[str, bool]:
+        """The OpenX JSON SerDe properties the engine applies, from a table's `SerdeInfo.Parameters`."""
+        given = {key.lower(): str(value).strip().lower() for key, value in (parameters or {}).items()}
+        return {
+            "ignore_malformed_json": given.get("ignore.malformed.json") == "true",
+            "null_for_invalid_data": given.get("use.null.for.invalid.data") == "true",
+        }
 
 
 @dataclass
@@ -246,15 +293,58 @@ def _sql_list(files: Iterable[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
 
 
-def table_view_sql(source: TableSource) -> str:
-    """The SELECT of a table view: the JSON lines of its files parsed into typed columns, per partition.
+_JAVA_DOUBLE = r"\s*[+-]?(NaN|Infinity|(([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?[fFdD]?))\s*"
+"""What Java's `Double.parseDouble` reads (the OpenX SerDe's double/float parsing), hex floats aside."""
+_JAVA_LONG = r"[+-]?[0-9]+"
+"""What Java's `Long.parseLong`/`Integer.parseInt` read: no fraction, no exponent (`0.54` fails an int column)."""
 
-    `read_json(..., ignore_errors=true)` turns a line that is not a JSON object into a row of NULLs and a value
-    that does not convert into NULL (the OpenX SerDe with `ignore.malformed.json`), so the SQL can count them;
-    blank lines are skipped. Objects and arrays in a string column arrive as their JSON text.
+
+def serde_value(name: str, duck_type: str, field_index: int, null_for_invalid: bool = False) -> str:
+    """The OpenX JSON SerDe's conversion of one JSON value (read as its text) into a column of `duck_type`.
+
+    A string column takes any value (numbers and booleans as their text, objects and arrays as JSON text). A
+    typed column takes a value whose text parses as that type, quoted or not (`"0.5"` is a double); any other
+    value (`"abc"`, `true` or an object in a double column, `0.54` in an int column, an int out of range) fails
+    the query with Athena's `HIVE_BAD_DATA: Error parsing field value ...`, even with `ignore.malformed.json`,
+    unless the table sets `use.null.for.invalid.data`, which reads it as NULL. Booleans: `true` (any case) is
+    true, everything else false.
     """
-    columns = "{" + ", ".join(f"{_quote(name)}: '{kind}'" for name, kind in source.columns) + "}"
-    names = ", ".join(_quote(name) for name, _ in source.columns)
+    column = _quote(name)
+    if duck_type == "VARCHAR":
+        return column
+    if duck_type == "BOOLEAN":
+        return f"(lower({column}) = 'true')"
+    if duck_type in ("DOUBLE", "FLOAT"):
+        valid = f"regexp_full_match({column}, '{_JAVA_DOUBLE}')"
+        value = f"CAST(rtrim(trim({column}), 'fFdD') AS {duck_type})"
+    elif duck_type in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT"):
+        valid = f"(regexp_full_match({column}, '{_JAVA_LONG}') AND TRY_CAST({column} AS {duck_type}) IS NOT NULL)"
+        value = f"CAST({column} AS {duck_type})"
+    else:
+        valid = f"TRY_CAST({column} AS {duck_type}) IS NOT NULL"
+        value = f"TRY_CAST({column} AS {duck_type})"
+    if null_for_invalid:
+        return f"CASE WHEN {valid} THEN {value} END"
+    message = (
+        f"'HIVE_BAD_DATA: Error parsing field value ''' || {column} || ''' for field {field_index}: "
+        f"For input string: \"' || {column} || '\"'"
+    )
+    return f"CASE WHEN {column} IS NULL THEN NULL WHEN {valid} THEN {value} ELSE {_raise(message, duck_type)} END"
+
+
+def table_view_sql(source: TableSource) -> str:
+    """The SELECT of a table view: the JSON lines of its files read as the OpenX JSON SerDe reads them.
+
+    Every field is read as its JSON text and converted by `serde_value` into the Glue column's type. With
+    `ignore.malformed.json` a line that is not JSON becomes a row of NULLs (`read_json(..., ignore_errors=true)`),
+    so the SQL can count it; without it such a line fails the query (`HIVE_CURSOR_ERROR`). Blank lines are skipped.
+    """
+    columns = "{" + ", ".join(f"{_quote(name)}: 'VARCHAR'" for name, _ in source.columns) + "}"
+    names = ", ".join(
+        f"{serde_value(name, kind, index, source.null_for_invalid_data)} AS {_quote(name)}"
+        for index, (name, kind) in enumerate(source.columns)
+    )
+    ignore = "true" if source.ignore_malformed_json else "false"
     parts = []
     for partition, files in sorted(source.files.items()):
         for compression in ("gzip", "none"):
@@ -264,7 +354,8 @@ def table_view_sql(source: TableSource) -> str:
             key = f", '{partition}' AS {_quote(source.partition_key)}" if source.partition_key else ""
             parts.append(
                 f"SELECT {names}{key} FROM read_json({_sql_list(group)}, format='newline_delimited', "
-                f"columns={columns}, ignore_errors=true, compression='{compression}', maximum_object_size=67108864)"
+                f"columns={columns}, ignore_errors={ignore}, compression='{compression}', "
+                "maximum_object_size=67108864)"
             )
     if not parts:
         empty = [f"CAST(NULL AS {kind}) AS {_quote(name)}" for name, kind in source.columns]
@@ -415,15 +506,36 @@ def run_query(sql: str, tables: dict[tuple[str, str], TableSource], out_dir: Pat
 
 
 def local_table(
-    database: str, name: str, columns: list[tuple[str, str]], directory: Path, depth: int = 4, partition_key: str = "dt"
+    database: str,
+    name: str,
+    columns: list[tuple[str, str]],
+    directory: Path,
+    depth: int = 4,
+    partition_key: str = "dt",
+    serde_parameters: dict[str, str] | None = None,
 ) -> TableSource:
-    """A `TableSource` over a local directory in the Firehose layout (`<dir>/YYYY/MM/DD/HH/<files>`)."""
-    source = TableSource(database, name, [(c, _GLUE_TYPES.get(t.lower(), t)) for c, t in columns], partition_key)
+    """A `TableSource` over a local directory in the Firehose layout (`<dir>/YYYY/MM/DD/HH/<files>`).
+
+    `serde_parameters` are the Glue table's `SerdeInfo.Parameters` (Athena's defaults when omitted).
+    """
+    source = TableSource(
+        database,
+        name,
+        [(c, _GLUE_TYPES.get(t.lower(), t)) for c, t in columns],
+        partition_key,
+        **TableSource.serde(serde_parameters),
+    )
     for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
         parts = path.relative_to(directory).parts
         if len(parts) > depth:
             source.files.setdefault("/".join(parts[:depth]), []).append(path)
     return source
+
+
+def idempotent_request(params: dict[str, Any]) -> str:
+    """The parameters a `ClientRequestToken` binds: a retry with the token must repeat them all exactly."""
+    bound = {key: value for key, value in params.items() if key != "ClientRequestToken"}
+    return json.dumps(bound, sort_keys=True, default=str)
 
 
 class AthenaEngine:
@@ -527,11 +639,16 @@ class AthenaEngine:
                 "configuration setting or as an API input.",
             )
         token = params.get("ClientRequestToken")
+        request = idempotent_request(params)
         if token:
             with self._lock:
                 for execution in self._executions.values():
-                    if getattr(execution, "token", None) == token:
-                        return {"QueryExecutionId": execution.query_id}
+                    if getattr(execution, "token", None) != token:
+                        continue
+                    if getattr(execution, "request", None) != request:
+                        # StartQueryExecution: "An error is returned if a parameter, such as QueryString, has changed."
+                        raise AwsError("InvalidRequestException", "Idempotent parameters do not match")
+                    return {"QueryExecutionId": execution.query_id}
         execution = Execution(
             query_id=str(uuid.uuid4()),
             query=query,
@@ -542,6 +659,7 @@ class AthenaEngine:
             submitted=time.time(),
         )
         execution.token = token  # type: ignore[attr-defined]
+        execution.request = request  # type: ignore[attr-defined]
         unload = parse_unload(query)
         keyword = (_STATEMENT.match(query) or re.match(r"(.*)", "")).group(1).upper()
         if unload is not None:
@@ -889,7 +1007,8 @@ class AthenaEngine:
                 location = location.rstrip("/") + "/" + key + "="  # Hive layout: <location>/<key>=<value>/
         if not location:
             raise QueryFailed(f"table {database}.{table} has no location")
-        source = TableSource(database, table, columns, key)
+        serde = TableSource.serde((descriptor.get("SerdeInfo") or {}).get("Parameters"))
+        source = TableSource(database, table, columns, key, **serde)
         source.range = self._projection_range(parameters, key)  # type: ignore[attr-defined]
         return source, location, depth
 
@@ -969,6 +1088,16 @@ class AthenaEngine:
 def _duckdb_reason(err: Exception) -> str:
     """A DuckDB error as Athena words its class of failure (the DuckDB text follows)."""
     text = str(err).strip()
+    if isinstance(err, duckdb.ConversionException):
+        marked = _FAILURE_MARK.search(text)
+        if marked:  # a failure the engine raised on purpose (`_raise`): Athena's own message
+            return marked.group("reason")
+        cast = _CAST_FAILURE.search(text)
+        if cast:  # CAST of a bad value: Trino's INVALID_CAST_ARGUMENT
+            kind = _DUCK_TYPE_NAMES.get(cast.group("type"), cast.group("type"))
+            return f"INVALID_CAST_ARGUMENT: Cannot cast '{cast.group('value')}' to {kind}"
+    if isinstance(err, duckdb.InvalidInputException) and "JSON" in text:
+        return f"HIVE_CURSOR_ERROR: Row is not a valid JSON Object - {text.splitlines()[0]}"
     if isinstance(err, (duckdb.ParserException,)):
         return f"SYNTAX_ERROR: {text}"
     if isinstance(err, (duckdb.CatalogException, duckdb.BinderException)):

@@ -14,7 +14,7 @@ from pathlib import Path
 from pipeline_common import join_sql
 from pipeline_common.window import Window
 
-from bench.join import DECISION_COLUMNS, REWARD_COLUMNS, START, Mix, generate
+from bench.join import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS, START, Mix, generate
 from local.engines.athena import local_table, run_query
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,9 +43,10 @@ def test_generator_writes_hour_folders_with_every_kind_of_reward(tmp_path: Path)
 
 def test_generated_counts_match_the_join_sql(tmp_path: Path) -> None:
     data = generate(tmp_path / "lake", 1000, hours=2, files_per_hour=2)
+    lake = tmp_path / "lake"
     tables = {
-        ("bench", "decisions"): local_table("bench", "decisions", DECISION_COLUMNS, tmp_path / "lake" / "decisions"),
-        ("bench", "rewards"): local_table("bench", "rewards", REWARD_COLUMNS, tmp_path / "lake" / "rewards"),
+        ("bench", table): local_table("bench", table, columns, lake / table, serde_parameters=SERDE_PARAMETERS)
+        for table, columns in (("decisions", DECISION_COLUMNS), ("rewards", REWARD_COLUMNS))
     }
     spec = join_sql.JoinSpec(
         database="bench",

@@ -13,9 +13,13 @@ import pytest
 from pipeline_common import join_sql
 from pipeline_common.window import Window
 
+from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS
+
 WINDOW = Window(datetime(2026, 11, 23, 1, 0, tzinfo=UTC), datetime(2026, 11, 23, 3, 0, tzinfo=UTC))
 SHIMS = (
+    # Like Trino's: a string that is not a timestamp fails the query (a cast, so `try()` can catch it).
     "CREATE MACRO from_iso8601_timestamp(x) AS CAST(x AS TIMESTAMPTZ)",
+    "CREATE MACRO regexp_like(s, p) AS regexp_matches(s, p)",
     "CREATE MACRO date_add(unit, n, ts) AS ts + to_seconds(n)",
     "CREATE MACRO to_iso8601(ts) AS strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ')",
 )
@@ -74,8 +78,20 @@ def test_unload_writes_json_to_the_run_prefix() -> None:
 
 def test_only_the_shared_dialect_is_used() -> None:
     sql = join_sql.counts_select(spec())
-    for forbidden in ("WITH ", "count_if", "is_nan", "isnan", "try_cast", "::"):
+    for forbidden in ("WITH ", "count_if", "is_nan", "isnan", "::", "TRY_CAST", "regexp_matches"):
         assert forbidden not in sql
+
+
+def test_string_columns_are_converted_without_failing_the_query() -> None:
+    """Every conversion of a producer's string is a `try_cast` or a guarded parse: a bad line cannot fail Athena."""
+    sql = join_sql.counts_select(spec())
+    assert "try_cast(r.reward AS double)" in sql and "try_cast(d.action_prob AS double)" in sql
+    assert "try_cast(d.action_index AS integer)" in sql
+    assert "CAST(r.reward" not in sql and "CAST(d.action" not in sql
+    # from_iso8601_timestamp only inside try(...), after the contract's exact format matched.
+    calls = re.findall(r"(.{5})from_iso8601_timestamp\((\w+\.\w+)\)", sql)
+    assert calls and all(prefix.endswith("try(") for prefix, _ in calls), calls
+    assert f"regexp_like(r.reward_time, '{join_sql.ISO_MS_Z}')" in sql
 
 
 @pytest.mark.parametrize(
@@ -113,6 +129,10 @@ def decision(event_id: str, event_time: str) -> dict[str, Any]:
     }
 
 
+def bad_decision(event_id: str, event_time: str, **fields: Any) -> dict[str, Any]:
+    return {**decision(event_id, event_time), **fields}
+
+
 def reward(event_id: str | None, value: Any, reward_time: str | None) -> dict[str, Any]:
     row: dict[str, Any] = {"reward": value}
     if event_id is not None:
@@ -129,11 +149,15 @@ DECISIONS = {
         decision("first-wins", "2026-11-23T01:10:00.000Z"),
         decision("no-reward", "2026-11-23T01:30:00.000Z"),
         decision("malformed-only", "2026-11-23T01:40:00.000Z"),
+        bad_decision("bad-prob", "2026-11-23T01:41:00.000Z", action_prob="high"),  # malformed: never joined
+        bad_decision("bad-index", "2026-11-23T01:42:00.000Z", action_index="first"),  # malformed
     ],
     "2026/11/23/02": [
         decision("nan-then-valid", "2026-11-23T02:00:00.000Z"),
         decision("late", "2026-11-23T02:30:00.000Z"),
         decision("edge", "2026-11-23T02:59:59.999Z"),
+        bad_decision("bad-time", "2026-11-23 02:10:00"),  # not the contract's format: malformed
+        "not json",  # malformed
     ],
     "2026/11/23/03": [
         decision("at-end", "2026-11-23T03:00:00.000Z"),
@@ -157,6 +181,9 @@ REWARDS = {
         reward("no-time", 1.0, None),
         reward("late", 1.0, "2026-11-23T02:40:00.000Z"),
         reward("null-reward", None, "2026-11-23T02:41:00.000Z"),
+        reward("late", 1.0, "yesterday"),  # not ISO-8601 (Trino's from_iso8601_timestamp would fail on it)
+        reward("late", 1.0, "2026-02-30T02:41:00.000Z"),  # the contract's format, but no such day
+        reward("quoted", "0.5", "2026-11-23T02:42:00.000Z"),  # a number as a JSON string is a number
     ],
     "2026/11/23/03": [
         reward("edge", 0.75, "2026-11-23T03:04:00.000Z"),
@@ -167,40 +194,26 @@ REWARDS = {
 
 @pytest.fixture
 def lake(tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    """The Glue tables as DuckDB tables loaded from JSON-lines files, one file per hour partition.
-
-    `reward` is read as text and cast like the JSON SerDe does (non-numeric -> NULL, 'NaN' -> NaN).
-    """
+    """The Glue tables (infra/data_lake.py: producer-set fields are strings) loaded from JSON-lines files, one file
+    per hour partition; every field is read as its text, as the JSON SerDe reads a string column."""
     connection = duckdb.connect()
     for shim in SHIMS:
         connection.execute(shim)
     connection.execute("CREATE SCHEMA bandit_demo")
-    connection.execute(
-        "CREATE TABLE bandit_demo.decisions (event_id VARCHAR, event_time VARCHAR, experiment_id VARCHAR, "
-        "model_id VARCHAR, context VARCHAR, actions VARCHAR, action VARCHAR, action_index INTEGER, "
-        "action_prob DOUBLE, probabilities VARCHAR, dt VARCHAR)"
-    )
-    connection.execute(
-        "CREATE TABLE bandit_demo.rewards (event_id VARCHAR, reward DOUBLE, reward_time VARCHAR, dt VARCHAR)"
-    )
     for table, partitions in (("decisions", DECISIONS), ("rewards", REWARDS)):
+        glue = dict(DECISION_COLUMNS if table == "decisions" else REWARD_COLUMNS)
+        assert set(glue.values()) == {"string"}, glue
+        columns = ", ".join(f"{name} VARCHAR" for name in glue)
+        connection.execute(f"CREATE TABLE bandit_demo.{table} ({columns}, dt VARCHAR)")
+        spec_text = "{" + ", ".join(f"{name}: 'VARCHAR'" for name in glue) + "}"
         for dt, rows in partitions.items():
             path = tmp_path / table / dt.replace("/", "-") / "part.json"
             path.parent.mkdir(parents=True)
-            path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-            if table == "decisions":
-                connection.execute(
-                    f"INSERT INTO bandit_demo.decisions SELECT *, '{dt}' FROM read_json('{path}', "
-                    "columns={event_id: 'VARCHAR', event_time: 'VARCHAR', experiment_id: 'VARCHAR', "
-                    "model_id: 'VARCHAR', context: 'VARCHAR', actions: 'VARCHAR', action: 'VARCHAR', "
-                    "action_index: 'INTEGER', action_prob: 'DOUBLE', probabilities: 'VARCHAR'})"
-                )
-            else:
-                connection.execute(
-                    "INSERT INTO bandit_demo.rewards SELECT event_id, TRY_CAST(reward AS DOUBLE), reward_time, "
-                    f"'{dt}' FROM read_json('{path}', columns={{event_id: 'VARCHAR', reward: 'VARCHAR', "
-                    "reward_time: 'VARCHAR'})"
-                )
+            path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows))
+            connection.execute(
+                f"INSERT INTO bandit_demo.{table} SELECT *, '{dt}' FROM read_json('{path}', "
+                f"format='newline_delimited', columns={spec_text}, ignore_errors=true)"
+            )
     return connection
 
 
@@ -243,9 +256,19 @@ def test_counts(lake: duckdb.DuckDBPyConnection) -> None:
     assert counts == {
         "joined_rows": 7,
         "defaulted_rows": 4,
-        # 'ghost' has no decision; 'outside-partition' has none in the hours read either.
-        "unmatched_rewards": 2,
-        # 'abc', missing event_id, 'NaN', missing reward_time, null reward.
-        "malformed_rewards": 5,
+        # 'ghost' and 'quoted' have no decision; 'outside-partition' has none in the hours read either.
+        "unmatched_rewards": 3,
+        # 'abc', missing event_id, 'NaN', missing reward_time, null reward, 'yesterday', February 30th.
+        "malformed_rewards": 7,
         "late_rewards": 1,
+        # 'bad-prob', 'bad-index', 'bad-time', the line that is not JSON.
+        "malformed_decisions": 4,
     }
+
+
+def test_a_decision_field_of_the_wrong_type_leaves_the_others_joined(lake: duckdb.DuckDBPyConnection) -> None:
+    rows = joined(lake, join_sql.joined_select(spec("default")))
+    assert not {"bad-prob", "bad-index", "bad-time"} & set(rows)
+    cursor = lake.execute(join_sql.joined_select(spec("default")))
+    types = {column[0]: str(column[1]) for column in cursor.description}
+    assert (types["action_index"], types["action_prob"], types["reward"]) == ("INTEGER", "DOUBLE", "DOUBLE")

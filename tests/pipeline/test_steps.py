@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -24,6 +25,7 @@ from pipeline_common.aws import client
 from pipeline_common.config import RunSettings
 from pipeline_common.names import sagemaker_name
 from pipeline_common.sagemaker_requests import metric_definitions, traffic_routing
+from pipeline_common.timefmt import iso
 from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext, evaluation_archive
 
 from infra.settings import Settings, parse_settings
@@ -423,6 +425,44 @@ def test_join_start_and_status(aws: None, context: FakeContext) -> None:
     assert (status["unmatched_rewards"], status["malformed_rewards"], status["late_rewards"]) == (3, 2, 0)
     row = store.read_join(RUN)
     assert row is not None and row["rows"] == 120 and row["window_start"] == window["start"]
+
+
+def test_join_reports_malformed_decisions(aws: None, context: FakeContext) -> None:
+    window = {"start": "2026-11-23T00:00:00.000Z", "end": "2026-11-23T02:00:00.000Z"}
+    queue_counts({"joined_rows": 120, "malformed_rewards": 2, "malformed_decisions": 4})
+    started = join.handler({"action": "start", "run_id": RUN, "input": {"window": window}}, context)
+    status = join.handler({"action": "status", "run_id": RUN, "join": started}, context)
+    assert (status["malformed_rewards"], status["malformed_decisions"]) == (2, 4)
+    row = store.read_join(RUN)
+    assert row is not None and row["malformed_decisions"] == 4
+
+
+def test_a_retried_bootstrap_start_sends_the_same_sql(
+    aws: None, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt dies after starting the UNLOAD; the retry, a minute later by the clock, must send the very
+    same SQL under the same ClientRequestToken (Athena refuses the token with another query string)."""
+    moments = iter([datetime(2026, 11, 23, 5, 0, tzinfo=UTC), datetime(2026, 11, 23, 5, 1, tzinfo=UTC)])
+    monkeypatch.setattr(join, "now", lambda: next(moments))
+    sent: list[tuple[str, str, str]] = []
+    real = join._run_query
+
+    def first_attempt_dies_after_the_unload(sql: str, run_id: str, kind: str) -> str:
+        sent.append((kind, f"{run_id}-{kind}", sql))
+        if len(sent) == 2:
+            raise TimeoutError("the Lambda timed out after starting the UNLOAD")
+        return real(sql, run_id, kind)
+
+    monkeypatch.setattr(join, "_run_query", first_attempt_dies_after_the_unload)
+    event = {"action": "start", "run_id": RUN, "input": {"bootstrap": True}}
+    with pytest.raises(TimeoutError):
+        join.handler(event, context)
+    started = join.handler(event, context)
+    assert [kind for kind, _, _ in sent] == ["unload", "counts", "unload", "counts"]
+    assert sent[2] == sent[0] and sent[3] == sent[1]  # same token, same SQL
+    wait = timedelta(seconds=join.settings().reward_wait_seconds)
+    first_clock = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
+    assert started["window"]["end"] == iso(first_clock - wait)  # planned once, by the first attempt's clock
 
 
 def test_join_enough_rows_rule() -> None:

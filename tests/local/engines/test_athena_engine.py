@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from botocore.exceptions import ClientError
 
@@ -27,7 +28,9 @@ sys.path.insert(0, str(REPO / "lambdas"))
 from pipeline_common import join_sql  # noqa: E402
 from pipeline_common.window import Window  # noqa: E402
 
-DECISION_COLUMNS = [
+from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS  # noqa: E402
+
+OLD_DECISION_COLUMNS = [
     ("event_id", "string"),
     ("event_time", "string"),
     ("experiment_id", "string"),
@@ -39,7 +42,8 @@ DECISION_COLUMNS = [
     ("action_prob", "double"),
     ("probabilities", "string"),
 ]
-REWARD_COLUMNS = [("event_id", "string"), ("reward", "double"), ("reward_time", "string")]
+OLD_REWARD_COLUMNS = [("event_id", "string"), ("reward", "double"), ("reward_time", "string")]
+"""The schema before issue 12: typed columns the OpenX JSON SerDe fails the whole query on."""
 
 
 def _decision(event_id: str, when: str) -> dict[str, Any]:
@@ -64,7 +68,13 @@ def _lines(records: list[Any]) -> bytes:
 class Lake:
     """A bucket with the Firehose layout and the two Glue tables with partition projection."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        decision_columns: Any = DECISION_COLUMNS,
+        reward_columns: Any = REWARD_COLUMNS,
+        serde: dict[str, str] = SERDE_PARAMETERS,
+    ) -> None:
         self.url = gateway.url
         self.bucket = f"lake-{uuid.uuid4().hex[:8]}"
         self.database = f"db_{uuid.uuid4().hex[:8]}"
@@ -72,7 +82,7 @@ class Lake:
         self.s3.create_bucket(Bucket=self.bucket)
         glue = client("glue", endpoint_url=self.url)
         glue.create_database(DatabaseInput={"Name": self.database})
-        for table, columns in (("decisions", DECISION_COLUMNS), ("rewards", REWARD_COLUMNS)):
+        for table, columns in (("decisions", decision_columns), ("rewards", reward_columns)):
             glue.create_table(
                 DatabaseName=self.database,
                 TableInput={
@@ -91,7 +101,10 @@ class Lake:
                     "StorageDescriptor": {
                         "Columns": [{"Name": n, "Type": t} for n, t in columns],
                         "Location": f"s3://{self.bucket}/{table}/",
-                        "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+                        "SerdeInfo": {
+                            "SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe",
+                            "Parameters": dict(serde),
+                        },
                     },
                 },
             )
@@ -157,7 +170,10 @@ def _fill(lake: Lake) -> None:
     )
     lake.put(
         "decisions/2026/11/23/01/d-2",  # plain, no extension (Firehose without compression)
-        [_decision("e3", "2026-11-23T01:50:00.000Z")],
+        [
+            _decision("e3", "2026-11-23T01:50:00.000Z"),
+            {**_decision("e4", "2026-11-23T01:51:00.000Z"), "action_prob": "high"},  # malformed decision
+        ],
         compress=False,
     )
     lake.put("decisions/2026/11/23/05/d-5.gz", [_decision("far", "2026-11-23T05:00:00.000Z")])
@@ -241,6 +257,7 @@ def test_count_query_results_shape_and_malformed_lines(athena: Any, engine: Athe
         "unmatched_rewards": 1,
         "malformed_rewards": 3,
         "late_rewards": 1,
+        "malformed_decisions": 1,
     }
     info = results["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
     assert [c["Name"] for c in info] == header and all(c["Type"] == "bigint" for c in info)
@@ -298,7 +315,7 @@ def test_trino_shims() -> None:
         "SELECT to_iso8601(date_add('second', 90, from_iso8601_timestamp('2026-11-23T23:59:00.123Z'))) AS a,"
         " to_iso8601(from_iso8601_timestamp('2026-11-23T02:00:00.000+02:00')) AS b,"
         " is_nan(CAST('NaN' AS DOUBLE)) AS c, CAST('NaN' AS DOUBLE) BETWEEN -1.0E308 AND 1.0E308 AS d,"
-        " from_iso8601_timestamp('garbage') AS e,"
+        " try(from_iso8601_timestamp('garbage')) AS e,"
         " date_diff('second', from_iso8601_timestamp('2026-11-23T00:00:00.000Z'),"
         " from_iso8601_timestamp('2026-11-23T00:01:00.000Z')) AS f,"
         " regexp_like('abc', 'b') AS g, (SELECT count_if(x > 1) FROM range(5) t(x)) AS h",
@@ -311,7 +328,7 @@ def test_run_query_over_a_local_directory(tmp_path: Path) -> None:
     hour = tmp_path / "rewards" / "2026" / "11" / "23" / "04"
     hour.mkdir(parents=True)
     (hour / "r.gz").write_bytes(gzip.compress(_lines([{"event_id": "a", "reward": 2.5}, "bad"])))
-    table = local_table("db", "rewards", REWARD_COLUMNS, tmp_path / "rewards")
+    table = local_table("db", "rewards", OLD_REWARD_COLUMNS, tmp_path / "rewards", serde_parameters=SERDE_PARAMETERS)
     answer = run_query(
         "SELECT count(*), sum(reward), min(dt) FROM db.rewards WHERE dt BETWEEN '2026/11/23/00' AND '2026/11/23/23'",
         {("db", "rewards"): table},
@@ -359,3 +376,138 @@ def test_cache_is_pruned_least_recently_used_first(tmp_path: Path) -> None:
         assert sorted(p.name for p in eng.cache_dir.iterdir()) == ["2.json", "3.json"]
     finally:
         eng.close()
+
+
+# --- Athena's rules: the OpenX JSON SerDe, Trino's functions, idempotency tokens -------------------------------
+
+BAD_REWARD = {"event_id": "e3", "reward": "not a number", "reward_time": "2026-11-23T01:55:00.000Z"}
+
+
+def _one_bad_reward(lake: Lake) -> None:
+    lake.put("decisions/2026/11/23/01/d-1.gz", [_decision("e1", "2026-11-23T01:10:00.000Z")])
+    lake.put(
+        "rewards/2026/11/23/01/r-1.gz",
+        [{"event_id": "e1", "reward": 1.0, "reward_time": "2026-11-23T01:10:05.000Z"}, BAD_REWARD],
+    )
+
+
+def test_the_old_typed_schema_fails_on_one_bad_reward_as_athena_does(
+    athena: Any, engine: AthenaEngine, gateway: Gateway
+) -> None:
+    """Defect 4 reproduced: a `double` reward column and one non-numeric reward fail the whole query."""
+    lake = Lake(gateway, OLD_DECISION_COLUMNS, OLD_REWARD_COLUMNS)
+    _one_bad_reward(lake)
+    for sql in (join_sql.counts_select(_spec(lake, "old")), join_sql.unload(_spec(lake, "old"))):
+        execution = _run(athena, engine, sql, lake)
+        assert execution["Status"]["State"] == "FAILED"
+        assert execution["Status"]["StateChangeReason"] == (
+            "HIVE_BAD_DATA: Error parsing field value 'not a number' for field 1: For input string: \"not a number\""
+        )
+
+
+def test_the_string_schema_counts_the_bad_reward_and_succeeds(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    _one_bad_reward(lake)
+    execution = _run(athena, engine, join_sql.counts_select(_spec(lake, "new")), lake)
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    rows = athena.get_query_results(QueryExecutionId=execution["QueryExecutionId"])["ResultSet"]["Rows"]
+    counts = dict(zip(join_sql.COUNT_COLUMNS, (int(c["VarCharValue"]) for c in rows[1]["Data"]), strict=True))
+    assert counts["joined_rows"] == 1 and counts["malformed_rewards"] == 1 and counts["malformed_decisions"] == 0
+
+
+def test_from_iso8601_timestamp_fails_the_query_on_a_bad_string(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    """The old SQL parsed every reward_time: Trino's from_iso8601_timestamp fails on one that is not ISO-8601."""
+    lake.put("rewards/2026/11/23/01/r.gz", [{"event_id": "e1", "reward": 1, "reward_time": "yesterday"}])
+    sql = (
+        f"SELECT count(*) FROM {lake.database}.rewards r WHERE r.dt BETWEEN '2026/11/23/01' AND '2026/11/23/01'"
+        " AND from_iso8601_timestamp(r.reward_time) > from_iso8601_timestamp('2026-11-23T00:00:00.000Z')"
+    )
+    execution = _run(athena, engine, sql, lake)
+    assert execution["Status"]["State"] == "FAILED"
+    assert execution["Status"]["StateChangeReason"] == 'INVALID_FUNCTION_ARGUMENT: Invalid format: "yesterday"'
+    guarded = sql.replace("from_iso8601_timestamp(r.reward_time)", "try(from_iso8601_timestamp(r.reward_time))")
+    assert _run(athena, engine, guarded, lake)["Status"]["State"] == "SUCCEEDED"
+
+
+def test_cast_of_a_bad_string_fails_and_try_cast_is_null(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    failed = _run(athena, engine, "SELECT CAST('abc' AS double)", lake)
+    assert failed["Status"]["State"] == "FAILED"
+    assert failed["Status"]["StateChangeReason"] == "INVALID_CAST_ARGUMENT: Cannot cast 'abc' to DOUBLE"
+    answer = run_query("SELECT try_cast('abc' AS double), try_cast('0.5' AS double), try_cast('7' AS integer)", {})
+    assert answer["rows"] == [(None, 0.5, 7)]
+
+
+def _serde_table(tmp_path: Path, lines: list[str], columns: list[tuple[str, str]], **serde: str) -> dict[Any, Any]:
+    hour = tmp_path / "t" / "2026" / "11" / "23" / "04"
+    hour.mkdir(parents=True, exist_ok=True)
+    (hour / "part").write_text("".join(line + "\n" for line in lines))
+    return {("db", "t"): local_table("db", "t", columns, tmp_path / "t", serde_parameters=serde)}
+
+
+def test_typed_columns_convert_as_the_openx_serde_does(tmp_path: Path) -> None:
+    columns = [("s", "string"), ("d", "double"), ("i", "int"), ("b", "boolean")]
+    lines = [
+        '{"s": 0.5, "d": "0.5", "i": "7", "b": "TRUE"}',  # a number in a string column is its text; "0.5" a double
+        '{"s": {"k": 1}, "d": 2, "i": -3, "b": 1}',  # an object in a string column is its JSON text
+        '{"s": true, "d": "NaN", "i": null, "b": false}',
+        "not json",  # a row of NULLs (ignore.malformed.json)
+    ]
+    tables = _serde_table(tmp_path, lines, columns, **{"ignore.malformed.json": "TRUE"})
+    rows = run_query("SELECT s, d, i, b FROM db.t ORDER BY i NULLS LAST, s NULLS LAST", tables)["rows"]
+    assert rows[0] == ('{"k":1}', 2.0, -3, False) and rows[1] == ("0.5", 0.5, 7, True)
+    assert rows[2][0] == "true" and rows[2][1] != rows[2][1] and rows[2][2:] == (None, False)
+    assert rows[3] == (None, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("line", "column_type", "value"),
+    [
+        ('{"v": "abc"}', "double", "abc"),
+        ('{"v": true}', "double", "true"),
+        ('{"v": {"x": 1}}', "double", '{"x":1}'),
+        ('{"v": 0.54}', "int", "0.54"),  # the Athena knowledge-center example: a decimal in an int column
+        ('{"v": 12312845691}', "int", "12312845691"),  # out of the int range
+    ],
+)
+def test_a_value_that_does_not_fit_its_typed_column_fails_the_query(
+    tmp_path: Path, line: str, column_type: str, value: str
+) -> None:
+    tables = _serde_table(tmp_path, [line], [("v", column_type)], **{"ignore.malformed.json": "true"})
+    expected = f"HIVE_BAD_DATA: Error parsing field value '{value}' for field 0: For input string: \"{value}\""
+    with pytest.raises(duckdb.ConversionException) as raised:
+        run_query("SELECT v FROM db.t", tables)
+    assert expected in str(raised.value)
+    # Only the columns a query reads are converted (Trino's reader deserializes the projected columns).
+    assert run_query("SELECT count(*) FROM db.t", tables)["rows"] == [(1,)]
+    lenient = _serde_table(
+        tmp_path, [line], [("v", column_type)], **{"ignore.malformed.json": "true", "use.null.for.invalid.data": "true"}
+    )
+    assert run_query("SELECT v FROM db.t", lenient)["rows"] == [(None,)]
+
+
+def test_a_malformed_line_fails_the_query_without_ignore_malformed_json(
+    athena: Any, engine: AthenaEngine, gateway: Gateway
+) -> None:
+    lake = Lake(gateway, serde={})
+    lake.put("rewards/2026/11/23/03/r.gz", ['{"event_id": "a", "reward": 1}', "{broken"])
+    sql = f"SELECT count(r.event_id) FROM {lake.database}.rewards r WHERE r.dt = '2026/11/23/03'"
+    execution = _run(athena, engine, sql, lake)
+    assert execution["Status"]["State"] == "FAILED"
+    assert execution["Status"]["StateChangeReason"].startswith("HIVE_CURSOR_ERROR: Row is not a valid JSON Object")
+
+
+def test_a_client_request_token_binds_its_request(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    """Same token, same request: the same execution. Same token, another query string: Athena's error."""
+    request = {
+        "QueryString": "SELECT 1",
+        "ResultConfiguration": {"OutputLocation": f"s3://{lake.bucket}/athena-results/"},
+        "WorkGroup": "primary",
+        "ClientRequestToken": "run-7-counts".ljust(32, "0"),
+    }
+    first = athena.start_query_execution(**request)["QueryExecutionId"]
+    assert athena.start_query_execution(**request)["QueryExecutionId"] == first
+    with pytest.raises(ClientError) as raised:
+        athena.start_query_execution(**{**request, "QueryString": "SELECT 2"})
+    assert raised.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert raised.value.response["Error"]["Message"] == "Idempotent parameters do not match"
+    other = athena.start_query_execution(**{**request, "ClientRequestToken": "run-8-counts".ljust(32, "0")})
+    assert other["QueryExecutionId"] != first
