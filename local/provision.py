@@ -30,8 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STACK_ID = "BanditPipeline"
 
 NOT_EMULATED: dict[str, str] = {
-    "AWS::Lambda::Permission": "resource-based policies are not enforced locally; rule targets reach the function "
-    "through the gateway's EventBridge hook",
+    "AWS::Lambda::Permission": "nothing to create: the gateway's authorizer reads the permission from the template "
+    "(local.iam.catalog) and evaluates EventBridge's invoke of the function against it",
     "AWS::Lambda::LayerVersion": "layers are not mounted; the venv provides Powertools and boto3",
     "AWS::CDK::Metadata": "CDK version reporting",
     "AWS::KMS::Key": "encryption at rest is not emulated; moto stores data unencrypted",
@@ -339,12 +339,14 @@ def _lambda_function(c: _Context, lid: str, p: dict[str, Any]) -> None:
     if "DELIVERY_LAG_SECONDS" in env:  # the template's lag is for its 60 s Firehose buffers; the gateway's are shorter
         env["DELIVERY_LAG_SECONDS"] = str(c.gateway.delivery_lag_seconds)
     log_group = (p.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{name}"
+    # Lambda gives the handler its role's temporary credentials; the gateway maps this key back to the role.
+    credentials = c.gateway.iam.credentials_for(str(p["Role"]), name) if hasattr(c.gateway, "iam") else {}
     spec = FunctionSpec(
         name=name,
         arn=arn,
         handler=p.get("Handler", "index.handler"),
         code_dir=code_dir,
-        environment=env,
+        environment={**env, **credentials},
         timeout=float(p.get("Timeout", 3)),
         memory_mb=int(p.get("MemorySize", 128)),
         log_group=log_group,
@@ -559,6 +561,10 @@ def provision(gateway: Any, template_path: Path, stack_name: str | None = None, 
         except Exception as err:
             raise ProvisionError(f"{lid} ({rtype}): {type(err).__name__}: {err}") from err
         stack.physical[lid] = template.physical[lid].ref
+    if hasattr(gateway, "iam"):
+        from local.iam.catalog import from_template
+
+        gateway.iam.load(from_template(template))
     for key, output in raw.get("Outputs", {}).items():
         stack.outputs[key] = str(template.resolve(output["Value"]))
     state_dir = Path(getattr(gateway, "state_dir", REPO_ROOT / "local" / ".state"))
