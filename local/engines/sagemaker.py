@@ -334,6 +334,8 @@ class SageMakerEngine:
         self._clients: dict[str, Any] = {}
         self._closing = threading.Event()
         self.faults = Faults()
+        self.iam: Any = None
+        """The gateway's `local.iam.authorizer.Authorizer`: what the job's / model's role may do (None: no checks)."""
 
     # Plumbing ---------------------------------------------------------------------------------------------------
 
@@ -535,6 +537,7 @@ class SageMakerEngine:
     def _run_job(self, job: TrainingJob) -> None:
         ml = job.root / "ml"
         try:
+            self._authorize_job(job.request)
             self._prepare_job(job, ml)
             if job.stop_requested:
                 raise _Stopped()
@@ -1069,6 +1072,7 @@ class SageMakerEngine:
                     f"code {variant.process.returncode}"
                 )
         if alarms:
+            self._authorize_alarms(green, alarms)
             try:
                 answer = self._client("cloudwatch").describe_alarms(AlarmNames=alarms)
             except Exception:  # CloudWatch unreachable: the alarm check is skipped this round, like a missing datapoint
@@ -1092,6 +1096,100 @@ class SageMakerEngine:
             endpoint.status = "InService" if not endpoint.deleted else "Deleting"
             endpoint.modified = _now()
 
+    # The roles SageMaker acts as (local.iam) -------------------------------------------------------------------
+
+    def _role_denial(self, role_arn: str, checks: list[Any]) -> str | None:
+        """The AccessDenied message of the first check `role_arn` fails, or None (also when IAM is not loaded)."""
+        if self.iam is None or not role_arn:
+            return None
+        from local.iam.authorizer import AccessDenied, Identity
+
+        try:
+            self.iam.authorize(Identity(role_arn, "SageMaker"), checks)
+        except AccessDenied as denied:
+            return denied.message
+        return None
+
+    @staticmethod
+    def _image_checks(image: str) -> list[Any]:
+        """What pulling an ECR image takes ("Amazon ECR permissions" in the CreateTrainingJob / CreateModel
+        execution-role docs, https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html)."""
+        from local.iam.requests import Check
+
+        match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com[^/]*/([^:@]+).*", image or "")
+        if not match:
+            return []
+        account, region, repository = match.groups()
+        arn = f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+        return [
+            Check("ecr:GetAuthorizationToken", "*"),
+            Check("ecr:BatchCheckLayerAvailability", arn),
+            Check("ecr:GetDownloadUrlForLayer", arn),
+            Check("ecr:BatchGetImage", arn),
+        ]
+
+    @staticmethod
+    def _read_checks(uri: str) -> list[Any]:
+        """Reading an S3 prefix or object as SageMaker does: list the prefix, get the objects."""
+        from local.iam.requests import Check
+
+        bucket, key = _split_s3(uri)
+        return [
+            Check("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": key}),
+            Check("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}"),
+        ]
+
+    def _authorize_job(self, request: dict[str, Any]) -> None:
+        """The job's RoleArn must pull the training image, read every input channel and write the model artifact;
+        SageMaker fails the job with the AccessDenied otherwise."""
+        from local.iam.requests import Check
+
+        checks = self._image_checks(str((request.get("AlgorithmSpecification") or {}).get("TrainingImage", "")))
+        for channel in request.get("InputDataConfig") or []:
+            uri = ((channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+            if uri:
+                checks.extend(self._read_checks(uri))
+        output = str((request.get("OutputDataConfig") or {}).get("S3OutputPath", "")).rstrip("/")
+        if output:
+            bucket, prefix = _split_s3(output)
+            key = f"{prefix}/{request.get('TrainingJobName', '')}/output/model.tar.gz".lstrip("/")
+            checks.append(Check("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}"))
+        denial = self._role_denial(str(request.get("RoleArn", "")), checks)
+        if denial:
+            raise _JobFailed(f"ClientError: {denial}")
+
+    def _authorize_model(self, model: dict[str, Any]) -> None:
+        """A variant's model: its ExecutionRoleArn must pull the image and read ModelDataUrl, else the fleet fails
+        to start (CreateEndpoint fails, UpdateEndpoint rolls back) with the AccessDenied."""
+        container = model.get("PrimaryContainer") or {}
+        checks = self._image_checks(str(container.get("Image", "")))
+        if container.get("ModelDataUrl"):
+            checks.extend(self._read_checks(str(container["ModelDataUrl"])))
+        denial = self._role_denial(str(model.get("ExecutionRoleArn", "")), checks)
+        if denial:
+            raise RuntimeError(f"Failed to start model {model.get('ModelName')}: {denial}")
+
+    def _execution_credentials(self, model_name: str) -> dict[str, str]:
+        """The serving container calls AWS (Firehose PutRecordBatch) with the model's execution role."""
+        role = str(self._model(model_name).get("ExecutionRoleArn", ""))
+        if self.iam is None or not role:
+            return {}
+        return dict(self.iam.credentials_for(role, "SageMaker"))
+
+    def _authorize_alarms(self, green: Fleet, alarms: list[str]) -> None:
+        """Auto-rollback reads the alarms with the execution role ("Ensure that your IAM execution role has
+        permission to perform the cloudwatch:DescribeAlarms action on the auto-rollback alarms you specify":
+        "Auto-Rollback Configuration and Monitoring", https://docs.aws.amazon.com/sagemaker/latest/dg/
+        deployment-guardrails-configuration.html); without it SageMaker cannot watch them and the update rolls back."""
+        from local.iam.requests import Check
+
+        alarm_arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:"
+        checks = [Check("cloudwatch:DescribeAlarms", alarm_arn + name) for name in alarms]
+        for variant in green.variants:
+            denial = self._role_denial(str(self._model(variant.model_name).get("ExecutionRoleArn", "")), checks)
+            if denial:
+                raise _Rollback(f"the execution role cannot read the auto-rollback alarms: {denial}")
+
     # Fleets ---------------------------------------------------------------------------------------------------
 
     def _start_fleet(self, endpoint: Endpoint, config_name: str) -> Fleet:
@@ -1102,6 +1200,7 @@ class SageMakerEngine:
         try:
             for spec in config["ProductionVariants"]:
                 model = self._model(spec["ModelName"])
+                self._authorize_model(model)
                 container = model["PrimaryContainer"]
                 root = self.state_dir / "endpoints" / endpoint.name / stamp / spec["VariantName"]
                 variant = Variant(
@@ -1146,6 +1245,7 @@ class SageMakerEngine:
         env = self._base_env()
         env["SERVE_WORKERS"] = "1"
         env.update({k: str(v) for k, v in (container.get("Environment") or {}).items()})
+        env.update(self._execution_credentials(variant.model_name))
         variant.port = _free_port()
         env.update(
             {
