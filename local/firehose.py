@@ -150,9 +150,9 @@ class FirehoseBuffer:
     def _check_delivery(self, region: str, stream: str) -> None:
         """The destination role's s3:PutObject on the object this flush writes (`<Prefix>YYYY/MM/DD/HH/<stream>-...`).
 
-        Firehose retries a failed S3 delivery for up to 24 hours and then drops the data ("Data delivery failure
-        handling", https://docs.aws.amazon.com/firehose/latest/dev/basic-deliver.html); locally the records are
-        dropped at once and counted in `records_failed`.
+        Firehose retries a failed S3 delivery until the stream's 24-hour retention ends and then drops the data
+        ("Troubleshoot errors in Amazon Data Firehose", https://docs.aws.amazon.com/firehose/latest/dev/
+        troubleshooting.html); locally the records are dropped at once and counted in `records_failed`.
         """
         if self.authorize_delivery is None:
             return

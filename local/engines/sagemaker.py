@@ -1112,8 +1112,9 @@ class SageMakerEngine:
 
     @staticmethod
     def _image_checks(image: str) -> list[Any]:
-        """What pulling an ECR image takes ("Amazon ECR permissions" in the CreateTrainingJob / CreateModel
-        execution-role docs, https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html)."""
+        """What pulling an ECR image takes: the execution role must "download a Docker image" (CreateTrainingJob
+        `RoleArn`, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html), which is
+        these four ECR actions (the ones CDK's `grant_pull` gives)."""
         from local.iam.requests import Check
 
         match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com[^/]*/([^:@]+).*", image or "")
