@@ -342,6 +342,8 @@ class Gateway:
                 "events_failed": self.events_failed,
                 "firehose_objects": self.firehose.objects_written,
                 "firehose_records": self.firehose.records_delivered,
+                "firehose_records_failed": self.firehose.records_failed,
+                "iam": self.iam.snapshot(),
                 "engines": {
                     k: self.engine_errors.get(k, "ok" if getattr(self, k) else "off") for k in ("athena", "sagemaker")
                 },

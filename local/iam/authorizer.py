@@ -48,7 +48,9 @@ class Authorizer:
         self._cache: dict[tuple[Any, ...], policies.Decision] = {}
         self._lock = threading.Lock()
         self.denied: list[dict[str, str]] = []
-        """Every denial (principal, action, resource, message), newest last: `/_local/status` shows the tail."""
+        """The last 100 denials (principal, action, resource), newest last: `/_local/status` shows them."""
+        self.allowed = 0
+        """Checks that passed (each role request, job, fleet, delivery counts its checks)."""
 
     def load(self, catalog: Catalog) -> None:
         """Add a provisioned stack's IAM (several stacks in one gateway add up, as in one account)."""
@@ -113,6 +115,7 @@ class Authorizer:
             decision = self._decide(identity.arn, identity.role_arn, check, resource_policies)
             if decision is not policies.Decision.ALLOW:
                 self._deny(identity.arn, check, decision, code, bool(resource_policies))
+            self.allowed += 1
 
     def authorize_service(self, service: str, check: Check, code: str = "AccessDeniedException") -> None:
         """A service principal (`events.amazonaws.com`) acting without a role: only resource policies can allow."""
@@ -122,6 +125,17 @@ class Authorizer:
         decision = self._decide(service, None, check, resource_policies)
         if decision is not policies.Decision.ALLOW:
             self._deny(service, check, decision, code, True)
+        self.allowed += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """For `/_local/status`: whether IAM is enforced, the checks passed and the recent denials."""
+        with self._lock:
+            return {
+                "enforced": self.enforce and self.catalog is not None,
+                "roles": len(self.catalog.roles) if self.catalog else 0,
+                "allowed": self.allowed,
+                "denied": list(self.denied),
+            }
 
     def allows(self, role_arn: str, session: str, check: Check) -> bool:
         try:
