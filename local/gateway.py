@@ -56,6 +56,7 @@ from local.aws import local_environment
 from local.errors import AwsError
 from local.faults import FaultConfigError, Faults
 from local.firehose import DELIVERY_MARGIN_SECONDS, FirehoseBuffer
+from local.iam import athena as iam_athena
 from local.iam import requests as iam_requests
 from local.iam import stepfunctions as iam_stepfunctions
 from local.iam.authorizer import Authorizer
@@ -457,6 +458,8 @@ class Gateway:
         try:
             call = self._iam_call(environ, path, method, target, service, region, account, body)
             checks = iam_requests.checks(call)
+            if call.service == "athena" and call.operation == "StartQueryExecution":
+                checks += self._athena_query_checks(call)
         except iam_requests.UnmappedCall as err:
             raise AwsError(
                 "AccessDeniedException",
@@ -501,6 +504,31 @@ class Gateway:
             params = {k: v[0] for k, v in form.items()}
             return iam_requests.Call(service, form["Action"][0], params, region, account)
         raise iam_requests.UnmappedCall(f"{service} {method} {path}")
+
+    @staticmethod
+    def _athena_query_checks(call: iam_requests.Call) -> list[iam_requests.Check]:
+        """What Athena does with the caller's permissions for this query (`local.iam.athena`): the work group's
+        result location and the Glue tables' locations come from moto, where provisioning put them."""
+        from moto.athena.models import athena_backends
+        from moto.glue.models import glue_backends
+
+        params = call.params
+        workgroup = str(params.get("WorkGroup") or "primary")
+        database = str((params.get("QueryExecutionContext") or {}).get("Database") or "default")
+        sql = str(params.get("QueryString") or "")
+        group = athena_backends[call.account][call.region].work_groups.get(workgroup)
+        configured = ((group.configuration if group else {}) or {}).get("ResultConfiguration") or {}
+        output = (params.get("ResultConfiguration") or {}).get("OutputLocation") or configured.get("OutputLocation")
+        locations: dict[tuple[str, str], str] = {}
+        glue = glue_backends[call.account][call.region]
+        for db, table in iam_athena.tables(sql, database):
+            try:
+                descriptor = glue.get_table(db, table).as_dict().get("StorageDescriptor") or {}
+            except Exception:  # not in the catalog: the engine answers the query with its own error
+                continue
+            if descriptor.get("Location"):
+                locations[(db, table)] = str(descriptor["Location"])
+        return iam_athena.implied_checks(sql, database, workgroup, output, locations, call.region, call.account)
 
     def _state_machine_credentials(self, state_machine_arn: str) -> dict[str, str] | None:
         """What a state machine's Lambda tasks sign with: its role's credentials (None if unknown)."""

@@ -146,3 +146,27 @@ def test_firehose_delivers_only_what_its_role_may_write(gateway: Gateway, fixtur
     gateway.firehose.flush_all()
     assert gateway.firehose.records_delivered == delivered + 1
     assert gateway.firehose.records_failed == failed + 1
+
+
+def test_a_role_query_is_also_checked_for_what_athena_reads_and_writes_as_it(
+    gateway: Gateway, fixture_stack: Stack
+) -> None:
+    """The work group's result location and the Glue table's location come from what provisioning created."""
+    from local.iam.requests import Call
+
+    params = {
+        "QueryString": 'SELECT count(*) FROM "fixture_lake"."rewards" r JOIN missing_table m ON true',
+        "QueryExecutionContext": {"Database": "fixture_lake"},
+        "WorkGroup": "fixture-wg",
+    }
+    checks = gateway._athena_query_checks(Call("athena", "StartQueryExecution", params, "us-east-1", ACCOUNT))
+    assert [(c.action, c.resource) for c in checks] == [
+        ("athena:GetWorkGroup", f"arn:aws:athena:us-east-1:{ACCOUNT}:workgroup/fixture-wg"),
+        ("glue:GetTable", f"arn:aws:glue:us-east-1:{ACCOUNT}:catalog"),
+        ("glue:GetTable", f"arn:aws:glue:us-east-1:{ACCOUNT}:database/fixture_lake"),
+        ("glue:GetTable", f"arn:aws:glue:us-east-1:{ACCOUNT}:table/fixture_lake/rewards"),
+        ("s3:GetBucketLocation", "arn:aws:s3:::fixture-bucket"),
+        ("s3:ListBucket", "arn:aws:s3:::fixture-bucket"),
+        ("s3:GetObject", "arn:aws:s3:::fixture-bucket/rewards/"),
+        ("s3:PutObject", "arn:aws:s3:::fixture-bucket/athena-results/"),
+    ]
