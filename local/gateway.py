@@ -467,6 +467,13 @@ class Gateway:
                 "(local.iam.requests), so it refuses the call rather than pass it unchecked",
             ) from err
         self.iam.authorize(identity, checks, "AccessDenied" if service == "s3" else "AccessDeniedException")
+        if service == "s3" and call.operation == "GetObject" and not self._s3_object_exists(call):
+            # "If the object you request doesn't exist, the error that Amazon S3 returns depends on whether you also
+            # have the s3:ListBucket permission": 404 NoSuchKey with it, 403 AccessDenied without (GetObject, Amazon
+            # S3 API Reference, https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
+            bucket, key = str(call.params["Bucket"]), str(call.params["Key"])
+            listing = iam_requests.Check("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": key})
+            self.iam.authorize(identity, [listing], "AccessDenied")
 
     def _iam_call(
         self,
@@ -504,6 +511,17 @@ class Gateway:
             params = {k: v[0] for k, v in form.items()}
             return iam_requests.Call(service, form["Action"][0], params, region, account)
         raise iam_requests.UnmappedCall(f"{service} {method} {path}")
+
+    @staticmethod
+    def _s3_object_exists(call: iam_requests.Call) -> bool:
+        """Whether moto holds the key (True when the bucket is missing: S3 answers NoSuchBucket either way)."""
+        from moto.s3.models import s3_backends
+
+        try:
+            bucket = s3_backends[call.account]["aws"].get_bucket(str(call.params["Bucket"]))
+        except Exception:
+            return True
+        return str(call.params["Key"]) in bucket.keys
 
     @staticmethod
     def _athena_query_checks(call: iam_requests.Call) -> list[iam_requests.Check]:

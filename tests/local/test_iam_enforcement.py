@@ -170,3 +170,22 @@ def test_a_role_query_is_also_checked_for_what_athena_reads_and_writes_as_it(
         ("s3:GetObject", "arn:aws:s3:::fixture-bucket/rewards/"),
         ("s3:PutObject", "arn:aws:s3:::fixture-bucket/athena-results/"),
     ]
+
+
+def test_a_missing_key_is_403_without_list_bucket_and_404_with_it(gateway: Gateway, fixture_stack: Stack) -> None:
+    assert gateway.iam.catalog is not None
+    bucket = fixture_stack.outputs["BucketName"]
+    get = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"}
+    s3 = _as_role(gateway, "s3", FUNCTION_ROLE, "fixture-echo")
+    with _without_policies(gateway, FUNCTION_ROLE):
+        gateway.iam.catalog.roles[FUNCTION_ROLE] = [{"Statement": [get]}]
+        with pytest.raises(ClientError) as err:
+            s3.get_object(Bucket=bucket, Key="rewards/not-there.json")
+        assert err.value.response["Error"]["Code"] == "AccessDenied"
+        assert "s3:ListBucket" in err.value.response["Error"]["Message"]
+        gateway.iam.catalog.roles[FUNCTION_ROLE] = [{"Statement": [get, listing]}]
+        gateway.iam._cache.clear()
+        with pytest.raises(ClientError) as err:
+            s3.get_object(Bucket=bucket, Key="rewards/not-there.json")
+        assert err.value.response["Error"]["Code"] == "NoSuchKey"
