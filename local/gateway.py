@@ -26,6 +26,10 @@ gateway (`http://localhost:$MOTO_PORT`).
 DynamoDB requests are serialized (one at a time): DynamoDB applies each request atomically, moto's backend does not
 lock, and the trigger's conditional put on the run lock must let exactly one of several concurrent invocations win.
 
+Before any of these, a request signed with credentials the IAM authorizer issued (a Lambda function's, a serving
+container's, a Step Functions task's) is evaluated against that role's policies from the template (`local.iam`);
+other credentials are an administrator's. S3's AccessDenied is rendered as S3's XML error.
+
 Errors raised as `local.errors.AwsError` are rendered the way AWS's JSON protocols render them (status, body
 `{"__type", "message"}`, header `x-amzn-ErrorType`), so boto3 raises `ClientError` with the same code.
 """
