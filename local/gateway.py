@@ -198,7 +198,7 @@ class Gateway:
             self.state_dir / "logs" / "lambda",
             base_env,
             max_concurrency=self._lambda_concurrency,
-            on_failure=self._send_to_queue,
+            on_failure=self._send_failed_invocation,
             faults=self.faults,
         )
         self.firehose = FirehoseBuffer(interval=self._firehose_seconds, faults=self.faults)
@@ -616,7 +616,28 @@ class Gateway:
         dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
         print(f"local events: {target['Arn']} unreachable after {attempt} attempts: {reason}", file=sys.stderr)
         if dlq:
+            try:  # EventBridge sends to the dead-letter queue as itself: the queue's policy must allow it
+                rule = str(target.get("_RuleArn", ""))
+                context = {"aws:SourceArn": rule, "aws:SourceAccount": dlq.split(":")[4]}
+                self.iam.authorize_service("events.amazonaws.com", iam_requests.Check("sqs:SendMessage", dlq, context))
+            except AwsError as err:
+                print(
+                    f"local events: the event is lost, the dead-letter queue refused it: {err.message}", file=sys.stderr
+                )
+                return
             self._send_to_queue(dlq, json.dumps(payload))
+
+    def _send_failed_invocation(self, queue_arn: str, body: str) -> None:
+        """Lambda sends an OnFailure destination record with the function's execution role (sqs:SendMessage)."""
+        function = str(json.loads(body).get("requestContext", {}).get("functionArn", "")).removesuffix(":$LATEST")
+        catalog = self.iam.catalog
+        role = catalog.function_roles.get(function) if catalog else None
+        if role:
+            from local.iam.authorizer import Identity
+
+            name = function.rsplit(":", 1)[-1]
+            self.iam.authorize(Identity(role, name), [iam_requests.Check("sqs:SendMessage", queue_arn)])
+        self._send_to_queue(queue_arn, body)
 
     def _send_to_queue(self, queue_arn: str, body: str) -> None:
         """Send to an SQS queue (OnFailure destination, dead-letter queue) in moto's backend, in-process."""

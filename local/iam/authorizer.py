@@ -58,12 +58,13 @@ class Authorizer:
             if self.catalog is None:
                 self.catalog = catalog
             else:
-                for name in ("roles", "bucket_policies", "function_policies"):
+                for name in ("roles", "bucket_policies", "function_policies", "queue_policies"):
                     mine, theirs = getattr(self.catalog, name), getattr(catalog, name)
                     for key, documents in theirs.items():
                         mine[key] = documents
                 self.catalog.state_machine_roles.update(catalog.state_machine_roles)
                 self.catalog.delivery_roles.update(catalog.delivery_roles)
+                self.catalog.function_roles.update(catalog.function_roles)
             self._cache.clear()
 
     # Credentials ------------------------------------------------------------------------------------------------
@@ -104,6 +105,8 @@ class Authorizer:
             return self.catalog.bucket_policies.get(bucket, [])
         if check.action.lower().startswith("lambda:"):
             return self.catalog.function_policies.get(check.resource, [])
+        if check.action.lower().startswith("sqs:"):
+            return self.catalog.queue_policies.get(check.resource.rsplit(":", 1)[-1], [])
         return []
 
     def authorize(self, identity: Identity, checks: list[Check], code: str = "AccessDeniedException") -> None:

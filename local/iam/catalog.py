@@ -6,7 +6,8 @@ Read from the provisioned `local.template.Template` (so `Ref`/`Fn::GetAtt` are t
 - `AWS::IAM::Policy` / `AWS::IAM::ManagedPolicy` attached to roles by `Roles`;
 - `AWS::S3::BucketPolicy` (bucket name -> document), `AWS::Lambda::Permission` (function ARN -> the statement
   Lambda builds from it, as `GetPolicy` shows it);
-- the state machines' `RoleArn` and the Firehose streams' S3 destination `RoleARN`.
+- `AWS::SQS::QueuePolicy` (queue name -> document);
+- the functions' `Role`, the state machines' `RoleArn` and the Firehose streams' S3 destination `RoleARN`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class Catalog:
     """state machine ARN -> role ARN"""
     delivery_roles: dict[str, str] = field(default_factory=dict)
     """delivery stream name -> role ARN (the S3 destination's RoleARN)"""
+    queue_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """queue name -> `AWS::SQS::QueuePolicy` documents"""
+    function_roles: dict[str, str] = field(default_factory=dict)
+    """function ARN -> its execution role ARN (Lambda sends OnFailure destinations with it)"""
 
     def role_arn(self, name_or_arn: str) -> str:
         return name_or_arn if name_or_arn.startswith("arn:") else f"arn:aws:iam::{self.account}:role/{name_or_arn}"
@@ -57,7 +62,13 @@ def from_template(template: Any) -> Catalog:
         lid: (r["Type"], template.resolve(r.get("Properties", {})))
         for lid, r in template.resources.items()
         if r["Type"].startswith(("AWS::IAM::", "AWS::S3::BucketPolicy", "AWS::Lambda::Permission"))
-        or r["Type"] in ("AWS::StepFunctions::StateMachine", "AWS::KinesisFirehose::DeliveryStream")
+        or r["Type"]
+        in (
+            "AWS::StepFunctions::StateMachine",
+            "AWS::KinesisFirehose::DeliveryStream",
+            "AWS::SQS::QueuePolicy",
+            "AWS::Lambda::Function",
+        )
     }
     managed: dict[str, dict[str, Any]] = {}
     for lid, (rtype, props) in resolved.items():
@@ -85,6 +96,13 @@ def from_template(template: Any) -> Catalog:
     for lid, (rtype, props) in resolved.items():
         if rtype == "AWS::StepFunctions::StateMachine":
             catalog.state_machine_roles[str(template.physical[lid].ref)] = str(props["RoleArn"])
+        elif rtype == "AWS::SQS::QueuePolicy":
+            for queue in props.get("Queues") or []:  # queue URLs; the name is the last path segment
+                catalog.queue_policies.setdefault(str(queue).rstrip("/").rsplit("/", 1)[-1], []).append(
+                    props["PolicyDocument"]
+                )
+        elif rtype == "AWS::Lambda::Function":
+            catalog.function_roles[str(template.physical[lid].attrs["Arn"])] = str(props["Role"])
         elif rtype == "AWS::KinesisFirehose::DeliveryStream":
             destination = props.get("ExtendedS3DestinationConfiguration") or props.get("S3DestinationConfiguration")
             if destination and destination.get("RoleARN"):

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from local.aws import client
 from local.gateway import Gateway
 from local.iam.authorizer import AccessDenied
+from local.iam.requests import Check
 from local.provision import Stack
 
 ACCOUNT = "123456789012"
@@ -189,3 +190,23 @@ def test_a_missing_key_is_403_without_list_bucket_and_404_with_it(gateway: Gatew
         with pytest.raises(ClientError) as err:
             s3.get_object(Bucket=bucket, Key="rewards/not-there.json")
         assert err.value.response["Error"]["Code"] == "NoSuchKey"
+
+
+def test_failure_destinations_are_sent_as_their_senders(gateway: Gateway, fixture_stack: Stack) -> None:
+    """Lambda sends an OnFailure record with the function's role; EventBridge a dead letter as itself (queue policy)."""
+    queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:fixture-DeadLetters"
+    record = json.dumps(
+        {"requestContext": {"functionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fixture-failing:$LATEST"}}
+    )
+    gateway._send_failed_invocation(queue, record)
+    with (
+        _without_policies(gateway, FUNCTION_ROLE),
+        pytest.raises(AccessDenied, match="fixture-failing is not authorized"),
+    ):
+        gateway._send_failed_invocation(queue, record)
+    send = Check(
+        "sqs:SendMessage", queue, {"aws:SourceArn": f"arn:aws:events:us-east-1:{ACCOUNT}:rule/fixture-RewardObjects"}
+    )
+    gateway.iam.authorize_service("events.amazonaws.com", send)
+    with pytest.raises(AccessDenied, match="no resource-based policy allows the sqs:SendMessage action"):
+        gateway.iam.authorize_service("sns.amazonaws.com", send)
