@@ -471,6 +471,9 @@ class Gateway:
                 "(local.iam.requests), so it refuses the call rather than pass it unchecked",
             ) from err
         self.iam.authorize(identity, checks, "AccessDenied" if service == "s3" else "AccessDeniedException")
+        passed = iam_requests.PASSED_ROLE.get(call.operation) if service == "sagemaker" else None
+        if passed and call.params.get(passed):
+            self._require_assumable(str(call.params[passed]), account)
         if service == "s3" and call.operation == "GetObject" and not self._s3_object_exists(call):
             # "If the object you request doesn't exist, the error that Amazon S3 returns depends on whether you also
             # have the s3:ListBucket permission": 404 NoSuchKey with it, 403 AccessDenied without (GetObject, Amazon
@@ -552,6 +555,15 @@ class Gateway:
                 locations[(db, table)] = str(descriptor["Location"])
         return iam_athena.implied_checks(sql, database, workgroup, output, locations, call.region, call.account)
 
+    def _require_assumable(self, role: str, account: str) -> None:
+        """SageMaker refuses a role it cannot assume at once (ValidationException, the message SageMaker gives)."""
+        if not self.iam.assumable(role, "sagemaker.amazonaws.com", {"aws:SourceAccount": account}):
+            raise AwsError(
+                "ValidationException",
+                f"Could not assume role {role}. Please ensure that the role exists and allows principal "
+                "'sagemaker.amazonaws.com' to assume the role.",
+            )
+
     def _state_machine_credentials(self, state_machine_arn: str) -> dict[str, str] | None:
         """What a state machine's Lambda tasks sign with: its role's credentials (None if unknown)."""
         catalog = self.iam.catalog
@@ -566,6 +578,11 @@ class Gateway:
             return
         from local.iam.authorizer import Identity
 
+        account = role.split(":")[4]
+        if not self.iam.assumable(role, "firehose.amazonaws.com", {"sts:ExternalId": account}):
+            raise AwsError(
+                "AccessDenied", f"Firehose is unable to assume role {role}: its trust policy does not allow it"
+            )
         put = iam_requests.Check("s3:PutObject", key)
         self.iam.authorize(Identity(role, "FirehoseDelivery"), [put], "AccessDenied")
 

@@ -562,9 +562,14 @@ def provision(gateway: Any, template_path: Path, stack_name: str | None = None, 
             raise ProvisionError(f"{lid} ({rtype}): {type(err).__name__}: {err}") from err
         stack.physical[lid] = template.physical[lid].ref
     if hasattr(gateway, "iam"):
+        from local.iam.authorizer import trusts
         from local.iam.catalog import from_template
 
-        gateway.iam.load(from_template(template))
+        catalog = from_template(template)
+        for function, role in catalog.function_roles.items():
+            if gateway.iam.enforce and not trusts(catalog, role, "lambda.amazonaws.com"):  # CreateFunction's error
+                raise ProvisionError(f"{function}: The role defined for the function cannot be assumed by Lambda.")
+        gateway.iam.load(catalog)
     for key, output in raw.get("Outputs", {}).items():
         stack.outputs[key] = str(template.resolve(output["Value"]))
     state_dir = Path(getattr(gateway, "state_dir", REPO_ROOT / "local" / ".state"))

@@ -36,6 +36,15 @@ class Identity:
         return f"arn:aws:sts::{account}:assumed-role/{self.role_arn.rsplit('/', 1)[-1]}/{self.session}"
 
 
+def trusts(catalog: Catalog, role_arn: str, service: str, context: dict[str, str] | None = None) -> bool:
+    """Whether the role's trust policy lets `service` assume it (`sts:AssumeRole` with `context`)."""
+    trust = catalog.trust.get(role_arn)
+    if trust is None:
+        return False
+    request = policies.Request(service, "sts:AssumeRole", role_arn, dict(context or {}))
+    return policies.evaluate(request, [], [trust]) is policies.Decision.ALLOW
+
+
 class AccessDenied(AwsError):
     """AWS's AccessDenied; `code` is the service's name for it (`AccessDeniedException` on the JSON APIs)."""
 
@@ -65,6 +74,7 @@ class Authorizer:
                 self.catalog.state_machine_roles.update(catalog.state_machine_roles)
                 self.catalog.delivery_roles.update(catalog.delivery_roles)
                 self.catalog.function_roles.update(catalog.function_roles)
+                self.catalog.trust.update(catalog.trust)
             self._cache.clear()
 
     # Credentials ------------------------------------------------------------------------------------------------
@@ -139,6 +149,13 @@ class Authorizer:
                 "allowed": self.allowed,
                 "denied": list(self.denied),
             }
+
+    def assumable(self, role_arn: str, service: str, context: dict[str, str] | None = None) -> bool:
+        """Whether `service` (`sagemaker.amazonaws.com`) may assume the role: its trust policy, evaluated as the
+        resource policy of `sts:AssumeRole` (a role outside the template's catalog cannot be assumed)."""
+        if not self.enforce or self.catalog is None:
+            return True
+        return trusts(self.catalog, role_arn, service, context)
 
     def allows(self, role_arn: str, session: str, check: Check) -> bool:
         try:

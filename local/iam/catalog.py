@@ -29,6 +29,8 @@ class Catalog:
     """delivery stream name -> role ARN (the S3 destination's RoleARN)"""
     queue_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """queue name -> `AWS::SQS::QueuePolicy` documents"""
+    trust: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """role ARN -> its AssumeRolePolicyDocument (who may assume it)"""
     function_roles: dict[str, str] = field(default_factory=dict)
     """function ARN -> its execution role ARN (Lambda sends OnFailure destinations with it)"""
 
@@ -77,6 +79,7 @@ def from_template(template: Any) -> Catalog:
     for lid, (rtype, props) in resolved.items():
         if rtype == "AWS::IAM::Role":
             arn = str(template.physical[lid].attrs["Arn"])
+            catalog.trust[arn] = props.get("AssumeRolePolicyDocument") or {}
             documents = catalog.roles.setdefault(arn, [])
             documents.extend(p["PolicyDocument"] for p in props.get("Policies") or [])
             documents.extend(managed[a] for a in props.get("ManagedPolicyArns") or [] if a in managed)

@@ -210,3 +210,39 @@ def test_failure_destinations_are_sent_as_their_senders(gateway: Gateway, fixtur
     gateway.iam.authorize_service("events.amazonaws.com", send)
     with pytest.raises(AccessDenied, match="no resource-based policy allows the sqs:SendMessage action"):
         gateway.iam.authorize_service("sns.amazonaws.com", send)
+
+
+def test_a_function_whose_role_lambda_cannot_assume_fails_provisioning(gateway: Gateway, tmp_path: Any) -> None:
+    from local.provision import ProvisionError, provision
+
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    template = {
+        "Resources": {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": trust}},
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "FunctionName": "trust-test",
+                    "Handler": "echo.handler",
+                    "Runtime": "python3.12",
+                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                },
+            },
+        }
+    }
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+    with pytest.raises(
+        ProvisionError, match=r"trust-test: The role defined for the function cannot be assumed by Lambda"
+    ):
+        provision(gateway, path, stack_name="trust")
+
+
+def test_sagemaker_refuses_a_role_it_cannot_assume(gateway: Gateway, fixture_stack: Stack) -> None:
+    """The fixture's function role trusts only Lambda: passing it to SageMaker is refused at once."""
+    assert not gateway.iam.assumable(FUNCTION_ROLE, "sagemaker.amazonaws.com", {"aws:SourceAccount": ACCOUNT})
+    assert gateway.iam.assumable(FUNCTION_ROLE, "lambda.amazonaws.com")
+    with pytest.raises(Exception, match=r"Could not assume role .*fixture-FunctionRole.*'sagemaker\.amazonaws\.com'"):
+        gateway._require_assumable(FUNCTION_ROLE, ACCOUNT)

@@ -152,3 +152,12 @@ def test_the_functions_may_pass_the_execution_role_to_sagemaker_only(raw: dict[s
     assert not authorizer.allows(_role(raw, "PipelineJoinRole"), "bandit-demo-join", checks[-1])
     to_lambda = requests.Check("iam:PassRole", execution_role, {"iam:PassedToService": "lambda.amazonaws.com"})
     assert not authorizer.allows(deploy, "bandit-demo-deploy", to_lambda)
+
+
+def test_the_execution_role_is_assumable_by_sagemaker_only_from_this_account(raw: dict[str, Any]) -> None:
+    authorizer = Authorizer()
+    authorizer.load(from_raw_template(raw, "BanditPipeline", ACCOUNT, REGION))
+    role = _role(raw, "ModelExecutionRole")
+    assert authorizer.assumable(role, "sagemaker.amazonaws.com", {"aws:SourceAccount": ACCOUNT})
+    assert not authorizer.assumable(role, "sagemaker.amazonaws.com", {"aws:SourceAccount": "999999999999"})
+    assert not authorizer.assumable(_role(raw, "PipelineDeployRole"), "sagemaker.amazonaws.com", {})
