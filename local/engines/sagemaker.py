@@ -623,6 +623,7 @@ class SageMakerEngine:
             command, limit_override = self._faulty_command(fault)
         env = self._base_env()
         env.update({k: str(v) for k, v in (request.get("Environment") or {}).items()})
+        env.update(self._role_credentials(str(request.get("RoleArn", ""))))
         env.update(
             {
                 "SM_ML_ROOT": str(ml),
@@ -1172,7 +1173,11 @@ class SageMakerEngine:
 
     def _execution_credentials(self, model_name: str) -> dict[str, str]:
         """The serving container calls AWS (Firehose PutRecordBatch) with the model's execution role."""
-        role = str(self._model(model_name).get("ExecutionRoleArn", ""))
+        return self._role_credentials(str(self._model(model_name).get("ExecutionRoleArn", "")))
+
+    def _role_credentials(self, role: str) -> dict[str, str]:
+        """A container's AWS credentials: the role SageMaker runs it as (a training job's RoleArn, a model's
+        ExecutionRoleArn), so whatever it calls through the gateway is checked against that role."""
         if self.iam is None or not role:
             return {}
         return dict(self.iam.credentials_for(role, "SageMaker"))
