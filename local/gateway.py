@@ -455,9 +455,13 @@ class Gateway:
         if identity is None:
             return
         region, service = self._signed_service(environ)
-        body = self._body(environ)
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
+        body = b""
+        if service != "s3" and not _INVOKE.match(path) and environ.get("CONTENT_LENGTH"):
+            # JSON and query-protocol calls name their resources in the body: read it, and hand the route a copy
+            # (S3 and Invoke name theirs in the path, and an S3 body may be large or chunked: left unread)
+            body = self._body(environ)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
         account = self.iam.catalog.account if self.iam.catalog else "123456789012"
         try:
             call = self._iam_call(environ, path, method, target, service, region, account, body)
