@@ -21,8 +21,6 @@ from local.iam import policies
 from local.iam.catalog import Catalog
 from local.iam.requests import Check
 
-SERVICE_PRINCIPALS = ("events.amazonaws.com", "firehose.amazonaws.com", "states.amazonaws.com")
-
 
 @dataclass(frozen=True)
 class Identity:

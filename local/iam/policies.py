@@ -27,8 +27,6 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-Context = Mapping[str, str | list[str]]
-
 
 class Decision(Enum):
     ALLOW = "allow"
