@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -19,7 +21,8 @@ class PolicyModel(Construct):
 
     The asset is only staged at synth (copied into `cdk.out`); the CDK CLI builds and pushes it at `cdk deploy`.
     The role can read joined rows and models, write models and evaluations, pull the image, write its logs and
-    metrics, and put decision records on the `decisions` stream (the endpoint's container logs every decision).
+    metrics, put decision records on the `decisions` stream (the endpoint's container logs every decision), and
+    read the auto-rollback alarms (`grant_rollback_alarms`: SageMaker watches them with this role).
     """
 
     def __init__(
@@ -97,6 +100,18 @@ class PolicyModel(Construct):
                 f"/aws/sagemaker/Endpoints/{names.endpoint_name}:*",
             ],
             "SageMaker names one log stream per job or instance inside these log groups.",
+        )
+
+    def grant_rollback_alarms(self, alarms: Iterable[cloudwatch.IAlarm]) -> None:
+        """`cloudwatch:DescribeAlarms` on exactly the auto-rollback alarms.
+
+        SageMaker watches the `AutoRollbackConfiguration` alarms of a blue/green update with the execution role:
+        "Ensure that your IAM execution role has permission to perform the cloudwatch:DescribeAlarms action on the
+        auto-rollback alarms you specify" (Auto-Rollback Configuration and Monitoring,
+        https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html).
+        """
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[a.alarm_arn for a in alarms])
         )
 
     @property

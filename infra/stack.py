@@ -88,6 +88,7 @@ class BanditPipelineStack(Stack):
         self.metadata = Metadata(self, "Metadata", names=names)
         self.model = PolicyModel(self, "Model", names=names, data_lake=self.data_lake, container_dir=container_dir)
         self.alarms = EndpointAlarms(self, "EndpointAlarms", names=names)
+        self.model.grant_rollback_alarms(self.alarms.alarms)
         self.pipeline = Pipeline(
             self,
             "Pipeline",

@@ -52,7 +52,7 @@ def _send_to_targets(self: Rule, original_event: dict[str, Any], transform_input
     if lambda_targets and self.state == "ENABLED" and self.event_pattern.matches_event(original_event):
         event = _wire_event(original_event)
         for target in lambda_targets:
-            deliver(target, event)  # type: ignore[misc]
+            deliver({**target, "_RuleArn": self.arn}, event)  # type: ignore[misc]  # the rule: the invoke's SourceArn
     if len(lambda_targets) == len(self.targets):
         return
     if not lambda_targets:

@@ -190,6 +190,58 @@ S3_EVENT_SHAPE = Doc(
     "https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html",
 )
 
+IAM_EVALUATION = Doc(
+    "Policy evaluation logic - AWS Identity and Access Management",
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html",
+)
+IAM_CONDITIONS = Doc(
+    "IAM JSON policy elements: Condition operators",
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html",
+)
+IAM_PASS_ROLE = Doc(
+    "Grant a user permissions to pass a role to an AWS service",
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html",
+)
+LAMBDA_EXECUTION_ROLE = Doc(
+    "Defining Lambda function permissions with an execution role",
+    "https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html",
+)
+SFN_LAMBDA_IAM = Doc(
+    "IAM policies for invoking AWS Lambda functions - AWS Step Functions",
+    "https://docs.aws.amazon.com/step-functions/latest/dg/lambda-iam.html",
+)
+EVENTS_RESOURCE_POLICY = Doc(
+    "Using resource-based policies for Amazon EventBridge",
+    "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html",
+)
+FIREHOSE_S3_ACCESS = Doc(
+    "Grant Firehose access to an Amazon S3 destination",
+    "https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html#using-iam-s3",
+)
+ATHENA_GLUE_ACCESS = Doc(
+    "Configure access to databases and tables in the AWS Glue Data Catalog - Amazon Athena",
+    "https://docs.aws.amazon.com/athena/latest/ug/fine-grained-access-to-glue-resources.html",
+)
+S3_GET_OBJECT = Doc(
+    "GetObject - Amazon Simple Storage Service API Reference",
+    "https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html",
+)
+ATHENA_JSON_SERDE = Doc(
+    "OpenX JSON SerDe - Amazon Athena", "https://docs.aws.amazon.com/athena/latest/ug/openx-json-serde.html"
+)
+ATHENA_BAD_DATA = Doc(
+    'How do I resolve the error "HIVE_BAD_DATA: Error parsing field value" in Athena? (AWS re:Post Knowledge Center)',
+    "https://repost.aws/knowledge-center/athena-hive-bad-data-error",
+)
+TRINO_DATETIME = Doc(
+    "Athena engine version 3 - Amazon Athena (its functions are Trino's: date and time functions)",
+    "https://docs.aws.amazon.com/athena/latest/ug/engine-versions-reference-0003.html",
+)
+TRINO_CONVERSION = Doc(
+    "Athena engine version 3 - Amazon Athena (its functions are Trino's: conversion functions, cast and try_cast)",
+    "https://docs.aws.amazon.com/athena/latest/ug/engine-versions-reference-0003.html",
+)
+
 # --- tests that show a rule enforced ------------------------------------------------------------------------------
 
 _ATHENA_TESTS = "tests/local/engines/test_athena_engine.py"
@@ -430,7 +482,167 @@ S3_EVENT_DETAIL = Rule(
     "multipart uploads and CopyObject are delivered as PutObject",
 )
 
-_IAM = "IAM policies are stored, not evaluated: a call the role does not allow succeeds locally"
+IAM_POLICY_LOGIC = Rule(
+    "iam.evaluation",
+    "a call is allowed only by an Allow in an identity-based or (same account) resource-based policy and no explicit "
+    "Deny; actions match case-insensitively, resources case-sensitively, `*` and `?` are the only wildcards; the "
+    "condition operators the template uses (String*, Arn*, Bool, Null, IfExists, set qualifiers) as IAM applies them",
+    IAM_EVALUATION,
+    "tests/local/test_iam_policies.py::test_explicit_deny_wins_over_any_allow",
+    "permissions boundaries, SCPs and session policies (the stack uses none); unknown condition operators are refused",
+)
+IAM_CONDITION_OPERATORS = Rule(
+    "iam.conditions",
+    "an Allow whose condition fails does not apply (another Allow still allows); negated operators hold when the key "
+    "is absent; IfExists",
+    IAM_CONDITIONS,
+    "tests/local/test_iam_policies.py::test_an_allow_whose_condition_fails_does_not_deny_another_allow",
+)
+IAM_FUNCTION_ROLE = Rule(
+    "iam.function-role",
+    "a handler's AWS calls are authorized as its execution role (credentials issued for the role); a call the role "
+    "does not allow answers AccessDenied naming the assumed role, the action and the resource",
+    LAMBDA_EXECUTION_ROLE,
+    "tests/local/test_iam_enforcement.py::test_the_role_gets_what_its_policy_allows_and_an_aws_access_denied_otherwise",
+    "requests with credentials the runtime did not issue (tests, the simulator, a person's CLI) act as an "
+    "administrator; Lambda's own log and X-Ray writes are not checked",
+)
+IAM_UNMAPPED_CALL = Rule(
+    "iam.unmapped-call-refused",
+    "a role's call the runtime cannot map to an IAM action and resource is refused, never passed unchecked",
+    LAMBDA_EXECUTION_ROLE,
+    "tests/local/test_iam_enforcement.py::test_a_call_the_runtime_cannot_map_is_refused_not_passed",
+)
+IAM_PASS_ROLE_RULE = Rule(
+    "iam.pass-role",
+    "CreateTrainingJob's RoleArn and CreateModel's ExecutionRoleArn need iam:PassRole on that role with "
+    "iam:PassedToService sagemaker.amazonaws.com; Tags need sagemaker:AddTags",
+    IAM_PASS_ROLE,
+    "tests/local/engines/test_sagemaker_iam.py::test_the_functions_may_pass_the_execution_role_to_sagemaker_only",
+)
+IAM_TRUST = Rule(
+    "iam.trust-policy",
+    "a service uses a role only if the role's trust policy lets it assume it (Lambda at provisioning, SageMaker at "
+    "CreateTrainingJob/CreateModel with its ValidationException 'Could not assume role', Firehose at delivery)",
+    IAM_EVALUATION,
+    "tests/local/test_iam_enforcement.py::test_sagemaker_refuses_a_role_it_cannot_assume",
+    "Step Functions' and EventBridge's own assume-role checks",
+)
+SM_EXECUTION_ROLE_IO = Rule(
+    "iam.sagemaker-execution-role",
+    "a training job's RoleArn must pull the image from ECR, list and read each input channel and put the artifact; "
+    "an endpoint model's ExecutionRoleArn must pull the image and read ModelDataUrl; the serving container calls "
+    "Firehose as that role",
+    SM_TRAINING,
+    "tests/local/engines/test_sagemaker_iam.py::test_a_training_job_reads_its_channels_and_writes_its_artifact_as_its_role",
+    "S3 is checked per channel/artifact path, not per object; an image that is not an ECR URI is not checked",
+)
+SM_ALARMS_READABLE = Rule(
+    "iam.rollback-alarms-readable",
+    "with AutoRollbackConfiguration the execution role must allow cloudwatch:DescribeAlarms on each alarm; without "
+    "it the update rolls back naming the denied action",
+    SM_ROLLBACK,
+    "tests/local/engines/test_sagemaker_iam.py::test_without_the_grant_the_update_rolls_back_naming_the_denied_action",
+    "AWS does not document whether UpdateEndpoint is refused at once or rolled back: locally it rolls back",
+)
+SFN_TASK_ROLE = Rule(
+    "iam.state-machine-role",
+    "a Lambda task is invoked with the state machine's role: lambda:InvokeFunction on the function",
+    SFN_LAMBDA_IAM,
+    "tests/local/test_iam_enforcement.py::test_step_functions_tasks_invoke_as_the_state_machine_role",
+)
+EVENTS_LAMBDA_PERMISSION = Rule(
+    "iam.events-lambda-permission",
+    "EventBridge invokes a Lambda target as events.amazonaws.com, allowed only by the function's resource policy "
+    "(AWS::Lambda::Permission) with aws:SourceArn the rule; a denial is a failed delivery",
+    EVENTS_RESOURCE_POLICY,
+    "tests/local/test_iam_enforcement.py::test_eventbridge_invokes_a_function_only_as_its_permission_allows",
+)
+FAILURE_DESTINATIONS_AUTH = Rule(
+    "iam.failure-destinations",
+    "Lambda sends an OnFailure record with the function's role (sqs:SendMessage); EventBridge sends to a target's "
+    "dead-letter queue as events.amazonaws.com, allowed by the queue policy",
+    LAMBDA_EXECUTION_ROLE,
+    "tests/local/test_iam_enforcement.py::test_failure_destinations_are_sent_as_their_senders",
+)
+FIREHOSE_DELIVERY_ROLE = Rule(
+    "iam.firehose-delivery-role",
+    "Firehose writes each object with the S3 destination's RoleARN (s3:PutObject); a denial drops the records and "
+    "counts them",
+    FIREHOSE_S3_ACCESS,
+    "tests/local/test_iam_enforcement.py::test_firehose_delivers_only_what_its_role_may_write",
+    "Firehose retries a failed delivery for 24 hours; locally the records are dropped at once; permissions other "
+    "than PutObject",
+)
+ATHENA_CALLER_PERMISSIONS = Rule(
+    "iam.athena-caller",
+    "a query reads Glue (GetTable on catalog, database, table) and S3 (ListBucket, GetObject on the table "
+    "location) and writes results and UNLOAD output with the caller's permissions",
+    ATHENA_GLUE_ACCESS,
+    "tests/local/test_iam_athena.py::test_a_table_outside_the_granted_prefixes_is_denied",
+    "glue:GetPartitions (projection needs none)",
+)
+S3_MISSING_KEY = Rule(
+    "iam.s3-missing-key",
+    "GetObject of a missing key answers 403 AccessDenied unless the caller may also s3:ListBucket (then 404)",
+    S3_GET_OBJECT,
+    "tests/local/test_iam_enforcement.py::test_a_missing_key_is_403_without_list_bucket_and_404_with_it",
+)
+S3_BUCKET_POLICY = Rule(
+    "iam.bucket-policy",
+    "the bucket policy is evaluated with every request on the bucket, its SSL-only Deny included (SDK calls carry "
+    "aws:SecureTransport true; the gateway's plain HTTP on loopback stands in for TLS)",
+    IAM_EVALUATION,
+    "tests/local/test_iam_policies.py::test_secure_transport_deny_in_a_bucket_policy",
+)
+ATHENA_SERDE_TYPES = Rule(
+    "athena.serde-typed-columns",
+    'the OpenX JSON SerDe reads each field into the Glue column\'s type; a JSON value that does not convert ("abc" '
+    "or true in a double, 0.54 in an int) fails the whole query with HIVE_BAD_DATA even with ignore.malformed.json; "
+    "use.null.for.invalid.data reads it as NULL; a line that is not JSON is a row of NULLs only with "
+    "ignore.malformed.json",
+    ATHENA_BAD_DATA,
+    "tests/local/engines/test_athena_engine.py::test_a_value_that_does_not_fit_its_typed_column_fails_the_query",
+    "keys match case-sensitively (the SerDe ignores case by default); a duplicate key takes the first value (Athena "
+    "the last); a JSON array line is NULLs (Athena maps by position)",
+)
+ATHENA_SERDE_CONVERSIONS = Rule(
+    "athena.serde-conversions",
+    "a JSON string holding a number reads into a double or int column; numbers, booleans and objects in a string "
+    "column read as their text",
+    ATHENA_JSON_SERDE,
+    "tests/local/engines/test_athena_engine.py::test_typed_columns_convert_as_the_openx_serde_does",
+)
+TRINO_ISO_TIMESTAMP = Rule(
+    "athena.trino-iso8601",
+    "from_iso8601_timestamp fails the query on a string that is not ISO-8601 (INVALID_FUNCTION_ARGUMENT); try() "
+    "makes it NULL",
+    TRINO_DATETIME,
+    "tests/local/engines/test_athena_engine.py::test_from_iso8601_timestamp_fails_the_query_on_a_bad_string",
+    "reduced ISO forms Trino accepts (2026-11, 2026-11-23T00) fail locally",
+)
+TRINO_CAST = Rule(
+    "athena.trino-cast",
+    "CAST of a string that is not of the type fails the query (INVALID_CAST_ARGUMENT); try_cast returns NULL",
+    TRINO_CONVERSION,
+    "tests/local/engines/test_athena_engine.py::test_cast_of_a_bad_string_fails_and_try_cast_is_null",
+    "DuckDB's try_cast accepts a few strings Java refuses (1_000, inf) and refuses 1.5d",
+)
+ATHENA_TOKEN = Rule(
+    "athena.client-request-token",
+    "StartQueryExecution with a ClientRequestToken already used: the same request returns the same QueryExecutionId, "
+    "a changed one fails with InvalidRequestException (Idempotent parameters do not match)",
+    ATHENA_START,
+    "tests/local/engines/test_athena_engine.py::test_a_client_request_token_binds_its_request",
+    "how long Athena remembers a token is not documented: locally for the runtime's lifetime",
+)
+
+READ_FROM_TEMPLATE = frozenset({"AWS::Lambda::Permission"})
+"""Resource types with nothing to provision whose rules an engine applies by reading them from the template (the IAM
+authorizer evaluates a function's permissions from it)."""
+
+_ROLE = (IAM_FUNCTION_ROLE, IAM_POLICY_LOGIC)
+"""Every API call a handler makes is authorized as its function's role."""
 
 SUBJECTS: dict[str, Coverage] = {
     # --- CloudFormation resource types ---------------------------------------------------------------------------
@@ -438,25 +650,26 @@ SUBJECTS: dict[str, Coverage] = {
         rules=(S3_OBJECT_CREATED,),
         not_emulated="server access logging, lifecycle expiry, versioning and SSE have no local effect",
     ),
-    "AWS::S3::BucketPolicy": Coverage(
-        not_emulated="moto stores the policy without its SSL-only statement (the gateway is plain HTTP); bucket "
-        "policies are otherwise moto's"
+    "AWS::S3::BucketPolicy": Coverage(rules=(S3_BUCKET_POLICY,)),
+    "AWS::IAM::Role": Coverage(
+        rules=(IAM_POLICY_LOGIC, IAM_CONDITION_OPERATORS, IAM_TRUST),
+        not_emulated="permissions boundaries and session policies (the stack uses none)",
     ),
-    "AWS::IAM::Role": Coverage(not_emulated=f"roles exist so ARNs resolve; {_IAM}"),
-    "AWS::IAM::Policy": Coverage(not_emulated=_IAM),
-    "AWS::IAM::ManagedPolicy": Coverage(not_emulated=_IAM),
+    "AWS::IAM::Policy": Coverage(rules=(IAM_POLICY_LOGIC, IAM_CONDITION_OPERATORS)),
+    "AWS::IAM::ManagedPolicy": Coverage(rules=(IAM_POLICY_LOGIC, IAM_CONDITION_OPERATORS)),
     "AWS::Logs::LogGroup": Coverage(
         not_emulated="moto log groups; retention is not applied, function logs go to files under local/.state"
     ),
     "AWS::Logs::LogStream": Coverage(not_emulated="moto log streams; Firehose writes no delivery errors to them"),
     "AWS::KinesisFirehose::DeliveryStream": Coverage(
-        rules=(FIREHOSE_KEY_LAYOUT,),
+        rules=(FIREHOSE_KEY_LAYOUT, FIREHOSE_DELIVERY_ROLE),
         not_emulated="buffering interval is 1 s locally instead of the template's; compression, ErrorOutputPrefix "
         "and CloudWatch logging are ignored",
     ),
     "AWS::Glue::Database": Coverage(not_emulated="moto Glue; read by the Athena engine only"),
     "AWS::Glue::Table": Coverage(
-        not_emulated="moto Glue; the Athena engine reads the columns, SerDe and partition projection from it"
+        rules=(ATHENA_SERDE_TYPES, ATHENA_SERDE_CONVERSIONS),
+        not_emulated="moto Glue; the Athena engine reads the columns, SerDe and partition projection from it",
     ),
     "AWS::Athena::WorkGroup": Coverage(
         not_emulated="moto work group: its result location is used; the scan cutoff and engine version are not"
@@ -466,24 +679,25 @@ SUBJECTS: dict[str, Coverage] = {
         not_emulated="point-in-time recovery, SSE and TTL expiry (moto stores the TTL setting, deletes nothing)",
     ),
     "AWS::Lambda::Function": Coverage(
-        rules=(LAMBDA_ENVIRONMENT, LAMBDA_FUNCTION_ERROR),
+        rules=(LAMBDA_ENVIRONMENT, LAMBDA_FUNCTION_ERROR, IAM_FUNCTION_ROLE, IAM_TRUST),
         not_emulated="layers are not mounted (the venv provides Powertools), X-Ray tracing is off, no reserved "
         "concurrency; at most 4 workers per function",
     ),
     "AWS::Lambda::EventInvokeConfig": Coverage(
-        rules=(LAMBDA_ASYNC_RETRIES,), not_emulated="retry delays are 1 s and 2 s instead of about 1 and 2 minutes"
+        rules=(LAMBDA_ASYNC_RETRIES, FAILURE_DESTINATIONS_AUTH),
+        not_emulated="retry delays are 1 s and 2 s instead of about 1 and 2 minutes",
     ),
     "AWS::Lambda::Permission": Coverage(
-        not_emulated="resource-based policies are not enforced; rule targets reach the function through the "
-        "gateway's EventBridge hook"
+        rules=(EVENTS_LAMBDA_PERMISSION,),
+        not_emulated="nothing is created: the authorizer reads the permission from the template",
     ),
     "AWS::Lambda::LayerVersion": Coverage(
         not_emulated="layers are not mounted; the venv provides Powertools and boto3"
     ),
     "AWS::SQS::Queue": Coverage(not_emulated="moto SQS; KMS-managed SSE and retention are not applied"),
-    "AWS::SQS::QueuePolicy": Coverage(not_emulated=f"queue policies are stored, not evaluated; {_IAM}"),
+    "AWS::SQS::QueuePolicy": Coverage(rules=(FAILURE_DESTINATIONS_AUTH,)),
     "AWS::StepFunctions::StateMachine": Coverage(
-        rules=(SFN_NAME_UNIQUE, SFN_TIMEOUT),
+        rules=(SFN_NAME_UNIQUE, SFN_TIMEOUT, SFN_TASK_ROLE),
         not_emulated="moto's ASL interpreter: logging and tracing configuration have no effect; Wait and Retry "
         "intervals sleep in real time",
     ),
@@ -498,34 +712,53 @@ SUBJECTS: dict[str, Coverage] = {
     "AWS::EC2::VPC": Coverage(not_emulated="no networking is emulated; every process talks over loopback"),
     # --- API operations the Lambda handlers and the serving container call -------------------------------------------
     "athena:StartQueryExecution": Coverage(
-        rules=(UNLOAD_TARGET_EMPTY, ATHENA_FAILED_QUERY),
-        not_emulated="DuckDB runs the SQL (Trino dialect shims); the work group's scan cutoff is not applied; "
-        f"{_IAM} (Athena's S3 and Glue reads for the caller included)",
+        rules=(
+            UNLOAD_TARGET_EMPTY,
+            ATHENA_FAILED_QUERY,
+            ATHENA_TOKEN,
+            ATHENA_SERDE_TYPES,
+            TRINO_ISO_TIMESTAMP,
+            TRINO_CAST,
+            ATHENA_CALLER_PERMISSIONS,
+            *_ROLE,
+        ),
+        not_emulated="DuckDB runs the SQL (Trino dialect shims); the work group's scan cutoff is not applied",
     ),
-    "athena:GetQueryExecution": Coverage(rules=(ATHENA_FAILED_QUERY,), not_emulated=_IAM),
-    "athena:GetQueryResults": Coverage(rules=(ATHENA_RESULT_PAGES,), not_emulated=_IAM),
-    "dynamodb:GetItem": Coverage(not_emulated=f"moto's DynamoDB semantics; {_IAM}"),
-    "dynamodb:PutItem": Coverage(rules=(DDB_CONDITIONAL_WRITE,), not_emulated=_IAM),
-    "dynamodb:UpdateItem": Coverage(rules=(DDB_CONDITIONAL_WRITE,), not_emulated=_IAM),
-    "dynamodb:DeleteItem": Coverage(rules=(DDB_CONDITIONAL_WRITE,), not_emulated=_IAM),
+    "athena:GetQueryExecution": Coverage(rules=(ATHENA_FAILED_QUERY, *_ROLE)),
+    "athena:GetQueryResults": Coverage(rules=(ATHENA_RESULT_PAGES, *_ROLE)),
+    "dynamodb:GetItem": Coverage(rules=_ROLE, not_emulated="moto's DynamoDB semantics"),
+    "dynamodb:PutItem": Coverage(rules=(DDB_CONDITIONAL_WRITE, *_ROLE)),
+    "dynamodb:UpdateItem": Coverage(rules=(DDB_CONDITIONAL_WRITE, *_ROLE)),
+    "dynamodb:DeleteItem": Coverage(rules=(DDB_CONDITIONAL_WRITE, *_ROLE)),
     "dynamodb:TransactWriteItems": Coverage(
-        not_emulated=f"moto's transactions (TransactionCanceledException with reasons); no local test shows a "
-        f"cancelled transaction yet ({DDB_TRANSACT.url}); {_IAM}"
+        rules=_ROLE,
+        not_emulated="moto's transactions (TransactionCanceledException with reasons); no local test shows a "
+        f"cancelled transaction yet ({DDB_TRANSACT.url})",
     ),
-    "s3:GetObject": Coverage(not_emulated=f"moto's S3; {_IAM}"),
-    "states:StartExecution": Coverage(rules=(SFN_NAME_UNIQUE,), not_emulated=_IAM),
-    "states:DescribeExecution": Coverage(not_emulated=f"moto's execution status; {_IAM}"),
+    "s3:GetObject": Coverage(rules=(S3_MISSING_KEY, S3_BUCKET_POLICY, *_ROLE), not_emulated="moto's S3"),
+    "states:StartExecution": Coverage(rules=(SFN_NAME_UNIQUE, *_ROLE)),
+    "states:DescribeExecution": Coverage(rules=_ROLE, not_emulated="moto's execution status"),
     "sagemaker:CreateTrainingJob": Coverage(
-        rules=(SM_JOB_NAME_UNIQUE, SM_JOB_FAILURE, SM_MAX_RUNTIME, SM_TRAINING_ENV),
-        not_emulated=f"the container runs as a local process, not on the requested instance type; {_IAM}",
+        rules=(
+            SM_JOB_NAME_UNIQUE,
+            SM_JOB_FAILURE,
+            SM_MAX_RUNTIME,
+            SM_TRAINING_ENV,
+            IAM_PASS_ROLE_RULE,
+            IAM_TRUST,
+            SM_EXECUTION_ROLE_IO,
+            *_ROLE,
+        ),
+        not_emulated="the container runs as a local process, not on the requested instance type",
     ),
-    "sagemaker:DescribeTrainingJob": Coverage(rules=(SM_JOB_FAILURE,), not_emulated=_IAM),
+    "sagemaker:DescribeTrainingJob": Coverage(rules=(SM_JOB_FAILURE, *_ROLE)),
     "sagemaker:CreateModel": Coverage(
-        rules=(SM_ENDPOINT_ENV,), not_emulated=f"names are checked for uniqueness only; {_IAM}"
+        rules=(SM_ENDPOINT_ENV, IAM_PASS_ROLE_RULE, IAM_TRUST, *_ROLE),
+        not_emulated="names are checked for uniqueness only",
     ),
-    "sagemaker:CreateEndpointConfig": Coverage(rules=(SM_VARIANT_INSTANCES,), not_emulated=_IAM),
+    "sagemaker:CreateEndpointConfig": Coverage(rules=(SM_VARIANT_INSTANCES, *_ROLE)),
     "sagemaker:CreateEndpoint": Coverage(
-        rules=(SM_PING_ROLLBACK, SM_ENDPOINT_ENV, SM_DEPLOYMENT_RANGES), not_emulated=_IAM
+        rules=(SM_PING_ROLLBACK, SM_ENDPOINT_ENV, SM_DEPLOYMENT_RANGES, SM_EXECUTION_ROLE_IO, *_ROLE)
     ),
     "sagemaker:UpdateEndpoint": Coverage(
         rules=(
@@ -536,48 +769,35 @@ SUBJECTS: dict[str, Coverage] = {
             SM_TRAFFIC_STEPS,
             SM_ROLLBACK_ERRORS,
             SM_ROLLBACK_ALARM,
-        ),
-        not_emulated=_IAM,
+            SM_ALARMS_READABLE,
+            *_ROLE,
+        )
     ),
-    "sagemaker:DescribeEndpoint": Coverage(rules=(SM_PING_ROLLBACK,), not_emulated=_IAM),
+    "sagemaker:DescribeEndpoint": Coverage(rules=(SM_PING_ROLLBACK, *_ROLE)),
     "firehose:PutRecordBatch": Coverage(
-        rules=(FIREHOSE_BATCH_LIMITS, FIREHOSE_UNKNOWN_STREAM),
+        rules=(FIREHOSE_BATCH_LIMITS, FIREHOSE_UNKNOWN_STREAM, SM_EXECUTION_ROLE_IO),
         not_emulated="the 4 MiB per-call limit and the per-stream throughput quota are not enforced (throttling "
-        "only as an injected fault); the serving container calls it with the gateway's credentials, not the "
-        f"SageMaker role's; {_IAM}",
+        "only as an injected fault)",
     ),
     # --- calls services make for the stack ------------------------------------------------------------------------
-    "firehose -> s3:PutObject": Coverage(
-        rules=(FIREHOSE_KEY_LAYOUT, S3_FIREHOSE_NOTIFIES),
-        not_emulated="delivery runs in-process with no role: the delivery role's policy is not evaluated",
-    ),
+    "firehose -> s3:PutObject": Coverage(rules=(FIREHOSE_KEY_LAYOUT, S3_FIREHOSE_NOTIFIES, FIREHOSE_DELIVERY_ROLE)),
     "s3 -> events:PutEvents": Coverage(rules=(S3_OBJECT_CREATED, S3_EVENT_DETAIL)),
     "events -> lambda:InvokeFunction": Coverage(
-        rules=(EVENTS_PATTERN, EVENTS_TARGET_DLQ, LAMBDA_ASYNC_RETRIES),
-        not_emulated="the function's resource policy (AWS::Lambda::Permission) is not checked",
+        rules=(EVENTS_PATTERN, EVENTS_TARGET_DLQ, LAMBDA_ASYNC_RETRIES, EVENTS_LAMBDA_PERMISSION)
     ),
-    "events -> sqs:SendMessage": Coverage(
-        rules=(EVENTS_TARGET_DLQ,), not_emulated="the queue policy allowing EventBridge is not checked"
-    ),
-    "lambda -> sqs:SendMessage": Coverage(
-        rules=(LAMBDA_DESTINATION_RECORD,), not_emulated="the function role's sqs:SendMessage is not checked"
-    ),
-    "states -> lambda:InvokeFunction": Coverage(
-        rules=(SFN_INVOKES_LAMBDA,), not_emulated="the state machine role's lambda:InvokeFunction is not checked"
-    ),
+    "events -> sqs:SendMessage": Coverage(rules=(EVENTS_TARGET_DLQ, FAILURE_DESTINATIONS_AUTH)),
+    "lambda -> sqs:SendMessage": Coverage(rules=(LAMBDA_DESTINATION_RECORD, FAILURE_DESTINATIONS_AUTH)),
+    "states -> lambda:InvokeFunction": Coverage(rules=(SFN_INVOKES_LAMBDA, SFN_TASK_ROLE)),
     "sagemaker -> s3:GetObject": Coverage(
-        not_emulated="the engine reads training channels and model artifacts itself; the SageMaker role's S3 "
-        "permissions are not checked"
+        rules=(SM_EXECUTION_ROLE_IO,), not_emulated="checked per channel or artifact path, not per object"
     ),
-    "sagemaker -> s3:PutObject": Coverage(
-        not_emulated="the engine uploads model.tar.gz itself; the SageMaker role's S3 permissions are not checked"
-    ),
+    "sagemaker -> s3:PutObject": Coverage(rules=(SM_EXECUTION_ROLE_IO,)),
     "sagemaker -> ecr:BatchGetImage": Coverage(
-        not_emulated="no image is pulled: the container code runs from the repository; ECR permissions are not checked"
+        rules=(SM_EXECUTION_ROLE_IO,),
+        not_emulated="no image is pulled (the container code runs from the repository); the pull's permissions are "
+        "checked",
     ),
-    "sagemaker -> cloudwatch:DescribeAlarms": Coverage(
-        rules=(SM_ROLLBACK_ALARM,), not_emulated="the role's cloudwatch:DescribeAlarms is not checked"
-    ),
+    "sagemaker -> cloudwatch:DescribeAlarms": Coverage(rules=(SM_ROLLBACK_ALARM, SM_ALARMS_READABLE)),
 }
 """Every subject the stack presents to AWS, with what the local runtime enforces for it."""
 

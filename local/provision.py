@@ -330,12 +330,14 @@ def _lambda_function(c: _Context, lid: str, p: dict[str, Any]) -> None:
     if "DELIVERY_LAG_SECONDS" in env:  # the template's lag is for its 60 s Firehose buffers; the gateway's are shorter
         env["DELIVERY_LAG_SECONDS"] = str(c.gateway.delivery_lag_seconds)
     log_group = (p.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{name}"
+    # Lambda gives the handler its role's temporary credentials; the gateway maps this key back to the role.
+    credentials = c.gateway.iam.credentials_for(str(p["Role"]), name) if hasattr(c.gateway, "iam") else {}
     spec = FunctionSpec(
         name=name,
         arn=arn,
         handler=p.get("Handler", "index.handler"),
         code_dir=code_dir,
-        environment=env,
+        environment={**env, **credentials},
         timeout=float(p.get("Timeout", 3)),
         memory_mb=int(p.get("MemorySize", 128)),
         log_group=log_group,
@@ -554,6 +556,15 @@ def provision(gateway: Any, template_path: Path, stack_name: str | None = None, 
         except Exception as err:
             raise ProvisionError(f"{lid} ({rtype}): {type(err).__name__}: {err}") from err
         stack.physical[lid] = template.physical[lid].ref
+    if hasattr(gateway, "iam"):
+        from local.iam.authorizer import trusts
+        from local.iam.catalog import from_template
+
+        catalog = from_template(template)
+        for function, role in catalog.function_roles.items():
+            if gateway.iam.enforce and not trusts(catalog, role, "lambda.amazonaws.com"):  # CreateFunction's error
+                raise ProvisionError(f"{function}: The role defined for the function cannot be assumed by Lambda.")
+        gateway.iam.load(catalog)
     for key, output in raw.get("Outputs", {}).items():
         stack.outputs[key] = str(template.resolve(output["Value"]))
     state_dir = Path(getattr(gateway, "state_dir", REPO_ROOT / "local" / ".state"))

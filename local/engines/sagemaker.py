@@ -344,6 +344,8 @@ class SageMakerEngine:
         self._clients: dict[str, Any] = {}
         self._closing = threading.Event()
         self.faults = Faults()
+        self.iam: Any = None
+        """The gateway's `local.iam.authorizer.Authorizer`: what the job's / model's role may do (None: no checks)."""
 
     # Plumbing ---------------------------------------------------------------------------------------------------
 
@@ -555,6 +557,7 @@ class SageMakerEngine:
     def _run_job(self, job: TrainingJob) -> None:
         ml = job.root / "ml"
         try:
+            self._authorize_job(job.request)
             self._prepare_job(job, ml)
             if job.stop_requested:
                 raise _Stopped()
@@ -644,6 +647,7 @@ class SageMakerEngine:
         # TRAINING_JOB_NAME and TRAINING_JOB_ARN. The SM_* variables (SM_MODEL_DIR, SM_CHANNEL_*, ...) come from the
         # SageMaker Training Toolkit inside framework images, not from the platform, so a bare image gets none;
         # SM_ML_ROOT only moves /opt/ml to this job's directory.
+        env.update(self._role_credentials(str(request.get("RoleArn", ""))))
         env.update(
             {
                 "SM_ML_ROOT": str(ml),
@@ -1052,6 +1056,7 @@ class SageMakerEngine:
                     f"code {variant.process.returncode}"
                 )
         if alarms:
+            self._authorize_alarms(green, alarms)
             try:
                 answer = self._client("cloudwatch").describe_alarms(AlarmNames=alarms)
             except Exception:  # CloudWatch unreachable: the alarm check is skipped this round, like a missing datapoint
@@ -1075,6 +1080,105 @@ class SageMakerEngine:
             endpoint.status = "InService" if not endpoint.deleted else "Deleting"
             endpoint.modified = _now()
 
+    # The roles SageMaker acts as (local.iam) -------------------------------------------------------------------
+
+    def _role_denial(self, role_arn: str, checks: list[Any]) -> str | None:
+        """The AccessDenied message of the first check `role_arn` fails, or None (also when IAM is not loaded)."""
+        if self.iam is None or not role_arn:
+            return None
+        from local.iam.authorizer import AccessDenied, Identity
+
+        try:
+            self.iam.authorize(Identity(role_arn, "SageMaker"), checks)
+        except AccessDenied as denied:
+            return denied.message
+        return None
+
+    @staticmethod
+    def _image_checks(image: str) -> list[Any]:
+        """What pulling an ECR image takes: the execution role must "download a Docker image" (CreateTrainingJob
+        `RoleArn`, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html), which is
+        these four ECR actions (the ones CDK's `grant_pull` gives)."""
+        from local.iam.requests import Check
+
+        match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com[^/]*/([^:@]+).*", image or "")
+        if not match:
+            return []
+        account, region, repository = match.groups()
+        arn = f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+        return [
+            Check("ecr:GetAuthorizationToken", "*"),
+            Check("ecr:BatchCheckLayerAvailability", arn),
+            Check("ecr:GetDownloadUrlForLayer", arn),
+            Check("ecr:BatchGetImage", arn),
+        ]
+
+    @staticmethod
+    def _read_checks(uri: str) -> list[Any]:
+        """Reading an S3 prefix or object as SageMaker does: list the prefix, get the objects."""
+        from local.iam.requests import Check
+
+        bucket, key = _split_s3(uri)
+        return [
+            Check("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": key}),
+            Check("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}"),
+        ]
+
+    def _authorize_job(self, request: dict[str, Any]) -> None:
+        """The job's RoleArn must pull the training image, read every input channel and write the model artifact;
+        SageMaker fails the job with the AccessDenied otherwise."""
+        from local.iam.requests import Check
+
+        checks = self._image_checks(str((request.get("AlgorithmSpecification") or {}).get("TrainingImage", "")))
+        for channel in request.get("InputDataConfig") or []:
+            uri = ((channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+            if uri:
+                checks.extend(self._read_checks(uri))
+        output = str((request.get("OutputDataConfig") or {}).get("S3OutputPath", "")).rstrip("/")
+        if output:
+            bucket, prefix = _split_s3(output)
+            key = f"{prefix}/{request.get('TrainingJobName', '')}/output/model.tar.gz".lstrip("/")
+            checks.append(Check("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}"))
+        denial = self._role_denial(str(request.get("RoleArn", "")), checks)
+        if denial:
+            raise _JobFailed(f"ClientError: {denial}")
+
+    def _authorize_model(self, model: dict[str, Any]) -> None:
+        """A variant's model: its ExecutionRoleArn must pull the image and read ModelDataUrl, else the fleet fails
+        to start (CreateEndpoint fails, UpdateEndpoint rolls back) with the AccessDenied."""
+        container = model.get("PrimaryContainer") or {}
+        checks = self._image_checks(str(container.get("Image", "")))
+        if container.get("ModelDataUrl"):
+            checks.extend(self._read_checks(str(container["ModelDataUrl"])))
+        denial = self._role_denial(str(model.get("ExecutionRoleArn", "")), checks)
+        if denial:
+            raise RuntimeError(f"Failed to start model {model.get('ModelName')}: {denial}")
+
+    def _execution_credentials(self, model_name: str) -> dict[str, str]:
+        """The serving container calls AWS (Firehose PutRecordBatch) with the model's execution role."""
+        return self._role_credentials(str(self._model(model_name).get("ExecutionRoleArn", "")))
+
+    def _role_credentials(self, role: str) -> dict[str, str]:
+        """A container's AWS credentials: the role SageMaker runs it as (a training job's RoleArn, a model's
+        ExecutionRoleArn), so whatever it calls through the gateway is checked against that role."""
+        if self.iam is None or not role:
+            return {}
+        return dict(self.iam.credentials_for(role, "SageMaker"))
+
+    def _authorize_alarms(self, green: Fleet, alarms: list[str]) -> None:
+        """Auto-rollback reads the alarms with the execution role ("Ensure that your IAM execution role has
+        permission to perform the cloudwatch:DescribeAlarms action on the auto-rollback alarms you specify":
+        "Auto-Rollback Configuration and Monitoring", https://docs.aws.amazon.com/sagemaker/latest/dg/
+        deployment-guardrails-configuration.html); without it SageMaker cannot watch them and the update rolls back."""
+        from local.iam.requests import Check
+
+        alarm_arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:"
+        checks = [Check("cloudwatch:DescribeAlarms", alarm_arn + name) for name in alarms]
+        for variant in green.variants:
+            denial = self._role_denial(str(self._model(variant.model_name).get("ExecutionRoleArn", "")), checks)
+            if denial:
+                raise _Rollback(f"the execution role cannot read the auto-rollback alarms: {denial}")
+
     # Fleets ---------------------------------------------------------------------------------------------------
 
     def _start_fleet(self, endpoint: Endpoint, config_name: str) -> Fleet:
@@ -1085,6 +1189,7 @@ class SageMakerEngine:
         try:
             for spec in config["ProductionVariants"]:
                 model = self._model(spec["ModelName"])
+                self._authorize_model(model)
                 container = model["PrimaryContainer"]
                 root = self.state_dir / "endpoints" / endpoint.name / stamp / spec["VariantName"]
                 variant = Variant(
@@ -1129,6 +1234,7 @@ class SageMakerEngine:
         env = self._base_env()
         env["SERVE_WORKERS"] = "1"
         env.update({k: str(v) for k, v in (container.get("Environment") or {}).items()})
+        env.update(self._execution_credentials(variant.model_name))
         variant.port = _free_port()
         # SageMaker's own: the port to listen on (8080 on AWS unless it sets this, as for inference pipelines).
         # SM_ML_ROOT moves /opt/ml to this variant's directory.

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,11 @@ def test_threshold_to_new_model_serving(bootstrapped: Runtime) -> None:
     # the next decisions carry the new model_id
     answers = _decide(rt, 5, seed=11)
     assert {a["model_id"] for a in answers} == {new_model}
+
+    # every role's call was evaluated against the template's policies, and the loop needed nothing they deny
+    status = json.loads(urllib.request.urlopen(f"{rt.url}/_local/status", timeout=10).read())
+    assert status["iam"]["enforced"] and status["iam"]["allowed"] > 0, status["iam"]
+    assert status["iam"]["denied"] == [] and status["firehose_records_failed"] == 0, status["iam"]
 
 
 def _corrupt_model(rt: Runtime, model_id: str) -> str:
