@@ -128,6 +128,10 @@ FIREHOSE_KEYS = Doc(
     "Configure Amazon S3 object name format - Amazon Data Firehose",
     "https://docs.aws.amazon.com/firehose/latest/dev/s3-object-name.html",
 )
+FIREHOSE_PROCESSOR = Doc(
+    "Processor - Amazon Data Firehose API Reference",
+    "https://docs.aws.amazon.com/firehose/latest/APIReference/API_Processor.html",
+)
 DDB_CONDITIONS = Doc(
     "Condition expressions - Amazon DynamoDB",
     "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html",
@@ -285,10 +289,18 @@ FIREHOSE_UNKNOWN_STREAM = Rule(
 FIREHOSE_KEY_LAYOUT = Rule(
     "firehose.s3-key-layout",
     "delivered objects are named <Prefix>YYYY/MM/DD/HH/<stream>-<version>-<UTC time>-<uuid>, records concatenated "
-    "as sent (no delimiter added)",
+    "as sent (no delimiter added unless the stream has the AppendDelimiterToRecord processor)",
     FIREHOSE_KEYS,
     f"{_GATEWAY_TESTS}::test_firehose_buffers_records_into_json_lines_under_the_hour_prefix",
     "objects are flushed after 1 s (the local interval) instead of the stream's BufferingHints interval",
+)
+FIREHOSE_APPEND_DELIMITER = Rule(
+    "firehose.append-delimiter",
+    "with an enabled ProcessingConfiguration holding the AppendDelimiterToRecord processor every delivered record "
+    "ends with its delimiter (a newline by default); without it records are concatenated as sent",
+    FIREHOSE_PROCESSOR,
+    "tests/local/test_firehose_delimiter.py::test_append_delimiter_processor_keeps_two_producers_records_on_two_lines",
+    "other processors (Lambda, Decompression, MetadataExtraction, ...) are ignored",
 )
 DDB_CONDITIONAL_WRITE = Rule(
     "dynamodb.conditional-write",
@@ -363,9 +375,9 @@ SUBJECTS: dict[str, Coverage] = {
     ),
     "AWS::Logs::LogStream": Coverage(not_emulated="moto log streams; Firehose writes no delivery errors to them"),
     "AWS::KinesisFirehose::DeliveryStream": Coverage(
-        rules=(FIREHOSE_KEY_LAYOUT,),
-        not_emulated="buffering interval is 1 s locally instead of the template's; compression, ErrorOutputPrefix "
-        "and CloudWatch logging are ignored",
+        rules=(FIREHOSE_KEY_LAYOUT, FIREHOSE_APPEND_DELIMITER),
+        not_emulated="buffering interval is 1 s locally instead of the template's; compression, ErrorOutputPrefix, "
+        "CloudWatch logging and processors other than AppendDelimiterToRecord are ignored",
     ),
     "AWS::Glue::Database": Coverage(not_emulated="moto Glue; read by the Athena engine only"),
     "AWS::Glue::Table": Coverage(
@@ -448,7 +460,7 @@ SUBJECTS: dict[str, Coverage] = {
     ),
     # --- calls services make for the stack ------------------------------------------------------------------------
     "firehose -> s3:PutObject": Coverage(
-        rules=(FIREHOSE_KEY_LAYOUT, S3_FIREHOSE_NOTIFIES),
+        rules=(FIREHOSE_KEY_LAYOUT, FIREHOSE_APPEND_DELIMITER, S3_FIREHOSE_NOTIFIES),
         not_emulated="delivery runs in-process with no role: the delivery role's policy is not evaluated",
     ),
     "s3 -> events:PutEvents": Coverage(rules=(S3_OBJECT_CREATED,)),
