@@ -50,7 +50,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local import events
+from local import events, sfn_events
 from local.aws import local_environment
 from local.errors import AwsError
 from local.faults import FaultConfigError, Faults
@@ -189,6 +189,7 @@ class Gateway:
         )
         self.firehose = FirehoseBuffer(interval=self._firehose_seconds, faults=self.faults)
         events.install(self._deliver_event)
+        sfn_events.install()  # Step Functions status changes -> the default bus (reconcile's rule)
         if self._want_engines:
             for kind in ("athena", "sagemaker"):
                 try:
@@ -207,6 +208,7 @@ class Gateway:
         if self.firehose is not None:
             self.firehose.close()
         events.uninstall(self._deliver_event)
+        sfn_events.uninstall()
         for engine in (self.sagemaker, self.athena):
             if engine is not None:
                 try:
