@@ -89,6 +89,18 @@ SFN_LAMBDA = Doc(
     "Invoke an AWS Lambda function with Step Functions",
     "https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html",
 )
+SFN_EVENTBRIDGE = Doc(
+    "Automating Step Functions event delivery with EventBridge",
+    "https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html",
+)
+SFN_EVENTS_REF = Doc(
+    "AWS Step Functions events - Amazon EventBridge",
+    "https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html",
+)
+SFN_STOP = Doc(
+    "StopExecution - AWS Step Functions API Reference",
+    "https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html",
+)
 LAMBDA_INVOKE = Doc(
     "Invoke - AWS Lambda API Reference", "https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html"
 )
@@ -211,6 +223,32 @@ SFN_INVOKES_LAMBDA = Rule(
     "a Task on arn:aws:states:::lambda:invoke runs the function and puts its answer in the state output",
     SFN_LAMBDA,
     f"{_GATEWAY_TESTS}::test_step_functions_execute_and_call_lambda_back_through_the_gateway",
+)
+SFN_STATUS_EVENTS = Rule(
+    "states.status-change-events",
+    "every status change of a standard workflow's execution (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED) puts a "
+    "`Step Functions Execution Status Change` event (source aws.states, resources [executionArn], detail with "
+    "executionArn, stateMachineArn, name, status, input, output, error, cause and epoch-millisecond dates) on the "
+    "default bus; express workflows send none",
+    SFN_EVENTBRIDGE,
+    "tests/local/test_sfn_events.py::test_a_failing_execution_sends_failed_with_its_error",
+    "RUNNING may arrive after the end event of a very short execution; PENDING_REDRIVE is never sent; input and "
+    "output over 256 KiB are not truncated (inputDetails.included stays true)",
+)
+SFN_STOP_ABORTS = Rule(
+    "states.stop-execution-aborts",
+    "StopExecution ends a running execution ABORTED, which sends its status-change event; a task in flight "
+    "finishes first",
+    SFN_STOP,
+    "tests/local/test_sfn_events.py::test_stop_execution_sends_running_then_aborted",
+)
+RECONCILE_AFTER_STOP = Rule(
+    "events.states-status-to-lambda",
+    "a rule on aws.states status changes of one state machine and the statuses ABORTED, TIMED_OUT, FAILED delivers "
+    "the ended execution's event to its Lambda target (reconcile), at least once",
+    SFN_EVENTS_REF,
+    "tests/local/test_reconcile_e2e.py::test_a_run_stopped_by_hand_mid_deployment_leaves_registry_and_lock_consistent",
+    "delivery is exactly once unless duplicates are injected (local.faults); AWS delivers best effort",
 )
 LAMBDA_FUNCTION_ERROR = Rule(
     "lambda.function-error",
@@ -408,7 +446,7 @@ SUBJECTS: dict[str, Coverage] = {
     "AWS::SQS::Queue": Coverage(not_emulated="moto SQS; KMS-managed SSE and retention are not applied"),
     "AWS::SQS::QueuePolicy": Coverage(not_emulated=f"queue policies are stored, not evaluated; {_IAM}"),
     "AWS::StepFunctions::StateMachine": Coverage(
-        rules=(SFN_NAME_UNIQUE,),
+        rules=(SFN_NAME_UNIQUE, SFN_STATUS_EVENTS, SFN_STOP_ABORTS),
         not_emulated="moto's ASL interpreter: logging and tracing configuration have no effect; Wait and Retry "
         "intervals sleep in real time",
     ),
@@ -452,6 +490,12 @@ SUBJECTS: dict[str, Coverage] = {
         rules=(SM_PING_ROLLBACK, SM_CANARY, SM_ROLLBACK_ERRORS, SM_ROLLBACK_ALARM), not_emulated=_IAM
     ),
     "sagemaker:DescribeEndpoint": Coverage(rules=(SM_PING_ROLLBACK,), not_emulated=_IAM),
+    "sagemaker:DescribeEndpointConfig": Coverage(
+        not_emulated=f"the engine answers with the stored request (ProductionVariants, ModelName); {_IAM}"
+    ),
+    "sagemaker:DescribeModel": Coverage(
+        not_emulated=f"the engine answers with the stored request (PrimaryContainer.Environment); {_IAM}"
+    ),
     "firehose:PutRecordBatch": Coverage(
         rules=(FIREHOSE_BATCH_LIMITS, FIREHOSE_UNKNOWN_STREAM),
         not_emulated="the 4 MiB per-call limit and the per-stream throughput quota are not enforced (throttling "
@@ -464,8 +508,9 @@ SUBJECTS: dict[str, Coverage] = {
         not_emulated="delivery runs in-process with no role: the delivery role's policy is not evaluated",
     ),
     "s3 -> events:PutEvents": Coverage(rules=(S3_OBJECT_CREATED,)),
+    "states -> events:PutEvents": Coverage(rules=(SFN_STATUS_EVENTS, SFN_STOP_ABORTS)),
     "events -> lambda:InvokeFunction": Coverage(
-        rules=(EVENTS_PATTERN, EVENTS_TARGET_DLQ, LAMBDA_ASYNC_RETRIES),
+        rules=(EVENTS_PATTERN, RECONCILE_AFTER_STOP, EVENTS_TARGET_DLQ, LAMBDA_ASYNC_RETRIES),
         not_emulated="the function's resource policy (AWS::Lambda::Permission) is not checked",
     ),
     "events -> sqs:SendMessage": Coverage(
