@@ -62,23 +62,28 @@ def test_a_run_stopped_by_hand_mid_deployment_leaves_registry_and_lock_consisten
     sfn.stop_execution(executionArn=arn)  # by hand, with the rollout under way
     assert _wait(sfn, arn, 60)["status"] == "ABORTED"
 
+    # the registry must come to agree with the endpoint once its rollout has settled, and the lock be released
     deadline = time.monotonic() + 120
     while True:
         after = _item(rt, experiments, {"experiment_id": EXPERIMENT})
-        reconciled = (after.get("last_reconciled") or {}).get("run_id") == RUN
-        if reconciled or time.monotonic() > deadline:
+        settled = rt.client("sagemaker").describe_endpoint(EndpointName=rt.outputs["EndpointName"])
+        consistent = settled["EndpointStatus"] == "InService" and after.get("serving_model_id") == _served_model_id(rt)
+        lock = _item(rt, state, {"pk": f"{EXPERIMENT}#lock"})
+        if (consistent and not lock) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    logs = sorted((rt.state_dir / "logs" / "lambda").glob("*reconcile*"))
-    assert reconciled, "no reconcile after the stop: " + "".join(p.read_text()[-2000:] for p in logs)
+    logs = "".join(p.read_text()[-2000:] for p in sorted((rt.state_dir / "logs" / "lambda").glob("*reconcile*")))
+    assert consistent, f"registry names {after.get('serving_model_id')}, endpoint serves {_served_model_id(rt)}{logs}"
+    assert not lock, f"the stopped run still holds the lock: {lock}"
+    assert (after.get("last_reconciled") or {}).get("execution_status") == "ABORTED"
 
     endpoint = rt.client("sagemaker").describe_endpoint(EndpointName=rt.outputs["EndpointName"])
     assert endpoint["EndpointStatus"] == "InService"
     served = _served_model_id(rt)
+    assert served == TARGET, "the rollout completes after the stop: the case the registry used to get wrong"
     assert after["serving_model_id"] == served
     assert _item(rt, models, {"model_id": served})["state"] == "serving"
     other = TARGET if served == previous else previous
     assert _item(rt, models, {"model_id": other})["state"] != "serving"
     assert after.get("watermark") == before.get("watermark")
-    assert _item(rt, state, {"pk": f"{EXPERIMENT}#lock"}) == {}
     assert {a["model_id"] for a in _decide(rt, 3, seed=21)} == {after["serving_model_id"]}
