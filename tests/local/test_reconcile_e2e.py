@@ -13,8 +13,7 @@ import time
 from typing import Any
 
 import pytest
-
-from tests.local.test_e2e import Runtime, _decide, _failure, _history_states, _item, _wait, bootstrapped, runtime
+from test_e2e import Runtime, _decide, _failure, _history_states, _item, _wait, bootstrapped, runtime
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,9 @@ from moto.sagemaker.models import sagemaker_backends
 from pipeline_common import store
 from pipeline_helpers import ACCOUNT, REGION, FakeContext
 
-from tests.pipeline.conftest import ENDPOINT, STATE_MACHINE_NAME
-
 EXPERIMENT = "bandit-demo"
+ENDPOINT = "bandit-demo-policy"  # the conftest's endpoint and state machine
+STATE_MACHINE_NAME = "bandit-demo-retrain"
 RUN = "bandit-demo-20260101T000000"
 OLD = "bandit-demo-20251201T000000"
 WATERMARK = "2025-12-01T00:00:00Z"
