@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-RECONCILED_STATUSES = frozenset({"ABORTED", "TIMED_OUT", "FAILED"})
+from pipeline_common.lock_rules import ENDED
+
+RECONCILED_STATUSES = ENDED - {"SUCCEEDED"}
 """Step Functions execution statuses that end a run without `Finalize` (SUCCEEDED always passes through it)."""
 
 SETTLED = "InService"

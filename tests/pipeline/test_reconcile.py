@@ -232,3 +232,13 @@ def test_other_events_are_ignored(mid_deployment: None, context: FakeContext, ev
     assert reconcile.handler(event, context)["reconciled"] is False
     assert store.read_lock(EXPERIMENT).run_id == RUN
     assert (_state(RUN), _state(OLD)) == ("candidate", "serving")
+
+
+def test_the_reconciled_statuses_are_the_ended_ones_but_succeeded() -> None:
+    """The handler, the lock rules and the infra rule name the same statuses."""
+    from pipeline_common.lock_rules import ENDED
+    from pipeline_common.reconcile_rules import RECONCILED_STATUSES
+
+    from infra.reconcile import RECONCILED_STATUSES as RULE_STATUSES
+
+    assert RECONCILED_STATUSES == ENDED - {"SUCCEEDED"} == set(RULE_STATUSES)
