@@ -14,7 +14,7 @@ from infra.settings import Settings
 METRICS_NAMESPACE = "BanditPipeline"
 """CloudWatch namespace of the Powertools EMF metrics (`POWERTOOLS_METRICS_NAMESPACE`)."""
 
-FUNCTION_KEYS = ("trigger", "join", "train", "evaluate", "deploy", "finalize")
+FUNCTION_KEYS = ("trigger", "join", "train", "evaluate", "deploy", "finalize", "reconcile")
 """The Lambda handler modules under `lambdas/`; each is deployed as `<experiment_id>-<key>` with `<key>.handler`."""
 
 ENDPOINT_VARIANT = "AllTraffic"

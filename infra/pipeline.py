@@ -60,6 +60,8 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "evaluate": FunctionSpec("Starts and checks the counterfactual evaluation job; reads its verdict"),
     "deploy": FunctionSpec("Creates model and endpoint config, rolls the endpoint blue/green, watches the rollout"),
     "finalize": FunctionSpec("Records the run in the registry, moves the watermark, releases the run lock"),
+    # Waits in-process while a stopped run's rollout settles (canary and termination waits), up to Lambda's maximum.
+    "reconcile": FunctionSpec("Makes the registry agree with the endpoint after a run ends without finalize", 900),
 }
 
 
@@ -241,7 +243,31 @@ class Pipeline(Construct):
         access.table_items(finalize, metadata.models, ["UpdateItem"])
         access.table_items(finalize, metadata.state, ["UpdateItem", "DeleteItem"])  # counter and lock, one transaction
 
+        self._grant_reconcile(metadata)
         self.state_machine = self._state_machine(statemachine_path, settings=settings, log_retention=log_retention)
+
+    def _grant_reconcile(self, metadata: Metadata) -> None:
+        """reconcile: read which model the endpoint really serves, fix the registry, release the ended run's lock."""
+        reconcile = self.functions["reconcile"]
+        resources = [
+            ("endpoint", self.names.endpoint_name.lower()),
+            ("endpoint-config", f"{self.names.sagemaker_prefix}-*"),
+            ("model", f"{self.names.sagemaker_prefix}-*"),
+        ]
+        reconcile.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+                resources=[self._sagemaker_arn(kind, name) for kind, name in resources],
+            )
+        )
+        access.table_items(reconcile, metadata.models, ["GetItem", "UpdateItem"])
+        access.table_items(reconcile, metadata.experiments, ["GetItem", "UpdateItem"])
+        access.table_items(reconcile, metadata.state, ["GetItem", "DeleteItem"])  # read the lock, release it if held
+        nag.acknowledge_resources(
+            reconcile.role,
+            [self._sagemaker_arn_text(kind, name) for kind, name in resources[1:]],
+            "Reads the endpoint configs and models the rollouts created; all start with the experiment prefix.",
+        )
 
     def _powertools_layer(self) -> lambda_.ILayerVersion:
         """The public Powertools layer of the stack's region (infra/powertools.py: fails where none is published)."""

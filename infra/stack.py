@@ -16,6 +16,7 @@ from infra.model import PolicyModel
 from infra.monitoring import Monitoring
 from infra.names import ResourceNames
 from infra.pipeline import Pipeline
+from infra.reconcile import RunReconciler
 from infra.settings import REPO_ROOT, Settings, SettingsError
 from infra.trigger import RewardsTrigger
 
@@ -105,6 +106,12 @@ class BanditPipelineStack(Stack):
         self.trigger = RewardsTrigger(
             self, "Trigger", bucket=self.data_lake.bucket, function=self.pipeline.functions["trigger"]
         )
+        self.reconciler = RunReconciler(
+            self,
+            "Reconciler",
+            state_machine=self.pipeline.state_machine,
+            function=self.pipeline.functions["reconcile"],
+        )
         self.monitoring = Monitoring(
             self, "Monitoring", names=names, state_machine=self.pipeline.state_machine, alarms=self.alarms
         )
@@ -121,6 +128,10 @@ class BanditPipelineStack(Stack):
             "SageMakerRoleArn": (self.model.role.role_arn, "Execution role of SageMaker jobs and the endpoint"),
             "RollbackAlarms": (",".join(self.alarms.alarm_names), "Alarms of the blue/green auto-rollback"),
             "DeadLetterQueueUrl": (self.trigger.dead_letters.queue_url, "Reward events that could not be counted"),
+            "ReconcileDeadLetterQueueUrl": (
+                self.reconciler.dead_letters.queue_url,
+                "Execution status events that could not be reconciled",
+            ),
             "DashboardUrl": (self.monitoring.dashboard_url, "CloudWatch dashboard"),
         }
         for key, table in self.metadata.tables.items():

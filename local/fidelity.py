@@ -89,6 +89,18 @@ SFN_LAMBDA = Doc(
     "Invoke an AWS Lambda function with Step Functions",
     "https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html",
 )
+SFN_EVENTBRIDGE = Doc(
+    "Automating Step Functions event delivery with EventBridge",
+    "https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html",
+)
+SFN_EVENTS_REF = Doc(
+    "AWS Step Functions events - Amazon EventBridge",
+    "https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html",
+)
+SFN_STOP = Doc(
+    "StopExecution - AWS Step Functions API Reference",
+    "https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html",
+)
 LAMBDA_INVOKE = Doc(
     "Invoke - AWS Lambda API Reference", "https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html"
 )
@@ -127,6 +139,10 @@ FIREHOSE_RECORD = Doc(
 FIREHOSE_KEYS = Doc(
     "Configure Amazon S3 object name format - Amazon Data Firehose",
     "https://docs.aws.amazon.com/firehose/latest/dev/s3-object-name.html",
+)
+FIREHOSE_PROCESSOR = Doc(
+    "Processor - Amazon Data Firehose API Reference",
+    "https://docs.aws.amazon.com/firehose/latest/APIReference/API_Processor.html",
 )
 DDB_CONDITIONS = Doc(
     "Condition expressions - Amazon DynamoDB",
@@ -285,6 +301,32 @@ SFN_INVOKES_LAMBDA = Rule(
     SFN_LAMBDA,
     f"{_GATEWAY_TESTS}::test_step_functions_execute_and_call_lambda_back_through_the_gateway",
 )
+SFN_STATUS_EVENTS = Rule(
+    "states.status-change-events",
+    "every status change of a standard workflow's execution (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED) puts a "
+    "`Step Functions Execution Status Change` event (source aws.states, resources [executionArn], detail with "
+    "executionArn, stateMachineArn, name, status, input, output, error, cause and epoch-millisecond dates) on the "
+    "default bus; express workflows send none",
+    SFN_EVENTBRIDGE,
+    "tests/local/test_sfn_events.py::test_a_failing_execution_sends_failed_with_its_error",
+    "RUNNING may arrive after the end event of a very short execution; PENDING_REDRIVE is never sent; input and "
+    "output over 256 KiB are not truncated (inputDetails.included stays true)",
+)
+SFN_STOP_ABORTS = Rule(
+    "states.stop-execution-aborts",
+    "StopExecution ends a running execution ABORTED, which sends its status-change event; a task in flight "
+    "finishes first",
+    SFN_STOP,
+    "tests/local/test_sfn_events.py::test_stop_execution_sends_running_then_aborted",
+)
+RECONCILE_AFTER_STOP = Rule(
+    "events.states-status-to-lambda",
+    "a rule on aws.states status changes of one state machine and the statuses ABORTED, TIMED_OUT, FAILED delivers "
+    "the ended execution's event to its Lambda target (reconcile), at least once",
+    SFN_EVENTS_REF,
+    "tests/local/test_reconcile_e2e.py::test_a_run_stopped_by_hand_mid_deployment_leaves_registry_and_lock_consistent",
+    "delivery is exactly once unless duplicates are injected (local.faults); AWS delivers best effort",
+)
 LAMBDA_FUNCTION_ERROR = Rule(
     "lambda.function-error",
     "a handler exception answers 200 with X-Amz-Function-Error: Unhandled and {errorMessage, errorType}; a run over "
@@ -362,10 +404,18 @@ FIREHOSE_UNKNOWN_STREAM = Rule(
 FIREHOSE_KEY_LAYOUT = Rule(
     "firehose.s3-key-layout",
     "delivered objects are named <Prefix>YYYY/MM/DD/HH/<stream>-<version>-<UTC time>-<uuid>, records concatenated "
-    "as sent (no delimiter added)",
+    "as sent (no delimiter added unless the stream has the AppendDelimiterToRecord processor)",
     FIREHOSE_KEYS,
     f"{_GATEWAY_TESTS}::test_firehose_buffers_records_into_json_lines_under_the_hour_prefix",
     "objects are flushed after 1 s (the local interval) instead of the stream's BufferingHints interval",
+)
+FIREHOSE_APPEND_DELIMITER = Rule(
+    "firehose.append-delimiter",
+    "with an enabled ProcessingConfiguration holding the AppendDelimiterToRecord processor every delivered record "
+    "ends with its delimiter (a newline by default); without it records are concatenated as sent",
+    FIREHOSE_PROCESSOR,
+    "tests/local/test_firehose_delimiter.py::test_append_delimiter_processor_keeps_two_producers_records_on_two_lines",
+    "other processors (Lambda, Decompression, MetadataExtraction, ...) are ignored",
 )
 DDB_CONDITIONAL_WRITE = Rule(
     "dynamodb.conditional-write",
@@ -662,9 +712,9 @@ SUBJECTS: dict[str, Coverage] = {
     ),
     "AWS::Logs::LogStream": Coverage(not_emulated="moto log streams; Firehose writes no delivery errors to them"),
     "AWS::KinesisFirehose::DeliveryStream": Coverage(
-        rules=(FIREHOSE_KEY_LAYOUT, FIREHOSE_DELIVERY_ROLE),
-        not_emulated="buffering interval is 1 s locally instead of the template's; compression, ErrorOutputPrefix "
-        "and CloudWatch logging are ignored",
+        rules=(FIREHOSE_KEY_LAYOUT, FIREHOSE_APPEND_DELIMITER, FIREHOSE_DELIVERY_ROLE),
+        not_emulated="buffering interval is 1 s locally instead of the template's; compression, ErrorOutputPrefix, "
+        "CloudWatch logging and processors other than AppendDelimiterToRecord are ignored",
     ),
     "AWS::Glue::Database": Coverage(not_emulated="moto Glue; read by the Athena engine only"),
     "AWS::Glue::Table": Coverage(
@@ -697,7 +747,7 @@ SUBJECTS: dict[str, Coverage] = {
     "AWS::SQS::Queue": Coverage(not_emulated="moto SQS; KMS-managed SSE and retention are not applied"),
     "AWS::SQS::QueuePolicy": Coverage(rules=(FAILURE_DESTINATIONS_AUTH,)),
     "AWS::StepFunctions::StateMachine": Coverage(
-        rules=(SFN_NAME_UNIQUE, SFN_TIMEOUT, SFN_TASK_ROLE),
+        rules=(SFN_NAME_UNIQUE, SFN_TIMEOUT, SFN_TASK_ROLE, SFN_STATUS_EVENTS, SFN_STOP_ABORTS),
         not_emulated="moto's ASL interpreter: logging and tracing configuration have no effect; Wait and Retry "
         "intervals sleep in real time",
     ),
@@ -774,16 +824,25 @@ SUBJECTS: dict[str, Coverage] = {
         )
     ),
     "sagemaker:DescribeEndpoint": Coverage(rules=(SM_PING_ROLLBACK, *_ROLE)),
+    "sagemaker:DescribeEndpointConfig": Coverage(
+        rules=_ROLE, not_emulated="the engine answers with the stored request (ProductionVariants, ModelName)"
+    ),
+    "sagemaker:DescribeModel": Coverage(
+        rules=_ROLE, not_emulated="the engine answers with the stored request (PrimaryContainer.Environment)"
+    ),
     "firehose:PutRecordBatch": Coverage(
         rules=(FIREHOSE_BATCH_LIMITS, FIREHOSE_UNKNOWN_STREAM, SM_EXECUTION_ROLE_IO),
         not_emulated="the 4 MiB per-call limit and the per-stream throughput quota are not enforced (throttling "
         "only as an injected fault)",
     ),
     # --- calls services make for the stack ------------------------------------------------------------------------
-    "firehose -> s3:PutObject": Coverage(rules=(FIREHOSE_KEY_LAYOUT, S3_FIREHOSE_NOTIFIES, FIREHOSE_DELIVERY_ROLE)),
+    "firehose -> s3:PutObject": Coverage(
+        rules=(FIREHOSE_KEY_LAYOUT, FIREHOSE_APPEND_DELIMITER, S3_FIREHOSE_NOTIFIES, FIREHOSE_DELIVERY_ROLE)
+    ),
     "s3 -> events:PutEvents": Coverage(rules=(S3_OBJECT_CREATED, S3_EVENT_DETAIL)),
+    "states -> events:PutEvents": Coverage(rules=(SFN_STATUS_EVENTS, SFN_STOP_ABORTS)),
     "events -> lambda:InvokeFunction": Coverage(
-        rules=(EVENTS_PATTERN, EVENTS_TARGET_DLQ, LAMBDA_ASYNC_RETRIES, EVENTS_LAMBDA_PERMISSION)
+        rules=(EVENTS_PATTERN, RECONCILE_AFTER_STOP, EVENTS_TARGET_DLQ, LAMBDA_ASYNC_RETRIES, EVENTS_LAMBDA_PERMISSION)
     ),
     "events -> sqs:SendMessage": Coverage(rules=(EVENTS_TARGET_DLQ, FAILURE_DESTINATIONS_AUTH)),
     "lambda -> sqs:SendMessage": Coverage(rules=(LAMBDA_DESTINATION_RECORD, FAILURE_DESTINATIONS_AUTH)),

@@ -3,7 +3,9 @@
 moto's Firehose writes one S3 object per `PutRecord(Batch)` call, at once, at
 `<Prefix>YYYY/MM/DD/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>` (UTC), with the records' bytes concatenated as
 they came (no delimiter; the producers end each record with `\\n`, so objects are JSON lines). It ignores
-`BufferingHints`, compression and `ErrorOutputPrefix`.
+`BufferingHints`, compression, `ErrorOutputPrefix` and the destination's `ProcessingConfiguration`; the gateway
+applies its `AppendDelimiterToRecord` processor (`delimiter_of`) at delivery, as Firehose does: each record gets the
+delimiter appended, and without the processor records stay concatenated as sent.
 
 Real Firehose buffers: one object per stream when `SizeInMBs` is reached or `IntervalInSeconds` has passed. A client
 that sends one reward per call would otherwise make one S3 object (and one trigger invocation) per reward. So the
@@ -20,6 +22,7 @@ response queues the records and answers a 500 `InternalFailure` (the producer re
 from __future__ import annotations
 
 import base64
+import codecs
 import sys
 import threading
 import time
@@ -39,6 +42,32 @@ MAX_RECORD_BYTES = 1000 * 1024
 DELIVERY_MARGIN_SECONDS = 1.5
 """Added to the buffer interval for the pipeline's `DELIVERY_LAG_SECONDS`: the buffer's check period (0.2 s), the
 serving logger's linger (0.25 s) and Step Functions reading a Wait state's timestamp to the whole second."""
+
+
+APPEND_DELIMITER = "AppendDelimiterToRecord"
+
+
+def delimiter_of(delivery: Any) -> bytes:
+    """What Firehose appends to each record of `delivery` (moto's stream): the `AppendDelimiterToRecord` processor of
+    an enabled `ProcessingConfiguration` appends its `Delimiter` parameter (default a newline); without it nothing.
+
+    Processor (Amazon Data Firehose API Reference): "If you want to add a new line delimiter between records in
+    objects that are delivered to Amazon S3, choose AppendDelimiterToRecord as a processor type."
+    """
+    for destination in getattr(delivery, "destinations", None) or []:
+        for kind in ("ExtendedS3", "S3"):
+            processing = (destination.get(kind) or {}).get("ProcessingConfiguration") or {}
+            if str(processing.get("Enabled", False)).lower() != "true":
+                continue
+            for processor in processing.get("Processors") or []:
+                if processor.get("Type") != APPEND_DELIMITER:
+                    continue
+                parameters = {
+                    p.get("ParameterName"): p.get("ParameterValue") for p in processor.get("Parameters") or []
+                }
+                text = parameters.get("Delimiter")
+                return codecs.decode(str(text), "unicode_escape").encode() if text else b"\n"
+    return b""
 
 
 @dataclass
@@ -138,7 +167,8 @@ class FirehoseBuffer:
                 return
             try:
                 self._check_delivery(region, stream)
-                self._backend(region).put_record_batch(stream, [{"Data": r} for r in buf.records])
+                delimiter = delimiter_of(self._backend(region).delivery_streams.get(stream))
+                self._backend(region).put_record_batch(stream, [{"Data": r + delimiter} for r in buf.records])
                 self.objects_written += 1
                 self.records_delivered += len(buf.records)
             except Exception as err:  # delivery failures are logged, as Firehose logs them to CloudWatch

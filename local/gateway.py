@@ -55,7 +55,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local import events
+from local import events, sfn_events
 from local.aws import local_environment
 from local.errors import AwsError
 from local.faults import FaultConfigError, Faults
@@ -205,6 +205,7 @@ class Gateway:
         events.install(self._deliver_event)
         iam_stepfunctions.install(self._state_machine_credentials)
         self.firehose.authorize_delivery = self._authorize_delivery
+        sfn_events.install()  # Step Functions status changes -> the default bus (reconcile's rule)
         if self._want_engines:
             for kind in ("athena", "sagemaker"):
                 try:
@@ -226,6 +227,7 @@ class Gateway:
             self.firehose.close()
         events.uninstall(self._deliver_event)
         iam_stepfunctions.uninstall()
+        sfn_events.uninstall()
         for engine in (self.sagemaker, self.athena):
             if engine is not None:
                 try:

@@ -115,6 +115,8 @@ def service_calls(raw: dict[str, Any], operations: set[str]) -> set[str]:
         if rtype == "AWS::S3::Bucket" and "EventBridgeConfiguration" in props.get("NotificationConfiguration", {}):
             calls.add("s3 -> events:PutEvents")
         if rtype == "AWS::Events::Rule":
+            if "aws.states" in props.get("EventPattern", {}).get("source", []):
+                calls.add("states -> events:PutEvents")  # Step Functions sends the executions' status changes
             for target in props.get("Targets", []):
                 if _refs_type(target["Arn"], resources, "AWS::Lambda::Function"):
                     calls.add("events -> lambda:InvokeFunction")
