@@ -183,6 +183,23 @@ def bad_reward_lines(known: Sequence[tuple[str, float, float]], now: float, tag:
     }
 
 
+def garbage_reward_lines(tag: str, count: int, now: float) -> list[bytes]:
+    """`count` lines sent to the rewards stream that are not reward records (docs/pipeline.md, "What the trigger
+    counts"): none may count toward the threshold, so however many there are, no run starts on them."""
+    t = iso(now)
+    shapes = [
+        lambda n: f"garbage {tag} {n}".encode(),
+        lambda n: json.dumps({"note": f"{tag}-{n}"}).encode(),
+        lambda n: json.dumps([tag, n]).encode(),
+        lambda n: json.dumps({"event_id": n, "reward": 1.0, "reward_time": t}).encode(),
+        lambda n: json.dumps({"event_id": f"{tag}-{n}", "reward": True, "reward_time": t}).encode(),
+        lambda n: json.dumps({"event_id": f"{tag}-{n}", "reward": "high", "reward_time": t}).encode(),
+        lambda n: json.dumps({"event_id": f"{tag}-{n}", "reward": 1.0}).encode(),
+        lambda n: json.dumps({"event_id": f"{tag}-{n}", "reward": 1.0, "reward_time": "soon"}).encode(),
+    ]
+    return [shapes[n % len(shapes)](n) + b"\n" for n in range(count)]
+
+
 def expected_join_counts(bad: dict[str, list[bytes]]) -> dict[str, int]:
     """What the join's count query must report for `bad_reward_lines` (malformed, unmatched, late)."""
     malformed = sum(len(bad[k]) for k in ("not_json", "missing_event_id", "non_numeric", "nan", "infinite"))
@@ -195,6 +212,7 @@ def summarize(observations: dict[str, Any], injected: dict[str, int]) -> dict[st
     runs = observations.get("failures") or {}
     rollbacks = observations.get("rollbacks") or {}
     events = observations.get("events") or {}
+    garbage = observations.get("garbage_rewards") or {}
     return {
         "faults_injected": dict(sorted(injected.items())),
         "records_served": serving.get("records_served", 0),
@@ -203,6 +221,9 @@ def summarize(observations: dict[str, Any], injected: dict[str, int]) -> dict[st
         # runs started for no crossing, plus pairs of runs ever in flight together, over the whole session
         "duplicate_executions": events.get("duplicate_executions", 0)
         + (observations.get("executions") or {}).get("overlapping", 0),
+        # lines that are not reward records must neither move the counter nor start a run
+        "runs_started_by_garbage_rewards": garbage.get("runs_started", 0),
+        "garbage_rewards_counted": garbage.get("counter_after", 0) - garbage.get("counter_before", 0),
         "runs_failed_cleanly": sum(1 for r in runs.values() if r.get("failed_cleanly")),
         "runs_failed": len(runs),
         "rollbacks": sum(1 for r in rollbacks.values() if r.get("rolled_back_cleanly")),
@@ -573,6 +594,36 @@ def scenario_events(session: Session) -> dict[str, Any]:
     }
 
 
+def scenario_garbage_rewards(session: Session, timeout: float = 30.0) -> dict[str, Any]:
+    """Twice the threshold of lines that are not reward records, sent to the rewards stream: the trigger counts
+    each object (its idempotency table gains a record per object) but adds nothing, and no run starts."""
+    rt = session.runtime
+    table = rt.outputs["IdempotencyTableName"]
+    dynamodb = rt.client("dynamodb")
+    objects_before = dynamodb.scan(TableName=table, Select="COUNT")["Count"]
+    counter_before = rt.counter()
+    lines = garbage_reward_lines("garbage", 2 * THRESHOLD, time.time())
+    delivered_before = rt.status()["firehose_records"]
+    rt.put_lines("RewardsStreamName", lines)
+    delivered = rt.wait_delivered(delivered_before, len(lines), timeout)
+    deadline = time.monotonic() + timeout
+    objects_after = objects_before
+    while objects_after == objects_before and time.monotonic() < deadline:
+        time.sleep(0.5)
+        objects_after = dynamodb.scan(TableName=table, Select="COUNT")["Count"]
+    time.sleep(2.0)  # a run started on the count would appear within the trigger's own latency
+    started = [e for e in rt.executions() if e["name"] not in session.known_executions]
+    session.known_executions.update(e["name"] for e in started)
+    return {
+        "garbage_lines_sent": len(lines),
+        "delivered": delivered,
+        "objects_counted": objects_after - objects_before,
+        "counter_before": counter_before,
+        "counter_after": rt.counter(),
+        "runs_started": len(started),
+    }
+
+
 def _logged(rt: Runtime, count: int, seed: int, tag: str) -> tuple[list[bytes], list[bytes], list[tuple]]:
     """`count` logged decisions (event times in the last ~2 s) and an in-time reward for each."""
     import numpy as np
@@ -819,6 +870,7 @@ def run_all(work: Path, failures: Sequence[str], rollbacks: Sequence[str]) -> di
     try:
         observations["bootstrap"] = bootstrap(session)
         observations["events"] = scenario_events(session)
+        observations["garbage_rewards"] = scenario_garbage_rewards(session)
         observations["failures"] = {kind: scenario_failure(session, kind) for kind in failures}
         observations["recovery"] = scenario_recovery(session)
         session.observations["joined_before"] = set()

@@ -1,5 +1,10 @@
 """Trigger: count the reward records of each new S3 object once, and start one retraining run at the threshold.
 
+Only lines that are reward records count (`reward_record`, the rule the join's `valid_reward` agrees with): garbage
+is counted as invalid and cannot start a run. The object is streamed (`object_lines`), so a gzip bomb or a huge
+line costs bounded memory; an object too large for the function's byte or time budget is counted up to there and
+reported (metric `RewardObjectsPartlyCounted` and a warning naming the key), never crashes the function.
+
 EventBridge delivers S3 `Object Created` events for `rewards/` at least once; the count is made idempotent per
 PUT (bucket, key, sequencer) with Powertools idempotency, added to an atomic counter, and when the counter passes
 `retrain_threshold` a conditional write on the run lock lets exactly one invocation start the execution.
@@ -11,9 +16,10 @@ The ETag names the bytes, not the PUT: a re-upload of the same bytes has the sam
 
 from __future__ import annotations
 
-import gzip
+import io
 import json
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
 
@@ -30,13 +36,24 @@ from pipeline_common.config import RunSettings, delivery_lag_seconds, env, setti
 from pipeline_common.errors import InvalidEvent
 from pipeline_common.lock_rules import execution_arn, lock_is_stale, start_abandoned
 from pipeline_common.names import run_id_for
+from pipeline_common.object_lines import LineReader, Oversized, Readable
 from pipeline_common.observability import MetricUnit, logger, metrics, tracer
+from pipeline_common.reward_record import reward_problem
 from pipeline_common.timefmt import iso, now, parse_iso
 from pipeline_common.window import Window, join_after, plan_window
 
 REWARDS_PREFIX = "rewards/"
 IDEMPOTENCY_TTL_SECONDS = 7 * 86400
 """EventBridge retries for at most 24 hours; a week keeps every redelivery inside the record's lifetime."""
+MAX_LINE_BYTES = 1_000 * 1024
+"""Firehose's largest record (1,000 KiB): a longer line is no single record a producer could have sent."""
+MAX_OBJECT_BYTES = 128 * 1024 * 1024
+"""Bytes of text (after gunzip) counted per object: Firehose's largest S3 buffer (`SizeInMBs` <= 128, applied to
+the incoming data before compression), so every object Firehose writes fits and a bomb stops there."""
+TIME_RESERVE_SECONDS = 10.0
+"""Left of the function's time after counting, for the counter update, the lock and StartExecution."""
+INVALID_EXAMPLES = 5
+"""Invalid lines logged per object with their line number and reason (the count covers them all)."""
 
 
 @dataclass(frozen=True)
@@ -81,11 +98,75 @@ class RewardObject:
         )
 
 
-def count_records(body: bytes) -> int:
-    """Reward records in a Firehose object: one JSON object per non-blank line (gzip when Firehose compresses)."""
-    if body[:2] == b"\x1f\x8b":
-        body = gzip.decompress(body)
-    return sum(1 for line in body.splitlines() if line.strip())
+@dataclass
+class RewardCount:
+    """What counting one object found: reward records, lines that are not, and whether it read to the end."""
+
+    records: int = 0
+    invalid_lines: int = 0
+    bytes_read: int = 0
+    stopped: str | None = None
+    """Why counting ended before the object's end (budget, deadline, unreadable gzip); None when it read it all."""
+    examples: list[str] = field(default_factory=list)
+
+    def invalid(self, line_number: int, reason: str) -> None:
+        self.invalid_lines += 1
+        if len(self.examples) < INVALID_EXAMPLES:
+            self.examples.append(f"line {line_number}: {reason}")
+
+
+def count_records(
+    body: bytes | Readable,
+    *,
+    deadline: float | None = None,
+    max_bytes: int = MAX_OBJECT_BYTES,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> RewardCount:
+    """Count the reward records of a Firehose object (plain or gzip), streamed, with bounded memory per line.
+
+    A record is a line `reward_record.reward_problem` accepts, the rule the join's `valid_reward` agrees with;
+    blank lines are delimiters (Firehose's appended newline after a producer's own), every other line is invalid.
+    Counting stops at `max_bytes` of text or at `deadline` (`time.monotonic()`), and `stopped` says so.
+    """
+    reader = LineReader(
+        io.BytesIO(body) if isinstance(body, bytes) else body,
+        max_line_bytes=max_line_bytes,
+        max_bytes=max_bytes,
+        deadline=deadline,
+    )
+    count = RewardCount()
+    for number, line in enumerate(reader, start=1):
+        if isinstance(line, Oversized):
+            count.invalid(number, f"longer than {max_line_bytes} bytes (at least {line.at_least_bytes})")
+        elif line.strip():
+            problem = reward_problem(line)
+            if problem is None:
+                count.records += 1
+            else:
+                count.invalid(number, problem)
+    count.bytes_read, count.stopped = reader.bytes_read, reader.stopped
+    return count
+
+
+def counting_deadline(context: LambdaContext) -> float:
+    """When counting must stop: the invocation's remaining time less what the steps after it need."""
+    return time.monotonic() + context.get_remaining_time_in_millis() / 1000 - TIME_RESERVE_SECONDS
+
+
+def _report(key: str, count: RewardCount) -> None:
+    """Metrics and warnings for what was not counted: invalid lines, and an object not read to its end."""
+    if count.invalid_lines:
+        metrics.add_metric(name="InvalidRewardLines", unit=MetricUnit.Count, value=count.invalid_lines)
+        logger.warning(
+            "reward object has lines that are not reward records; they are not counted",
+            extra={"key": key, "invalid_lines": count.invalid_lines, "examples": count.examples},
+        )
+    if count.stopped:
+        metrics.add_metric(name="RewardObjectsPartlyCounted", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "reward object counted only in part",
+            extra={"key": key, "reason": count.stopped, "bytes_read": count.bytes_read, "records": count.records},
+        )
 
 
 def execution_input(run_id: str, window: dict[str, str], reward_count: int, join_at: str) -> str:
@@ -113,12 +194,23 @@ def _count_once() -> Any:
     persistence = DynamoDBPersistenceLayer(table_name=env("IDEMPOTENCY_TABLE"))
 
     @idempotent_function(data_keyword_argument="reward_object", persistence_store=persistence, config=IDEMPOTENCY)
-    def count_object(reward_object: dict[str, str]) -> dict[str, int]:
-        body = client("s3").get_object(Bucket=reward_object["bucket"], Key=reward_object["key"])["Body"].read()
-        records = count_records(body)
-        total = store.add_to_counter(settings().experiment_id, records)
-        metrics.add_metric(name="RewardsCounted", unit=MetricUnit.Count, value=records)
-        return {"records": records, "counter": total}
+    def count_object(reward_object: dict[str, str], deadline: float | None = None) -> dict[str, Any]:
+        body = client("s3").get_object(Bucket=reward_object["bucket"], Key=reward_object["key"])["Body"]
+        try:
+            count = count_records(body, deadline=deadline)
+        finally:
+            body.close()
+        _report(reward_object["key"], count)
+        total = store.add_to_counter(settings().experiment_id, count.records)
+        metrics.add_metric(name="RewardsCounted", unit=MetricUnit.Count, value=count.records)
+        # Saved as the idempotency record: a redelivery answers this and adds nothing, however the count ended.
+        return {
+            "records": count.records,
+            "invalid_lines": count.invalid_lines,
+            "counter": total,
+            "complete": count.stopped is None,
+            "stopped": count.stopped,
+        }
 
     return count_object
 
@@ -258,7 +350,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = settings()
     IDEMPOTENCY.register_lambda_context(context)
     try:
-        counted = _count_once()(reward_object=asdict(reward_object))
+        counted = _count_once()(reward_object=asdict(reward_object), deadline=counting_deadline(context))
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
             raise

@@ -10,6 +10,7 @@ from bench.reliability import (
     bad_reward_lines,
     event_ids,
     expected_join_counts,
+    garbage_reward_lines,
     iso,
     landing_report,
     overlapping,
@@ -87,3 +88,17 @@ def test_summarize_counts_clean_failures_and_rollbacks() -> None:
     assert summary["rollbacks"] == 1
     assert summary["records_lost"] == 1 and summary["duplicate_executions"] == 1
     assert summary["decisions_per_s_under_faults"] == 50.0
+
+
+def test_garbage_reward_lines_are_none_of_them_reward_records() -> None:
+    from pipeline_common.reward_record import reward_problem
+
+    lines = garbage_reward_lines("g", 40, 1_764_000_000.0)
+    assert len(lines) == 40 and all(line.endswith(b"\n") for line in lines)
+    assert [reward_problem(line.rstrip(b"\n")) is not None for line in lines] == [True] * 40
+
+
+def test_summarize_reports_runs_and_counts_caused_by_garbage_rewards() -> None:
+    observations = {"garbage_rewards": {"runs_started": 1, "counter_before": 5, "counter_after": 45}}
+    summary = summarize(observations, {})
+    assert summary["runs_started_by_garbage_rewards"] == 1 and summary["garbage_rewards_counted"] == 40

@@ -7,6 +7,8 @@ import json
 import math
 import threading
 import time
+import tracemalloc
+import zlib
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,8 +45,12 @@ def s3_event(key: str, etag: str = "etag-1", sequencer: str = "0001", event_id: 
     }
 
 
+def reward_line(event_id: str, reward: Any = 1.0) -> str:
+    return json.dumps({"event_id": event_id, "reward": reward, "reward_time": "2026-11-23T00:29:00.000Z"}) + "\n"
+
+
 def put_rewards(key: str, count: int, compress: bool = False) -> None:
-    body = "".join(json.dumps({"event_id": f"e{i}", "reward": 1.0}) + "\n" for i in range(count)).encode()
+    body = "".join(reward_line(f"e{i}") for i in range(count)).encode()
     if compress:
         body = gzip.compress(body)
     boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=body)
@@ -65,10 +71,131 @@ def executions(machine_arn: str) -> list[dict[str, Any]]:
     return boto3.client("stepfunctions", region_name=REGION).list_executions(stateMachineArn=machine_arn)["executions"]
 
 
-def test_count_records_counts_non_blank_lines_plain_and_gzip() -> None:
-    assert trigger.count_records(b'{"a":1}\n{"a":2}\n\n') == 2
-    assert trigger.count_records(gzip.compress(b'{"a":1}\n{"a":2}\n{"a":3}')) == 3
-    assert trigger.count_records(b"") == 0
+def test_plain_and_gzip_objects_count_their_reward_lines_as_before() -> None:
+    """Blank lines are delimiters (Firehose's appended newline after a producer's own), not invalid lines."""
+    body = (reward_line("a") + "\n" + reward_line("b") + reward_line("c").rstrip("\n")).encode()
+    plain = trigger.count_records(body)
+    assert (plain.records, plain.invalid_lines, plain.stopped) == (3, 0, None)
+    zipped = trigger.count_records(gzip.compress(body))
+    assert (zipped.records, zipped.invalid_lines, zipped.stopped) == (3, 0, None)
+    # gzip allows several members one after another; gzip.decompress read them all and so does the stream
+    members = trigger.count_records(gzip.compress(body + b"\n") + gzip.compress(reward_line("d").encode()))
+    assert (members.records, members.stopped) == (4, None)
+    assert trigger.count_records(b"").records == 0
+
+
+def logged_keys(caplog: pytest.LogCaptureFixture, message: str) -> list[str]:
+    """The object keys named by the trigger's warnings that contain `message`."""
+    return [getattr(r, "key", "") for r in caplog.records if r.levelname == "WARNING" and message in r.getMessage()]
+
+
+GARBAGE = [
+    b"this is not json",
+    b'{"a": 1}',
+    b"[1, 2, 3]",
+    b'"a string"',
+    b'{"event_id": "g1", "reward": 1\n',
+    b'{"event_id": 7, "reward": 1.0, "reward_time": "2026-11-23T00:29:00.000Z"}',
+    b'{"event_id": "g2", "reward": "lots", "reward_time": "2026-11-23T00:29:00.000Z"}',
+    b'{"event_id": "g3", "reward": true, "reward_time": "2026-11-23T00:29:00.000Z"}',
+    b'{"event_id": "g4", "reward": NaN, "reward_time": "2026-11-23T00:29:00.000Z"}',
+    b'{"event_id": "g5", "reward": 1e400, "reward_time": "2026-11-23T00:29:00.000Z"}',
+    b'{"event_id": "g6", "reward": 1.0}',
+    b'{"event_id": "g7", "reward": 1.0, "reward_time": "yesterday"}',
+    b'{"event_id": "g8", "reward": 1.0, "reward_time": "2026-02-30T00:29:00.000Z"}',
+    b"\xff\xfe not utf-8",
+]
+
+
+def test_garbage_lines_are_counted_as_invalid_and_start_no_run(
+    machine: str, context: FakeContext, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # threshold 10: 14 garbage lines and one reward counted as records would start a run
+    lines = [*GARBAGE, reward_line("real").encode().rstrip(b"\n")]
+    body = b"\n".join(lines) + b"\n"
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/garbage", Body=body)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/garbage"), context)
+    assert result["records"] == 1 and result["invalid_lines"] == len(GARBAGE)
+    assert store.read_counter("bandit-demo") == 1
+    assert result["started"] is False and executions(machine) == []
+    assert '"InvalidRewardLines":[14.0]' in capfd.readouterr().out
+    assert logged_keys(caplog, "not reward records") == ["rewards/2026/11/23/00/garbage"]
+
+
+def test_a_string_holding_a_number_is_a_reward_as_the_join_reads_it() -> None:
+    """The join reads `reward` as a string and `try_cast`s it, so `"0.5"` is a reward there and here."""
+    counted = trigger.count_records((reward_line("s", "0.5") + reward_line("t", "-1e3")).encode())
+    assert (counted.records, counted.invalid_lines) == (2, 0)
+
+
+def test_a_line_over_the_line_bound_is_invalid_not_a_crash(machine: str, context: FakeContext) -> None:
+    huge = reward_line("x" * (2 << 20))  # a well-formed record, but no Firehose record is this long
+    body = (reward_line("before") + huge + reward_line("after")).encode()
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/long", Body=body)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/long"), context)
+    assert result["records"] == 2 and store.read_counter("bandit-demo") == 2
+    assert (result["invalid_lines"], result["complete"]) == (1, True)
+
+
+def gzip_bomb(mebibytes: int) -> bytes:
+    """`mebibytes` MiB of zeros as one gzip member (about 1 KiB per MiB), built without holding the zeros."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    return b"".join([*(compressor.compress(zeros) for _ in range(mebibytes)), compressor.flush()])
+
+
+def test_a_gzip_bomb_is_counted_in_part_with_bounded_memory_and_reported(
+    machine: str, context: FakeContext, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    bomb = gzip_bomb(512)  # 0.5 MB that inflates to 512 MiB, the function's whole memory
+    assert len(bomb) < 1 << 20
+    key = "rewards/2026/11/23/00/bomb.gz"
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=bomb)
+    tracemalloc.start()
+    try:
+        result = trigger.handler(s3_event(key), context)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"peak {peak} bytes"
+    assert result["status"] == "counted" and result["records"] == 0 and result["complete"] is False
+    assert result["stopped"].startswith("byte budget")
+    assert '"RewardObjectsPartlyCounted":[1.0]' in capfd.readouterr().out
+    assert logged_keys(caplog, "counted only in part") == [key]
+    # the redelivered event answers the stored partial count: nothing is read or added again
+    again = trigger.handler(s3_event(key), context)
+    assert again["records"] == 0 and again["complete"] is False
+    assert store.read_counter("bandit-demo") == 0
+
+
+class ShortContext(FakeContext):
+    """An invocation with less time left than the steps after counting need."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 5_000  # the trigger keeps 10 s for the counter, the lock and StartExecution
+
+
+def test_an_object_past_the_time_left_is_counted_in_part_and_a_retry_does_not_count_again(machine: str) -> None:
+    put_rewards("rewards/2026/11/23/00/slow", 12)
+    event = s3_event("rewards/2026/11/23/00/slow")
+    result = trigger.handler(event, ShortContext())
+    assert result["records"] == 0 and store.read_counter("bandit-demo") == 0
+    assert result["complete"] is False and result["stopped"].startswith("time budget")
+    # a retry with all the time in the world gets the idempotency record, not a second count
+    retried = trigger.handler(event, FakeContext())
+    assert retried["records"] == 0 and store.read_counter("bandit-demo") == 0
+
+
+def test_an_unreadable_or_truncated_gzip_object_is_reported_not_raised(machine: str, context: FakeContext) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/bad.gz", Body=b"\x1f\x8b" + b"not deflate at all" * 10)
+    bad = trigger.handler(s3_event("rewards/2026/11/23/00/bad.gz"), context)
+    assert bad["records"] == 0 and bad["complete"] is False and bad["stopped"].startswith("unreadable gzip")
+    whole = gzip.compress("".join(reward_line(f"t{i}") for i in range(200)).encode())
+    s3.put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/cut.gz", Body=whole[: len(whole) // 2])
+    cut = trigger.handler(s3_event("rewards/2026/11/23/00/cut.gz"), context)
+    assert 0 < cut["records"] < 200 and cut["complete"] is False and cut["stopped"].startswith("truncated gzip")
+    assert store.read_counter("bandit-demo") == cut["records"]
 
 
 def test_a_redelivered_event_counts_once(machine: str, context: FakeContext) -> None:
