@@ -38,6 +38,8 @@ DECISION_COLUMNS = (
     "action_prob",
     "probabilities",
 )
+FINITE_LIMIT = 1.0e308
+"""The largest magnitude the join takes for a number (NaN and the infinities fail the test)."""
 FINITE = "BETWEEN -1.0E308 AND 1.0E308"
 ISO_MS_Z = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z$"
 """The contract's one timestamp format (docs/contracts.md), which makes string order time order."""

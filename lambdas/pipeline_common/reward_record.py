@@ -26,10 +26,10 @@ import re
 from datetime import datetime
 from typing import Any
 
-FINITE_LIMIT = 1.0e308
-"""The join's finite-number test is `BETWEEN -1.0E308 AND 1.0E308` (NaN and the infinities fail it)."""
-REWARD_TIME_FORMAT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
-"""The contract's timestamp format (`join_sql.ISO_MS_Z`), matched whole: ISO-8601 UTC with milliseconds and `Z`."""
+from pipeline_common.join_sql import FINITE_LIMIT, ISO_MS_Z
+
+REWARD_TIME_FORMAT = re.compile(ISO_MS_Z)
+"""The contract's timestamp format, the join's own pattern: ISO-8601 UTC with milliseconds and `Z`, matched whole."""
 _NUMBER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 """A number written as JSON writes one: the strings every engine's cast to double reads the same way."""
 
