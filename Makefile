@@ -33,6 +33,7 @@ down:
 ## The test suite (what .ci/run runs).
 test: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(ARGS)
 
 lint: $(VENV)/.installed
