@@ -31,6 +31,8 @@ class TrainConfig:
     cover: int = 3
     tau: float = 1.0
     gamma_scale: float = 300.0
+    new_action_share: float = 0.05
+    exploration_floor: float = 0.0
     interactions: tuple[str, ...] = ("sa",)
     learning_rate: float = 0.5
     quantile_bins: int = 16
@@ -120,6 +122,8 @@ def parse_config(raw: Mapping[str, str]) -> TrainConfig:
         cover=_integer(raw, "cover", d.cover, 1, 100),
         tau=_number(raw, "tau", d.tau, 0.0, 1e6),
         gamma_scale=_number(raw, "gamma_scale", d.gamma_scale, 0.0, 1e6),
+        new_action_share=_number(raw, "new_action_share", d.new_action_share, 0.0, 0.5),
+        exploration_floor=_number(raw, "exploration_floor", d.exploration_floor, 0.0, 0.5),
         interactions=interactions,
         learning_rate=_number(raw, "learning_rate", d.learning_rate, 1e-6, 100.0),
         quantile_bins=_integer(raw, "quantile_bins", d.quantile_bins, 0, 256),

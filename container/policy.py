@@ -1,6 +1,12 @@
 """The serving policy: a VW `--cb_explore_adf` model (or uniform random) that returns a distribution and samples it.
 
 One VW workspace is not thread-safe, so predictions are serialised with a lock; sampling uses a per-process RNG.
+
+Actions the model has never seen (not in its metadata's `actions`) share `new_action_share` of the probability and
+the model's distribution over the known candidates gets the rest: VW would give an unseen action, whose weights
+are all zero and whose predicted cost is therefore the lowest, nearly all of it. Every candidate then gets at least
+`exploration_floor`. Both settings come with the model (`metadata.json` `hyperparameters`), so the evaluator scores
+exactly the distribution the endpoint serves and logs.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from container.artifacts import MODEL_FILE, ArtifactError, read_metadata, resolv
 from container.featurizer import Action, Featurizer, actions_from_ids
 
 UNIFORM_MODEL_ID = "uniform-random"
+DEFAULT_NEW_ACTION_SHARE = 0.05
+DEFAULT_EXPLORATION_FLOOR = 0.0
 
 
 class NoActionsError(ValueError):
@@ -45,6 +53,32 @@ def _normalised(probabilities: Sequence[float], size: int) -> list[float]:
     return [p / total for p in values]
 
 
+def with_new_actions(known: Sequence[float], is_new: Sequence[bool], share: float) -> list[float]:
+    """The served distribution: new candidates split `share` equally, known ones `1 - share` as the model says.
+
+    `known` is the model's distribution over the known candidates, in their order; without a known or a new
+    candidate there is nothing to split and the one group takes everything."""
+    new_count = sum(is_new)
+    if new_count == 0:
+        return list(known)
+    if new_count == len(is_new):
+        return [1.0 / new_count] * new_count
+    scale = 1.0 - share
+    model = iter(known)
+    return [share / new_count if new else scale * next(model) for new in is_new]
+
+
+def with_floor(probabilities: Sequence[float], floor: float) -> list[float]:
+    """Mix with uniform so every candidate has at least `floor` (uniform when the floor cannot hold for all)."""
+    size = len(probabilities)
+    if floor <= 0.0 or size == 0:
+        return list(probabilities)
+    if floor * size >= 1.0:
+        return [1.0 / size] * size
+    keep = 1.0 - floor * size
+    return [keep * p + floor for p in probabilities]
+
+
 def _predict(workspace: vowpalwabbit.Workspace, text: str) -> list[float]:
     """VW's PMF for one multiline example, through pylibvw directly.
 
@@ -58,6 +92,18 @@ def _predict(workspace: vowpalwabbit.Workspace, text: str) -> list[float]:
         pylibvw.vw._finish_example_multi_ex(workspace, examples)
 
 
+def _share(explicit: float | None, settings: Mapping[str, Any], name: str, default: float) -> float:
+    """A probability setting: given, else the model's hyperparameter, else the default; must lie in [0, 1)."""
+    raw = explicit if explicit is not None else settings.get(name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ArtifactError(f"metadata hyperparameter {name} is {raw!r}, not a number") from None
+    if not 0.0 <= value < 1.0:
+        raise ArtifactError(f"metadata hyperparameter {name} is {value:g}; it must be in [0, 1)")
+    return value
+
+
 class Policy:
     """A loaded policy; `distribution` for evaluation, `decide` for serving."""
 
@@ -69,6 +115,8 @@ class Policy:
         model_id: str = UNIFORM_MODEL_ID,
         metadata: Mapping[str, Any] | None = None,
         seed: int | None = None,
+        new_action_share: float | None = None,
+        exploration_floor: float | None = None,
     ) -> None:
         self._workspace = workspace
         self.featurizer = featurizer or Featurizer()
@@ -76,6 +124,11 @@ class Policy:
         self._known_action_lines = "\n".join(self.featurizer.action_line(a) for a in self.actions)
         self.model_id = model_id
         self.metadata: dict[str, Any] = dict(metadata or {})
+        stored = self.metadata.get("hyperparameters")
+        settings = stored if isinstance(stored, dict) else {}
+        self.new_action_share = _share(new_action_share, settings, "new_action_share", DEFAULT_NEW_ACTION_SHARE)
+        self.exploration_floor = _share(exploration_floor, settings, "exploration_floor", DEFAULT_EXPLORATION_FLOOR)
+        self._known_ids = frozenset(a.id for a in self.actions)
         self._lock = threading.Lock()
         self._rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
 
@@ -120,6 +173,17 @@ class Policy:
         if self._workspace is None:
             return [1.0 / len(candidates)] * len(candidates)
         if candidates is self.actions:  # the common case: the policy's own featureless actions, text made once
+            return with_floor(self._model_distribution(context, candidates, own=True), self.exploration_floor)
+        is_new = [a.id not in self._known_ids for a in candidates] if self._known_ids else [False] * len(candidates)
+        if all(is_new):  # nothing known to weigh against: the model's own view of the candidates
+            is_new = [False] * len(candidates)
+        known = [a for a, new in zip(candidates, is_new, strict=True) if not new]
+        model = self._model_distribution(context, known, own=False)
+        return with_floor(with_new_actions(model, is_new, self.new_action_share), self.exploration_floor)
+
+    def _model_distribution(self, context: Mapping[str, Any], candidates: Sequence[Action], own: bool) -> list[float]:
+        """VW's distribution over `candidates` (`own`: they are the policy's action set, whose text is cached)."""
+        if own:
             text = f"{self.featurizer.shared_line(context)}\n{self._known_action_lines}"
         else:
             text = "\n".join(self.featurizer.example(context, candidates))

@@ -102,7 +102,12 @@ def train_examples(config: TrainConfig, featurizer: Featurizer, rows: list[Logge
 
 
 def fit(config: TrainConfig, parent: Parent | None, examples: list[list[str]], workdir: Path) -> tuple[float, int]:
-    """Run VW over the examples (several passes in-process) and save the model; returns (average loss, passes)."""
+    """Run VW over the examples (several passes in-process) and save the model; returns (average loss, passes).
+
+    The saved model counts each interaction once, however many passes learned it: VW's example counter (saved with
+    the model and carried by every warm start) sets SquareCB's gamma and cover's epsilon decay, and ten passes over a
+    small window would count it ten times and cut exploration as if ten times the data had been seen.
+    """
     if parent is not None and parent.model_file is not None:
         # The model file carries its reductions, interactions and seed; restating them risks VW's
         # "disagreeing option values" error, so only the file is named.
@@ -117,10 +122,35 @@ def fit(config: TrainConfig, parent: Parent | None, examples: list[list[str]], w
                 workspace.learn(example)
             _log(f"pass {number}/{passes}: {len(examples)} examples, average loss {_average_loss(workspace):.5f}")
         loss = _average_loss(workspace)
-        workspace.save(str(workdir / MODEL_FILE))
+        if passes == 1:
+            workspace.save(str(workdir / MODEL_FILE))
+        else:
+            save_counted_once(args, examples, workspace, workdir / MODEL_FILE)
     finally:
         workspace.finish()
     return loss, passes
+
+
+def save_counted_once(args: str, examples: list[list[str]], trained: vowpalwabbit.Workspace, path: Path) -> None:
+    """Save `trained`'s weights with the counters of a single pass over `examples` from the same start.
+
+    A second workspace starts where `trained` started (same arguments, same parent) and learns the examples once,
+    so its reductions' counters and VW's example statistics count interactions; then every weight, with its
+    adaptive and normalised state, is copied over from the multi-pass workspace (pyvw's `get_weight`/`set_weight`
+    address weight `index` at `offset` within its stride)."""
+    counted = vowpalwabbit.Workspace(args)
+    try:
+        for example in examples:
+            counted.learn(example)
+        stride = trained.get_stride()
+        for index in range(trained.num_weights()):
+            for offset in range(stride):
+                value = trained.get_weight(index, offset)
+                if value != counted.get_weight(index, offset):
+                    counted.set_weight(index, offset, value)
+        counted.save(str(path))
+    finally:
+        counted.finish()
 
 
 def _average_loss(workspace: vowpalwabbit.Workspace) -> float:

@@ -18,6 +18,9 @@ ESTIMATORS = ("ips", "snips", "dr")
 MISSING_REWARD_POLICIES = ("default", "drop")
 COST_MAPPINGS = ("one_minus_reward", "negative_reward")
 MAX_CANARY_PERCENT = 50
+MAX_NEW_ACTION_SHARE = 0.5
+"""New actions share at most half of a decision's probability: the known actions keep the majority."""
+MAX_EXPLORATION_FLOOR = 0.5
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAINING_JOB_MAX_RUNTIME_SECONDS = 4 * 3600
 """The jobs' `StoppingCondition.MaxRuntimeInSeconds` (`sagemaker_requests.MAX_TRAINING_SECONDS`, tested equal):
@@ -44,6 +47,8 @@ class Exploration:
     cover: int = 3
     tau: float = 1.0
     gamma_scale: float = 300.0
+    new_action_share: float = 0.05
+    floor: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class Settings:
             "cover": str(self.exploration.cover),
             "tau": _num(self.exploration.tau),
             "gamma_scale": _num(self.exploration.gamma_scale),
+            "new_action_share": _num(self.exploration.new_action_share),
+            "exploration_floor": _num(self.exploration.floor),
             "interactions": ",".join(self.interactions),
             "learning_rate": _num(self.learning_rate),
             "quantile_bins": str(self.quantile_bins),
@@ -163,6 +170,14 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
         gamma_scale=_bounded(
             "exploration.gamma_scale", exploration_raw.get("gamma_scale", d.gamma_scale), _NUM, 0.0, 1e6
         ),
+        new_action_share=_bounded(
+            "exploration.new_action_share",
+            exploration_raw.get("new_action_share", d.new_action_share),
+            _NUM,
+            0.0,
+            MAX_NEW_ACTION_SHARE,
+        ),
+        floor=_bounded("exploration.floor", exploration_raw.get("floor", d.floor), _NUM, 0.0, MAX_EXPLORATION_FLOOR),
     )
 
     interactions = get("interactions")

@@ -1,7 +1,10 @@
 """Finalize / record failure: write the run's outcome to the registry, emit its metrics, release the run lock.
 
 `finalize` ends every successful path (promoted, rejected, skipped, rolled back, rollback on demand, bootstrap);
-`record_failure` is where every Catch lands. Both release the lock and take what the run consumed off the counter,
+`record_failure` is where every Catch lands. `Finalize` moves the lineage head (`learner_model_id`) to the
+candidate the run trained, promoted or not; a failure leaves it, as it leaves the watermark.
+
+Both release the lock and take what the run consumed off the counter,
 in one transaction with the lock's delete so a retried call cannot subtract twice. A failed run still takes its
 rewards off the counter: the watermark does not move, so the next run re-reads them, but a persistent failure
 waits for another `retrain_threshold` of rewards instead of restarting on every new reward object.
@@ -74,6 +77,7 @@ def finalize(run_id: str, run: dict[str, Any]) -> dict[str, Any]:
     store.update_experiment(
         config.experiment_id,
         serving_model_id=decision.new_serving_model_id,
+        learner_model_id=decision.learner_model_id,
         endpoint_name=env("ENDPOINT_NAME") if decision.new_serving_model_id else None,
         watermark=decision.watermark,
         last_run_id=run_id,
@@ -87,6 +91,7 @@ def finalize(run_id: str, run: dict[str, Any]) -> dict[str, Any]:
         "outcome": decision.outcome,
         "model_id": decision.model_id,
         "serving_model_id": decision.new_serving_model_id,
+        "learner_model_id": decision.learner_model_id,
         "watermark": decision.watermark,
         **released,
     }

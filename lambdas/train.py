@@ -1,28 +1,35 @@
-"""Train: start the SageMaker training job of the run's candidate (warm-started from the serving model) and check it."""
+"""Train: start the SageMaker training job of the run's candidate and check it.
+
+The candidate warm-starts from the head of the learning lineage (the last candidate that trained, promoted or not;
+`pipeline_common/lineage.py`), not from the serving model: a rejected candidate's window is learned all the same.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pipeline_common import deadline, jobs, store
+from pipeline_common import deadline, jobs, lineage, store
 from pipeline_common.aws import aws_errors, client
 from pipeline_common.config import env, settings
 from pipeline_common.errors import TrainingJobFailed
 from pipeline_common.names import sagemaker_name
 from pipeline_common.observability import logger, metrics, tracer
-from pipeline_common.payloads import action, field
+from pipeline_common.payloads import action, field, optional
 from pipeline_common.sagemaker_requests import training_job_request
 from pipeline_common.timefmt import iso, now
 
 
 def start(event: dict[str, Any]) -> dict[str, Any]:
-    """Create the training job (job name = model_id) and register the model row in state `training`."""
+    """Create the training job (job name = model_id) and register the model row in state `training`, with its
+    parent (the lineage head) and the data range it will have learned."""
     run_id = field(event, "run_id", str)
     join = field(event, "join", dict)
     config = settings()
     model_id = sagemaker_name(run_id, experiment_id=config.experiment_id)
-    parent_id, pretrained = store.serving_model(config.experiment_id)
+    parent = store.lineage_head(config.experiment_id)
+    parent_id = str(parent["model_id"]) if parent else None
+    pretrained = parent.get("artifact_uri") if parent else None
     hyperparameters = {**config.hyperparameters(), "model_id": model_id, "parent_model_id": parent_id or ""}
     request = training_job_request(
         job_name=model_id,
@@ -45,6 +52,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
                 "run_id": run_id,
                 "state": "training",
                 "created_at": iso(now()),
+                **lineage.data_range(parent, optional(join, "window", dict), join.get("rows")),
             }
         )
     logger.info("training started", extra={"model_id": model_id, "parent_model_id": parent_id})

@@ -26,6 +26,9 @@ def test_cdk_json_defaults_are_valid_and_match_the_dataclass() -> None:
         ({"exploration": {"algorithm": "greedy"}}, "exploration.algorithm"),
         ({"exploration": {"epsilon": 1.5}}, "exploration.epsilon"),
         ({"exploration": {"temperature": 1}}, "exploration.temperature"),
+        ({"exploration": {"new_action_share": 0.6}}, "exploration.new_action_share"),
+        ({"exploration": {"new_action_share": -0.1}}, "exploration.new_action_share"),
+        ({"exploration": {"floor": 0.7}}, "exploration.floor"),
         ({"promotion_margin": 2}, "promotion_margin"),
         ({"promotion_margin": -0.1}, "promotion_margin"),
         ({"promotion_estimator": "magic"}, "promotion_estimator"),
@@ -58,6 +61,7 @@ def test_hyperparameters_are_strings_for_sagemaker() -> None:
     hyperparameters = load_settings().hyperparameters()
     assert hyperparameters and all(isinstance(v, str) for v in hyperparameters.values())
     assert hyperparameters["epsilon"] == "0.05"
+    assert hyperparameters["new_action_share"] == "0.05" and hyperparameters["exploration_floor"] == "0"
 
 
 def test_overrides_are_validated_too() -> None:

@@ -91,6 +91,8 @@ class RunSettings:
             "cover": str(exploration["cover"]),
             "tau": _num(exploration["tau"]),
             "gamma_scale": _num(exploration["gamma_scale"]),
+            "new_action_share": _num(exploration["new_action_share"]),
+            "exploration_floor": _num(exploration["floor"]),
             "interactions": ",".join(self.raw["interactions"]),
             "learning_rate": _num(self.raw["learning_rate"]),
             "quantile_bins": str(self.raw["quantile_bins"]),

@@ -1,7 +1,9 @@
 """What a finished run amounts to, decided from the execution's state (pure: the rules in one place).
 
 The state machine hands `finalize` the whole run (`$`): the input plus `join`, `training`, `evaluation` and
-`deployment` results. From those this module decides the outcome, the registry transitions and the watermark.
+`deployment` results. From those this module decides the outcome, the registry transitions, the watermark and
+the lineage head (`learner_model_id`: the candidate this run trained, whatever the gate or the rollout said;
+`lineage.py`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Decision:
     retire_model_id: str | None = None
     watermark: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    learner_model_id: str | None = None
 
 
 def _get(run: dict[str, Any], *path: str) -> Any:
@@ -54,8 +57,17 @@ def _run_metrics(run: dict[str, Any]) -> dict[str, float]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+def trained_model(run: dict[str, Any]) -> str | None:
+    """The candidate this run trained to completion (the new lineage head), if it trained one."""
+    if _get(run, "training", "status") != "Completed":
+        return None
+    model_id = _get(run, "training", "model_id")
+    return str(model_id) if model_id else None
+
+
 def decide(run: dict[str, Any]) -> Decision:
     """The outcome of a run that reached `Finalize` (every path but a failure)."""
+    learner = trained_model(run)
     window_end = _get(run, "join", "window", "end")
     deployment = run.get("deployment") if isinstance(run.get("deployment"), dict) else None
     base = _run_metrics(run)
@@ -83,9 +95,13 @@ def decide(run: dict[str, Any]) -> Decision:
                 retire_model_id=deployment.get("previous_model_id"),
                 watermark=window_end,
                 metrics={**base, "Promotions": 1, "Rollbacks": 0},
+                learner_model_id=learner,
             )
+        # The alarms judged the rollout (5XX, latency), not what the candidate learned: it stays the lineage head.
         rolled_back = {**base, "Promotions": 0, "Rollbacks": 1}
-        return Decision(ROLLED_BACK, model_id, "rolled_back", watermark=window_end, metrics=rolled_back)
+        return Decision(
+            ROLLED_BACK, model_id, "rolled_back", watermark=window_end, metrics=rolled_back, learner_model_id=learner
+        )
     evaluation = run.get("evaluation")
     if isinstance(evaluation, dict) and evaluation.get("promote") is False:
         return Decision(
@@ -94,6 +110,7 @@ def decide(run: dict[str, Any]) -> Decision:
             "rejected",
             watermark=window_end,
             metrics={**base, "Promotions": 0},
+            learner_model_id=learner,
         )
     return Decision(SKIPPED, watermark=window_end, metrics=base)
 

@@ -234,3 +234,23 @@ def serving_model(experiment_id: str) -> tuple[str | None, str | None]:
         return None, None
     row = read_model(str(serving_id)) or {}
     return str(serving_id), row.get("artifact_uri")
+
+
+def lineage_head(experiment_id: str) -> dict[str, Any] | None:
+    """The registry row of the learning lineage's head (`learner_model_id`): the model the next candidate learns from.
+
+    An experiment row from before the lineage was recorded has only `serving_model_id`: that model is the head then.
+    None when neither is set; a head missing from the registry reads as a row with only its id (no artifact)."""
+    experiment = read_experiment(experiment_id)
+    head_id = experiment.get("learner_model_id") or experiment.get("serving_model_id")
+    if not head_id:
+        return None
+    return read_model(str(head_id)) or {"model_id": str(head_id)}
+
+
+def learner_model(experiment_id: str) -> tuple[str | None, str | None]:
+    """(lineage head id, its artifact URI), as `serving_model` answers for the serving model."""
+    head = lineage_head(experiment_id)
+    if head is None:
+        return None, None
+    return str(head["model_id"]), head.get("artifact_uri")
