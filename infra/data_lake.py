@@ -58,16 +58,6 @@ PROJECTION_START = "2024/01/01/00"
 """Lower bound of the `dt` projection; every query also pins `dt BETWEEN ...`, so the bound only guards typos."""
 
 
-def record_delimiter() -> firehose.CfnDeliveryStream.ProcessingConfigurationProperty:
-    """Firehose's `AppendDelimiterToRecord` processor: a newline after every record, so a producer that forgets its
-    own cannot merge its record with the next producer's into one corrupt line (blank lines are skipped by readers).
-    """
-    return firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
-        enabled=True,
-        processors=[firehose.CfnDeliveryStream.ProcessorProperty(type="AppendDelimiterToRecord")],
-    )
-
-
 class DataLake(Construct):
     """Bucket, Firehose streams, Glue tables with partition projection and the Athena workgroup.
 
@@ -277,7 +267,6 @@ class DataLake(Construct):
                 cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
                     enabled=True, log_group_name=log_group.log_group_name, log_stream_name=log_stream.log_stream_name
                 ),
-                processing_configuration=record_delimiter(),
             ),
         )
         # Firehose checks its role's permissions at creation time: create the stream after the role's policy.

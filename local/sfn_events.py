@@ -30,6 +30,9 @@ SOURCE = "aws.states"
 _original_start = Execution.start
 _original_terminated = BaseExecutionWorkerCommunication.terminated
 _install_lock = threading.Lock()
+_sent: set[tuple[str, str]] = set()
+"""(execution ARN, status) pairs already put on the bus: Step Functions sends one event per status change."""
+_sent_lock = threading.Lock()
 
 
 def _millis(when: dt.datetime | None) -> int | None:
@@ -62,10 +65,20 @@ def status_change_detail(execution: Execution) -> dict[str, Any]:
     }
 
 
-def emit(execution: Execution) -> None:
-    """Put the execution's current status on its account's default bus (standard workflows only)."""
+def emit(execution: Execution, status: str | None = None) -> None:
+    """Put the execution's status (`status`, else its current one) on its account's default bus, once per status
+    (standard workflows only)."""
     if str(getattr(execution.sm_type, "value", execution.sm_type)) != "STANDARD":
         return
+    detail = status_change_detail(execution)
+    if status is not None:
+        detail["status"] = status
+        if status == "RUNNING":
+            detail.update(stopDate=None, output=None, outputDetails=None, error=None, cause=None)
+    with _sent_lock:
+        if (execution.exec_arn, str(detail["status"])) in _sent:
+            return
+        _sent.add((execution.exec_arn, str(detail["status"])))
     try:
         backend = events_backends[execution.account_id][execution.region_name]
         backend.put_events(
@@ -73,7 +86,7 @@ def emit(execution: Execution) -> None:
                 {
                     "Source": SOURCE,
                     "DetailType": DETAIL_TYPE,
-                    "Detail": json.dumps(status_change_detail(execution)),
+                    "Detail": json.dumps(detail),
                     "Resources": [execution.exec_arn],
                 }
             ]
@@ -84,7 +97,8 @@ def emit(execution: Execution) -> None:
 
 def _start(self: Execution) -> None:
     _original_start(self)
-    emit(self)
+    # RUNNING, whatever the worker thread has reached already: a one-state execution may have ended by now.
+    emit(self, "RUNNING")
 
 
 def _terminated(self: BaseExecutionWorkerCommunication) -> None:

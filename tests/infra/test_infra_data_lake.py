@@ -147,13 +147,3 @@ def test_metadata_tables(synth):
         "AWS::DynamoDB::Table",
         {"DeletionPolicy": "Retain", "Properties": Match.object_like({"TableName": f"{experiment}-models"})},
     )
-
-
-def test_firehose_streams_append_a_newline_to_every_record(synth):
-    """Two producers' records without their own newline must land as two lines, not one merged corrupt line."""
-    streams = synth.of_type("AWS::KinesisFirehose::DeliveryStream")
-    assert len(streams) == 2
-    for stream in streams.values():
-        processing = stream["Properties"]["ExtendedS3DestinationConfiguration"]["ProcessingConfiguration"]
-        assert processing["Enabled"] is True
-        assert processing["Processors"] == [{"Type": "AppendDelimiterToRecord"}]
