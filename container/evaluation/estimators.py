@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from container.evaluation.errors import DistributionError, EmptyHoldoutError, EvaluationError, PropensityError
 from container.evaluation.confidence import confidence_sequence
+from container.evaluation.errors import DistributionError, EmptyHoldoutError, EvaluationError, PropensityError
 from container.evaluation.likelihood import critical_value, mean_interval, ratio_interval
 
 ESTIMATORS = ("ips", "snips", "dr")

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from container.artifacts import ArtifactError
-from container.data import ReadStats, read_rows
-from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
-from container.data import LoggedRow
+from container.data import LoggedRow, ReadStats, read_rows
 from container.evaluation.confidence import BET_CAP, HORIZONS
+from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
 from container.evaluation.estimators import ESTIMATORS, logging_policy_terms, paired_difference, policy_terms
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
 from container.evaluation.report import gate, metric_lines, policy_block
