@@ -125,6 +125,7 @@ class PolicyTerms:
     # `rows x actions x 2` (an action the logger could play there, a reward at either bound), NaN where impossible.
     gate: dict[str, Array] | None = None
     reach: dict[str, Array] | None = None
+    dr_unfloored: float | None = None  # DR with the full model when it left the reward range (then floored is used)
 
     def raw_value(self, estimator: str) -> float:
         """The estimator's value before clipping to the reward range (outside it means suspicious weights)."""
@@ -219,9 +220,15 @@ def policy_terms(target: Array, logged: Logged, reward_hat: Array) -> PolicyTerm
     rows = np.arange(logged.rows)
     mu = logging_distribution(target.shape, logged)
     floored = floored_reward_model(target, mu, reward_hat, logged.bounds)
-    direct = np.sum(target * floored, axis=1)
-    dr = direct + w * (r - floored[rows, logged.chosen])
     gate, reach = gate_terms(target, mu, logged, floored)
+    model, unfloored = reward_hat, None
+    direct = np.sum(target * reward_hat, axis=1)
+    dr = direct + w * (r - reward_hat[rows, logged.chosen])
+    low, high = logged.bounds
+    if not low <= float(np.mean(dr)) <= high:  # a few large-weight rows dominate: the floored model bounds them
+        model, unfloored = floored, float(np.mean(dr))
+        direct = np.sum(target * floored, axis=1)
+        dr = direct + w * (r - floored[rows, logged.chosen])
     square = float(np.sum(w * w))
     ess = float(np.sum(w) ** 2 / square) if square > 0.0 else 0.0
     return PolicyTerms(
@@ -232,10 +239,11 @@ def policy_terms(target: Array, logged: Logged, reward_hat: Array) -> PolicyTerm
         r,
         logged.bounds,
         logged.max_weight,
-        dr_support=hidden_row_support(target, logged, floored, direct),
+        dr_support=hidden_row_support(target, logged, model, direct),
         snips_weight=hidden_weight(target, logged),
         gate=gate,
         reach=reach,
+        dr_unfloored=unfloored,
     )
 
 
@@ -253,10 +261,10 @@ def floored_reward_model(target: Array, mu: Array, reward_hat: Array, bounds: tu
     """The reward model moved toward the reward floor where the weight is large: `lo + min(r_hat - lo, tau*spread/w)`.
 
     DR is unbiased for any reward model, so this costs no bias; it bounds every correction `w (r - r_hat)` below by
-    `-tau * spread`. Without it one large-weight row whose reward falls short of a confident prediction can drag the
-    mean below the reward range (DR clipped to 0 on 49 rows while IPS said 0.59), and the gate's lower bound would
-    need the terms' floor `-w_max * spread`. Where `w <= tau` (the candidate plays an action no more than `tau` times
-    as often as the logger) the model is used as it is.
+    `-tau * spread`, which the gate's lower bound needs (else its floor is `-w_max * spread`). A policy's own DR uses
+    the full model (more precise: it keeps the model where large weights sit) unless that leaves the reward range,
+    where a few large-weight rows whose reward fell short of a confident prediction dominate (DR clipped to 0 on 49
+    rows while IPS said 0.59); then it uses this one. Where `w * (r_hat - lo) <= tau * spread` it changes nothing.
     """
     low, high = bounds
     weight = np.where(mu > 0.0, target / np.where(mu > 0.0, mu, 1.0), 0.0)
@@ -288,7 +296,8 @@ def gate_terms(target: Array, mu: Array, logged: Logged, floored: Array) -> tupl
     - ips: `r_m = lo` (IPS on rewards shifted to start at 0; identical to IPS for the default range [0, 1]);
     - snips: `r_m` = the running mean of the rewards logged before the row (self-normalisation's constant control
       variate, made predictable), floored like DR's;
-    - dr: the cross-fitted reward model, floored (`floored_reward_model`): the policy's own DR terms.
+    - dr: the cross-fitted reward model, floored (`floored_reward_model`); equal to the policy's own DR terms when
+      no weight reaches the floor, within a few thousandths of them otherwise.
     """
     low, _ = logged.bounds
     rows = np.arange(logged.rows)

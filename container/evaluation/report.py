@@ -83,6 +83,11 @@ def warnings_for(terms: PolicyTerms, rows: int) -> list[str]:
     if terms.min_propensity < LOW_PROPENSITY:
         warnings.append(f"minimum logged propensity {terms.min_propensity:.4g}: a few rows carry large weights")
     low, high = terms.bounds
+    if terms.dr_unfloored is not None:
+        warnings.append(
+            f"DR with the full reward model left the reward range ({terms.dr_unfloored:.4g}): a few large-weight rows "
+            "fell short of confident predictions; DR is reported with the model floored where weights are large"
+        )
     outside = {
         name: value for name in ESTIMATORS if math.isfinite(value := terms.raw_value(name)) and not low <= value <= high
     }

@@ -164,4 +164,5 @@ def test_dr_cannot_be_dragged_below_the_range_by_a_few_large_weight_failures() -
     assert floored[0, 0] == pytest.approx(WEIGHT_CAP / 20)  # lo + tau * spread / w
     assert dr == pytest.approx(0.1 + (2 * 20 * 0.9 - 3 * 20 * 0.1) / 49)
     assert abs(dr - ips) < 0.15
-    assert not any("outside the reward range" in w for w in warnings_for(terms, n))
+    assert terms.dr_unfloored == pytest.approx(1 - 60 / 49)
+    assert any("DR with the full reward model left the reward range" in w for w in warnings_for(terms, n))
