@@ -125,7 +125,7 @@ class PolicyTerms:
     # `rows x actions x 2` (an action the logger could play there, a reward at either bound), NaN where impossible.
     gate: dict[str, Array] | None = None
     reach: dict[str, Array] | None = None
-    dr_unfloored: float | None = None  # DR with the full model when it left the reward range (then floored is used)
+    dr_unfloored: float | None = None  # full-model DR when it fell below the reward range (floored used)
 
     def raw_value(self, estimator: str) -> float:
         """The estimator's value before clipping to the reward range (outside it means suspicious weights)."""
@@ -224,8 +224,9 @@ def policy_terms(target: Array, logged: Logged, reward_hat: Array) -> PolicyTerm
     model, unfloored = reward_hat, None
     direct = np.sum(target * reward_hat, axis=1)
     dr = direct + w * (r - reward_hat[rows, logged.chosen])
-    low, high = logged.bounds
-    if not low <= float(np.mean(dr)) <= high:  # a few large-weight rows dominate: the floored model bounds them
+    if (
+        float(np.mean(dr)) < logged.bounds[0]
+    ):  # a few large-weight failures dominate: the floored model bounds them from below
         model, unfloored = floored, float(np.mean(dr))
         direct = np.sum(target * floored, axis=1)
         dr = direct + w * (r - floored[rows, logged.chosen])
@@ -262,9 +263,9 @@ def floored_reward_model(target: Array, mu: Array, reward_hat: Array, bounds: tu
 
     DR is unbiased for any reward model, so this costs no bias; it bounds every correction `w (r - r_hat)` below by
     `-tau * spread`, which the gate's lower bound needs (else its floor is `-w_max * spread`). A policy's own DR uses
-    the full model (more precise: it keeps the model where large weights sit) unless that leaves the reward range,
-    where a few large-weight rows whose reward fell short of a confident prediction dominate (DR clipped to 0 on 49
-    rows while IPS said 0.59); then it uses this one. Where `w * (r_hat - lo) <= tau * spread` it changes nothing.
+    the full model (more precise: it keeps the model where large weights sit) unless that falls below the reward
+    range, where a few large-weight rows whose reward fell short of a confident prediction dominate (DR clipped to 0
+    on 49 rows while IPS said 0.59); then it uses this one. Where `w * (r_hat - lo) <= tau * spread` it changes nothing.
     """
     low, high = bounds
     weight = np.where(mu > 0.0, target / np.where(mu > 0.0, mu, 1.0), 0.0)

@@ -85,8 +85,8 @@ def warnings_for(terms: PolicyTerms, rows: int) -> list[str]:
     low, high = terms.bounds
     if terms.dr_unfloored is not None:
         warnings.append(
-            f"DR with the full reward model left the reward range ({terms.dr_unfloored:.4g}): a few large-weight rows "
-            "fell short of confident predictions; DR is reported with the model floored where weights are large"
+            f"DR with the full reward model fell below the reward range ({terms.dr_unfloored:.4g}): a few large-weight "
+            "rows fell short of confident predictions; DR is reported with the model floored where weights are large"
         )
     outside = {
         name: value for name in ESTIMATORS if math.isfinite(value := terms.raw_value(name)) and not low <= value <= high

@@ -165,4 +165,4 @@ def test_dr_cannot_be_dragged_below_the_range_by_a_few_large_weight_failures() -
     assert dr == pytest.approx(0.1 + (2 * 20 * 0.9 - 3 * 20 * 0.1) / 49)
     assert abs(dr - ips) < 0.15
     assert terms.dr_unfloored == pytest.approx(1 - 60 / 49)
-    assert any("DR with the full reward model left the reward range" in w for w in warnings_for(terms, n))
+    assert any("DR with the full reward model fell below the reward range" in w for w in warnings_for(terms, n))
