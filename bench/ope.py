@@ -169,6 +169,8 @@ def score(
     widths: dict[str, dict[str, list[float]]] = {e: {c: [] for c in candidates} for e in ESTIMATORS}
     example_errors: dict[str, list[float]] = {c: [] for c in candidates}
     gate_right: list[bool] = []
+    promoted_better: list[bool] = []
+    promoted_worse: list[bool] = []
     difference_covered: dict[str, list[bool]] = {e: [] for e in ESTIMATORS}
     for holdout in range(HOLDOUTS):
         idx = rng.choice(len(pool_labels), HOLDOUT_ROWS, replace=False)
@@ -194,7 +196,9 @@ def score(
             for estimator in ESTIMATORS:
                 difference_covered[estimator].append(paired[estimator].ci_low <= gap <= paired[estimator].ci_high)
             if abs(gap) >= GATE_GAP:
-                gate_right.append(gate(paired["dr"], "dr", MARGIN).promote == (gap > 0))
+                promote = gate(paired["dr"], "dr", MARGIN).promote
+                gate_right.append(promote == (gap > 0))
+                (promoted_better if gap > 0 else promoted_worse).append(promote)
     return {
         "holdouts": HOLDOUTS,
         "holdout_rows": HOLDOUT_ROWS,
@@ -206,6 +210,8 @@ def score(
         },
         "gate_accuracy": float(np.mean(gate_right)) if gate_right else None,
         "gate_decisions": len(gate_right),
+        "gate_promoted_better": float(np.mean(promoted_better)) if promoted_better else None,
+        "gate_promoted_worse": float(np.mean(promoted_worse)) if promoted_worse else None,
         "difference_coverage": {e: float(np.mean(difference_covered[e])) for e in ESTIMATORS},
         "gate": {"estimator": "dr", "margin": MARGIN, "min_true_gap": GATE_GAP},
         "dr_rmse_over_example_rmse": float(

@@ -20,12 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from container.evaluation.confidence import confidence_sequence
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, EvaluationError, PropensityError
 from container.evaluation.likelihood import critical_value, mean_interval, ratio_interval
 
 ESTIMATORS = ("ips", "snips", "dr")
 Z_95 = 1.959963984540054
 _SUM_TOLERANCE = 1e-4
+# tau: no row's DR correction `w (r - r_hat)` may fall below `-tau * spread` (`floored_reward_model`).
+WEIGHT_CAP = 2.0
 
 Array = NDArray[np.float64]
 
@@ -118,6 +121,11 @@ class PolicyTerms:
     on_policy: bool = False
     dr_support: tuple[float, float] | None = None
     snips_weight: float | None = None  # the hidden share's weight for SNIPS (`hidden_weight`), else `max_weight`
+    # The gate's per-row terms per estimator (`gate_terms`) and every value each row's term could have taken:
+    # `rows x actions x 2` (an action the logger could play there, a reward at either bound), NaN where impossible.
+    gate: dict[str, Array] | None = None
+    reach: dict[str, Array] | None = None
+    dr_unfloored: float | None = None  # full-model DR when it fell below the reward range (floored used)
 
     def raw_value(self, estimator: str) -> float:
         """The estimator's value before clipping to the reward range (outside it means suspicious weights)."""
@@ -165,7 +173,7 @@ def _clipped(value: float, ci_low: float, ci_high: float, low: float, high: floa
 
 
 def interval(terms: Array) -> Interval:
-    """Mean and 95% CI of per-row terms by the normal approximation (used for paired differences)."""
+    """Mean and 95% CI of per-row terms by the normal approximation (the previous gate; kept for comparison)."""
     value = float(np.mean(terms))
     half = Z_95 * float(np.std(terms, ddof=1)) / np.sqrt(len(terms)) if len(terms) > 1 else 0.0
     return Interval(value, value - half, value + half)
@@ -210,8 +218,18 @@ def policy_terms(target: Array, logged: Logged, reward_hat: Array) -> PolicyTerm
     else:  # the policy never agrees with a logged action: SNIPS is undefined, fall back to IPS' zero
         snips = np.zeros_like(r)
     rows = np.arange(logged.rows)
+    mu = logging_distribution(target.shape, logged)
+    floored = floored_reward_model(target, mu, reward_hat, logged.bounds)
+    gate, reach = gate_terms(target, mu, logged, floored)
+    model, unfloored = reward_hat, None
     direct = np.sum(target * reward_hat, axis=1)
     dr = direct + w * (r - reward_hat[rows, logged.chosen])
+    if (
+        float(np.mean(dr)) < logged.bounds[0]
+    ):  # a few large-weight failures dominate: the floored model bounds them from below
+        model, unfloored = floored, float(np.mean(dr))
+        direct = np.sum(target * floored, axis=1)
+        dr = direct + w * (r - floored[rows, logged.chosen])
     square = float(np.sum(w * w))
     ess = float(np.sum(w) ** 2 / square) if square > 0.0 else 0.0
     return PolicyTerms(
@@ -222,9 +240,82 @@ def policy_terms(target: Array, logged: Logged, reward_hat: Array) -> PolicyTerm
         r,
         logged.bounds,
         logged.max_weight,
-        dr_support=hidden_row_support(target, logged, reward_hat, direct),
+        dr_support=hidden_row_support(target, logged, model, direct),
         snips_weight=hidden_weight(target, logged),
+        gate=gate,
+        reach=reach,
+        dr_unfloored=unfloored,
     )
+
+
+def logging_distribution(shape: tuple[int, ...], logged: Logged) -> Array:
+    """The logger's distribution `mu(a|x_i)` per row: logged, else the logged propensity on the chosen action and
+    the smallest logged propensity (the worst case) everywhere else."""
+    if logged.logging is not None and logged.logging.shape == shape:
+        return logged.logging
+    mu = np.full(shape, float(np.min(logged.propensity)))
+    mu[np.arange(shape[0]), logged.chosen] = logged.propensity
+    return mu
+
+
+def floored_reward_model(target: Array, mu: Array, reward_hat: Array, bounds: tuple[float, float]) -> Array:
+    """The reward model moved toward the reward floor where the weight is large: `lo + min(r_hat - lo, tau*spread/w)`.
+
+    DR is unbiased for any reward model, so this costs no bias; it bounds every correction `w (r - r_hat)` below by
+    `-tau * spread`, which the gate's lower bound needs (else its floor is `-w_max * spread`). A policy's own DR uses
+    the full model (more precise: it keeps the model where large weights sit) unless that falls below the reward
+    range, where a few large-weight rows whose reward fell short of a confident prediction dominate (DR clipped to 0
+    on 49 rows while IPS said 0.59); then it uses this one. Where `w * (r_hat - lo) <= tau * spread` it changes nothing.
+    """
+    low, high = bounds
+    weight = np.where(mu > 0.0, target / np.where(mu > 0.0, mu, 1.0), 0.0)
+    room = np.where(weight > 0.0, WEIGHT_CAP * (high - low) / np.where(weight > 0.0, weight, 1.0), np.inf)
+    return low + np.minimum(reward_hat - low, room)
+
+
+def running_mean_rewards(logged: Logged) -> Array:
+    """Before each row, the mean of the rewards logged so far (the range's midpoint before the first): predictable."""
+    low, high = logged.bounds
+    before = np.concatenate(([0.0], np.cumsum(logged.reward)[:-1]))
+    return (0.5 * (low + high) + before) / np.arange(1, logged.rows + 1)
+
+
+def _dr_reach(target: Array, mu: Array, bounds: tuple[float, float], model: Array) -> Array:
+    """`rows x actions x 2`: the DR term row i would have had with action a logged and a reward at either bound."""
+    direct = np.sum(target * model, axis=1)
+    weight = np.where(mu > 0.0, target / np.where(mu > 0.0, mu, 1.0), 0.0)
+    ends = np.asarray(bounds, dtype=float)
+    values = direct[:, None, None] + weight[:, :, None] * (ends[None, None, :] - model[:, :, None])
+    return np.where((mu > 0.0)[:, :, None], values, np.nan)
+
+
+def gate_terms(target: Array, mu: Array, logged: Logged, floored: Array) -> tuple[dict[str, Array], dict[str, Array]]:
+    """Per-row terms the gate's confidence sequence reads, and every value each could have taken (`reach`).
+
+    All three are DR terms `sum_a pi r_m + w (r - r_m(a_i))` with a reward model `r_m` that is fixed before the row
+    is seen, so each row's term is unbiased for the policy's value and the paired differences have a known floor:
+    - ips: `r_m = lo` (IPS on rewards shifted to start at 0; identical to IPS for the default range [0, 1]);
+    - snips: `r_m` = the running mean of the rewards logged before the row (self-normalisation's constant control
+      variate, made predictable), floored like DR's;
+    - dr: the cross-fitted reward model, floored (`floored_reward_model`); equal to the policy's own DR terms when
+      no weight reaches the floor, within a few thousandths of them otherwise.
+    """
+    low, _ = logged.bounds
+    rows = np.arange(logged.rows)
+    w = weights(target, logged)
+    models = {
+        "ips": np.full(target.shape, low),
+        "snips": floored_reward_model(
+            target, mu, np.repeat(running_mean_rewards(logged)[:, None], target.shape[1], axis=1), logged.bounds
+        ),
+        "dr": floored,
+    }
+    gate = {
+        name: np.sum(target * model, axis=1) + w * (logged.reward - model[rows, logged.chosen])
+        for name, model in models.items()
+    }
+    reach = {name: _dr_reach(target, mu, logged.bounds, model) for name, model in models.items()}
+    return gate, reach
 
 
 def hidden_row_support(target: Array, logged: Logged, reward_hat: Array, direct: Array) -> tuple[float, float]:
@@ -271,11 +362,7 @@ def _hidden_pairs(target: Array, logged: Logged) -> tuple[Array, Array]:
     and the smallest logged propensity (the worst case) for every other action.
     """
     n = target.shape[0]
-    if logged.logging is not None and logged.logging.shape == target.shape:
-        mu = logged.logging
-    else:
-        mu = np.full(target.shape, float(np.min(logged.propensity)))
-        mu[np.arange(n), logged.chosen] = logged.propensity
+    mu = logging_distribution(target.shape, logged)
     possible = (target > 0.0) & (mu > 0.0)
     weight = np.where(possible, target / np.where(mu > 0.0, mu, 1.0), 0.0)
     return weight, np.where(possible, mu, 0.0) / n
@@ -295,6 +382,7 @@ def _fill_hidden_share(values: Array, capacity: Array, rows: int) -> float | Non
 def logging_policy_terms(logged: Logged) -> PolicyTerms:
     """The logging policy evaluated on its own log: every estimator is the logged mean reward (weights are 1)."""
     r = logged.reward
+    ends = np.broadcast_to(np.asarray(logged.bounds, dtype=float), (logged.rows, 1, 2))
     return PolicyTerms(
         {name: r.copy() for name in ESTIMATORS},
         float(logged.rows),
@@ -304,18 +392,59 @@ def logging_policy_terms(logged: Logged) -> PolicyTerms:
         logged.bounds,
         1.0,
         on_policy=True,
+        gate={name: r.copy() for name in ESTIMATORS},
+        reach={name: ends for name in ESTIMATORS},  # whatever was logged, its term is the reward
+    )
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """The gate's paired difference for one estimator: the confidence sequence and what it rests on."""
+
+    interval: Interval
+    floor: float  # the smallest value any row's paired term could take (from the logged contexts and bounds)
+    ceiling: float
+    normal: Interval  # the previous normal interval on the same terms, for comparison
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            **self.interval.as_dict(),
+            "term_floor": self.floor,
+            "term_ceiling": self.ceiling,
+            "normal_ci_low": self.normal.ci_low,
+            "normal_ci_high": self.normal.ci_high,
+        }
+
+
+def paired_difference(candidate: PolicyTerms, serving: PolicyTerms, estimator: str) -> PairedDifference:
+    """Candidate - serving on one estimator's gate terms, with a 95% anytime-valid confidence sequence.
+
+    The per-row differences have a floor and a ceiling computed from every value either policy's term could have
+    taken on the logged contexts (any action the logger could play there, a reward at either bound), so the betting
+    confidence sequence (`confidence.py`) needs no normal approximation and stays valid when the gate looks again
+    on a larger pooled holdout. Clipped to +-(reward spread); exactly zero for a policy against itself.
+    """
+    if candidate.gate is None or serving.gate is None or candidate.reach is None or serving.reach is None:
+        raise EvaluationError("paired differences need policy terms built by policy_terms or logging_policy_terms")
+    low, high = candidate.bounds
+    spread = high - low
+    paired = candidate.gate[estimator] - serving.gate[estimator]
+    reach = candidate.reach[estimator] - serving.reach[estimator]
+    finite = reach[np.isfinite(reach)]
+    floor = min(float(finite.min()) if finite.size else -math.inf, float(paired.min()))
+    ceiling = max(float(finite.max()) if finite.size else math.inf, float(paired.max()))
+    value = float(np.mean(paired))
+    normal = interval(paired)
+    if not np.any(paired):
+        result = Interval(0.0, 0.0, 0.0)
+    else:
+        ci_low, ci_high = confidence_sequence(paired, floor, ceiling, alpha=0.05, scale=spread)
+        result = _clipped(value, ci_low, ci_high, -spread, spread)
+    return PairedDifference(
+        result, floor, ceiling, _clipped(normal.value, normal.ci_low, normal.ci_high, -spread, spread)
     )
 
 
 def difference(candidate: PolicyTerms, serving: PolicyTerms) -> dict[str, Interval]:
-    """Paired difference candidate - serving per estimator, with the normal CI of the per-row differences.
-
-    Clipped to +-(reward spread). Exactly zero for a policy against itself.
-    """
-    low, high = candidate.bounds
-    spread = high - low
-    result = {}
-    for name in ESTIMATORS:
-        paired = interval(candidate.terms[name] - serving.terms[name])
-        result[name] = _clipped(paired.value, paired.ci_low, paired.ci_high, -spread, spread)
-    return result
+    """Paired difference candidate - serving per estimator (`paired_difference`'s confidence sequences)."""
+    return {name: paired_difference(candidate, serving, name).interval for name in ESTIMATORS}

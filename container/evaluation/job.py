@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from container.artifacts import ArtifactError
-from container.data import ReadStats, read_rows
+from container.data import LoggedRow, ReadStats, read_rows
+from container.evaluation.confidence import BET_CAP, HORIZONS
 from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
-from container.evaluation.estimators import ESTIMATORS, difference, logging_policy_terms, policy_terms
+from container.evaluation.estimators import ESTIMATORS, logging_policy_terms, paired_difference, policy_terms
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
 from container.evaluation.report import gate, metric_lines, policy_block
 from container.evaluation.reward_model import cross_fitted_rewards, design_matrix
@@ -115,7 +116,8 @@ def evaluate(
     else:
         serving_terms = policy_terms(distribution_matrix(serving, holdout, "serving"), holdout.logged, reward_hat)
         serving_info = {"kind": "model", "model_id": serving.model_id}
-    differences = difference(candidate_terms, serving_terms)
+    paired = {name: paired_difference(candidate_terms, serving_terms, name) for name in ESTIMATORS}
+    differences = {name: result.interval for name, result in paired.items()}
     verdict = gate(differences[config.promotion_estimator], config.promotion_estimator, config.promotion_margin)
     return {
         "rows": rows,
@@ -131,6 +133,15 @@ def evaluate(
             "serving": {**policy_block(serving_terms, rows, read_warnings), **serving_info},
         },
         "difference": {name: interval.as_dict() for name, interval in differences.items()},
+        "gate": {
+            "interval": "anytime-valid betting confidence sequence on the per-row paired differences",
+            "alpha": 0.05,
+            "horizons": list(HORIZONS),
+            "bet_cap": BET_CAP,
+            "first_event_time": holdout.rows[0].event_time,
+            "last_event_time": holdout.rows[-1].event_time,
+            "estimators": {name: result.as_dict() for name, result in paired.items()},
+        },
         "logged_mean_reward": float(holdout.logged.reward.mean()),
         "actions": holdout.vocabulary,
         "holdout_share": config.holdout_share,
@@ -144,6 +155,24 @@ def _load(layout: Layout, name: str, actions: list[str], seed: int) -> Policy:
         return Policy.load(layout.channel(name), actions=actions, seed=seed)
     except ArtifactError as error:
         raise EvaluationError(f"the {name} channel does not hold a loadable model: {error}") from None
+
+
+def in_arrival_order(rows: list[LoggedRow]) -> tuple[list[LoggedRow], int]:
+    """The holdout in the order it was logged (event time, then event id), each event once; and the repeats dropped.
+
+    The confidence sequence is valid at every prefix of the rows in arrival order, so a holdout pooled from
+    several runs' joined rows (everything since the serving model went live) is scored as one growing stream:
+    each run's look is a later prefix of the same sequence. A row read twice (overlapping windows) counts once.
+    """
+    seen: set[str] = set()
+    unique = []
+    for row in rows:
+        if row.event_id in seen:
+            continue
+        seen.add(row.event_id)
+        unique.append(row)
+    unique.sort(key=lambda r: (r.event_time or "", r.event_id))
+    return unique, len(rows) - len(unique)
 
 
 def run(layout: Layout) -> dict[str, Any]:
@@ -162,6 +191,7 @@ def run(layout: Layout) -> dict[str, Any]:
     print(
         f"[evaluate] read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} in the holdout", flush=True
     )
+    rows, duplicates = in_arrival_order(rows)
     try:
         holdout = build_holdout(
             rows,
@@ -175,6 +205,11 @@ def run(layout: Layout) -> dict[str, Any]:
             f"{error}; the reader skipped {stats.rows_skipped} rows, e.g. {stats.messages[0]}"
         ) from None
     read_warnings = []
+    if duplicates:
+        read_warnings.append(
+            f"{duplicates} holdout rows repeat an event_id already read (overlapping windows in a pooled holdout); "
+            "each event counts once"
+        )
     if stats.rows_skipped or holdout.skipped:
         read_warnings.append(f"{stats.rows_skipped + len(holdout.skipped)} malformed holdout rows were skipped")
     evaluation = evaluate(holdout, candidate, serving, config, read_warnings)

@@ -1,7 +1,8 @@
 """`evaluation.json` (docs/contracts.md), the promotion gate and the `METRIC name=value` lines.
 
 The gate lives here and only here: promote unless the paired difference's lower bound is below `-margin`, so a
-candidate is kept out only when the data say it is likely worse by more than the tolerated margin.
+candidate is kept out only when the data say it is likely worse by more than the tolerated margin. The bound is an
+anytime-valid confidence sequence (`confidence.py`): the gate may look again every run on a pooled holdout.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 from container.evaluation.estimators import ESTIMATORS, Interval, PolicyTerms
 
 FEW_ROWS = 200
-LOW_ESS_SHARE = 0.1
-LOW_ESS_ROWS = 50
+LOW_ESS_SHARE = 0.1  # an ESS below 10% of the rows always warns
+LOW_ESS_ROWS = 50  # below 50 it warns too, but only when the weights also halve the rows (the policies disagree)
+LOW_ESS_DISAGREE = 0.5
 LOW_PROPENSITY = 0.01
 _NUMBER = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
 POLICY_NAMES = ("candidate", "serving", "difference")
@@ -49,21 +51,31 @@ def gate(difference: Interval, estimator: str, margin: float) -> Verdict:
         return Verdict(
             False,
             f"candidate may be worse than serving: {estimator} difference {difference.value:+.4f}, "
-            f"95% CI low {low:+.4f} < -margin {-margin:+.4f}",
+            f"95% anytime-valid CI low {low:+.4f} < -margin {-margin:+.4f}",
         )
     return Verdict(
         True,
         f"candidate is not worse than serving beyond the margin: {estimator} difference {difference.value:+.4f}, "
-        f"95% CI low {low:+.4f} >= -margin {-margin:+.4f}",
+        f"95% anytime-valid CI low {low:+.4f} >= -margin {-margin:+.4f}",
     )
+
+
+def low_ess(ess: float, rows: int) -> bool:
+    """A real weight problem: ESS under 10% of the rows, or under 50 while the weights also halve the rows.
+
+    An ESS near the row count means the policy agrees with the logger and every row counts: a small holdout of
+    such rows is small, not skewed (its width already says so), so the absolute floor of 50 only applies when the
+    policies disagree enough to lose half the rows.
+    """
+    return ess < max(LOW_ESS_SHARE * rows, min(LOW_ESS_ROWS, LOW_ESS_DISAGREE * rows))
 
 
 def warnings_for(terms: PolicyTerms, rows: int) -> list[str]:
     """Reasons to distrust a policy's numbers: few rows, a low effective sample size, tiny propensities."""
     warnings = []
     if rows < FEW_ROWS:
-        warnings.append(f"only {rows} holdout rows: intervals are wide and the normal approximation is rough")
-    if terms.ess < max(LOW_ESS_ROWS, LOW_ESS_SHARE * rows):
+        warnings.append(f"only {rows} holdout rows: intervals are wide, a small improvement cannot be shown yet")
+    if low_ess(terms.ess, rows):
         warnings.append(
             f"effective sample size {terms.ess:.1f} of {rows} rows: the policy rarely agrees with the logged "
             "actions, so IPS/SNIPS are noisy and DR leans on its reward model"
@@ -71,6 +83,11 @@ def warnings_for(terms: PolicyTerms, rows: int) -> list[str]:
     if terms.min_propensity < LOW_PROPENSITY:
         warnings.append(f"minimum logged propensity {terms.min_propensity:.4g}: a few rows carry large weights")
     low, high = terms.bounds
+    if terms.dr_unfloored is not None:
+        warnings.append(
+            f"DR with the full reward model fell below the reward range ({terms.dr_unfloored:.4g}): a few large-weight "
+            "rows fell short of confident predictions; DR is reported with the model floored where weights are large"
+        )
     outside = {
         name: value for name in ESTIMATORS if math.isfinite(value := terms.raw_value(name)) and not low <= value <= high
     }
