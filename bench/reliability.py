@@ -200,6 +200,13 @@ def garbage_reward_lines(tag: str, count: int, now: float) -> list[bytes]:
     return [shapes[n % len(shapes)](n) + b"\n" for n in range(count)]
 
 
+def garbage_lines_malformed_for_the_join(count: int) -> int:
+    """How many of `garbage_reward_lines(..., count, ...)` the join's count query reports as malformed rewards: all but
+    the fourth shape, whose numeric `event_id` the string column reads as text (an unmatched reward to the join; the
+    trigger, stricter, counts none of the lines)."""
+    return sum(1 for n in range(count) if n % 8 != 3)
+
+
 def expected_join_counts(bad: dict[str, list[bytes]]) -> dict[str, int]:
     """What the join's count query must report for `bad_reward_lines` (malformed, unmatched, late)."""
     malformed = sum(len(bad[k]) for k in ("not_json", "missing_event_id", "non_numeric", "nan", "infinite"))
@@ -616,6 +623,7 @@ def scenario_garbage_rewards(session: Session, timeout: float = 30.0) -> dict[st
     session.known_executions.update(e["name"] for e in started)
     return {
         "garbage_lines_sent": len(lines),
+        "malformed_for_the_join": garbage_lines_malformed_for_the_join(len(lines)),
         "delivered": delivered,
         "objects_counted": objects_after - objects_before,
         "counter_before": counter_before,

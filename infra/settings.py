@@ -15,6 +15,7 @@ from typing import Any
 CONTEXT_KEY = "bandit"
 EXPLORATION_ALGORITHMS = ("epsilon", "bag", "cover", "softmax", "squarecb", "rnd")
 ESTIMATORS = ("ips", "snips", "dr")
+PROMOTION_INTERVALS = ("normal", "anytime")
 MISSING_REWARD_POLICIES = ("default", "drop")
 COST_MAPPINGS = ("one_minus_reward", "negative_reward")
 MAX_CANARY_PERCENT = 50
@@ -76,6 +77,7 @@ class Settings:
     termination_wait_seconds: int = 120
     promotion_estimator: str = "dr"
     promotion_margin: float = 0.01
+    promotion_interval: str = "normal"
     poll_seconds: int = 30
     join_timeout_seconds: int = 2400
     training_timeout_seconds: int = 16200
@@ -212,6 +214,7 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
         termination_wait_seconds=_bounded("termination_wait_seconds", get("termination_wait_seconds"), int, 0, 3600),
         promotion_estimator=_one_of("promotion_estimator", get("promotion_estimator"), ESTIMATORS),
         promotion_margin=_bounded("promotion_margin", get("promotion_margin"), _NUM, 0.0, 1.0),
+        promotion_interval=_one_of("promotion_interval", get("promotion_interval"), PROMOTION_INTERVALS),
         poll_seconds=_bounded("poll_seconds", get("poll_seconds"), int, 1, 3600),
         **_time_limits(get),
         log_retention_days=_bounded("log_retention_days", get("log_retention_days"), int, 1, 3653),

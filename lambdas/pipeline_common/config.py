@@ -52,6 +52,7 @@ class RunSettings:
     termination_wait_seconds: int
     promotion_estimator: str
     promotion_margin: float
+    promotion_interval: str
     raw: dict[str, Any]
 
     @classmethod
@@ -76,6 +77,7 @@ class RunSettings:
                 termination_wait_seconds=int(raw["termination_wait_seconds"]),
                 promotion_estimator=str(raw["promotion_estimator"]),
                 promotion_margin=float(raw["promotion_margin"]),
+                promotion_interval=str(raw.get("promotion_interval", "normal")),
                 raw=raw,
             )
         except (ValueError, TypeError, KeyError) as error:
@@ -114,6 +116,7 @@ class RunSettings:
             "holdout_share": _num(self.holdout_share),
             "promotion_estimator": self.promotion_estimator,
             "promotion_margin": _num(self.promotion_margin),
+            "promotion_interval": self.promotion_interval,
             "seed": str(self.seed),
         }
 

@@ -173,6 +173,7 @@ def test_evaluate_start_request_and_metric_regexes(aws: None, context: FakeConte
         "holdout_share": "0.2",
         "promotion_estimator": "dr",
         "promotion_margin": "0.01",
+        "promotion_interval": "normal",
         "seed": "7",
     }
     assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/evaluations/"
