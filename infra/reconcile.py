@@ -10,16 +10,12 @@ handler is idempotent; events it cannot deliver, and invocations that still fail
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra import nag
+from infra.rule_to_function import rule_to_function
 
 SOURCE = "aws.states"
 DETAIL_TYPE = "Step Functions Execution Status Change"
@@ -34,22 +30,9 @@ class RunReconciler(Construct):
         self, scope: Construct, construct_id: str, *, state_machine: sfn.IStateMachine, function: lambda_.IFunction
     ):
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
+        self.dead_letters, self.rule = rule_to_function(
             self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        nag.acknowledge(
-            self.dead_letters,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the reconcile rule and of its async invocations.",
-        )
-        self.rule = events.Rule(
-            self,
-            "ExecutionEnded",
+            rule_id="ExecutionEnded",
             description="A retrain execution ended ABORTED, TIMED_OUT or FAILED: reconcile the registry and lock",
             event_pattern=events.EventPattern(
                 source=[SOURCE],
@@ -59,17 +42,6 @@ class RunReconciler(Construct):
                     "status": list(RECONCILED_STATUSES),
                 },
             ),
-            targets=[
-                targets.LambdaFunction(
-                    function,
-                    dead_letter_queue=self.dead_letters,
-                    retry_attempts=8,
-                    max_event_age=Duration.hours(6),
-                )
-            ],
-        )
-        function.configure_async_invoke(
-            on_failure=destinations.SqsDestination(self.dead_letters),
-            retry_attempts=2,
-            max_event_age=Duration.hours(6),
+            function=function,
+            dead_letters_of="the reconcile rule and of its async invocations",
         )

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra import nag
 from infra.data_lake import REWARDS_PREFIX
+from infra.rule_to_function import rule_to_function
 
 
 class RewardsTrigger(Construct):
@@ -24,22 +20,9 @@ class RewardsTrigger(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, function: lambda_.IFunction):
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
+        self.dead_letters, self.rule = rule_to_function(
             self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        nag.acknowledge(
-            self.dead_letters,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the rewards rule and of the trigger's async invocations.",
-        )
-        self.rule = events.Rule(
-            self,
-            "RewardObjectCreated",
+            rule_id="RewardObjectCreated",
             description="A Firehose object under rewards/ landed in the data lake",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
@@ -49,17 +32,6 @@ class RewardsTrigger(Construct):
                     "object": {"key": [{"prefix": REWARDS_PREFIX}]},
                 },
             ),
-            targets=[
-                targets.LambdaFunction(
-                    function,
-                    dead_letter_queue=self.dead_letters,
-                    retry_attempts=8,
-                    max_event_age=Duration.hours(6),
-                )
-            ],
-        )
-        function.configure_async_invoke(
-            on_failure=destinations.SqsDestination(self.dead_letters),
-            retry_attempts=2,
-            max_event_age=Duration.hours(6),
+            function=function,
+            dead_letters_of="the rewards rule and of the trigger's async invocations",
         )
