@@ -46,7 +46,6 @@ from bench.serve import (  # noqa: E402
     MOTO_NICENESS,
     TRAIN_ROWS,
     _cpu_seconds,
-    _free_port,
     _shuttle_rows,
     _train,
     _wait_for_port,
@@ -55,6 +54,7 @@ from bench.serve import (  # noqa: E402
     _wrk,
     _wrk_paced,
 )
+from local.driver import free_port as _free_port  # noqa: E402
 
 VARIANTS = (("handwritten", "lean"), ("handwritten", "boto3"), ("uvicorn", "boto3"))
 CYCLES = int(os.environ.get("BENCH_COMPARE_CYCLES", "8"))
