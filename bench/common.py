@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SHUTTLE_ACTIONS = [str(c) for c in range(1, 8)]
+"""The seven classes of Statlog Shuttle (the AWS bandits example's data set): the actions of its bandit."""
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:

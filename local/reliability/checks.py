@@ -185,6 +185,21 @@ def served_row(kind: str, served: Iterable[str], landed: set[str], injected: int
     return KindRow(kind, injected, len(served_set), len(found), 0, missing, 0, 0, missing, held, note)
 
 
+def refused_row(kind: str, answers: Sequence[dict[str, Any]], status: int, landed: set[str], corrupts: bool) -> KindRow:
+    """Requests that must be refused with `status` (and, where given, an error naming the field). One answered 200
+    is either a decision the log cannot deliver (unlogged) or, when `corrupts`, a decision made on values the policy
+    cannot read (corrupted)."""
+    answered = {str(r["event_id"]) for r in answers if r["status"] == 200 and r.get("event_id")}
+    row = KindRow(kind, len(answers), len(answered), len(answered & landed))
+    row.held = all(r["status"] == status and r.get("names_field", True) for r in answers)
+    if corrupts:
+        row.corrupted = len(answered)
+    else:
+        row.unlogged = row.lost = len(answered - landed)
+    row.note = f"statuses {[r['status'] for r in answers]}"
+    return row
+
+
 def _count(injected: dict[str, int], *keys: str) -> int:
     return sum(int(injected.get(k, 0)) for k in keys)
 
@@ -369,40 +384,8 @@ def integrity_rows(observations: dict[str, Any], landed: set[str]) -> list[KindR
         )
     bad = seen("bad_requests")
     if bad:
-        oversized = bad["oversized_record"]
-        answered = {r["event_id"] for r in oversized if r["status"] == 200 and r["event_id"]}
-        rows.append(
-            KindRow(
-                "oversized_record_request",
-                len(oversized),
-                len(answered),
-                len(answered & landed),
-                0,
-                len(answered - landed),
-                0,
-                0,
-                len(answered - landed),
-                all(r["status"] == 413 for r in oversized),
-                f"statuses {[r['status'] for r in oversized]}",
-            )
-        )
-        overflow = bad["float32_overflow"]
-        answered = {r["event_id"] for r in overflow if r["status"] == 200 and r["event_id"]}
-        rows.append(
-            KindRow(
-                "float32_overflowing_features",
-                len(overflow),
-                len(answered),
-                len(answered & landed),
-                0,
-                0,
-                0,
-                len(answered),
-                0,
-                all(r["status"] == 400 and r["names_field"] for r in overflow),
-                f"statuses {[r['status'] for r in overflow]}",
-            )
-        )
+        rows.append(refused_row("oversized_record_request", bad["oversized_record"], 413, landed, corrupts=False))
+        rows.append(refused_row("float32_overflowing_features", bad["float32_overflow"], 400, landed, corrupts=True))
     crash = seen("worker_crash")
     if crash:
         rows.append(
