@@ -358,7 +358,6 @@ def integrity_rows(observations: dict[str, Any], landed: set[str]) -> list[KindR
             KindRow(
                 "execution_stopped_mid_deployment",
                 int(bool(stop.get("stopped_mid_deployment"))),
-                int(stop.get("decisions_logged", 0)),
                 corrupted=int(not stop.get("registry_agrees")),
                 held=bool(
                     stop.get("stopped_mid_deployment") and stop.get("registry_agrees") and stop.get("lock_released")

@@ -325,8 +325,9 @@ def scenario_gzip_bomb(session: Session, timeout: float = 60.0) -> dict[str, Any
 
 def oversized_record_request() -> dict[str, Any]:
     """A request under the 1 MiB body limit whose decision record is over Firehose's 1,000 KiB record: a context
-    string of non-ASCII characters (2 bytes in UTF-8, 6 once JSON-escaped into the record's `context` text)."""
-    return {"context": {"note": "é" * 450_000}, "actions": ["a", "b"]}
+    string of double quotes (`\\"`, 2 bytes, in the request; `\\\\\\"`, 4 bytes, once the context is JSON text
+    inside the record)."""
+    return {"context": {"note": '"' * 450_000}, "actions": ["a", "b"]}
 
 
 def overflowing_requests() -> list[tuple[str, dict[str, Any]]]:
@@ -398,6 +399,14 @@ def _children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return -1
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
 class StandaloneServe:
     """`python -m container serve` on the serving model, with the endpoint's environment and `workers` workers."""
 
@@ -417,11 +426,12 @@ class StandaloneServe:
         model_dir = self.root / "ml" / "model"
         model_dir.mkdir(parents=True, exist_ok=True)
         (self.root / "ml" / "output").mkdir(parents=True, exist_ok=True)
-        bucket, key = container["ModelDataUrl"].removeprefix("s3://").split("/", 1)
-        archive = self.root / "model.tar.gz"
-        rt.client("s3").download_file(bucket, key, str(archive))
-        with tarfile.open(archive) as tar:
-            tar.extractall(model_dir, filter="data")
+        if container.get("ModelDataUrl"):  # the bootstrap's uniform policy has none
+            bucket, key = container["ModelDataUrl"].removeprefix("s3://").split("/", 1)
+            archive = self.root / "model.tar.gz"
+            rt.client("s3").download_file(bucket, key, str(archive))
+            with tarfile.open(archive) as tar:
+                tar.extractall(model_dir, filter="data")
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")}
         env.update(rt.environment())
         env.update({k: str(v) for k, v in (container.get("Environment") or {}).items()})
@@ -491,6 +501,7 @@ class DirectLoad(threading.Thread):
         pool = [i.request() for i in take(build_scenario("synthetic", seed=seed).interactions(200), 200)]
         self.bodies = [json.dumps({"instances": pool[n : n + batch]}).encode() for n in range(0, 200 - batch, batch)]
         self.batch = batch
+        self.reconnect_every = 20
         self.served: list[str] = []
         self.answered_at: list[float] = []
         self.errors: Counter[str] = Counter()
@@ -503,6 +514,9 @@ class DirectLoad(threading.Thread):
         while not self.stop_event.is_set():
             body = self.bodies[n % len(self.bodies)]
             n += self.threads
+            if n % (self.threads * self.reconnect_every) < self.threads and connection is not None:
+                connection.close()  # a new connection may land on another worker
+                connection = None
             try:
                 if connection is None:
                     connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -549,7 +563,7 @@ def scenario_worker_crash(session: Session, work: Path) -> dict[str, Any]:
         load.start()
         time.sleep(3.0)
         workers = serve.worker_pids()
-        victim = workers[0]
+        victim = max(workers, key=_cpu_ticks)  # one that has been serving (keep-alive pins a connection to one)
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         time.sleep(5.0)
