@@ -598,7 +598,7 @@ HALF_SENT = (
 def scenario_half_sent(session: Session, work: Path, connections: int = 20) -> dict[str, Any]:
     """Connections whose request never finishes, held against a `serve` under a light load: each must be closed
     by the server within its idle timeout, and the load must go on being served meanwhile."""
-    from container.server import IDLE_TIMEOUT_SECONDS
+    from container.serving.server import IDLE_TIMEOUT_SECONDS
 
     serve = StandaloneServe(session.runtime, work / "half-sent", workers=1).start()
     load = DirectLoad(serve.port, threads=1, seed=session.next_seed())
