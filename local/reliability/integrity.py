@@ -324,10 +324,11 @@ def scenario_gzip_bomb(session: Session, timeout: float = 60.0) -> dict[str, Any
 
 
 def oversized_record_request() -> dict[str, Any]:
-    """A request under the 1 MiB body limit whose decision record is over Firehose's 1,000 KiB record: a context
-    string of double quotes (`\\"`, 2 bytes, in the request; `\\\\\\"`, 4 bytes, once the context is JSON text
-    inside the record)."""
-    return {"context": {"note": '"' * 450_000}, "actions": ["a", "b"]}
+    """A request within every limit of `serve` (body under 1 MiB, 400 of 1,024 context features, string values of
+    at most 1,024 characters) whose decision record is over Firehose's 1,000 KiB record: values made of double
+    quotes (`\\"`, 2 bytes, in the request; `\\\\\\"`, 4 bytes, once the context is JSON text inside the
+    record), ~820 KB in, ~1.6 MB out."""
+    return {"context": {f"q{n:03d}": '"' * 1024 for n in range(400)}, "actions": ["a", "b"]}
 
 
 def overflowing_requests() -> list[tuple[str, dict[str, Any]]]:
@@ -456,7 +457,8 @@ class StandaloneServe:
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 connection.request("GET", "/ping")
-                if connection.getresponse().status == 200 and len(self.worker_pids()) >= self.workers:
+                forked = len(self.worker_pids()) >= self.workers if self.workers > 1 else True
+                if connection.getresponse().status == 200 and forked:
                     return self
             except OSError:
                 pass
