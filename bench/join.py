@@ -318,10 +318,11 @@ def baseline_count(data: Dataset) -> dict[str, Any]:
             files = [str(p) for p in data.all_files(table)]
             spec = ", ".join(f"'{c}': '{'VARCHAR' if t == 'string' else t.upper()}'" for c, t in columns)
             started = time.perf_counter()
-            count = con.execute(
+            counted = con.execute(
                 f"SELECT count(*) FROM read_json({files!r}, format='newline_delimited', columns={{{spec}}},"
                 " ignore_errors=true)"
-            ).fetchone()[0]
+            ).fetchone()
+            count = counted[0] if counted else 0
             seconds = time.perf_counter() - started
             total += seconds
             result[f"{table}_rows"] = int(count)

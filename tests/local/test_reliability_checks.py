@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 from local.reliability.checks import (
     bad_reward_lines,
@@ -24,7 +25,8 @@ from local.reliability.integrity import COHORT, COHORTS, cohort_report, plan_int
 
 
 def test_event_ids_keep_duplicates_and_count_unreadable_lines() -> None:
-    lines = [b'{"event_id": "a"}', b'{"event_id": "a"}', b"", b"not json", b'{"other": 1}', '{"event_id": "b"}']
+    lines: list[bytes | str] = [b'{"event_id": "a"}', b'{"event_id": "a"}', b"", b"not json", b'{"other": 1}']
+    lines.append('{"event_id": "b"}')
     ids, unreadable = event_ids(lines)
     assert ids == ["a", "a", "b"]
     assert unreadable == 2
@@ -149,7 +151,7 @@ def test_the_integrity_plan_sends_each_cohorts_fault_and_expects_the_genuine_row
 def test_the_cohort_report_counts_lost_duplicated_and_corrupted_rows() -> None:
     decisions, known, rewards = _crossing(len(COHORTS) * COHORT)
     plan = plan_integrity(decisions, known, rewards, "t")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for event, expected in plan.expected.items():
         reward_time = None if expected.reward is None else "t"
         rows.append(
