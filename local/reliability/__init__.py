@@ -1,6 +1,6 @@
 """Faults, bad input and load lose nothing: fault injection through the real local runtime, and what must hold.
 
-One runtime (`python -m local up --detach` on a free port, a temporary state dir) is driven through the AWS APIs
+One runtime (`local.driver.DetachedRuntime`: `python -m local up --detach` on a free port) is driven through the AWS APIs
 and the gateway's fault switches (`POST /_local/faults`, `local.faults`), in this order:
 
 1. bootstrap (`{"bootstrap": true}`);
@@ -21,7 +21,13 @@ and the gateway's fault switches (`POST /_local/faults`, `local.faults`), in thi
    recorded; this run's join holds exactly the decisions served by the earlier load plus the logged ones (served
    == joined); in the full benchmark also a candidate raising errors during the canary and a green process
    SIGTERMed mid-canary;
-6. every decision served (answered 200) is found in S3 under `decisions/` (dedup by `event_id`).
+6. every decision served (answered 200) is found in S3 under `decisions/` (dedup by `event_id`);
+7. the data-integrity faults (`integrity`): bad requests, one crossing with duplicated and reused decisions and
+   forged, time-travelling, out-of-range and newline-less rewards, a stop mid-deployment, a gzip bomb, a `serve`
+   worker SIGKILLed, half-sent requests, the endpoint's process SIGKILLed.
+
+Modules: `checks` (pure: what each scenario must give, the per-kind rows), `load`, `scenarios` (1-6), `integrity`
+(7), `run` (all of them on one runtime, then one row per fault kind).
 
 `python -m bench reliability` runs everything and writes `bench/results/reliability.json`;
 `tests/local/test_reliability.py` runs the same scenarios (a shorter list of failures) and asserts what must hold.

@@ -273,10 +273,10 @@ def kind_rows(observations: dict[str, Any], landed: set[str]) -> list[KindRow]:
         )
         rows.append(
             KindRow(
-                "bad_reward_lines",
+                "bad_reward_lines",  # the window's decisions are logged ones (the failed runs' too): all landed
                 sum(recovery["bad_reward_lines"].values()),
-                0,
-                0,
+                int(recovery["joined_distinct_event_ids"]),
+                int(recovery["joined_distinct_event_ids"]),
                 int(recovery["joined_distinct_event_ids"]),
                 0,
                 int(recovery["joined_rows_read"]) - int(recovery["joined_distinct_event_ids"]),

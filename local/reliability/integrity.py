@@ -493,7 +493,7 @@ class DirectLoad(threading.Thread):
     """Threads POSTing batches to one `serve` directly (no router): the event ids answered 200, errors by kind,
     and the answers per second-of-load (to see whether serving went on after a fault)."""
 
-    def __init__(self, port: int, threads: int = 3, batch: int = 5, seed: int = 1) -> None:
+    def __init__(self, port: int, threads: int = 3, batch: int = 5, seed: int = 1, pause: float = 0.0) -> None:
         super().__init__(name="direct-load", daemon=True)
         from simulator import build_scenario
         from simulator.scenarios import take
@@ -504,6 +504,7 @@ class DirectLoad(threading.Thread):
         self.bodies = [json.dumps({"instances": pool[n : n + batch]}).encode() for n in range(0, 200 - batch, batch)]
         self.batch = batch
         self.reconnect_every = 20
+        self.pause = pause
         self.served: list[str] = []
         self.answered_at: list[float] = []
         self.errors: Counter[str] = Counter()
@@ -539,6 +540,8 @@ class DirectLoad(threading.Thread):
             with self._lock:
                 self.served.extend(p["event_id"] for p in predictions)
                 self.answered_at.append(time.monotonic())
+            if self.pause:
+                self.stop_event.wait(self.pause)
 
     def run(self) -> None:
         workers = [threading.Thread(target=self._worker, args=(i,), daemon=True) for i in range(self.threads)]
@@ -603,7 +606,7 @@ def scenario_half_sent(session: Session, work: Path, connections: int = 20) -> d
     from container.serving.server import IDLE_TIMEOUT_SECONDS
 
     serve = StandaloneServe(session.runtime, work / "half-sent", workers=1).start()
-    load = DirectLoad(serve.port, threads=1, seed=session.next_seed())
+    load = DirectLoad(serve.port, threads=1, seed=session.next_seed(), pause=0.1)  # ~50 decisions/s
     sockets: list[socket.socket] = []
     closed_after: list[float | None] = []
     try:

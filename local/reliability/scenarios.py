@@ -240,7 +240,7 @@ def scenario_failure(session: Session, kind: str) -> dict[str, Any]:
     before = {"serving": rt.experiment().get("serving_model_id"), "config": rt.endpoint()["EndpointConfigName"]}
     configs_before = rt.endpoint_configs()
     counter_before = rt.counter()
-    rt.set_faults(FAILURES[kind])
+    injected_before = rt.set_faults(FAILURES[kind])["injected"]
     try:
         crossed = _cross(rt, session, f"fail-{kind}")
         execution = crossed["execution"]
@@ -248,7 +248,8 @@ def scenario_failure(session: Session, kind: str) -> dict[str, Any]:
             return {"error": "no execution started"}
         described = rt.wait_execution(execution["executionArn"])
     finally:
-        injected = rt.set_faults({})["injected"]
+        after = rt.set_faults({})["injected"]
+    injected = {k: int(v) - int(injected_before.get(k, 0)) for k, v in after.items() if v != injected_before.get(k, 0)}
     run_id = execution["name"]
     output = json.loads(described.get("output") or "{}") if described.get("output") else {}
     experiment = rt.experiment()
