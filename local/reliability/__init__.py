@@ -1,7 +1,7 @@
 """Faults, bad input and load lose nothing: fault injection through the real local runtime, and what must hold.
 
-One runtime (`local.driver.DetachedRuntime`: `python -m local up --detach` on a free port) is driven through the AWS APIs
-and the gateway's fault switches (`POST /_local/faults`, `local.faults`), in this order:
+One runtime (`local.driver.DetachedRuntime`: `python -m local up --detach` on a free port) is driven through the
+AWS APIs and the gateway's fault switches (`POST /_local/faults`, `local.faults`), in this order:
 
 1. bootstrap (`{"bootstrap": true}`);
 2. `events`: reward objects written to S3 in concurrent bursts while EventBridge delivers every event three times,
