@@ -1,7 +1,8 @@
 """One gateway per test session (moto's backends and MOTO_PORT are process-wide), provisioned from the fixture template.
 
 The gateway runs without engines (they are another part's tests); tests that need an engine set a stand-in on
-`gateway.athena` / `gateway.sagemaker` and restore it.
+`gateway.athena` / `gateway.sagemaker` and restore it. The end-to-end modules get `runtime` / `bootstrapped`
+instead: a whole runtime in its own process (`local.driver.DetachedRuntime`), one per module.
 """
 
 from __future__ import annotations
@@ -10,16 +11,24 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from local.driver import FAST_SETTINGS, DetachedRuntime
 from local.gateway import Gateway
 from local.provision import Stack, provision
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REPO = Path(__file__).resolve().parents[2]
+E2E_SETTINGS = {
+    **FAST_SETTINGS,
+    "retrain_threshold": 200,
+    "promotion_margin": 1.0,  # the gate always promotes: these tests are about the loop, not the estimator
+}
+Decide = Callable[[DetachedRuntime, int, int], list[dict[str, Any]]]
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +78,36 @@ def real_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     template = out / "BanditPipeline.template.json"
     assert json.loads(template.read_text())["Resources"]
     return template
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DetachedRuntime]:
+    """A detached runtime with `E2E_SETTINGS`, for one module."""
+    rt = DetachedRuntime(tmp_path_factory.mktemp("e2e-state"), E2E_SETTINGS).start(timeout=240)
+    yield rt
+    rt.stop()
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(runtime: DetachedRuntime) -> DetachedRuntime:
+    """A `{"bootstrap": true}` execution created the endpoint with the first policy."""
+    boot = runtime.start_execution("bootstrap-1", {"bootstrap": True})
+    described = runtime.wait_execution(boot, 180)
+    assert described["status"] == "SUCCEEDED", runtime.explain(boot)
+    assert runtime.endpoint()["EndpointStatus"] == "InService"
+    return runtime
+
+
+def _decide(rt: DetachedRuntime, count: int, seed: int) -> list[dict[str, Any]]:
+    from simulator import SageMakerDecisionClient, build_scenario
+    from simulator.scenarios import take
+
+    requests = [i.request() for i in take(build_scenario("synthetic", seed=seed).interactions(count), count)]
+    return SageMakerDecisionClient(rt.outputs["EndpointName"], runtime=rt.client("sagemaker-runtime")).decide(requests)
+
+
+@pytest.fixture
+def decide() -> Decide:
+    """`decide(rt, count, seed)`: decisions for `count` requests of the synthetic scenario (the features the policies
+    were trained on), through boto3's sagemaker-runtime client."""
+    return _decide

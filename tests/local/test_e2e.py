@@ -9,55 +9,20 @@ import io
 import json
 import tarfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from local.driver import FAST_SETTINGS, DetachedRuntime, entered_states
+from local.driver import DetachedRuntime, entered_states
 
 pytestmark = pytest.mark.e2e
 
-SETTINGS = {
-    **FAST_SETTINGS,
-    "retrain_threshold": 200,
-    "promotion_margin": 1.0,  # the gate always promotes: this test is about the loop, not the estimator
-}
 
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DetachedRuntime]:
-    rt = DetachedRuntime(tmp_path_factory.mktemp("e2e-state"), SETTINGS).start(timeout=240)
-    yield rt
-    rt.stop()
-
-
-def _decide(rt: DetachedRuntime, count: int, seed: int) -> list[dict[str, Any]]:
-    """`count` decisions for requests of the synthetic scenario (the features the policies were trained on)."""
-    from simulator import SageMakerDecisionClient, build_scenario
-    from simulator.scenarios import take
-
-    requests = [i.request() for i in take(build_scenario("synthetic", seed=seed).interactions(count), count)]
-    return SageMakerDecisionClient(rt.outputs["EndpointName"], runtime=rt.client("sagemaker-runtime")).decide(requests)
-
-
-@pytest.fixture(scope="module")
-def bootstrapped(runtime: DetachedRuntime) -> DetachedRuntime:
-    """A `{"bootstrap": true}` execution created the endpoint with the first policy."""
-    rt = runtime
-    boot = rt.start_execution("bootstrap-1", {"bootstrap": True})
-    described = rt.wait_execution(boot, 180)
-    assert described["status"] == "SUCCEEDED", rt.explain(boot)
-    endpoint = rt.client("sagemaker").describe_endpoint(EndpointName=rt.outputs["EndpointName"])
-    assert endpoint["EndpointStatus"] == "InService"
-    return rt
-
-
-def test_threshold_to_new_model_serving(bootstrapped: DetachedRuntime) -> None:
+def test_threshold_to_new_model_serving(bootstrapped: DetachedRuntime, decide: Any) -> None:
     from simulator import FirehoseRewardSink, SdkDecisionClient, build_scenario, run_simulation
 
     rt = bootstrapped
-    # the simulation through the SageMaker Python SDK's predictor; `_decide` below uses boto3's runtime client
+    # the simulation through the SageMaker Python SDK's predictor; `decide` below uses boto3's runtime client
     decisions = SdkDecisionClient(rt.outputs["EndpointName"], runtime=rt.client("sagemaker-runtime"))
     sink = FirehoseRewardSink(rt.outputs["RewardsStreamName"], rt.client("firehose"))
     result = run_simulation(build_scenario("synthetic", seed=3), 260, decisions, sink, batch_size=20, seed=3)
@@ -97,7 +62,7 @@ def test_threshold_to_new_model_serving(bootstrapped: DetachedRuntime) -> None:
     assert json.loads(model["scores"])["promote"] is True
 
     # the next decisions carry the new model_id
-    answers = _decide(rt, 5, seed=11)
+    answers = decide(rt, 5, seed=11)
     assert {a["model_id"] for a in answers} == {new_model}
 
     # every role's call was evaluated against the template's policies, and the loop needed nothing they deny
@@ -129,7 +94,7 @@ def _corrupt_model(rt: DetachedRuntime, model_id: str) -> str:
     return model_id
 
 
-def test_a_candidate_failing_its_health_check_is_rolled_back(bootstrapped: DetachedRuntime) -> None:
+def test_a_candidate_failing_its_health_check_is_rolled_back(bootstrapped: DetachedRuntime, decide: Any) -> None:
     rt = bootstrapped
     experiment = rt.item("ExperimentsTableName", {"experiment_id": "bandit-demo"})
     serving = experiment.get("serving_model_id")
@@ -144,7 +109,7 @@ def test_a_candidate_failing_its_health_check_is_rolled_back(bootstrapped: Detac
     assert endpoint["EndpointStatus"] == "InService"
     after = rt.item("ExperimentsTableName", {"experiment_id": "bandit-demo"})
     assert after["serving_model_id"] == serving
-    answers = _decide(rt, 3, seed=12)
+    answers = decide(rt, 3, seed=12)
     assert {a["model_id"] for a in answers} == {serving}
     assert after.get("last_outcome") == "rollback_reverted", after  # the run records the rollback
     model = rt.item("ModelsTableName", {"model_id": bad})
