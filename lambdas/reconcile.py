@@ -115,7 +115,7 @@ def reconcile_run(run_id: str, status: str, execution_input: dict[str, Any], con
     endpoint_name = env("ENDPOINT_NAME")
     if (superseded := _superseded(experiment_id, run_id, status)) is not None:
         return superseded
-    description = _settled_endpoint(endpoint_name, context, min(float(config.raw.get("poll_seconds", 10)), 30.0))
+    description = _settled_endpoint(endpoint_name, context, min(float(config.poll_seconds), 30.0))
     # While it waited the trigger may have released the ended run's lock as stale and started a newer run.
     if (superseded := _superseded(experiment_id, run_id, status)) is not None:
         return superseded

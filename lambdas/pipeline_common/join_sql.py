@@ -23,26 +23,13 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from pipeline_common.timefmt import hour_partition, iso
+from contract.records import DECISION_COLUMNS
+from contract.timefmt import ISO_MS_Z, hour_partition, iso
 from pipeline_common.window import Window
 
-DECISION_COLUMNS = (
-    "event_id",
-    "event_time",
-    "experiment_id",
-    "model_id",
-    "context",
-    "actions",
-    "action",
-    "action_index",
-    "action_prob",
-    "probabilities",
-)
 FINITE_LIMIT = 1.0e308
 """The largest magnitude the join takes for a number (NaN and the infinities fail the test)."""
 FINITE = "BETWEEN -1.0E308 AND 1.0E308"
-ISO_MS_Z = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z$"
-"""The contract's one timestamp format (docs/contracts.md), which makes string order time order."""
 DELIVERY_DELAY = timedelta(seconds=900)
 """Firehose files a record under the hour it was delivered, up to its 900 s buffer after the record's own time."""
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

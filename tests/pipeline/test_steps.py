@@ -22,13 +22,14 @@ from hypothesis import strategies as st
 from moto.athena.models import QueryResults, athena_backends
 from pipeline_common import errors, jobs, store
 from pipeline_common.aws import client
-from pipeline_common.config import RunSettings
+from pipeline_common.config import RunSettings, parse_run_settings
+from pipeline_common.errors import ConfigError
 from pipeline_common.names import sagemaker_name
 from pipeline_common.sagemaker_requests import metric_definitions, traffic_routing
 from pipeline_common.timefmt import iso
 from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext, evaluation_archive
 
-from infra.settings import Settings, parse_settings
+from contract.settings import Settings, parse_settings
 
 RUN = "bandit-demo-20261123T010000"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/bandit:latest"
@@ -36,10 +37,18 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker"
 SM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:"
 
 
-def test_hyperparameters_match_the_settings_module() -> None:
+def test_settings_json_round_trips_through_the_lambdas_parse() -> None:
     for raw in ({}, {"exploration": {"algorithm": "bag", "bag": 7}, "interactions": ["sa", "ua"], "seed": 3}):
         settings = parse_settings(raw)
-        assert RunSettings.from_json(settings.to_json()).hyperparameters() == settings.hyperparameters()
+        assert parse_run_settings(settings.to_json()) == settings
+
+
+def test_invalid_settings_json_is_a_config_error_naming_the_setting() -> None:
+    text = json.dumps({**json.loads(Settings().to_json()), "holdout_share": 0.95})
+    with pytest.raises(ConfigError, match="holdout_share"):
+        parse_run_settings(text)
+    with pytest.raises(ConfigError, match="SETTINGS_JSON"):
+        parse_run_settings("not json")
 
 
 def test_sagemaker_names_are_valid_and_stable() -> None:
