@@ -290,7 +290,9 @@ def _time_limits(
     get: Callable[[str], object], reward_wait: int, poll: int, canary_wait: int, termination_wait: int
 ) -> dict[str, int]:
     """The polling loops' limits and the execution's `TimeoutSeconds`, each long enough for what it waits on."""
-    limits = {f"{step}_timeout_seconds": _int(f"{step}_timeout_seconds", get(f"{step}_timeout_seconds")) for step in STEPS}
+    limits = {
+        f"{step}_timeout_seconds": _int(f"{step}_timeout_seconds", get(f"{step}_timeout_seconds")) for step in STEPS
+    }
     for name in ("training_timeout_seconds", "evaluation_timeout_seconds"):
         if limits[name] <= TRAINING_JOB_MAX_RUNTIME_SECONDS:
             raise SettingsError(

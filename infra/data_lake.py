@@ -11,6 +11,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from contract.records import DECISION_FIELDS, REWARD_FIELDS, glue_columns
+from contract.timefmt import GLUE_HOUR_PARTITION_FORMAT
 from infra import access, nag
 from infra.names import ResourceNames
 
@@ -31,27 +33,11 @@ land in S3): the serving logger's batching and retries, and Firehose's own deliv
 FIREHOSE_BUFFER_MIB = 1
 """A small size threshold so a burst of traffic is delivered in small objects, not held back."""
 
-# JSON SerDe columns, as in docs/contracts.md. Every column a producer can get wrong is a `string`: the OpenX JSON
-# SerDe fails the whole query on a value that does not convert to a typed column (`HIVE_BAD_DATA`, even with
-# `ignore.malformed.json`), so one bad line would fail every run over its hour. The join SQL converts the strings with
-# `try_cast` and counts what does not convert as malformed (lambdas/pipeline_common/join_sql.py).
-DECISION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_id", "string"),
-    ("event_time", "string"),
-    ("experiment_id", "string"),
-    ("model_id", "string"),
-    ("context", "string"),
-    ("actions", "string"),
-    ("action", "string"),
-    ("action_index", "string"),
-    ("action_prob", "string"),
-    ("probabilities", "string"),
-)
-REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_id", "string"),
-    ("reward", "string"),
-    ("reward_time", "string"),
-)
+# JSON SerDe columns: the contract's record fields with their Glue types (`contract.records`, all `string`: the
+# OpenX JSON SerDe fails the whole query on a value that does not convert to a typed column, `HIVE_BAD_DATA` even with
+# `ignore.malformed.json`, so the join SQL converts the strings and counts what does not convert as malformed).
+DECISION_COLUMNS: tuple[tuple[str, str], ...] = glue_columns(DECISION_FIELDS)
+REWARD_COLUMNS: tuple[tuple[str, str], ...] = glue_columns(REWARD_FIELDS)
 SERDE_PARAMETERS: dict[str, str] = {"ignore.malformed.json": "true"}
 """A line that is not JSON becomes a row of nulls, which the join counts, instead of failing the query."""
 PROJECTION_START = "2024/01/01/00"
@@ -104,12 +90,16 @@ class DataLake(Construct):
             event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
         )
 
-        self.decisions_stream = self._delivery_stream(
-            "Decisions", stream_name=names.decisions_stream, prefix=DECISIONS_PREFIX, log_retention=log_retention
+        # One Firehose stream and one Glue table per record kind: (construct id, stream, table, prefix, columns).
+        kinds = (
+            ("Decisions", names.decisions_stream, names.glue_decisions_table, DECISIONS_PREFIX, DECISION_COLUMNS),
+            ("Rewards", names.rewards_stream, names.glue_rewards_table, REWARDS_PREFIX, REWARD_COLUMNS),
         )
-        self.rewards_stream = self._delivery_stream(
-            "Rewards", stream_name=names.rewards_stream, prefix=REWARDS_PREFIX, log_retention=log_retention
-        )
+        streams = {
+            kind: self._delivery_stream(kind, stream_name=stream, prefix=prefix, log_retention=log_retention)
+            for kind, stream, _, prefix, _ in kinds
+        }
+        self.decisions_stream, self.rewards_stream = streams["Decisions"], streams["Rewards"]
 
         self.database = glue.CfnDatabase(
             self,
@@ -119,12 +109,11 @@ class DataLake(Construct):
                 name=names.glue_database, description="Decision and reward records of the bandit pipeline"
             ),
         )
-        self.decisions_table = self._table(
-            "DecisionsTable", name=names.glue_decisions_table, prefix=DECISIONS_PREFIX, columns=DECISION_COLUMNS
-        )
-        self.rewards_table = self._table(
-            "RewardsTable", name=names.glue_rewards_table, prefix=REWARDS_PREFIX, columns=REWARD_COLUMNS
-        )
+        tables = {
+            kind: self._table(f"{kind}Table", name=table, prefix=prefix, columns=columns)
+            for kind, _, table, prefix, columns in kinds
+        }
+        self.decisions_table, self.rewards_table = tables["Decisions"], tables["Rewards"]
 
         self.workgroup = athena.CfnWorkGroup(
             self,
@@ -293,7 +282,7 @@ class DataLake(Construct):
                     "EXTERNAL": "TRUE",
                     "projection.enabled": "true",
                     "projection.dt.type": "date",
-                    "projection.dt.format": "yyyy/MM/dd/HH",
+                    "projection.dt.format": GLUE_HOUR_PARTITION_FORMAT,
                     "projection.dt.range": f"{PROJECTION_START},NOW",
                     "projection.dt.interval": "1",
                     "projection.dt.interval.unit": "HOURS",

@@ -12,29 +12,39 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra import access, nag
+from infra.assets import IMAGE_DOCKERFILE, stage_image_context, staging_dir
 from infra.data_lake import EVALUATIONS_PREFIX, JOINED_PREFIX, MODELS_PREFIX, DataLake
 from infra.names import ResourceNames
 
 
 class PolicyModel(Construct):
-    """`container/` as a Docker image asset and the SageMaker execution role.
+    """`container/` and `contract/` as a Docker image asset and the SageMaker execution role.
 
-    The asset is only staged at synth (copied into `cdk.out`); the CDK CLI builds and pushes it at `cdk deploy`.
+    The asset is only staged at synth (infra/assets.py: both packages copied into `cdk.out`); the CDK CLI builds and
+    pushes it at `cdk deploy`.
     The role can read joined rows and models, write models and evaluations, pull the image, write its logs and
     metrics, put decision records on the `decisions` stream (the endpoint's container logs every decision), and
     read the auto-rollback alarms (`grant_rollback_alarms`: SageMaker watches them with this role).
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, names: ResourceNames, data_lake: DataLake, container_dir: Path
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        names: ResourceNames,
+        data_lake: DataLake,
+        container_dir: Path,
+        contract_dir: Path,
     ):
         super().__init__(scope, construct_id)
+        context = stage_image_context(container_dir, contract_dir, staging_dir(self, "image"))
         self.image = ecr_assets.DockerImageAsset(
             self,
             "Image",
-            directory=str(container_dir),
+            directory=str(context),
+            file=IMAGE_DOCKERFILE,
             platform=ecr_assets.Platform.LINUX_AMD64,
-            exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "tests"],
         )
 
         self.role = iam.Role(

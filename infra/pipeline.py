@@ -12,7 +12,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from contract import environment as env
 from infra import access, nag, powertools
+from infra.assets import stage_lambda_code, staging_dir
 from infra.data_lake import (
     ATHENA_RESULTS_PREFIX,
     DECISIONS_PREFIX,
@@ -84,6 +86,7 @@ class Pipeline(Construct):
         model: PolicyModel,
         alarms: EndpointAlarms,
         lambdas_dir: Path,
+        contract_dir: Path,
         statemachine_path: Path,
         log_retention: logs.RetentionDays,
     ):
@@ -105,31 +108,31 @@ class Pipeline(Construct):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         self.environment = {
-            "SETTINGS_JSON": settings.to_json(),
-            "BUCKET_NAME": data_lake.bucket.bucket_name,
-            "GLUE_DATABASE": names.glue_database,
-            "GLUE_DECISIONS_TABLE": names.glue_decisions_table,
-            "GLUE_REWARDS_TABLE": names.glue_rewards_table,
-            "ATHENA_WORKGROUP": names.athena_workgroup,
-            "EXPERIMENTS_TABLE": metadata.experiments.table_name,
-            "MODELS_TABLE": metadata.models.table_name,
-            "JOINS_TABLE": metadata.joins.table_name,
-            "STATE_TABLE": metadata.state.table_name,
-            "IDEMPOTENCY_TABLE": metadata.idempotency.table_name,
-            "STATE_MACHINE_ARN": self.state_machine_arn,
-            "TRAINING_IMAGE_URI": model.image_uri,
-            "SAGEMAKER_ROLE_ARN": model.role.role_arn,
-            "ENDPOINT_NAME": names.endpoint_name,
-            "ROLLBACK_ALARMS": ",".join(alarms.alarm_names),
-            "DECISIONS_STREAM": names.decisions_stream,
-            "DELIVERY_LAG_SECONDS": str(FIREHOSE_BUFFER_SECONDS + DELIVERY_MARGIN_SECONDS),
-            "POWERTOOLS_SERVICE_NAME": names.experiment_id,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
+            env.SETTINGS_JSON: settings.to_json(),
+            env.BUCKET_NAME: data_lake.bucket.bucket_name,
+            env.GLUE_DATABASE: names.glue_database,
+            env.GLUE_DECISIONS_TABLE: names.glue_decisions_table,
+            env.GLUE_REWARDS_TABLE: names.glue_rewards_table,
+            env.ATHENA_WORKGROUP: names.athena_workgroup,
+            env.EXPERIMENTS_TABLE: metadata.experiments.table_name,
+            env.MODELS_TABLE: metadata.models.table_name,
+            env.JOINS_TABLE: metadata.joins.table_name,
+            env.STATE_TABLE: metadata.state.table_name,
+            env.IDEMPOTENCY_TABLE: metadata.idempotency.table_name,
+            env.STATE_MACHINE_ARN: self.state_machine_arn,
+            env.TRAINING_IMAGE_URI: model.image_uri,
+            env.SAGEMAKER_ROLE_ARN: model.role.role_arn,
+            env.ENDPOINT_NAME: names.endpoint_name,
+            env.ROLLBACK_ALARMS: ",".join(alarms.alarm_names),
+            env.DECISIONS_STREAM: names.decisions_stream,
+            env.DELIVERY_LAG_SECONDS: str(FIREHOSE_BUFFER_SECONDS + DELIVERY_MARGIN_SECONDS),
+            env.POWERTOOLS_SERVICE_NAME: names.experiment_id,
+            env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+            env.POWERTOOLS_LOG_LEVEL: "INFO",
         }
 
         layer = self._powertools_layer()
-        code = lambda_.Code.from_asset(str(lambdas_dir), exclude=["**/__pycache__", "**/*.pyc", ".pytest_cache"])
+        code = lambda_.Code.from_asset(str(stage_lambda_code(lambdas_dir, contract_dir, staging_dir(self, "lambdas"))))
         self.functions: dict[str, lambda_.Function] = {
             key: self._function(key, code=code, layer=layer, log_retention=log_retention) for key in FUNCTION_KEYS
         }

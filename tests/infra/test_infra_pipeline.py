@@ -5,31 +5,10 @@ from __future__ import annotations
 import json
 import re
 
+from contract import environment
 from infra.names import FUNCTION_KEYS
 from infra.pipeline import INVOKED_BY_STATE_MACHINE, POWERTOOLS_LAYER_NAME
 
-CONTRACT_ENV = {
-    "SETTINGS_JSON",
-    "BUCKET_NAME",
-    "GLUE_DATABASE",
-    "GLUE_DECISIONS_TABLE",
-    "GLUE_REWARDS_TABLE",
-    "ATHENA_WORKGROUP",
-    "EXPERIMENTS_TABLE",
-    "MODELS_TABLE",
-    "JOINS_TABLE",
-    "STATE_TABLE",
-    "IDEMPOTENCY_TABLE",
-    "STATE_MACHINE_ARN",
-    "TRAINING_IMAGE_URI",
-    "SAGEMAKER_ROLE_ARN",
-    "ENDPOINT_NAME",
-    "ROLLBACK_ALARMS",
-    "DECISIONS_STREAM",
-    "DELIVERY_LAG_SECONDS",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-}
 SUBSTITUTIONS = {
     "TriggerFunctionArn",
     "JoinFunctionArn",
@@ -79,7 +58,7 @@ def test_six_functions_python312_powertools_tracing_own_log_group(synth):
         mapping = synth.raw["Mappings"][lookup["Fn::FindInMap"][0]]
         assert all(f":layer:{POWERTOOLS_LAYER_NAME}:" in arn for row in mapping.values() for arn in row.values())
         env = props["Environment"]["Variables"]
-        assert set(env) >= CONTRACT_ENV
+        assert set(env) == set(environment.LAMBDA)
         assert json.loads(env["SETTINGS_JSON"]) == json.loads(synth.settings.to_json())
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "BanditPipeline"
         assert env["ENDPOINT_NAME"] == f"{experiment}-policy"
@@ -192,15 +171,6 @@ def test_sagemaker_role_reads_and_writes_its_prefixes(synth):
     actions = {a for s in statements for a in _actions(s)}
     assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:GetAuthorizationToken"} <= actions
     assert {"logs:PutLogEvents", "cloudwatch:PutMetricData", "firehose:PutRecordBatch"} <= actions
-
-
-def test_image_is_staged_not_built(synth):
-    """DockerImageAsset only copies `container/` into the assembly at synth; the CLI builds it at deploy."""
-    manifest = json.loads((synth.outdir / f"{synth.stack.artifact_id}.assets.json").read_text())
-    (image,) = manifest["dockerImages"].values()
-    staged = synth.outdir / image["source"]["directory"]
-    assert (staged / "Dockerfile").is_file()
-    assert image["source"].get("platform") == "linux/amd64"
 
 
 def test_rollback_alarms_watch_the_endpoint_variant(synth):
