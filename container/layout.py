@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.environment import SM_ML_ROOT
+
 
 class HyperparametersError(ValueError):
     """`hyperparameters.json` exists but cannot be read as a JSON object."""
@@ -20,7 +22,7 @@ class Layout:
 
     @classmethod
     def from_env(cls) -> Layout:
-        return cls(Path(os.environ.get("SM_ML_ROOT", "/opt/ml")))
+        return cls(Path(os.environ.get(SM_ML_ROOT, "/opt/ml")))
 
     @property
     def hyperparameters_file(self) -> Path:

@@ -7,7 +7,6 @@ S3 stay one record per line. Firehose accepts at most 500 records / 4 MiB per ca
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -15,19 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from contract.firehose import MAX_BATCH_BYTES, MAX_BATCH_RECORDS
+from contract.records import json_line, reward_record
+from contract.timefmt import iso_from_epoch
 from simulator.errors import RewardDeliveryError
 
-MAX_RECORDS_PER_CALL = 500
-MAX_BYTES_PER_CALL = 4 * 1024 * 1024
+MAX_RECORDS_PER_CALL = MAX_BATCH_RECORDS
+MAX_BYTES_PER_CALL = MAX_BATCH_BYTES
 DEFAULT_ATTEMPTS = 5
 
 
-def iso_time(now: float | None = None) -> str:
-    """The contract's timestamp: ISO-8601 UTC with milliseconds and `Z`."""
-    now = time.time() if now is None else now
-    millis = round(now * 1000)
-    seconds, ms = divmod(millis, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+iso_time = iso_from_epoch
+"""`iso_time(epoch_seconds=None)`: the contract's timestamp (`contract.timefmt`)."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +37,7 @@ class RewardRecord:
     reward_time: str
 
     def to_line(self) -> bytes:
-        body = {"event_id": self.event_id, "reward": self.reward, "reward_time": self.reward_time}
-        return (json.dumps(body, separators=(",", ":")) + "\n").encode("utf-8")
+        return json_line(reward_record(self.event_id, self.reward, self.reward_time))
 
 
 class RewardSink(Protocol):

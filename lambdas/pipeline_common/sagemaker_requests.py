@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.bounds import ESTIMATORS, MAX_CANARY_PERCENT
+from contract.settings import TRAINING_JOB_MAX_RUNTIME_SECONDS, rollout_timeout_seconds
 from pipeline_common.errors import ConfigError
 
 TRAINING_CHANNEL = "training"
 PRETRAINED_CHANNEL = "pretrained_model"
-MAX_TRAINING_SECONDS = 4 * 3600
-MAX_CANARY_PERCENT = 50
-ESTIMATORS = ("ips", "snips", "dr")
+MAX_TRAINING_SECONDS = TRAINING_JOB_MAX_RUNTIME_SECONDS
 _NUMBER = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
 
 
@@ -178,7 +178,7 @@ def deployment_config(
     routing = traffic_routing(
         instance_count=instance_count, canary_percent=canary_percent, canary_wait_seconds=canary_wait_seconds
     )
-    timeout = min(28800, max(600, canary_wait_seconds + termination_wait_seconds + 3600))
+    timeout = rollout_timeout_seconds(canary_wait_seconds, termination_wait_seconds)
     config: dict[str, Any] = {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": routing,
