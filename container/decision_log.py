@@ -23,20 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-MAX_BATCH_RECORDS = 500
-MAX_BATCH_BYTES = 4 * 1024 * 1024
-MAX_RECORD_BYTES = 1000 * 1024
-RETRYABLE_ERRORS = frozenset(
-    {
-        "ThrottlingException",
-        "ServiceUnavailableException",
-        "LimitExceededException",
-        "InternalFailure",
-        "InternalFailureException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
+from contract.firehose import MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES
+from contract.retryable import RETRYABLE_CODES as RETRYABLE_ERRORS
 
 
 class DeliveryError(RuntimeError):

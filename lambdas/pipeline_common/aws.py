@@ -19,6 +19,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from contract.retryable import THROTTLING_CODES, TRANSIENT_CODES
 from pipeline_common.errors import AwsCallFailed, AwsRetryable
 
 SDK_MAX_ATTEMPTS = 3
@@ -26,39 +27,7 @@ SDK_MAX_ATTEMPTS = 3
 counts retries only), so a call gives up well within the handler's timeout."""
 SDK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": SDK_MAX_ATTEMPTS})
 
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "TransactionInProgressException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "RequestThrottled",
-        "SlowDown",
-        "PriorRequestNotComplete",
-        "EC2ThrottledException",
-    }
-)
-"""The throttling error codes of the AWS SDKs' standard retry mode (AWS SDKs and Tools Reference Guide, Retry
-behavior); botocore's `standard` mode retries the same list."""
-TRANSIENT_CODES = frozenset(
-    {
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalFailure",
-        "InternalError",
-        "InternalServerError",
-        "InternalServerException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-    }
-)
-"""Codes of a failure on AWS's side rather than in the request (also retried when the HTTP status is 5xx)."""
+# THROTTLING_CODES and TRANSIENT_CODES: the contract's (`contract.retryable`), shared with the producers.
 EVENTUALLY_CONSISTENT = {
     ("sagemaker", "CreateEndpoint", "ValidationException"): "could not find endpoint configuration",
 }
