@@ -346,6 +346,9 @@ class SageMakerEngine:
         self.faults = Faults()
         self.iam: Any = None
         """The gateway's `local.iam.authorizer.Authorizer`: what the job's / model's role may do (None: no checks)."""
+        self.images: dict[str, Path] = {}
+        """Image tag -> the image's program directory (its `/opt/program`: `container/` and `contract/`, staged by
+        the synth as the image asset's build context), registered by the provisioner (`register_image`)."""
 
     # Plumbing ---------------------------------------------------------------------------------------------------
 
@@ -363,7 +366,19 @@ class SageMakerEngine:
             )
         return handler(params or {})
 
-    def _base_env(self) -> dict[str, str]:
+    def register_image(self, tag: str, program_dir: Path) -> None:
+        """What an image tagged `tag` runs: the code under `program_dir`, laid out as the image's `/opt/program`."""
+        self.images[tag] = Path(program_dir)
+
+    def _program_dir(self, image: str) -> Path:
+        """The image's `/opt/program` (its WORKDIR and PYTHONPATH): the registered asset of the image's tag, so a job
+        or an endpoint imports `container` and `contract` from what the image holds. An engine no stack registered
+        images with (the engine's own tests) runs the repository's tree."""
+        name = image.rsplit("/", 1)[-1]
+        tag = name.rsplit(":", 1)[-1] if ":" in name else ""
+        return self.images.get(tag, REPO_ROOT)
+
+    def _base_env(self, program_dir: Path = REPO_ROOT) -> dict[str, str]:
         """What a SageMaker instance gives every container before the request's own environment: no region.
 
         SageMaker sets no `AWS_REGION`/`AWS_DEFAULT_REGION` for the container (a model or job that needs one names it
@@ -379,7 +394,7 @@ class SageMakerEngine:
         # No profile or config file of this machine's user either: it could carry a region the instance has not.
         env["AWS_CONFIG_FILE"] = os.devnull
         env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(program_dir), os.environ.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         return env
@@ -641,7 +656,8 @@ class SageMakerEngine:
         limit_override: float | None = None
         if fault is not None:
             command, limit_override = self._faulty_command(fault)
-        env = self._base_env()
+        program_dir = self._program_dir(str(spec.get("TrainingImage", "")))
+        env = self._base_env(program_dir)
         env.update({k: str(v) for k, v in (request.get("Environment") or {}).items()})
         # SageMaker's own variables for a training container ("How Amazon SageMaker Provides Training Information"):
         # TRAINING_JOB_NAME and TRAINING_JOB_ARN. The SM_* variables (SM_MODEL_DIR, SM_CHANNEL_*, ...) come from the
@@ -664,7 +680,7 @@ class SageMakerEngine:
             job.move("Training", "Training image download completed. Training in progress.")
             job.process = subprocess.Popen(
                 command,
-                cwd=REPO_ROOT,
+                cwd=program_dir,
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -1231,7 +1247,8 @@ class SageMakerEngine:
             (model_dir / "vw.model").write_bytes(CORRUPT_MODEL_BYTES)
             self.faults.count("unhealthy_model")
         variant.inject_errors = fault == "erroring"
-        env = self._base_env()
+        program_dir = self._program_dir(str(container.get("Image", "")))
+        env = self._base_env(program_dir)
         env["SERVE_WORKERS"] = "1"
         env.update({k: str(v) for k, v in (container.get("Environment") or {}).items()})
         env.update(self._execution_credentials(variant.model_name))
@@ -1243,7 +1260,7 @@ class SageMakerEngine:
         try:
             variant.process = subprocess.Popen(
                 [self.python, "-m", self.container_module, "serve"],
-                cwd=REPO_ROOT,
+                cwd=program_dir,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
