@@ -14,6 +14,7 @@ from constructs import Construct
 from contract.records import DECISION_FIELDS, REWARD_FIELDS, glue_columns
 from contract.timefmt import GLUE_HOUR_PARTITION_FORMAT
 from infra import access, nag
+from infra.log_groups import log_group
 from infra.names import ResourceNames
 
 DECISIONS_PREFIX = "decisions/"
@@ -95,12 +96,6 @@ class DataLake(Construct):
             ("Decisions", names.decisions_stream, names.glue_decisions_table, DECISIONS_PREFIX, DECISION_COLUMNS),
             ("Rewards", names.rewards_stream, names.glue_rewards_table, REWARDS_PREFIX, REWARD_COLUMNS),
         )
-        streams = {
-            kind: self._delivery_stream(kind, stream_name=stream, prefix=prefix, log_retention=log_retention)
-            for kind, stream, _, prefix, _ in kinds
-        }
-        self.decisions_stream, self.rewards_stream = streams["Decisions"], streams["Rewards"]
-
         self.database = glue.CfnDatabase(
             self,
             "Database",
@@ -109,11 +104,15 @@ class DataLake(Construct):
                 name=names.glue_database, description="Decision and reward records of the bandit pipeline"
             ),
         )
-        tables = {
-            kind: self._table(f"{kind}Table", name=table, prefix=prefix, columns=columns)
-            for kind, _, table, prefix, columns in kinds
-        }
-        self.decisions_table, self.rewards_table = tables["Decisions"], tables["Rewards"]
+        self.streams: dict[str, firehose.CfnDeliveryStream] = {}
+        self.tables: dict[str, glue.CfnTable] = {}
+        for kind, stream, table, prefix, columns in kinds:
+            self.streams[kind] = self._delivery_stream(
+                kind, stream_name=stream, prefix=prefix, log_retention=log_retention
+            )
+            self.tables[kind] = self._table(f"{kind}Table", name=table, prefix=prefix, columns=columns)
+        self.decisions_stream, self.rewards_stream = self.streams["Decisions"], self.streams["Rewards"]
+        self.decisions_table, self.rewards_table = self.tables["Decisions"], self.tables["Rewards"]
 
         self.workgroup = athena.CfnWorkGroup(
             self,
@@ -220,18 +219,15 @@ class DataLake(Construct):
             [prefix, error_prefix],
             "Firehose writes objects with generated names under its own prefix and error prefix only.",
         )
-        log_group = logs.LogGroup(
-            self, f"{construct_id}DeliveryLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-        )
+        group = log_group(self, f"{construct_id}DeliveryLogs", retention=log_retention, writer=role)
+        # CDK retains log streams by default; deleting the group deletes its streams, so retaining one is moot.
         log_stream = logs.LogStream(
             self,
             f"{construct_id}DeliveryLogStream",
-            log_group=log_group,
+            log_group=group,
             log_stream_name="S3Delivery",
-            # CDK retains log streams by default; deleting the group deletes its streams, so retaining one is moot.
             removal_policy=RemovalPolicy.DESTROY,
         )
-        log_group.grant_write(role)
 
         stream = firehose.CfnDeliveryStream(
             self,
@@ -254,7 +250,7 @@ class DataLake(Construct):
                     no_encryption_config="NoEncryption"
                 ),
                 cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
-                    enabled=True, log_group_name=log_group.log_group_name, log_stream_name=log_stream.log_stream_name
+                    enabled=True, log_group_name=group.log_group_name, log_stream_name=log_stream.log_stream_name
                 ),
             ),
         )

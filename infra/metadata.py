@@ -47,23 +47,6 @@ class Metadata(Construct):
                 time_to_live_attribute=IDEMPOTENCY_TTL_ATTRIBUTE if key == "idempotency" else None,
                 removal_policy=RemovalPolicy.DESTROY if scratch else RemovalPolicy.RETAIN,
             )
-
-    @property
-    def experiments(self) -> dynamodb.Table:
-        return self.tables["experiments"]
-
-    @property
-    def models(self) -> dynamodb.Table:
-        return self.tables["models"]
-
-    @property
-    def joins(self) -> dynamodb.Table:
-        return self.tables["joins"]
-
-    @property
-    def state(self) -> dynamodb.Table:
-        return self.tables["state"]
-
-    @property
-    def idempotency(self) -> dynamodb.Table:
-        return self.tables["idempotency"]
+        self.experiments, self.models, self.joins, self.state, self.idempotency = (
+            self.tables[key] for key in ("experiments", "models", "joins", "state", "idempotency")
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -27,6 +27,7 @@ from infra.data_lake import (
     DataLake,
 )
 from infra.endpoint_alarms import EndpointAlarms
+from infra.log_groups import log_group
 from infra.metadata import Metadata
 from infra.model import PolicyModel
 from infra.names import FUNCTION_KEYS, METRICS_NAMESPACE, ResourceNames
@@ -288,14 +289,9 @@ class Pipeline(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Lambda {name}: only what the {key} step needs",
         )
-        log_group = logs.LogGroup(
-            self,
-            f"{title}Logs",
-            log_group_name=f"/aws/lambda/{name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+        logs_of_function = log_group(
+            self, f"{title}Logs", name=f"/aws/lambda/{name}", retention=log_retention, writer=role
         )
-        log_group.grant_write(role)
         fn = lambda_.Function(
             self,
             title,
@@ -307,7 +303,7 @@ class Pipeline(Construct):
             code=code,
             layers=[layer],
             role=role,
-            log_group=log_group,
+            log_group=logs_of_function,
             tracing=lambda_.Tracing.ACTIVE,
             timeout=Duration.seconds(spec.timeout_seconds),
             memory_size=spec.memory_mib,
@@ -346,13 +342,9 @@ class Pipeline(Construct):
     ) -> sfn.StateMachine:
         """The ASL file as written (tests read the same file), with ARNs, the poll interval and the execution's
         `TimeoutSeconds` substituted."""
-        log_group = logs.LogGroup(
-            self,
-            "RetrainLogs",
-            # The vended-logs prefix keeps Step Functions' log delivery within the account's resource-policy limit.
-            log_group_name=f"/aws/vendedlogs/states/{self.names.state_machine_name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+        # The vended-logs prefix keeps Step Functions' log delivery within the account's resource-policy limit.
+        execution_logs = log_group(
+            self, "RetrainLogs", name=f"/aws/vendedlogs/states/{self.names.state_machine_name}", retention=log_retention
         )
         substitutions = {name: self.functions[key].function_arn for name, key in ASL_FUNCTION_SUBSTITUTIONS.items()}
         substitutions["PollSeconds"] = str(settings.poll_seconds)
@@ -364,7 +356,7 @@ class Pipeline(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(statemachine_path.read_text()),
             definition_substitutions=substitutions,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            logs=sfn.LogOptions(destination=execution_logs, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
         )
         for key in INVOKED_BY_STATE_MACHINE:
