@@ -193,6 +193,10 @@ SM_PRODUCTION_VARIANT = Doc(
     "ProductionVariant - Amazon SageMaker API Reference",
     "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html",
 )
+SM_RUNS_IMAGE = Doc(
+    "How Amazon SageMaker AI Runs Your Training Image",
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-dockerfile.html",
+)
 SM_TRAINING_INFO = Doc(
     "How Amazon SageMaker Provides Training Information",
     "https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html",
@@ -508,6 +512,16 @@ SM_ENDPOINT_ENV = Rule(
     SM_PING,
     "tests/local/engines/test_sagemaker_engine.py::test_a_model_without_a_region_fails_its_health_check_as_on_aws",
     "AWS_ENDPOINT_URL and local credentials stand for the instance's network and its role (instance metadata)",
+)
+SM_IMAGE_CONTENTS = Rule(
+    "sagemaker.image-contents",
+    "a training job or an endpoint runs the code its image holds: the image asset of the URI's tag, staged at synth "
+    "as its Dockerfile lays out /opt/program (container/ and contract/), is the process's working directory and the "
+    "only code on its PYTHONPATH; a Lambda function runs its staged asset only (the handlers with contract/)",
+    SM_RUNS_IMAGE,
+    "tests/local/test_deployable_contents.py::test_the_images_build_context_is_what_the_engine_runs",
+    "the image is not built: its Python packages are this machine's (requirements.txt is not installed); an engine "
+    "no stack registered images with (its own tests) runs the repository's tree",
 )
 SM_TRAINING_ENV = Rule(
     "sagemaker.training-environment",
@@ -852,9 +866,9 @@ SUBJECTS: dict[str, Coverage] = {
     ),
     "sagemaker -> s3:PutObject": Coverage(rules=(SM_EXECUTION_ROLE_IO,)),
     "sagemaker -> ecr:BatchGetImage": Coverage(
-        rules=(SM_EXECUTION_ROLE_IO,),
-        not_emulated="no image is pulled (the container code runs from the repository); the pull's permissions are "
-        "checked",
+        rules=(SM_EXECUTION_ROLE_IO, SM_IMAGE_CONTENTS),
+        not_emulated="no image is pulled (the container code runs from the staged image asset); the pull's "
+        "permissions are checked",
     ),
     "sagemaker -> cloudwatch:DescribeAlarms": Coverage(rules=(SM_ROLLBACK_ALARM, SM_ALARMS_READABLE)),
 }
