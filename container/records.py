@@ -1,4 +1,4 @@
-"""Decision records and responses: the contract's field names and formats in one place."""
+"""Decision records as the server holds them until the log encodes them (fields: `contract.records`), responses."""
 
 from __future__ import annotations
 

@@ -11,31 +11,10 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from contract.bounds import EXPLORATION_ALGORITHMS
-from contract.firehose import MAX_BUFFER_SECONDS as MAX_FIREHOSE_BUFFER_SECONDS
-from contract.settings import (
-    CONTEXT_KEY,
-    TRAINING_JOB_MAX_RUNTIME_SECONDS,
-    Exploration,
-    Settings,
-    SettingsError,
-    parse_settings,
-    rollout_timeout_seconds,
-)
+from contract.settings import CONTEXT_KEY, Settings, SettingsError, parse_settings
 
-__all__ = [
-    "CONTEXT_KEY",
-    "EXPLORATION_ALGORITHMS",
-    "MAX_FIREHOSE_BUFFER_SECONDS",
-    "REPO_ROOT",
-    "TRAINING_JOB_MAX_RUNTIME_SECONDS",
-    "Exploration",
-    "Settings",
-    "SettingsError",
-    "load_settings",
-    "parse_settings",
-    "rollout_timeout_seconds",
-]
+__all__ = ["CONTEXT_KEY", "REPO_ROOT", "Settings", "SettingsError", "load_settings", "parse_settings"]
+"""What infra and the app take from here: the contract's settings, and where `cdk.json` is."""
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

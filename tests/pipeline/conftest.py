@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext, InProcessLambda, render_asl
 
-from infra.settings import parse_settings
+from contract.settings import parse_settings
 
 TABLES = {
     "experiments": "experiment_id",

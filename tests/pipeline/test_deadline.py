@@ -12,7 +12,7 @@ from pipeline_common.errors import InvalidEvent, StepTimedOut
 from pipeline_common.sagemaker_requests import MAX_TRAINING_SECONDS, deployment_config
 from pipeline_common.timefmt import iso, now
 
-from infra.settings import (
+from contract.settings import (
     TRAINING_JOB_MAX_RUNTIME_SECONDS,
     SettingsError,
     parse_settings,
