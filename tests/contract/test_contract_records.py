@@ -56,9 +56,9 @@ def test_actions_already_encoded_are_kept_as_they_are() -> None:
 
 
 def test_the_container_builds_its_records_with_the_contract() -> None:
-    from container.featurizer import Action
-    from container.policy import Decision
-    from container.records import DecisionRecord
+    from container.core.featurizer import Action
+    from container.core.policy import Decision
+    from container.core.records import DecisionRecord
 
     decision = Decision(action="b", action_index=1, action_prob=0.75, probabilities=[0.25, 0.75])
     actions = [Action("a"), Action("b", {"p": 2})]

@@ -29,7 +29,7 @@ def test_every_settings_range_lies_within_its_jobs_range(names: dict[str, str], 
 
 def test_the_jobs_accept_the_edges_of_every_setting() -> None:
     """The lowest and the highest value of each numeric setting become hyperparameters both jobs parse."""
-    from container.config import parse_config
+    from container.core.config import parse_config
     from container.evaluation.job import parse_config as parse_evaluation
 
     for name, bound in SETTING_BOUNDS.items():

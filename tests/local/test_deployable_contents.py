@@ -29,7 +29,7 @@ def test_the_images_build_context_is_what_the_engine_runs(real_template: Path, t
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(engine._base_env(program))
     result = subprocess.run(
-        [sys.executable, "-c", "import contract, container.train; print(contract.__file__, container.train.__file__)"],
+        [sys.executable, "-c", "import contract, container.training.train as t; print(contract.__file__, t.__file__)"],
         cwd=program,  # the engine's cwd for jobs and endpoints: the image's WORKDIR
         env=env,
         capture_output=True,

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from container.core.errors import ContainerError
 from contract.firehose import MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES
 from contract.retryable import RETRYABLE_CODES as RETRYABLE_ERRORS
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(ContainerError, RuntimeError):
     """A batch could not be delivered and retrying will not help (e.g. the stream does not exist)."""
 
 
@@ -49,7 +50,7 @@ class Counters:
 
 
 class LineRecord(Protocol):
-    """A record that encodes itself (e.g. `container.records.DecisionRecord`)."""
+    """A record that encodes itself (e.g. `container.core.records.DecisionRecord`)."""
 
     def to_json_line(self) -> bytes: ...
 
@@ -293,7 +294,7 @@ class DecisionLogger:
         return self.counters
 
 
-class MissingRegion(RuntimeError):
+class MissingRegion(ContainerError, RuntimeError):
     """The decision log goes to Firehose but botocore has no region: `serve` must not start (SageMaker's health
     check then fails with this message in the endpoint's log, not with a NoRegionError from deep in botocore)."""
 

@@ -7,10 +7,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from container.core.errors import ContainerError
 from contract.environment import SM_ML_ROOT
 
 
-class HyperparametersError(ValueError):
+class HyperparametersError(ContainerError, ValueError):
     """`hyperparameters.json` exists but cannot be read as a JSON object."""
 
 

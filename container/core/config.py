@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from container.core.errors import ContainerError
 from contract.bounds import COST_MAPPINGS, EXPLORATION_ALGORITHMS, TRAINING_BOUNDS
 from contract.settings import Exploration, Settings, is_interaction
 
 
-class ConfigError(ValueError):
+class ConfigError(ContainerError, ValueError):
     """A hyperparameter is missing its expected form; the message names it."""
 
     def __init__(self, name: str, problem: str) -> None:

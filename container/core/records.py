@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from container.featurizer import Action
-from container.policy import Decision
+from container.core.featurizer import Action
+from container.core.policy import Decision
 from contract.records import Record, decision_record
 from contract.timefmt import iso_from_epoch
 
