@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TypeVar
 
 from contract.bounds import (
     COST_MAPPINGS,
@@ -145,7 +144,6 @@ def number_text(value: float) -> str:
 
 _Kind = type | tuple[type, ...]
 _NUM = (int, float)
-_T = TypeVar("_T")
 
 
 def _check_type(name: str, value: object, kind: _Kind) -> None:
