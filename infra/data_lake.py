@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
@@ -57,23 +59,12 @@ class DataLake(Construct):
         super().__init__(scope, construct_id)
         self.names = names
 
-        self.logs_bucket = s3.Bucket(
-            self,
+        self.logs_bucket = self._bucket(
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        self.bucket = s3.Bucket(
-            self,
+        self.bucket = self._bucket(
             "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.logs_bucket,
             server_access_logs_prefix="data-lake/",
             lifecycle_rules=[
@@ -82,7 +73,6 @@ class DataLake(Construct):
                 ),
                 s3.LifecycleRule(id="expire-athena-results", prefix=ATHENA_RESULTS_PREFIX, expiration=Duration.days(7)),
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # S3 -> EventBridge through the bucket's own NotificationConfiguration. The L2 `event_bridge_enabled=True`
         # would add a custom-resource Lambda (Custom::S3BucketNotifications) to set the same flag.
@@ -135,6 +125,19 @@ class DataLake(Construct):
                     ),
                 ),
             ),
+        )
+
+    def _bucket(self, construct_id: str, **properties: Any) -> s3.Bucket:
+        """A data lake bucket: SSE-S3, public access blocked, SSL only, owner-enforced, retained with the data."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+            **properties,
         )
 
     @property
