@@ -340,6 +340,13 @@ def image_assets(template_path: Path) -> dict[str, Path]:
     return images
 
 
+def register_images(engine: Any, template_path: Path) -> None:
+    """Tell the SageMaker engine (when there is one) what each of the template's images holds."""
+    if engine is not None and hasattr(engine, "register_image"):
+        for tag, directory in image_assets(template_path).items():
+            engine.register_image(tag, directory)
+
+
 def _lambda_function(c: _Context, lid: str, p: dict[str, Any]) -> None:
     name = p.get("FunctionName") or c.t.generated_name(lid, 64)
     arn = c.arn("lambda", f"function:{name}")
@@ -583,10 +590,7 @@ def provision(gateway: Any, template_path: Path, stack_name: str | None = None, 
             if gateway.iam.enforce and not trusts(catalog, role, "lambda.amazonaws.com"):  # CreateFunction's error
                 raise ProvisionError(f"{function}: The role defined for the function cannot be assumed by Lambda.")
         gateway.iam.load(catalog)
-    engine = getattr(gateway, "sagemaker", None)
-    if engine is not None and hasattr(engine, "register_image"):
-        for tag, directory in image_assets(Path(template_path)).items():
-            engine.register_image(tag, directory)
+    register_images(getattr(gateway, "sagemaker", None), Path(template_path))
     for key, output in raw.get("Outputs", {}).items():
         stack.outputs[key] = str(template.resolve(output["Value"]))
     state_dir = Path(getattr(gateway, "state_dir", REPO_ROOT / "local" / ".state"))

@@ -14,17 +14,29 @@ import pytest
 
 from local.engines.sagemaker import REPO_ROOT, SageMakerEngine
 from local.gateway import Gateway
-from local.provision import ProvisionError, image_assets, provision
+from local.provision import ProvisionError, image_assets, provision, register_images
+
+
+def _image_uri(template: Path) -> str:
+    """The image URI the template hands the Lambdas (`TRAINING_IMAGE_URI`), its pseudo parameters filled in."""
+    raw = json.loads(template.read_text())
+    function = next(r for r in raw["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
+    uri = function["Properties"]["Environment"]["Variables"]["TRAINING_IMAGE_URI"]["Fn::Sub"]
+    return (
+        uri.replace("${AWS::AccountId}", "123456789012")
+        .replace("${AWS::Region}", "us-east-1")
+        .replace("${AWS::URLSuffix}", "amazonaws.com")
+    )
 
 
 def test_the_images_build_context_is_what_the_engine_runs(real_template: Path, tmp_path: Path) -> None:
-    images = image_assets(real_template)
-    ((tag, program),) = images.items()
+    ((_, program),) = image_assets(real_template).items()
     assert {p.name for p in program.iterdir()} == {"container", "contract"}
     engine = SageMakerEngine(state_dir=tmp_path / "sm", endpoint_url="http://127.0.0.1:9")
-    engine.register_image(tag, program)
-    uri = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets:{tag}"
+    register_images(engine, real_template)  # what provisioning does
+    uri = _image_uri(real_template)
     assert engine._program_dir(uri) == program
+    tag = uri.rsplit(":", 1)[-1]
     assert engine._program_dir(uri.replace(tag, "other")) == REPO_ROOT  # no image of that tag: the bare engine's tree
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(engine._base_env(program))
