@@ -12,16 +12,16 @@ the joins table before the first query starts and read back by every retry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline_common import deadline, join_sql, store
-from pipeline_common.aws import aws_errors, client
+from pipeline_common.aws import client
 from pipeline_common.config import RunSettings, env, settings
 from pipeline_common.errors import JoinQueryFailed
-from pipeline_common.observability import logger, metrics, tracer
-from pipeline_common.payloads import action, field, optional
+from pipeline_common.observability import logger, step_handler
+from pipeline_common.payloads import Payload, Request
+from pipeline_common.steps import JoinCounts, JoinResult, JoinState, RunInput
 from pipeline_common.timefmt import now
 from pipeline_common.window import Window, plan_window
 
@@ -86,11 +86,9 @@ def _run_query(sql: str, run_id: str, kind: str) -> str:
     return str(response["QueryExecutionId"])
 
 
-def start(event: dict[str, Any]) -> dict[str, Any]:
+def start(run_id: str, run_input: RunInput) -> JoinResult:
     """Start both queries for the run's window (planned from the watermark when the input has none: bootstrap)."""
-    run_id = field(event, "run_id", str)
-    run_input = optional(event, "input", dict) or {}
-    bootstrap = bool(run_input.get("bootstrap"))
+    bootstrap = run_input.bootstrap
     config = settings()
     existing = store.read_join(run_id)
     if existing and existing.get("query_execution_id"):
@@ -114,16 +112,15 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
     return _started(row, bootstrap)
 
 
-def run_window(run_id: str, run_input: dict[str, Any], existing: dict[str, Any] | None, config: RunSettings) -> Window:
+def run_window(run_id: str, run_input: RunInput, existing: dict[str, Any] | None, config: RunSettings) -> Window:
     """The run's window, the same on every attempt of `start`.
 
     A triggered run carries it in its input. A bootstrap run plans it once, from the watermark (or the first-run
     lookback) and the clock, and stores it before any query starts; a retry reads the stored one back, so its SQL
     (and the queries' idempotency tokens) match the first attempt's.
     """
-    raw_window = optional(run_input, "window", dict)
-    if raw_window is not None:
-        return Window.from_dict(raw_window)
+    if run_input.window is not None:
+        return run_input.window
     if existing and existing.get("window_start") and existing.get("window_end"):
         return Window.from_dict({"start": existing["window_start"], "end": existing["window_end"]})
     # Bootstrap: whatever data exists after the watermark (or in the first-run lookback when that is empty).
@@ -139,26 +136,25 @@ def run_window(run_id: str, run_input: dict[str, Any], existing: dict[str, Any] 
     return window
 
 
-def _started(row: dict[str, Any], bootstrap: bool) -> dict[str, Any]:
-    return {
-        "run_id": row["run_id"],
-        "window": {"start": row["window_start"], "end": row["window_end"]},
-        "query_execution_id": row["query_execution_id"],
-        "count_query_execution_id": row["count_query_execution_id"],
-        "output_prefix": row["output_prefix"],
-        "bootstrap": bootstrap,
-        "state": "RUNNING",
-        **deadline.stamp("join", settings()),
-    }
+def _started(row: dict[str, Any], bootstrap: bool) -> JoinResult:
+    return JoinResult(
+        run_id=str(row["run_id"]),
+        window=Window.from_dict({"start": row["window_start"], "end": row["window_end"]}),
+        query_execution_id=str(row["query_execution_id"]),
+        count_query_execution_id=str(row["count_query_execution_id"]),
+        output_prefix=str(row["output_prefix"]),
+        bootstrap=bootstrap,
+        state=JoinState.RUNNING,
+        deadline=deadline.stamp("join", settings()),
+    )
 
 
-def status(event: dict[str, Any]) -> dict[str, Any]:
+def status(join: JoinResult) -> JoinResult:
     """Poll both queries; on success report the counts and whether there are enough rows to train."""
-    join = field(event, "join", dict)
-    run_id = field(join, "run_id", str)
+    run_id = join.run_id
     athena = client("athena")
-    unload = athena.get_query_execution(QueryExecutionId=field(join, "query_execution_id", str))["QueryExecution"]
-    counts = athena.get_query_execution(QueryExecutionId=field(join, "count_query_execution_id", str))["QueryExecution"]
+    unload = athena.get_query_execution(QueryExecutionId=join.query_execution_id)["QueryExecution"]
+    counts = athena.get_query_execution(QueryExecutionId=join.count_query_execution_id)["QueryExecution"]
     verdict = combine_states(unload["Status"]["State"], counts["Status"]["State"])
     if verdict.state == "FAILED":
         failed = unload if unload["Status"]["State"] in FAILED_STATES else counts
@@ -166,8 +162,8 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
         store.update_join(run_id, state="FAILED")
         raise JoinQueryFailed(f"{verdict.reason}: {reason} (query {failed['QueryExecutionId']})")
     if verdict.state == "RUNNING":
-        deadline.enforce("join", join, verdict.state)
-        return {**join, "state": "RUNNING"}
+        deadline.enforce("join", join.deadline, verdict.state)
+        return replace(join, state=JoinState.RUNNING)
     numbers = parse_counts(athena.get_query_results(QueryExecutionId=counts["QueryExecutionId"])["ResultSet"])
     scanned = int(unload.get("Statistics", {}).get("DataScannedInBytes", 0)) + int(
         counts.get("Statistics", {}).get("DataScannedInBytes", 0)
@@ -183,28 +179,24 @@ def status(event: dict[str, Any]) -> dict[str, Any]:
         malformed_decisions=numbers["malformed_decisions"],
         data_scanned_bytes=scanned,
     )
-    result = {
-        **join,
-        "state": "SUCCEEDED",
-        "rows": numbers["joined_rows"],
-        "defaulted_rows": numbers["defaulted_rows"],
-        "unmatched_rewards": numbers["unmatched_rewards"],
-        "malformed_rewards": numbers["malformed_rewards"],
-        "late_rewards": numbers["late_rewards"],
-        "malformed_decisions": numbers["malformed_decisions"],
-        "data_scanned_bytes": scanned,
-        "enough_rows": enough_rows(numbers["joined_rows"], settings(), bool(join.get("bootstrap"))),
-    }
-    logger.info("join finished", extra=result)
+    found = JoinCounts(
+        rows=numbers["joined_rows"],
+        defaulted_rows=numbers["defaulted_rows"],
+        unmatched_rewards=numbers["unmatched_rewards"],
+        malformed_rewards=numbers["malformed_rewards"],
+        late_rewards=numbers["late_rewards"],
+        malformed_decisions=numbers["malformed_decisions"],
+        data_scanned_bytes=scanned,
+        enough_rows=enough_rows(numbers["joined_rows"], settings(), join.bootstrap),
+    )
+    result = replace(join, state=JoinState.SUCCEEDED, counts=found)
+    logger.info("join finished", extra=result.to_payload())
     return result
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@aws_errors
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """`{"action": "start", "run_id", "input": <execution input>}` | `{"action": "status", "join": <start output>}`."""
-    verb = action(event, ("start", "status"))
-    logger.set_correlation_id(event.get("run_id") or (event.get("join") or {}).get("run_id"))
-    return start(event) if verb == "start" else status(event)
+@step_handler("start", "status")
+def handler(request: Request) -> Payload:
+    """`{"action": "start", "run_id", "input": <execution input>}` | `{"action": "status", "run_id", "join"}`."""
+    if request.verb == "start":
+        return start(request.run_id, RunInput.from_fields(request.child("input"))).to_payload()
+    return status(JoinResult.from_fields(request.child("join"))).to_payload()

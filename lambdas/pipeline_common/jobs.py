@@ -6,21 +6,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline_common.aws import client
-
-IN_PROGRESS = "InProgress"
-COMPLETED = "Completed"
-FAILED = "Failed"
+from pipeline_common.aws import client, not_found
+from pipeline_common.steps import JobStatus
 
 
-def job_state(description: dict[str, Any]) -> str:
+def job_state(description: dict[str, Any]) -> JobStatus:
     """InProgress / Completed / Failed: Stopping counts as in progress, Stopped as failed."""
     status = description.get("TrainingJobStatus", "")
     if status == "Completed":
-        return COMPLETED
+        return JobStatus.COMPLETED
     if status in ("Failed", "Stopped"):
-        return FAILED
-    return IN_PROGRESS
+        return JobStatus.FAILED
+    return JobStatus.IN_PROGRESS
 
 
 def failure_reason(description: dict[str, Any]) -> str:
@@ -34,7 +31,7 @@ def exists(job_name: str) -> bool:
     try:
         client("sagemaker").describe_training_job(TrainingJobName=job_name)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+        if not_found(error):
             return False
         raise
     return True
