@@ -211,7 +211,7 @@ def status(deployment: DeploymentResult) -> DeploymentResult:
         status=rollout.status,
         seen_updating=rollout.seen_updating,
         endpoint_status=endpoint_status,
-        reason=rollout.reason or deployment.reason,
+        reason=rollout.reason or deployment.reason or None,
     )
 
 

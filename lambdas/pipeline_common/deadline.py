@@ -7,31 +7,24 @@ backstop above them all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pipeline_common.config import RunSettings
 from pipeline_common.errors import StepTimedOut
-from pipeline_common.payloads import Fields, Payload
-from pipeline_common.timefmt import iso, now, parse_iso
+from pipeline_common.payloads import PayloadObject, key
+from pipeline_common.timefmt import iso, now
 
 STEPS = ("join", "training", "evaluation", "deployment")
 
 
 @dataclass(frozen=True)
-class Deadline:
-    """When a step's status checks stop waiting, and the limit it came from (payload: `deadline`,
-    `timeout_seconds`, flat in the step's result)."""
+class Deadline(PayloadObject):
+    """When a step's status checks stop waiting, and the limit it came from (flat in the step's result:
+    `deadline`, `timeout_seconds`)."""
 
-    at: datetime
+    at: datetime = field(metadata=key("deadline"))
     timeout_seconds: int
-
-    @classmethod
-    def from_fields(cls, fields: Fields) -> Deadline:
-        return cls(parse_iso(fields.required("deadline", str)), fields.required("timeout_seconds", int))
-
-    def to_payload(self) -> Payload:
-        return {"deadline": iso(self.at), "timeout_seconds": self.timeout_seconds}
 
 
 def stamp(step: str, config: RunSettings) -> Deadline:

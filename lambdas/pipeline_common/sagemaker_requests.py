@@ -27,6 +27,31 @@ def _s3_channel(name: str, uri: str, content_type: str | None = None) -> dict[st
     return channel
 
 
+def _job_request(
+    *,
+    job_name: str,
+    algorithm: dict[str, Any],
+    role_arn: str,
+    channels: list[dict[str, Any]],
+    output_uri: str,
+    hyperparameters: dict[str, str],
+    instance_type: str,
+    experiment_id: str,
+) -> dict[str, Any]:
+    """CreateTrainingJob on one instance with the pipeline's volume, runtime limit and experiment tag."""
+    return {
+        "TrainingJobName": job_name,
+        "AlgorithmSpecification": algorithm,
+        "RoleArn": role_arn,
+        "InputDataConfig": channels,
+        "OutputDataConfig": {"S3OutputPath": output_uri},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": MAX_TRAINING_SECONDS},
+        "HyperParameters": dict(hyperparameters),
+        "Tags": [{"Key": "experiment_id", "Value": experiment_id}],
+    }
+
+
 def training_job_request(
     *,
     job_name: str,
@@ -43,17 +68,16 @@ def training_job_request(
     channels = [_s3_channel(TRAINING_CHANNEL, training_uri, "application/jsonlines")]
     if pretrained_uri:
         channels.append(_s3_channel(PRETRAINED_CHANNEL, pretrained_uri, "application/x-tar"))
-    return {
-        "TrainingJobName": job_name,
-        "AlgorithmSpecification": {"TrainingImage": image_uri, "TrainingInputMode": "File"},
-        "RoleArn": role_arn,
-        "InputDataConfig": channels,
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models/"},
-        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
-        "StoppingCondition": {"MaxRuntimeInSeconds": MAX_TRAINING_SECONDS},
-        "HyperParameters": dict(hyperparameters),
-        "Tags": [{"Key": "experiment_id", "Value": experiment_id}],
-    }
+    return _job_request(
+        job_name=job_name,
+        algorithm={"TrainingImage": image_uri, "TrainingInputMode": "File"},
+        role_arn=role_arn,
+        channels=channels,
+        output_uri=f"s3://{bucket}/models/",
+        hyperparameters=hyperparameters,
+        instance_type=instance_type,
+        experiment_id=experiment_id,
+    )
 
 
 def metric_definitions() -> list[dict[str, str]]:
@@ -83,22 +107,22 @@ def evaluation_job_request(
     ]
     if serving_uri:
         channels.append(_s3_channel("serving", serving_uri, "application/x-tar"))
-    return {
-        "TrainingJobName": job_name,
-        "AlgorithmSpecification": {
-            "TrainingImage": image_uri,
-            "TrainingInputMode": "File",
-            "ContainerEntrypoint": ["evaluate"],
-            "MetricDefinitions": metric_definitions(),
-        },
-        "RoleArn": role_arn,
-        "InputDataConfig": channels,
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/evaluations/"},
-        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
-        "StoppingCondition": {"MaxRuntimeInSeconds": MAX_TRAINING_SECONDS},
-        "HyperParameters": dict(hyperparameters),
-        "Tags": [{"Key": "experiment_id", "Value": experiment_id}],
+    algorithm = {
+        "TrainingImage": image_uri,
+        "TrainingInputMode": "File",
+        "ContainerEntrypoint": ["evaluate"],
+        "MetricDefinitions": metric_definitions(),
     }
+    return _job_request(
+        job_name=job_name,
+        algorithm=algorithm,
+        role_arn=role_arn,
+        channels=channels,
+        output_uri=f"s3://{bucket}/evaluations/",
+        hyperparameters=hyperparameters,
+        instance_type=instance_type,
+        experiment_id=experiment_id,
+    )
 
 
 def model_request(
