@@ -8,8 +8,8 @@ wait.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from botocore.exceptions import ClientError
 from pipeline_common import deadline, store
@@ -49,7 +49,7 @@ class Rollout:
 
 
 def rollout_outcome(
-    description: dict[str, Any], new_config: str, previous_config: str | None, seen_updating: bool
+    description: Mapping[str, object], new_config: str, previous_config: str | None, seen_updating: bool
 ) -> Rollout:
     """Deployed when InService on the new config; rolled back when InService on the old one after an update
     (seen Updating, or a FailureReason); failed on every terminal status (`FAILED_STATES`), on a missing endpoint
@@ -60,7 +60,7 @@ def rollout_outcome(
     """
     status = description.get("EndpointStatus", "")
     config = description.get("EndpointConfigName")
-    reason = description.get("FailureReason", "") or ""
+    reason = str(description.get("FailureReason") or "")
     seen = seen_updating or status in UPDATING_STATES
     if status in FAILED_STATES:
         return Rollout(DeploymentStatus.FAILED, seen, f"status {status}: {reason or 'no FailureReason given'}")
@@ -116,7 +116,7 @@ def region_environment(region: str | None) -> dict[str, str]:
     return {"AWS_DEFAULT_REGION": region, "AWS_REGION": region}
 
 
-def _create(kind: str, **request: Any) -> None:
+def _create(kind: str, **request: object) -> None:
     try:
         getattr(client("sagemaker"), kind)(**request)
     except ClientError as error:

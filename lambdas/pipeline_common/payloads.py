@@ -20,7 +20,7 @@ from pipeline_common.timefmt import iso, parse_iso
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 
-Payload = dict[str, Any]
+Payload = dict[str, object]
 """A JSON object as a handler returns it (what `to_payload` writes and the state machine stores)."""
 
 

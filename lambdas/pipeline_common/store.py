@@ -25,7 +25,7 @@ def lock_key(experiment_id: str) -> str:
 
 
 def _conditional_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 def plain(value: Any) -> Any:
@@ -172,7 +172,8 @@ def release_lock(experiment_id: str, run_id: str) -> bool:
 
 def read_experiment(experiment_id: str) -> dict[str, Any]:
     item = table(env("EXPERIMENTS_TABLE")).get_item(Key={"experiment_id": experiment_id}, ConsistentRead=True)
-    return plain(item.get("Item", {}))
+    experiment: dict[str, Any] = plain(item.get("Item", {}))
+    return experiment
 
 
 def update_experiment(experiment_id: str, **attributes: Any) -> None:
