@@ -27,20 +27,11 @@ from infra.data_lake import (
 from infra.endpoint_alarms import EndpointAlarms
 from infra.metadata import Metadata
 from infra.model import PolicyModel
-from infra.names import FUNCTION_KEYS, METRICS_NAMESPACE, ResourceNames
+from infra.names import ASL_FUNCTION_SUBSTITUTIONS, FUNCTION_KEYS, METRICS_NAMESPACE, ResourceNames
 from infra.settings import Settings
 
 POWERTOOLS_LAYER_NAME = powertools.LAYER_NAME
 
-# Substitution name in statemachine/retrain.asl.json -> function key (docs/contracts.md).
-ASL_FUNCTION_SUBSTITUTIONS = {
-    "TriggerFunctionArn": "trigger",
-    "JoinFunctionArn": "join",
-    "TrainFunctionArn": "train",
-    "EvaluateFunctionArn": "evaluate",
-    "DeployFunctionArn": "deploy",
-    "FinalizeFunctionArn": "finalize",
-}
 INVOKED_BY_STATE_MACHINE = ("join", "train", "evaluate", "deploy", "finalize")
 
 

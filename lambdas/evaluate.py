@@ -26,16 +26,12 @@ def start(run_id: str, join: JoinResult, training: TrainingResult) -> Evaluation
     job_name = sagemaker_name(run_id, "-eval", config.experiment_id)
     serving_id, serving_uri = store.serving_model(config.experiment_id)
     request = evaluation_job_request(
+        jobs.job_site(config),
         job_name=job_name,
-        image_uri=env("TRAINING_IMAGE_URI"),
-        role_arn=env("SAGEMAKER_ROLE_ARN"),
-        bucket=env("BUCKET_NAME"),
         holdout_uri=join.output_prefix,
         candidate_uri=training.artifact_uri,
         serving_uri=serving_uri,
         hyperparameters=config.evaluation_hyperparameters(),
-        instance_type=config.training_instance_type,
-        experiment_id=config.experiment_id,
     )
     if not jobs.exists(job_name):
         client("sagemaker").create_training_job(**request)

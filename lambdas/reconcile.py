@@ -16,9 +16,8 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 from pipeline_common import store
-from pipeline_common.aws import client, not_found
+from pipeline_common.aws import client, unless_missing
 from pipeline_common.config import env, settings
 from pipeline_common.endpoint import describe_endpoint
 from pipeline_common.errors import InvalidEvent, PipelineError
@@ -60,13 +59,7 @@ def _ended_run(event: Any) -> tuple[str, str, dict[str, Any]]:
 
 
 def _config_exists(name: str) -> bool:
-    try:
-        client("sagemaker").describe_endpoint_config(EndpointConfigName=name)
-    except ClientError as error:
-        if not_found(error):
-            return False
-        raise
-    return True
+    return unless_missing(lambda: client("sagemaker").describe_endpoint_config(EndpointConfigName=name)) is not None
 
 
 def _serving_model_id(config_name: str) -> str | None:

@@ -30,15 +30,11 @@ def start(run_id: str, join: JoinResult) -> TrainingResult:
     pretrained = parent.get("artifact_uri") if parent else None
     hyperparameters = {**config.hyperparameters(), "model_id": model_id, "parent_model_id": parent_id or ""}
     request = training_job_request(
+        jobs.job_site(config),
         job_name=model_id,
-        image_uri=env("TRAINING_IMAGE_URI"),
-        role_arn=env("SAGEMAKER_ROLE_ARN"),
-        bucket=env("BUCKET_NAME"),
         training_uri=join.output_prefix,
         pretrained_uri=pretrained,
         hyperparameters=hyperparameters,
-        instance_type=config.training_instance_type,
-        experiment_id=config.experiment_id,
     )
     if not jobs.exists(model_id):
         client("sagemaker").create_training_job(**request)

@@ -125,7 +125,20 @@ NOT_FOUND_CODES = ("ValidationException", "ResourceNotFound")
 
 def not_found(error: ClientError) -> bool:
     """True when `error` says the resource asked for does not exist (rather than that the call failed)."""
-    return error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES
+    return bool(error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES)
+
+
+Found = TypeVar("Found")
+
+
+def unless_missing(describe: Callable[[], Found]) -> Found | None:
+    """`describe()`'s answer, or None when it says the resource does not exist; any other error is raised."""
+    try:
+        return describe()
+    except ClientError as error:
+        if not_found(error):
+            return None
+        raise
 
 
 @cache

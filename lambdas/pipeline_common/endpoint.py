@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from pipeline_common.aws import client, not_found
+from pipeline_common.aws import client, unless_missing
 
 
 def describe_endpoint(name: str) -> dict[str, Any] | None:
     """DescribeEndpoint's answer, or None when the endpoint does not exist (yet, or any more)."""
-    try:
-        description: dict[str, Any] = client("sagemaker").describe_endpoint(EndpointName=name)
-    except ClientError as error:
-        if not_found(error):
-            return None
-        raise
+    description: dict[str, Any] | None = unless_missing(
+        lambda: client("sagemaker").describe_endpoint(EndpointName=name)
+    )
     return description

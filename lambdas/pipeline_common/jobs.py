@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from pipeline_common.aws import client, not_found
+from pipeline_common.aws import client, unless_missing
+from pipeline_common.config import RunSettings, env
+from pipeline_common.sagemaker_requests import JobSite
 from pipeline_common.steps import JobStatus
+
+
+def job_site(config: RunSettings) -> JobSite:
+    """Where the experiment's training and evaluation jobs run (the function's environment and settings)."""
+    return JobSite(
+        image_uri=env("TRAINING_IMAGE_URI"),
+        role_arn=env("SAGEMAKER_ROLE_ARN"),
+        bucket=env("BUCKET_NAME"),
+        instance_type=config.training_instance_type,
+        experiment_id=config.experiment_id,
+    )
 
 
 def job_state(description: dict[str, Any]) -> JobStatus:
@@ -28,13 +39,7 @@ def failure_reason(description: dict[str, Any]) -> str:
 
 def exists(job_name: str) -> bool:
     """Whether a training job of that name exists (so a retried `start` does not create it twice)."""
-    try:
-        client("sagemaker").describe_training_job(TrainingJobName=job_name)
-    except ClientError as error:
-        if not_found(error):
-            return False
-        raise
-    return True
+    return unless_missing(lambda: client("sagemaker").describe_training_job(TrainingJobName=job_name)) is not None
 
 
 def artifact_uri(description: dict[str, Any], bucket: str, prefix: str) -> str:

@@ -37,20 +37,13 @@ from pipeline_common.steps import (
 from pipeline_common.timefmt import now
 from pipeline_common.window import Window
 
+from infra.names import ASL_FUNCTION_SUBSTITUTIONS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = REPO_ROOT / "statemachine" / "retrain.asl.json"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 BUCKET = "bandit-lake"
-FUNCTIONS = ("trigger", "join", "train", "evaluate", "deploy", "finalize")
-SUBSTITUTIONS = {
-    "TriggerFunctionArn": "trigger",
-    "JoinFunctionArn": "join",
-    "TrainFunctionArn": "train",
-    "EvaluateFunctionArn": "evaluate",
-    "DeployFunctionArn": "deploy",
-    "FinalizeFunctionArn": "finalize",
-}
 
 
 def function_arn(name: str) -> str:
@@ -60,7 +53,7 @@ def function_arn(name: str) -> str:
 def render_asl(poll_seconds: int = 0, run_timeout_seconds: int = 300) -> str:
     """The real ASL file with the contract's substitutions applied (as CDK's definition_substitutions do)."""
     text = ASL_PATH.read_text()
-    for key, function in SUBSTITUTIONS.items():
+    for key, function in ASL_FUNCTION_SUBSTITUTIONS.items():
         text = text.replace("${" + key + "}", function_arn(function))
     text = text.replace("${RunTimeoutSeconds}", str(run_timeout_seconds))
     return text.replace("${PollSeconds}", str(poll_seconds))

@@ -325,13 +325,19 @@ def test_rollback_on_demand(state_machine_arn: str, lambdas: InProcessLambda, en
     assert experiment["serving_model_id"] == "m-older" and experiment["watermark"] == WINDOW["start"]
 
 
+def bootstrap(state_machine_arn: str, endpoint: Endpoint, rows: int) -> dict[str, Any]:
+    """A run started by hand with `{"bootstrap": true}` before any endpoint exists, on `rows` joined rows."""
+    endpoint.config = None
+    queue_counts(rows)
+    description, output = execute(state_machine_arn, {"bootstrap": True}, name="bootstrap")
+    assert description["status"] == "SUCCEEDED"
+    return output
+
+
 def test_bootstrap_without_data_creates_the_endpoint_with_the_uniform_policy(
     state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint
 ) -> None:
-    endpoint.config = None
-    queue_counts(0)
-    description, output = execute(state_machine_arn, {"bootstrap": True}, name="bootstrap")
-    assert description["status"] == "SUCCEEDED"
+    output = bootstrap(state_machine_arn, endpoint, 0)
     assert lambdas.actions("train") == [] and lambdas.actions("evaluate") == []
     assert output["deployment"]["mode"] == "create" and output["deployment"]["artifact_uri"] is None
     assert output["result"]["outcome"] == "bootstrapped"
@@ -342,10 +348,7 @@ def test_bootstrap_without_data_creates_the_endpoint_with_the_uniform_policy(
 def test_bootstrap_with_data_trains_and_deploys_without_evaluation(
     state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint
 ) -> None:
-    endpoint.config = None
-    queue_counts(3)
-    description, output = execute(state_machine_arn, {"bootstrap": True}, name="bootstrap")
-    assert description["status"] == "SUCCEEDED"
+    output = bootstrap(state_machine_arn, endpoint, 3)
     assert lambdas.actions("train") == ["start", "status"] and lambdas.actions("evaluate") == []
     assert output["deployment"]["model_id"] == "bandit-demo-bootstrap" and output["result"]["outcome"] == "bootstrapped"
 
@@ -377,6 +380,16 @@ def test_create_endpoint_right_after_its_config_is_retried(
     assert "RecordFailure" not in entered_states(state_machine_arn, "bootstrap")
 
 
+def triggered_run_fails(state_machine_arn: str, error: str) -> str:
+    """A triggered run on 120 joined rows that fails with `error`: the message of its cause."""
+    take_lock()
+    queue_counts(120)
+    description, _ = execute(state_machine_arn, TRIGGERED)
+    assert description["status"] == "FAILED"
+    assert description["error"] == error, description
+    return str(json.loads(description["cause"])["errorMessage"])
+
+
 def test_an_aws_refusal_fails_fast_with_the_service_operation_code_and_message(
     state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint, stub_aws: StubAws
 ) -> None:
@@ -387,12 +400,7 @@ def test_an_aws_refusal_fails_fast_with_the_service_operation_code_and_message(
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, "CreateTrainingJob")
 
     stub_aws("sagemaker", Scripted(client("sagemaker"), create_training_job=create_training_job))
-    take_lock()
-    queue_counts(120)
-    description, _ = execute(state_machine_arn, TRIGGERED)
-    assert description["status"] == "FAILED"
-    assert description["error"] == "AwsCallFailed", description
-    cause = json.loads(description["cause"])["errorMessage"]
+    cause = triggered_run_fails(state_machine_arn, "AwsCallFailed")
     assert cause.startswith("sagemaker.CreateTrainingJob failed: AccessDeniedException: User: arn:aws:sts::")
     assert lambdas.actions("train") == ["start"]  # not retried: repeating it would be refused the same way
     assert store.read_lock("bandit-demo") is None
@@ -420,12 +428,7 @@ def test_a_polling_loop_past_its_limit_fails_the_run_and_releases_the_lock(
         return {**real, "TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
 
     stub_aws("sagemaker", Scripted(sagemaker, describe_training_job=describe_training_job))
-    take_lock()
-    queue_counts(120)
-    description, _ = execute(state_machine_arn, TRIGGERED)
-    assert description["status"] == "FAILED"
-    assert description["error"] == "StepTimedOut", description
-    cause = json.loads(description["cause"])["errorMessage"]
+    cause = triggered_run_fails(state_machine_arn, "StepTimedOut")
     assert cause.startswith("training still Training after its limit of 16200 s")
     assert lambdas.actions("train") == ["start", "status", "status"]
     assert entered_states(state_machine_arn)[-3:] == ["CheckTraining", "RecordFailure", "Fail"]
