@@ -172,7 +172,10 @@ def read(kind: type[T], fields: Fields) -> T:
 
 def _read_value(kind: Any, fields: Fields, key: str) -> Any:
     if dataclasses.is_dataclass(kind) and hasattr(kind, "from_dict"):
-        return kind.from_dict(fields.child(key).as_dict())
+        try:
+            return kind.from_dict(fields.child(key).as_dict())
+        except InvalidEvent as error:
+            raise InvalidEvent(f"payload field {fields.where(key)!r}: {error}") from error
     if dataclasses.is_dataclass(kind):
         return read(cast(type[Any], kind), fields.child(key))
     if isinstance(kind, type) and issubclass(kind, StrEnum):

@@ -76,6 +76,11 @@ def without(payload: dict[str, Any], name: str) -> dict[str, Any]:
             r"'payload\.input\.bootstrap' must be bool, got 'yes'",
         ),
         (
+            join,
+            {"action": "start", "run_id": RUN, "input": {"window": {"start": WINDOW["end"], "end": WINDOW["start"]}}},
+            r"'payload\.input\.window': window start 2026-11-23T01:00:00\.000Z is not before its end",
+        ),
+        (
             finalize,
             {"action": "finalize", "run_id": RUN, "run": {"reward_count": 12, "join": {**COMPLETE_JOIN, "rows": -0.5}}},
             r"'payload\.run\.join\.rows' must be int, got -0\.5",
