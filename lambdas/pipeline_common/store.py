@@ -61,6 +61,12 @@ def set_attributes(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _row(response: dict[str, Any]) -> dict[str, Any] | None:
+    """GetItem's item as plain Python, None when there is none."""
+    item = response.get("Item")
+    return plain(item) if item else None
+
+
 def _known(attributes: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in attributes.items() if value is not None}
 
@@ -187,8 +193,7 @@ def update_experiment(experiment_id: str, **attributes: Any) -> None:
 
 
 def read_model(model_id: str) -> dict[str, Any] | None:
-    item = table(env("MODELS_TABLE")).get_item(Key={"model_id": model_id}, ConsistentRead=True).get("Item")
-    return plain(item) if item else None
+    return _row(table(env("MODELS_TABLE")).get_item(Key={"model_id": model_id}, ConsistentRead=True))
 
 
 def put_model(row: dict[str, Any]) -> None:
@@ -209,8 +214,7 @@ def update_model(model_id: str, **attributes: Any) -> None:
 
 
 def read_join(run_id: str) -> dict[str, Any] | None:
-    item = table(env("JOINS_TABLE")).get_item(Key={"run_id": run_id}, ConsistentRead=True).get("Item")
-    return plain(item) if item else None
+    return _row(table(env("JOINS_TABLE")).get_item(Key={"run_id": run_id}, ConsistentRead=True))
 
 
 def put_join(row: dict[str, Any]) -> None:
