@@ -14,8 +14,8 @@ from pipeline_common.steps import DeploymentStatus, JobStatus, JoinState, ModelS
 
 
 @dataclass(frozen=True)
-class Decision:
-    """The outcome and the writes it implies."""
+class RunResolution:
+    """A finished run's outcome and the registry writes it implies (not a served `Decision`)."""
 
     outcome: Outcome
     model_id: str | None = None
@@ -45,7 +45,7 @@ def trained_model(run: RunState) -> str | None:
     return run.training.model_id
 
 
-def decide(run: RunState) -> Decision:
+def decide(run: RunState) -> RunResolution:
     """The outcome of a run that reached `Finalize` (every path but a failure)."""
     learner = trained_model(run)
     window_end = run.join.window.to_dict()["end"] if run.join else None
@@ -55,7 +55,7 @@ def decide(run: RunState) -> Decision:
     if run.input.rollback_to:
         model_id = run.input.rollback_to
         if deployment is not None and deployed:
-            return Decision(
+            return RunResolution(
                 Outcome.ROLLBACK_DEPLOYED,
                 model_id,
                 ModelState.SERVING,
@@ -63,10 +63,10 @@ def decide(run: RunState) -> Decision:
                 retire_model_id=deployment.previous_model_id,
                 metrics={**base, "Promotions": 0, "Rollbacks": 1},
             )
-        return Decision(Outcome.ROLLBACK_REVERTED, model_id, None, metrics={**base, "Rollbacks": 1})
+        return RunResolution(Outcome.ROLLBACK_REVERTED, model_id, None, metrics={**base, "Rollbacks": 1})
     if deployment is not None:
         if deployed:
-            return Decision(
+            return RunResolution(
                 Outcome.BOOTSTRAPPED if run.input.bootstrap else Outcome.PROMOTED,
                 deployment.model_id,
                 ModelState.SERVING,
@@ -78,7 +78,7 @@ def decide(run: RunState) -> Decision:
             )
         # The alarms judged the rollout (5XX, latency), not what the candidate learned: it stays the lineage head.
         rolled_back = {**base, "Promotions": 0, "Rollbacks": 1}
-        return Decision(
+        return RunResolution(
             Outcome.ROLLED_BACK,
             deployment.model_id,
             ModelState.ROLLED_BACK,
@@ -88,7 +88,7 @@ def decide(run: RunState) -> Decision:
         )
     verdict = run.evaluation.verdict if run.evaluation else None
     if verdict is not None and not verdict.promote:
-        return Decision(
+        return RunResolution(
             Outcome.REJECTED,
             run.training.model_id if run.training else None,
             ModelState.REJECTED,
@@ -96,7 +96,7 @@ def decide(run: RunState) -> Decision:
             metrics={**base, "Promotions": 0},
             learner_model_id=learner,
         )
-    return Decision(Outcome.SKIPPED, watermark=window_end, metrics=base)
+    return RunResolution(Outcome.SKIPPED, watermark=window_end, metrics=base)
 
 
 def failed_step(run: RunState) -> str:
