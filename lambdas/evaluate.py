@@ -29,7 +29,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
     request = evaluation_job_request(
         job_name=job_name,
         image_uri=env("TRAINING_IMAGE_URI"),
-        role_arn=env("SAGEMAKER_ROLE_ARN"),
+        role_arn=env("EVALUATION_ROLE_ARN"),
         bucket=env("BUCKET_NAME"),
         holdout_uri=field(join, "output_prefix", str),
         candidate_uri=field(training, "artifact_uri", str),

@@ -34,7 +34,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
     request = training_job_request(
         job_name=model_id,
         image_uri=env("TRAINING_IMAGE_URI"),
-        role_arn=env("SAGEMAKER_ROLE_ARN"),
+        role_arn=env("TRAINING_ROLE_ARN"),
         bucket=env("BUCKET_NAME"),
         training_uri=field(join, "output_prefix", str),
         pretrained_uri=pretrained,

@@ -60,7 +60,7 @@ def _without_describe_alarms(raw: dict[str, Any]) -> dict[str, Any]:
 def _green(engine: SageMakerEngine, raw: dict[str, Any], tmp_path: Path) -> Fleet:
     engine._models["candidate"] = {
         "ModelName": "candidate",
-        "ExecutionRoleArn": _role(raw, "ModelExecutionRole"),
+        "ExecutionRoleArn": _role(raw, "ModelEndpointRole"),
         "PrimaryContainer": {"Image": _image(raw), "ModelDataUrl": f"s3://{_bucket(raw)}/models/m1/model.tar.gz"},
     }
     return Fleet("candidate-config", [Variant("AllTraffic", "candidate", 1.0, 1, "image", tmp_path)])
@@ -83,7 +83,7 @@ def test_without_the_grant_the_update_rolls_back_naming_the_denied_action(raw: d
     with pytest.raises(_Rollback) as rollback:
         engine._check(_green(engine, old, tmp_path), ALARMS)  # what every bake step of an update runs
     message = str(rollback.value)
-    assert "assumed-role/BanditPipeline-ModelExecutionRole" in message
+    assert "assumed-role/BanditPipeline-ModelEndpointRole" in message
     assert f"cloudwatch:DescribeAlarms on resource: arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARMS[0]}" in message
 
 
@@ -116,7 +116,7 @@ def test_a_training_job_reads_its_channels_and_writes_its_artifact_as_its_role(
     bucket = _bucket(raw)
     request = {
         "TrainingJobName": "bandit-demo-train-1",
-        "RoleArn": _role(raw, "ModelExecutionRole"),
+        "RoleArn": _role(raw, "ModelTrainingRole"),
         "AlgorithmSpecification": {"TrainingImage": _image(raw)},
         "InputDataConfig": [
             {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": f"s3://{bucket}/joined/run-1/"}}}
@@ -133,10 +133,34 @@ def test_a_training_job_reads_its_channels_and_writes_its_artifact_as_its_role(
         engine._authorize_job(joined_output)
 
 
+def test_an_evaluation_job_writes_its_verdict_only_as_the_evaluation_role(raw: dict[str, Any], tmp_path: Path) -> None:
+    """The engine acts as the RoleArn of each request: the training role must not write under evaluations/."""
+    engine = _engine(raw, tmp_path)
+    bucket = _bucket(raw)
+    request = {
+        "TrainingJobName": "bandit-demo-run-1-eval",
+        "RoleArn": _role(raw, "ModelEvaluationRole"),
+        "AlgorithmSpecification": {"TrainingImage": _image(raw)},
+        "InputDataConfig": [
+            {"ChannelName": name, "DataSource": {"S3DataSource": {"S3Uri": uri}}}
+            for name, uri in (
+                ("holdout", f"s3://{bucket}/joined/run-1/"),
+                ("candidate", f"s3://{bucket}/models/bandit-demo-run-1/output/model.tar.gz"),
+            )
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/evaluations/"},
+    }
+    engine._authorize_job(request)
+    denied = {"ModelTrainingRole": r"s3:PutObject on resource: .*/evaluations/", "ModelEndpointRole": r"s3:ListBucket"}
+    for other, what in denied.items():
+        with pytest.raises(_JobFailed, match=rf"assumed-role/BanditPipeline-{other}.* not authorized .*{what}"):
+            engine._authorize_job({**request, "RoleArn": _role(raw, other)})
+
+
 def test_the_functions_may_pass_the_execution_role_to_sagemaker_only(raw: dict[str, Any]) -> None:
     authorizer = Authorizer()
     authorizer.load(from_raw_template(raw, "BanditPipeline", ACCOUNT, REGION))
-    execution_role = _role(raw, "ModelExecutionRole")
+    execution_role = _role(raw, "ModelEndpointRole")
     call = requests.Call(
         "sagemaker",
         "CreateModel",
@@ -157,7 +181,7 @@ def test_the_functions_may_pass_the_execution_role_to_sagemaker_only(raw: dict[s
 def test_the_execution_role_is_assumable_by_sagemaker_only_from_this_account(raw: dict[str, Any]) -> None:
     authorizer = Authorizer()
     authorizer.load(from_raw_template(raw, "BanditPipeline", ACCOUNT, REGION))
-    role = _role(raw, "ModelExecutionRole")
+    role = _role(raw, "ModelTrainingRole")
     assert authorizer.assumable(role, "sagemaker.amazonaws.com", {"aws:SourceAccount": ACCOUNT})
     assert not authorizer.assumable(role, "sagemaker.amazonaws.com", {"aws:SourceAccount": "999999999999"})
     assert not authorizer.assumable(_role(raw, "PipelineDeployRole"), "sagemaker.amazonaws.com", {})
