@@ -29,8 +29,22 @@ class ExecutionAccess:
     metric_namespace: str
 
 
-TRAINING_LOGS = "/aws/sagemaker/TrainingJobs"
+TRAINING_JOB_LOGS = "/aws/sagemaker/TrainingJobs"
 """Training jobs (the evaluation is one too) log here, one stream per job instance."""
+TRAINING_JOB_METRICS = "/aws/sagemaker/TrainingJobs"
+"""The CloudWatch namespace of training-job instance metrics."""
+
+
+def _training_job(construct_id: str, description: str, writes: str) -> ExecutionAccess:
+    """Training and evaluation both run as SageMaker training jobs over the joined rows and the models."""
+    return ExecutionAccess(
+        construct_id,
+        description,
+        reads=(JOINED_PREFIX, MODELS_PREFIX),
+        writes=(writes,),
+        log_group=TRAINING_JOB_LOGS,
+        metric_namespace=TRAINING_JOB_METRICS,
+    )
 
 
 def execution_accesses(names: ResourceNames) -> tuple[ExecutionAccess, ExecutionAccess, ExecutionAccess]:
@@ -42,21 +56,15 @@ def execution_accesses(names: ResourceNames) -> tuple[ExecutionAccess, Execution
     model nor the gate's verdict.
     """
     return (
-        ExecutionAccess(
+        _training_job(
             "TrainingRole",
             "SageMaker training jobs: read joined rows and the warm-start model, write the candidate's artifact",
-            reads=(JOINED_PREFIX, MODELS_PREFIX),
-            writes=(MODELS_PREFIX,),
-            log_group=TRAINING_LOGS,
-            metric_namespace="/aws/sagemaker/TrainingJobs",
+            writes=MODELS_PREFIX,
         ),
-        ExecutionAccess(
+        _training_job(
             "EvaluationRole",
             "SageMaker evaluation jobs: read the holdout and the models, write the report and verdict",
-            reads=(JOINED_PREFIX, MODELS_PREFIX),
-            writes=(EVALUATIONS_PREFIX,),
-            log_group=TRAINING_LOGS,
-            metric_namespace="/aws/sagemaker/TrainingJobs",
+            writes=EVALUATIONS_PREFIX,
         ),
         ExecutionAccess(
             "EndpointRole",

@@ -289,13 +289,7 @@ class Pipeline(Construct):
             description=f"Lambda {name}: only what the {key} step needs",
         )
         self.roles[key] = role
-        log_group = logs.LogGroup(
-            self,
-            f"{title}Logs",
-            log_group_name=f"/aws/lambda/{name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        log_group = self._log_group(f"{title}Logs", f"/aws/lambda/{name}", log_retention)
         log_group.grant_write(role)
         fn = lambda_.Function(
             self,
@@ -323,6 +317,12 @@ class Pipeline(Construct):
         )
         return fn
 
+    def _log_group(self, construct_id: str, name: str, retention: logs.RetentionDays) -> logs.LogGroup:
+        """A named log group deleted with the stack (the runs' records live in the registry, not in logs)."""
+        return logs.LogGroup(
+            self, construct_id, log_group_name=name, retention=retention, removal_policy=RemovalPolicy.DESTROY
+        )
+
     def _sagemaker_arn(self, kind: str, name: str) -> str:
         return Stack.of(self).format_arn(service="sagemaker", resource=kind, resource_name=name)
 
@@ -347,13 +347,9 @@ class Pipeline(Construct):
     ) -> sfn.StateMachine:
         """The ASL file as written (tests read the same file), with ARNs, the poll interval and the execution's
         `TimeoutSeconds` substituted."""
-        log_group = logs.LogGroup(
-            self,
-            "RetrainLogs",
-            # The vended-logs prefix keeps Step Functions' log delivery within the account's resource-policy limit.
-            log_group_name=f"/aws/vendedlogs/states/{self.names.state_machine_name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+        # The vended-logs prefix keeps Step Functions' log delivery within the account's resource-policy limit.
+        log_group = self._log_group(
+            "RetrainLogs", f"/aws/vendedlogs/states/{self.names.state_machine_name}", log_retention
         )
         substitutions = {name: self.functions[key].function_arn for name, key in ASL_FUNCTION_SUBSTITUTIONS.items()}
         substitutions["PollSeconds"] = str(settings.poll_seconds)

@@ -34,13 +34,9 @@ CONTRACT_ENV = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 }
-SUBSTITUTIONS = {
-    "TriggerFunctionArn",
-    "JoinFunctionArn",
-    "TrainFunctionArn",
-    "EvaluateFunctionArn",
-    "DeployFunctionArn",
-    "FinalizeFunctionArn",
+# docs/contracts.md: `${<Key>FunctionArn}` per function the ASL may name (reconcile runs on the execution's end
+# event, outside it), the poll interval and the run timeout.
+SUBSTITUTIONS = {f"{key.capitalize()}FunctionArn" for key in FUNCTION_KEYS if key != "reconcile"} | {
     "PollSeconds",
     "RunTimeoutSeconds",
 }
