@@ -1,4 +1,4 @@
-"""Lambdas, state machine, trigger rule, SageMaker role and image, alarms, dashboard, outputs."""
+"""Lambdas, state machine, trigger rule, SageMaker execution roles and image, alarms, dashboard, outputs."""
 
 from __future__ import annotations
 
@@ -281,6 +281,9 @@ def test_outputs(synth):
         "JoinsTableName",
         "StateTableName",
         "IdempotencyTableName",
+        "TrainingRoleArn",
+        "EvaluationRoleArn",
+        "EndpointRoleArn",
     ):
         assert name in outputs, name
     assert outputs["EndpointName"]["Value"] == f"{synth.settings.experiment_id}-policy"
