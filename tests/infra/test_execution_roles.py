@@ -7,12 +7,14 @@ use it: as the role a function may pass to SageMaker, and as the role its enviro
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from infra.names import ResourceNames
+from infra.settings import REPO_ROOT
 from local.iam.authorizer import Authorizer
 from local.iam.catalog import Catalog, from_template, named_template
 from local.iam.requests import Check
@@ -118,12 +120,29 @@ def test_the_endpoint_role_cannot_write_models_or_the_verdict(lake: Lake) -> Non
         assert not lake.allows(endpoint, "s3:DeleteObject", lake.object(key)), key
     assert not lake.allows(endpoint, "s3:GetObject", lake.object(f"joined/{JOB}/part-0"))
     assert not lake.allows(endpoint, "s3:GetObject", lake.object(f"evaluations/{JOB}-eval/output/model.tar.gz"))
-    # what it does need: read the served artifact, log decisions (PutRecordBatch only, container/decision_log.py)
+    # what it does need: read the served artifact, log decisions with exactly the Firehose calls the image makes
     assert lake.allows(endpoint, "s3:GetObject", lake.object(f"models/{JOB}/output/model.tar.gz"))
-    decisions, rewards = lake.environment["DECISIONS_STREAM"], lake.names.rewards_stream  # no forged rewards
-    assert lake.allows(endpoint, "firehose:PutRecordBatch", lake.stream(decisions))
-    assert not lake.allows(endpoint, "firehose:PutRecord", lake.stream(decisions))
-    assert not lake.allows(endpoint, "firehose:PutRecordBatch", lake.stream(rewards))
+    decisions, rewards = lake.environment["DECISIONS_STREAM"], lake.names.rewards_stream
+    called = container_firehose_actions()
+    assert called == {"firehose:PutRecordBatch"}  # container/serving/decision_log.py; guards the scan itself
+    for action in FIREHOSE_CALLS.values():
+        assert lake.allows(endpoint, action, lake.stream(decisions)) == (action in called), action
+        assert not lake.allows(endpoint, action, lake.stream(rewards)), action  # the endpoint cannot forge rewards
+
+
+FIREHOSE_CALLS = {"put_record": "firehose:PutRecord", "put_record_batch": "firehose:PutRecordBatch"}
+
+
+def container_firehose_actions() -> set[str]:
+    """The Firehose actions the image's code calls (`<client>.put_record_batch(...)`), tests excluded."""
+    found: set[str] = set()
+    for path in (REPO_ROOT / "container").rglob("*.py"):
+        if "tests" in path.relative_to(REPO_ROOT).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in FIREHOSE_CALLS:
+                found.add(FIREHOSE_CALLS[node.func.attr])
+    return found
 
 
 def test_training_cannot_write_the_verdict(lake: Lake) -> None:
