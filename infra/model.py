@@ -35,6 +35,12 @@ TRAINING_JOB_METRICS = "/aws/sagemaker/TrainingJobs"
 """The CloudWatch namespace of training-job instance metrics."""
 
 
+ENDPOINT_ROLE_ID = "ExecutionRole"
+"""The construct id of the role all three jobs shared before each got its own: the endpoint role keeps it, so the
+stack update that splits the roles changes that role's policy instead of replacing it, and an endpoint deployed
+before the split (its model names that role's ARN) keeps its credentials and its decision log."""
+
+
 def _training_job(construct_id: str, description: str, writes: str) -> ExecutionAccess:
     """Training and evaluation both run as SageMaker training jobs over the joined rows and the models."""
     return ExecutionAccess(
@@ -67,7 +73,7 @@ def execution_accesses(names: ResourceNames) -> tuple[ExecutionAccess, Execution
             writes=EVALUATIONS_PREFIX,
         ),
         ExecutionAccess(
-            "EndpointRole",
+            ENDPOINT_ROLE_ID,
             "The policy endpoint: read the served model, log decisions to Firehose; no writes to the data lake",
             reads=(MODELS_PREFIX,),
             writes=(),

@@ -174,3 +174,13 @@ def test_only_the_endpoint_role_reads_the_rollback_alarms(lake: Lake) -> None:
         assert lake.allows(lake.passed("deploy"), "cloudwatch:DescribeAlarms", alarm)
         assert not lake.allows(lake.passed("train"), "cloudwatch:DescribeAlarms", alarm)
         assert not lake.allows(lake.passed("evaluate"), "cloudwatch:DescribeAlarms", alarm)
+
+
+SHARED_ROLE_LOGICAL_ID = "ModelExecutionRoleB8BE4D0D"
+"""The logical id of the one role all jobs shared before the split (as deployed stacks have it)."""
+
+
+def test_the_endpoint_role_is_the_shared_role_updated_in_place(lake: Lake) -> None:
+    """A serving endpoint's model names the shared role's ARN; if the split replaced that role, CloudFormation would
+    delete it under the running endpoint, whose container would lose the credentials its decision log uses."""
+    assert lake.passed("deploy") == f"arn:aws:iam::{ACCOUNT}:role/BanditPipeline-{SHARED_ROLE_LOGICAL_ID}"

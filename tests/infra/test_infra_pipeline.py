@@ -181,7 +181,7 @@ def test_deploy_scoped_to_experiment_prefix_and_passes_only_the_endpoint_role(sy
 EXECUTION_ROLES = {
     "TrainingRole": ({"joined", "models"}, {"models"}, "/aws/sagemaker/TrainingJobs", set()),
     "EvaluationRole": ({"joined", "models"}, {"evaluations"}, "/aws/sagemaker/TrainingJobs", set()),
-    "EndpointRole": (
+    "ExecutionRole": (  # the endpoint's: it keeps the shared role's id (infra.model.ENDPOINT_ROLE_ID)
         {"models"},
         set(),
         "/aws/sagemaker/Endpoints/",

@@ -60,7 +60,7 @@ def _without_describe_alarms(raw: dict[str, Any]) -> dict[str, Any]:
 def _green(engine: SageMakerEngine, raw: dict[str, Any], tmp_path: Path) -> Fleet:
     engine._models["candidate"] = {
         "ModelName": "candidate",
-        "ExecutionRoleArn": _role(raw, "ModelEndpointRole"),
+        "ExecutionRoleArn": _role(raw, "ModelExecutionRole"),
         "PrimaryContainer": {"Image": _image(raw), "ModelDataUrl": f"s3://{_bucket(raw)}/models/m1/model.tar.gz"},
     }
     return Fleet("candidate-config", [Variant("AllTraffic", "candidate", 1.0, 1, "image", tmp_path)])
@@ -83,7 +83,7 @@ def test_without_the_grant_the_update_rolls_back_naming_the_denied_action(raw: d
     with pytest.raises(_Rollback) as rollback:
         engine._check(_green(engine, old, tmp_path), ALARMS)  # what every bake step of an update runs
     message = str(rollback.value)
-    assert "assumed-role/BanditPipeline-ModelEndpointRole" in message
+    assert "assumed-role/BanditPipeline-ModelExecutionRole" in message
     assert f"cloudwatch:DescribeAlarms on resource: arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARMS[0]}" in message
 
 
@@ -146,7 +146,7 @@ def test_an_evaluation_job_writes_its_verdict_only_as_the_evaluation_role(raw: d
     channels = {"holdout": "joined/run-1/", "candidate": "models/bandit-demo-run-1/output/model.tar.gz"}
     request = _job(raw, "bandit-demo-run-1-eval", "ModelEvaluationRole", channels, "evaluations/")
     engine._authorize_job(request)
-    denied = {"ModelTrainingRole": r"s3:PutObject on resource: .*/evaluations/", "ModelEndpointRole": r"s3:ListBucket"}
+    denied = {"ModelTrainingRole": r"s3:PutObject on resource: .*/evaluations/", "ModelExecutionRole": r"s3:ListBucket"}
     for other, what in denied.items():
         with pytest.raises(_JobFailed, match=rf"assumed-role/BanditPipeline-{other}.* not authorized .*{what}"):
             engine._authorize_job({**request, "RoleArn": _role(raw, other)})
@@ -155,7 +155,7 @@ def test_an_evaluation_job_writes_its_verdict_only_as_the_evaluation_role(raw: d
 def test_the_functions_may_pass_the_execution_role_to_sagemaker_only(raw: dict[str, Any]) -> None:
     authorizer = Authorizer()
     authorizer.load(from_raw_template(raw, "BanditPipeline", ACCOUNT, REGION))
-    execution_role = _role(raw, "ModelEndpointRole")
+    execution_role = _role(raw, "ModelExecutionRole")
     call = requests.Call(
         "sagemaker",
         "CreateModel",
