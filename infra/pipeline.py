@@ -89,6 +89,8 @@ class Pipeline(Construct):
     ):
         super().__init__(scope, construct_id)
         self.names = names
+        self.roles: dict[str, iam.Role] = {}
+        """function key -> its Lambda execution role (typed, unlike `Function.role`)"""
         stack = Stack.of(self)
         # Known before the state machine exists: the trigger's policy cannot reference the state machine resource,
         # because the state machine references the trigger's ARN (`${TriggerFunctionArn}`).
@@ -131,7 +133,6 @@ class Pipeline(Construct):
         }
 
         layer = self._powertools_layer()
-        self.roles: dict[str, iam.Role] = {}
         code = lambda_.Code.from_asset(str(lambdas_dir), exclude=["**/__pycache__", "**/*.pyc", ".pytest_cache"])
         self.functions: dict[str, lambda_.Function] = {
             key: self._function(key, code=code, layer=layer, log_retention=log_retention) for key in FUNCTION_KEYS
