@@ -136,7 +136,7 @@ def start(run_id: str, run: RunState) -> DeploymentResult:
         **model_request(
             model_name=model_name,
             image_uri=env("TRAINING_IMAGE_URI"),
-            role_arn=env("SAGEMAKER_ROLE_ARN"),
+            role_arn=env("ENDPOINT_ROLE_ARN"),
             artifact_uri=artifact,
             environment={
                 "DECISIONS_STREAM": env("DECISIONS_STREAM"),

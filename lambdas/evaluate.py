@@ -26,7 +26,7 @@ def start(run_id: str, join: JoinResult, training: TrainingResult) -> Evaluation
     job_name = sagemaker_name(run_id, "-eval", config.experiment_id)
     serving_id, serving_uri = store.serving_model(config.experiment_id)
     request = evaluation_job_request(
-        jobs.job_site(config),
+        jobs.job_site(config, role_variable="EVALUATION_ROLE_ARN"),
         job_name=job_name,
         holdout_uri=join.output_prefix,
         candidate_uri=training.artifact_uri,

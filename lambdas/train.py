@@ -30,7 +30,7 @@ def start(run_id: str, join: JoinResult) -> TrainingResult:
     pretrained = parent.get("artifact_uri") if parent else None
     hyperparameters = {**config.hyperparameters(), "model_id": model_id, "parent_model_id": parent_id or ""}
     request = training_job_request(
-        jobs.job_site(config),
+        jobs.job_site(config, role_variable="TRAINING_ROLE_ARN"),
         job_name=model_id,
         training_uri=join.output_prefix,
         pretrained_uri=pretrained,

@@ -10,11 +10,12 @@ from pipeline_common.sagemaker_requests import JobSite
 from pipeline_common.steps import JobStatus
 
 
-def job_site(config: RunSettings) -> JobSite:
-    """Where the experiment's training and evaluation jobs run (the function's environment and settings)."""
+def job_site(config: RunSettings, *, role_variable: str) -> JobSite:
+    """Where one of the experiment's jobs runs (the function's environment and settings), as the role that job gets:
+    training and evaluation each have their own (`role_variable` names its environment variable)."""
     return JobSite(
         image_uri=env("TRAINING_IMAGE_URI"),
-        role_arn=env("SAGEMAKER_ROLE_ARN"),
+        role_arn=env(role_variable),
         bucket=env("BUCKET_NAME"),
         instance_type=config.training_instance_type,
         experiment_id=config.experiment_id,

@@ -44,7 +44,8 @@ from infra.settings import Settings, parse_settings
 
 RUN = "bandit-demo-20261123T010000"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/bandit:latest"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/training"
+ENDPOINT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/endpoint"
 SM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:"
 
 
@@ -263,7 +264,7 @@ def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
                     "AWS_REGION": REGION,
                 },
             },
-            "ExecutionRoleArn": ROLE,
+            "ExecutionRoleArn": ENDPOINT_ROLE,
         },
     )
     sagemaker_stub.add_response(

@@ -109,20 +109,27 @@ def test_a_model_must_pull_its_image_and_read_its_artifact(raw: dict[str, Any], 
         engine._authorize_model(other_repo)
 
 
+def _job(raw: dict[str, Any], name: str, role: str, channels: dict[str, str], output: str) -> dict[str, Any]:
+    """A CreateTrainingJob request as the engine authorizes it: channel name -> key in the data lake bucket."""
+    bucket = _bucket(raw)
+    return {
+        "TrainingJobName": name,
+        "RoleArn": _role(raw, role),
+        "AlgorithmSpecification": {"TrainingImage": _image(raw)},
+        "InputDataConfig": [
+            {"ChannelName": channel, "DataSource": {"S3DataSource": {"S3Uri": f"s3://{bucket}/{key}"}}}
+            for channel, key in channels.items()
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{output}"},
+    }
+
+
 def test_a_training_job_reads_its_channels_and_writes_its_artifact_as_its_role(
     raw: dict[str, Any], tmp_path: Path
 ) -> None:
     engine = _engine(raw, tmp_path)
     bucket = _bucket(raw)
-    request = {
-        "TrainingJobName": "bandit-demo-train-1",
-        "RoleArn": _role(raw, "ModelExecutionRole"),
-        "AlgorithmSpecification": {"TrainingImage": _image(raw)},
-        "InputDataConfig": [
-            {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": f"s3://{bucket}/joined/run-1/"}}}
-        ],
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models/"},
-    }
+    request = _job(raw, "bandit-demo-train-1", "ModelTrainingRole", {"train": "joined/run-1/"}, "models/")
     engine._authorize_job(request)
     rewards = copy.deepcopy(request)
     rewards["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{bucket}/rewards/"
@@ -131,6 +138,18 @@ def test_a_training_job_reads_its_channels_and_writes_its_artifact_as_its_role(
     joined_output = {**request, "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/joined/"}}
     with pytest.raises(_JobFailed, match=r"s3:PutObject on resource: arn:aws:s3:::.*/joined/bandit-demo-train-1/"):
         engine._authorize_job(joined_output)
+
+
+def test_an_evaluation_job_writes_its_verdict_only_as_the_evaluation_role(raw: dict[str, Any], tmp_path: Path) -> None:
+    """The engine acts as the RoleArn of each request: the training role must not write under evaluations/."""
+    engine = _engine(raw, tmp_path)
+    channels = {"holdout": "joined/run-1/", "candidate": "models/bandit-demo-run-1/output/model.tar.gz"}
+    request = _job(raw, "bandit-demo-run-1-eval", "ModelEvaluationRole", channels, "evaluations/")
+    engine._authorize_job(request)
+    denied = {"ModelTrainingRole": r"s3:PutObject on resource: .*/evaluations/", "ModelExecutionRole": r"s3:ListBucket"}
+    for other, what in denied.items():
+        with pytest.raises(_JobFailed, match=rf"assumed-role/BanditPipeline-{other}.* not authorized .*{what}"):
+            engine._authorize_job({**request, "RoleArn": _role(raw, other)})
 
 
 def test_the_functions_may_pass_the_execution_role_to_sagemaker_only(raw: dict[str, Any]) -> None:
@@ -157,7 +176,7 @@ def test_the_functions_may_pass_the_execution_role_to_sagemaker_only(raw: dict[s
 def test_the_execution_role_is_assumable_by_sagemaker_only_from_this_account(raw: dict[str, Any]) -> None:
     authorizer = Authorizer()
     authorizer.load(from_raw_template(raw, "BanditPipeline", ACCOUNT, REGION))
-    role = _role(raw, "ModelExecutionRole")
+    role = _role(raw, "ModelTrainingRole")
     assert authorizer.assumable(role, "sagemaker.amazonaws.com", {"aws:SourceAccount": ACCOUNT})
     assert not authorizer.assumable(role, "sagemaker.amazonaws.com", {"aws:SourceAccount": "999999999999"})
     assert not authorizer.assumable(_role(raw, "PipelineDeployRole"), "sagemaker.amazonaws.com", {})
