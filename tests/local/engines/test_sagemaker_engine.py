@@ -338,11 +338,11 @@ def test_errors_on_green_roll_back(sm: Any, runtime: Any, engine: SageMakerEngin
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        endpoint = engine._endpoint(serving)
+        endpoint = engine.table.get(serving)
         if endpoint.green is not None and endpoint.green_share > 0:
             break
         time.sleep(0.05)
-    green = engine._endpoint(serving).green
+    green = engine.table.get(serving).green
     assert green is not None
     green.variants[0].process.kill()
     for _ in range(10):
@@ -381,7 +381,7 @@ def test_an_alarm_in_alarm_state_rolls_back(sm: Any, runtime: Any, engine: SageM
         },
     )
     deadline = time.monotonic() + 30
-    while engine._endpoint(serving).green_share == 0 and time.monotonic() < deadline:
+    while engine.table.get(serving).green_share == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     cloudwatch.set_alarm_state(AlarmName="policy-5xx", StateValue="ALARM", StateReason="test")
     described = _wait_status(sm, serving, engine)
@@ -442,7 +442,7 @@ def test_linear_steps_through_the_instances(sm: Any, runtime: Any, engine: SageM
     shares: list[float] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        endpoint = engine._endpoint(serving)
+        endpoint = engine.table.get(serving)
         if endpoint.green is not None and (not shares or shares[-1] != endpoint.green_share):
             shares.append(endpoint.green_share)
         if endpoint.status == "InService" and endpoint.update_thread and not endpoint.update_thread.is_alive():
