@@ -4,7 +4,10 @@ production variant, each instance with a disk of its own (`<variant>/instance-<n
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
+import signal
 import subprocess
 import tarfile
 import threading
@@ -83,6 +86,7 @@ class FleetLauncher:
         instance's disk: SageMaker replaces an unhealthy instance with a new one.
         """
         variant.instance += 1
+        variant.group_killed = False
         root = variant.instance_root
         ml = root / "ml"
         model_dir = ml / "model"
@@ -184,7 +188,14 @@ class FleetLauncher:
 
 
 def stop_instance(variant: Variant) -> None:
-    stop_process(variant.process)
+    """Stop the variant's current container. One whose main process already exited is gone, as Docker ends a
+    container when its PID 1 exits: what it left running (a forked worker) is killed, once."""
+    process = variant.process
+    if process is not None and process.poll() is not None and not variant.group_killed:
+        variant.group_killed = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    stop_process(process)
     if variant.pool is not None:
         variant.pool.close()
 

@@ -32,6 +32,7 @@ class Variant:
     instance: int = 0
     port: int = 0
     process: subprocess.Popen[Any] | None = None
+    group_killed: bool = False
     pool: ConnectionPool | None = None
     healthy: bool = False
     down_since: float | None = None

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import signal
 import tarfile
 import time
 import uuid
@@ -15,7 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local.aws import client
@@ -488,3 +492,75 @@ def test_a_training_container_gets_sagemakers_variables_and_no_region(sm: Any, b
     sm.create_training_job(**request)
     described = _wait_job(sm, "env-job")
     assert described["FailureReason"] == "AlgorithmError: MY_SETTING SM_ML_ROOT TRAINING_JOB_ARN TRAINING_JOB_NAME"
+
+
+def _environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+
+
+def _unretried_runtime(url: str) -> Any:
+    """sagemaker-runtime with no retries: each call shows what InvokeEndpoint answered."""
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def test_a_dead_container_is_replaced_and_the_outage_shows(
+    sm: Any, runtime: Any, engine: SageMakerEngine, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 14.2: a SIGKILLed serving container left the endpoint InService with every call a 424. SageMaker pings
+    every container and replaces an unhealthy instance: while it does, the endpoint has no healthy instance
+    (OutOfService, CurrentInstanceCount 0, a VariantStatus saying why) and calls get ServiceUnavailable (503); the
+    new instance has the same environment on a fresh disk, and serves."""
+    log = tmp_path_factory.mktemp("crash") / "decisions.jsonl"
+    config = _model_and_config(sm, "crashy", None, {"MODEL_ID": "crashy", "DECISIONS_LOG_PATH": str(log)})
+    sm.create_endpoint(EndpointName="crashy", EndpointConfigName=config)
+    assert _wait_status(sm, "crashy", engine)["EndpointStatus"] == "InService"
+    assert _invoke(runtime, "crashy")["model_id"] == "crashy"
+    [first] = engine.variant_processes("crashy")
+    first_env = _environ(first["pid"])
+
+    os.killpg(first["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while engine.variant_processes("crashy")[0]["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    with pytest.raises(ClientError) as outage:
+        _unretried_runtime(sm.meta.endpoint_url).invoke_endpoint(
+            EndpointName="crashy", ContentType="application/json", Body=b'{"context": {}}'
+        )
+    error = outage.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ServiceUnavailable", 503)
+    assert "no healthy instance" in error["Error"]["Message"]
+    described = sm.describe_endpoint(EndpointName="crashy")
+    assert described["EndpointStatus"] == "OutOfService"
+    [variant] = described["ProductionVariants"]
+    assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (0, 1)
+    assert variant["VariantStatus"][0]["Status"] == "Creating"
+    assert "exited with code -9" in variant["VariantStatus"][0]["StatusMessage"]
+
+    deadline = time.monotonic() + 60
+    while sm.describe_endpoint(EndpointName="crashy")["EndpointStatus"] != "InService":
+        assert time.monotonic() < deadline, engine.variant_processes("crashy")
+        time.sleep(0.1)
+    assert _invoke(runtime, "crashy")["model_id"] == "crashy"
+    [second] = engine.variant_processes("crashy")
+    assert (second["instance"], second["replacements"], second["healthy"]) == (2, 1, True)
+    assert second["pid"] != first["pid"]
+    described = sm.describe_endpoint(EndpointName="crashy")
+    assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+    assert "VariantStatus" not in described["ProductionVariants"][0]
+    second_env = _environ(second["pid"])
+    instance_disk = {"SM_ML_ROOT", "TMPDIR", "SAGEMAKER_BIND_TO_PORT"}
+    assert {k: v for k, v in second_env.items() if k not in instance_disk} == {
+        k: v for k, v in first_env.items() if k not in instance_disk
+    }
+    assert first_env["SM_ML_ROOT"].endswith("/instance-1/ml") and second_env["SM_ML_ROOT"].endswith("/instance-2/ml")
+    assert second_env["TMPDIR"].endswith("/instance-2/tmp")  # a new instance's disk: nothing of the dead one's
+    sm.delete_endpoint(EndpointName="crashy")
