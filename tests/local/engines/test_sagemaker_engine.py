@@ -511,6 +511,19 @@ def _unretried_runtime(url: str) -> Any:
     )
 
 
+def _live_endpoint(
+    sm: Any, runtime: Any, engine: SageMakerEngine, name: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """An InService endpoint of its own (a uniform policy logging to a file) that served once; its process."""
+    log = tmp_path_factory.mktemp(name) / "decisions.jsonl"
+    config = _model_and_config(sm, name, None, {"MODEL_ID": name, "DECISIONS_LOG_PATH": str(log)})
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    assert _wait_status(sm, name, engine)["EndpointStatus"] == "InService"
+    assert _invoke(runtime, name)["model_id"] == name
+    [process] = engine.variant_processes(name)
+    return process
+
+
 def test_a_dead_container_is_replaced_and_the_outage_shows(
     sm: Any, runtime: Any, engine: SageMakerEngine, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -518,12 +531,7 @@ def test_a_dead_container_is_replaced_and_the_outage_shows(
     every container and replaces an unhealthy instance: while it does, the endpoint has no healthy instance
     (OutOfService, CurrentInstanceCount 0, a VariantStatus saying why) and calls get ServiceUnavailable (503); the
     new instance has the same environment on a fresh disk, and serves."""
-    log = tmp_path_factory.mktemp("crash") / "decisions.jsonl"
-    config = _model_and_config(sm, "crashy", None, {"MODEL_ID": "crashy", "DECISIONS_LOG_PATH": str(log)})
-    sm.create_endpoint(EndpointName="crashy", EndpointConfigName=config)
-    assert _wait_status(sm, "crashy", engine)["EndpointStatus"] == "InService"
-    assert _invoke(runtime, "crashy")["model_id"] == "crashy"
-    [first] = engine.variant_processes("crashy")
+    first = _live_endpoint(sm, runtime, engine, "crashy", tmp_path_factory)
     first_env = _environ(first["pid"])
 
     os.killpg(first["pid"], signal.SIGKILL)
@@ -564,3 +572,24 @@ def test_a_dead_container_is_replaced_and_the_outage_shows(
     assert first_env["SM_ML_ROOT"].endswith("/instance-1/ml") and second_env["SM_ML_ROOT"].endswith("/instance-2/ml")
     assert second_env["TMPDIR"].endswith("/instance-2/tmp")  # a new instance's disk: nothing of the dead one's
     sm.delete_endpoint(EndpointName="crashy")
+
+
+def test_a_container_that_stops_answering_ping_is_replaced(
+    sm: Any, runtime: Any, engine: SageMakerEngine, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A container that is alive but answers no `/ping` (2 s timeout) three times in a row is unhealthy too: no
+    traffic, OutOfService, then stopped (SIGTERM, its logger flushes) and replaced by a new instance."""
+    first = _live_endpoint(sm, runtime, engine, "hung", tmp_path_factory)
+    os.killpg(first["pid"], signal.SIGSTOP)  # alive, but it answers nothing
+    try:
+        deadline = time.monotonic() + 30
+        while sm.describe_endpoint(EndpointName="hung")["EndpointStatus"] != "OutOfService":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        os.killpg(first["pid"], signal.SIGCONT)  # it can take the SIGTERM of its replacement now
+    assert _wait_status(sm, "hung", engine)["EndpointStatus"] == "InService"
+    [second] = engine.variant_processes("hung")
+    assert (second["instance"], second["replacements"]) == (2, 1) and second["pid"] != first["pid"]
+    assert _invoke(runtime, "hung")["model_id"] == "hung"
+    sm.delete_endpoint(EndpointName="hung")
