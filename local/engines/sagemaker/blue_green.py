@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 from local.engines.deployment import traffic_steps, variant_instances
 from local.engines.sagemaker.common import Clients, Params, Rollback, now
@@ -18,28 +19,18 @@ ERROR_RATE_THRESHOLD = 0.1
 MIN_ERRORS = 3
 
 
+@dataclass
 class BlueGreenController:
     """Runs one update per endpoint in the update's thread; the table's lock guards what the router reads."""
 
-    def __init__(
-        self,
-        table: EndpointTable,
-        launcher: FleetLauncher,
-        registry: Registry,
-        roles: RoleChecks,
-        clients: Clients,
-        closing: threading.Event,
-        ping_timeout: float,
-        watch_interval: float,
-    ) -> None:
-        self._table = table
-        self._launcher = launcher
-        self._registry = registry
-        self._roles = roles
-        self._clients = clients
-        self._closing = closing
-        self._ping_timeout = ping_timeout
-        self._watch_interval = watch_interval
+    table: EndpointTable
+    launcher: FleetLauncher
+    registry: Registry
+    roles: RoleChecks
+    clients: Clients
+    closing: threading.Event
+    ping_timeout: float
+    watch_interval: float
 
     def run(self, endpoint: Endpoint, config_name: str, deployment: Params) -> None:
         policy = deployment.get("BlueGreenUpdatePolicy") or {}
@@ -49,16 +40,16 @@ class BlueGreenController:
         alarms = [a["AlarmName"] for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
         green: Fleet | None = None
         try:
-            green = self._launcher.start(endpoint.name, config_name)
-            with self._table.lock:
+            green = self.launcher.start(endpoint.name, config_name)
+            with self.table.lock:
                 endpoint.green = green
             try:
-                self._launcher.await_healthy(green, min(self._ping_timeout, max(1.0, deadline - time.monotonic())))
+                self.launcher.await_healthy(green, min(self.ping_timeout, max(1.0, deadline - time.monotonic())))
             except RuntimeError as err:
                 raise Rollback(str(err)) from None
-            instances = variant_instances(self._registry.config(config_name)["ProductionVariants"][0])
+            instances = variant_instances(self.registry.config(config_name)["ProductionVariants"][0])
             for share, wait in traffic_steps(routing, instances):
-                with self._table.lock:
+                with self.table.lock:
                     endpoint.green_share = share
                 stage = "ActivatingTraffic" if share < 1.0 else "Baking"
                 self.variant_status(endpoint, stage, f"{share * 100:g}% of traffic on green")
@@ -73,7 +64,7 @@ class BlueGreenController:
         self._promote(endpoint, green, config_name)
 
     def _promote(self, endpoint: Endpoint, green: Fleet, config_name: str) -> None:
-        with self._table.lock:
+        with self.table.lock:
             blue, endpoint.blue, endpoint.green = endpoint.blue, green, None
             endpoint.green_share = 0.0
             endpoint.config_name = config_name
@@ -81,15 +72,15 @@ class BlueGreenController:
         if blue is not None:
             self.variant_status(endpoint, "Deleting", "Draining and terminating the blue fleet")
             blue.retired = True
-            self._launcher.drain(blue)
-            self._launcher.stop(blue)
-        with self._table.lock:
+            self.launcher.drain(blue)
+            self.launcher.stop(blue)
+        with self.table.lock:
             endpoint.pending = None
             endpoint.status, endpoint.modified = "InService", now()
-        self._table.reflect_health(endpoint)
+        self.table.reflect_health(endpoint)
 
     def variant_status(self, endpoint: Endpoint, status: str, message: str) -> None:
-        with self._table.lock:
+        with self.table.lock:
             if endpoint.pending is not None:
                 endpoint.pending["VariantStatus"] = [{"Status": status, "StatusMessage": message, "StartTime": now()}]
             endpoint.modified = now()
@@ -98,7 +89,7 @@ class BlueGreenController:
         """Watch alarms and green's error rate for `seconds`; raise `Rollback` when either says so."""
         end = time.monotonic() + seconds
         while True:
-            if self._closing.is_set():
+            if self.closing.is_set():
                 raise Rollback("the local runtime is shutting down")
             if endpoint.deleted:
                 raise Rollback("the endpoint was deleted")
@@ -108,7 +99,7 @@ class BlueGreenController:
             remaining = end - time.monotonic()
             if remaining <= 0:
                 return
-            time.sleep(min(self._watch_interval, remaining))
+            time.sleep(min(self.watch_interval, remaining))
 
     def check(self, green: Fleet, alarms: list[str]) -> None:
         """One look at green: its error rate, its processes, the auto-rollback alarms (read as its roles)."""
@@ -125,9 +116,9 @@ class BlueGreenController:
                     f"code {variant.process.returncode}"
                 )
         if alarms:
-            self._roles.authorize_alarms([v.role_arn for v in green.variants], alarms)
+            self.roles.authorize_alarms([v.role_arn for v in green.variants], alarms)
             try:
-                answer = self._clients.get("cloudwatch").describe_alarms(AlarmNames=alarms)
+                answer = self.clients.get("cloudwatch").describe_alarms(AlarmNames=alarms)
             except Exception:  # CloudWatch unreachable: the alarm check is skipped this round, like a missing datapoint
                 return
             firing = [a["AlarmName"] for a in answer.get("MetricAlarms", []) if a.get("StateValue") == "ALARM"]
@@ -135,18 +126,18 @@ class BlueGreenController:
                 raise Rollback(f"alarm(s) {', '.join(sorted(firing))} in ALARM state")
 
     def roll_back(self, endpoint: Endpoint, green: Fleet | None, reason: str) -> None:
-        with self._table.lock:
+        with self.table.lock:
             endpoint.status = "RollingBack"
             endpoint.green_share = 0.0
             endpoint.modified = now()
         if green is not None:
             green.retired = True
-            self._launcher.drain(green)
-            self._launcher.stop(green)
-        with self._table.lock:
+            self.launcher.drain(green)
+            self.launcher.stop(green)
+        with self.table.lock:
             endpoint.green = None
             endpoint.pending = None
             endpoint.failure = f"Update rolled back to endpoint configuration {endpoint.config_name}: {reason}"
             endpoint.status = "InService" if not endpoint.deleted else "Deleting"
             endpoint.modified = now()
-        self._table.reflect_health(endpoint)
+        self.table.reflect_health(endpoint)

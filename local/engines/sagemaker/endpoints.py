@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from local.engines.deployment import DEFAULT_POLICY, validate_deployment
@@ -20,35 +21,27 @@ from local.engines.sagemaker.state import Endpoint, EndpointTable, Fleet
 from local.errors import AwsError
 
 
+@dataclass
 class Endpoints:
     """The endpoint operations over `table`; fleets come from `launcher`, updates go to `controller`."""
 
-    def __init__(
-        self,
-        table: EndpointTable,
-        registry: Registry,
-        tags: Tags,
-        launcher: FleetLauncher,
-        controller: BlueGreenController,
-        ping_timeout: float,
-    ) -> None:
-        self._table = table
-        self._registry = registry
-        self._tags = tags
-        self._launcher = launcher
-        self._controller = controller
-        self._ping_timeout = ping_timeout
+    table: EndpointTable
+    registry: Registry
+    tags: Tags
+    launcher: FleetLauncher
+    controller: BlueGreenController
+    ping_timeout: float
 
     def create(self, params: Params) -> Params:
         name = require(params, "EndpointName")
         config_name = require(params, "EndpointConfigName")
-        config = self._registry.config(config_name)
+        config = self.registry.config(config_name)
         if params.get("DeploymentConfig"):  # the policy for later updates: refused now if SageMaker would
             validate_deployment(params["DeploymentConfig"], config["ProductionVariants"])
         endpoint = Endpoint(name=name, config_name=config_name, created=now())
         endpoint.modified = endpoint.created
-        self._table.add(endpoint)
-        self._tags.put(arn("endpoint", name), list(params.get("Tags") or []))
+        self.table.add(endpoint)
+        self.tags.put(arn("endpoint", name), list(params.get("Tags") or []))
         self._start(endpoint, self._create, (endpoint,), f"endpoint-{name}")
         return {"EndpointArn": arn("endpoint", name)}
 
@@ -61,19 +54,19 @@ class Endpoints:
     def _create(self, endpoint: Endpoint) -> None:
         fleet: Fleet | None = None
         try:
-            fleet = self._launcher.start(endpoint.name, endpoint.config_name)
-            self._launcher.await_healthy(fleet, self._ping_timeout)
-            with self._table.lock:
+            fleet = self.launcher.start(endpoint.name, endpoint.config_name)
+            self.launcher.await_healthy(fleet, self.ping_timeout)
+            with self.table.lock:
                 endpoint.blue = fleet
-            self._table.set_status(endpoint, "InService")
+            self.table.set_status(endpoint, "InService")
         except Exception as err:  # the endpoint fails with the reason; nothing keeps running
             if fleet is not None:
-                self._launcher.stop(fleet)
-            self._table.set_status(endpoint, "Failed", failure=str(err))
+                self.launcher.stop(fleet)
+            self.table.set_status(endpoint, "Failed", failure=str(err))
 
     def describe(self, params: Params) -> Params:
-        endpoint = self._table.get(require(params, "EndpointName"))
-        with self._table.lock:
+        endpoint = self.table.get(require(params, "EndpointName"))
+        with self.table.lock:
             described: Params = {
                 "EndpointName": endpoint.name,
                 "EndpointArn": arn("endpoint", endpoint.name),
@@ -100,7 +93,7 @@ class Endpoints:
         return described
 
     def list_page(self, params: Params) -> Params:
-        endpoints = self._table.all()
+        endpoints = self.table.all()
         if params.get("StatusEquals"):
             endpoints = [e for e in endpoints if e.status == params["StatusEquals"]]
         if params.get("NameContains"):
@@ -119,23 +112,23 @@ class Endpoints:
         return page(summaries, params, "Endpoints")
 
     def delete(self, params: Params) -> Params:
-        endpoint = self._table.get(require(params, "EndpointName"))
-        with self._table.lock:
+        endpoint = self.table.get(require(params, "EndpointName"))
+        with self.table.lock:
             endpoint.deleted = True
             endpoint.status = "Deleting"
             fleets = [f for f in (endpoint.green, endpoint.blue) if f is not None]
             endpoint.green = endpoint.blue = None
         for fleet in fleets:
             fleet.retired = True
-            threading.Thread(target=self._launcher.stop, args=(fleet,), daemon=True).start()
+            threading.Thread(target=self.launcher.stop, args=(fleet,), daemon=True).start()
         return {}
 
     def update(self, params: Params) -> Params:
-        endpoint = self._table.get(require(params, "EndpointName"))
+        endpoint = self.table.get(require(params, "EndpointName"))
         config_name = require(params, "EndpointConfigName")
-        config = self._registry.config(config_name)
+        config = self.registry.config(config_name)
         deployment = validate_deployment(params.get("DeploymentConfig") or DEFAULT_POLICY, config["ProductionVariants"])
-        with self._table.lock:
+        with self.table.lock:
             if endpoint.status != "InService":
                 raise AwsError(
                     "ValidationException", f'Cannot update in-progress endpoint "{arn("endpoint", endpoint.name)}".'
@@ -149,24 +142,24 @@ class Endpoints:
                     {"Status": "Creating", "StatusMessage": "Launching the green fleet", "StartTime": now()}
                 ],
             }
-            self._start(endpoint, self._controller.run, (endpoint, config_name, deployment), f"update-{endpoint.name}")
+            self._start(endpoint, self.controller.run, (endpoint, config_name, deployment), f"update-{endpoint.name}")
         return {"EndpointArn": arn("endpoint", endpoint.name)}
 
     def wait(self, name: str, timeout: float = 120.0, statuses: tuple[str, ...] = ("InService", "Failed")) -> str:
         """Until the endpoint's update/creation thread is done and its status is one of `statuses`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            endpoint = self._table.get(name)
+            endpoint = self.table.get(name)
             thread = endpoint.update_thread
             if endpoint.status in statuses and (thread is None or not thread.is_alive()):
                 return endpoint.status
             time.sleep(0.05)
-        return self._table.get(name).status
+        return self.table.get(name).status
 
     def processes(self, name: str) -> list[Params]:
         """The serving processes of an endpoint (fleet, config, variant, instance, pid, port, health, counters)."""
-        endpoint = self._table.get(name)
-        with self._table.lock:
+        endpoint = self.table.get(name)
+        with self.table.lock:
             fleets = [("blue", endpoint.blue), ("green", endpoint.green)]
         found = []
         for role, fleet in fleets:
@@ -196,7 +189,7 @@ class Endpoints:
     def close(self) -> list[Fleet]:
         """Every fleet, retired (for the front to stop)."""
         fleets = []
-        for endpoint in self._table.all():
+        for endpoint in self.table.all():
             for fleet in (endpoint.green, endpoint.blue):
                 if fleet is not None:
                     fleet.retired = True

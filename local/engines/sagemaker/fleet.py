@@ -12,6 +12,7 @@ import subprocess
 import tarfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from local.engines.sagemaker.common import REPO_ROOT, Clients, split_s3
@@ -30,37 +31,28 @@ class HealthCheckFailed(RuntimeError):
     """A container did not pass the ping health check (SageMaker's wording, with the container log's tail)."""
 
 
+@dataclass
 class FleetLauncher:
     """Launches, health-checks, drains and stops serving processes; `faults` is the gateway's fault injection."""
 
-    def __init__(
-        self,
-        state_dir: Path,
-        registry: Registry,
-        roles: RoleChecks,
-        clients: Clients,
-        container_module: str,
-        python: str,
-        closing: threading.Event,
-    ) -> None:
-        self._state_dir = state_dir
-        self._registry = registry
-        self._roles = roles
-        self._clients = clients
-        self._container_module = container_module
-        self._python = python
-        self._closing = closing
-        self.faults = Faults()
+    state_dir: Path
+    registry: Registry
+    roles: RoleChecks
+    clients: Clients
+    container_module: str
+    python: str
+    closing: threading.Event
+    faults: Faults = field(default_factory=Faults)
 
     def start(self, endpoint_name: str, config_name: str) -> Fleet:
         """Every variant of the config launched (not yet healthy); nothing left running when one fails."""
-        config = self._registry.config(config_name)
+        config = self.registry.config(config_name)
         stamp = f"{config_name}-{int(time.time() * 1000)}"
         fleet = Fleet(config_name=config_name, variants=[])
         try:
             for spec in config["ProductionVariants"]:
-                model = self._registry.model(spec["ModelName"])
-                self._roles.authorize_model(model)
+                model = self.registry.model(spec["ModelName"])
+                self.roles.authorize_model(model)
                 container = model["PrimaryContainer"]
                 variant = Variant(
                     name=spec["VariantName"],
@@ -68,7 +60,7 @@ class FleetLauncher:
                     weight=float(spec.get("InitialVariantWeight", 1.0)),
                     instance_count=int(spec.get("InitialInstanceCount", 1)),
                     image=container.get("Image", "local"),
-                    root=self._state_dir / "endpoints" / endpoint_name / stamp / spec["VariantName"],
+                    root=self.state_dir / "endpoints" / endpoint_name / stamp / spec["VariantName"],
                     role_arn=str(model.get("ExecutionRoleArn", "")),
                     container=container,
                 )
@@ -93,10 +85,10 @@ class FleetLauncher:
         for directory in (model_dir, ml / "output", root / "tmp"):
             directory.mkdir(parents=True, exist_ok=True)
         self._load_model(variant, root, model_dir)
-        env = instance_environment(self._clients.endpoint_url)
+        env = instance_environment(self.clients.endpoint_url)
         env["SERVE_WORKERS"] = "1"
         env.update({k: str(v) for k, v in (variant.container.get("Environment") or {}).items()})
-        env.update(self._roles.credentials(variant.role_arn))
+        env.update(self.roles.credentials(variant.role_arn))
         variant.port = free_port()
         # SageMaker's own: the port to listen on (8080 on AWS unless it sets this, as for inference pipelines).
         # SM_ML_ROOT moves /opt/ml to this instance's directory, TMPDIR is the instance's /tmp.
@@ -104,7 +96,7 @@ class FleetLauncher:
         log = open(root / "serve.log", "ab")  # noqa: SIM115 - the process owns it for its lifetime
         try:
             variant.process = subprocess.Popen(
-                [self._python, "-m", self._container_module, "serve"],
+                [self.python, "-m", self.container_module, "serve"],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=log,
@@ -122,13 +114,13 @@ class FleetLauncher:
                 bucket, key = split_s3(url)
                 archive = root / "model.tar.gz"
                 try:
-                    self._clients.get("s3").download_file(bucket, key, str(archive))
+                    self.clients.get("s3").download_file(bucket, key, str(archive))
                 except Exception as err:
                     raise RuntimeError(f"Failed to download model data from {url}: {err}") from None
                 with tarfile.open(archive) as tar:
                     tar.extractall(model_dir, filter="data")
             else:
-                self._clients.download(url, model_dir)
+                self.clients.download(url, model_dir)
         names = [
             str((variant.container.get("Environment") or {}).get("MODEL_ID", "")),
             variant.model_name,
@@ -165,7 +157,7 @@ class FleetLauncher:
                     f"The primary container for production variant {variant.name} did not pass the ping health "
                     f"check: the container exited with code {variant.process.returncode}. {log_tail(variant)}".strip()
                 )
-            if time.monotonic() >= deadline or self._closing.is_set():
+            if time.monotonic() >= deadline or self.closing.is_set():
                 raise HealthCheckFailed(
                     f"The primary container for production variant {variant.name} did not pass the ping health "
                     f"check within {timeout:g} seconds. {log_tail(variant)}".strip()

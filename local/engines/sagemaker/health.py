@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 
 from local.engines.sagemaker.fleet import FleetLauncher, log_tail, stop_instance
 from local.engines.sagemaker.state import Endpoint, EndpointTable, Fleet, Variant
@@ -24,29 +25,23 @@ UNHEALTHY_AFTER = 3
 RETRY_SECONDS = 5.0
 
 
+@dataclass
 class HealthMonitor:
     """One thread that pings the serving fleets; one thread per replacement in progress."""
 
-    def __init__(
-        self,
-        table: EndpointTable,
-        launcher: FleetLauncher,
-        closing: threading.Event,
-        ping_timeout: float,
-        interval: float = HEALTH_INTERVAL,
-    ) -> None:
-        self._table = table
-        self._launcher = launcher
-        self._closing = closing
-        self._ping_timeout = ping_timeout
-        self._interval = interval
-        self._failed_pings: dict[int, int] = {}
-        self._thread = threading.Thread(target=self._watch, name="sagemaker-health", daemon=True)
-        self._thread.start()
+    table: EndpointTable
+    launcher: FleetLauncher
+    closing: threading.Event
+    ping_timeout: float
+    interval: float = HEALTH_INTERVAL
+    _failed_pings: dict[int, int] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._watch, name="sagemaker-health", daemon=True).start()
 
     def _watch(self) -> None:
-        while not self._closing.wait(self._interval):
-            for endpoint in self._table.all():
+        while not self.closing.wait(self.interval):
+            for endpoint in self.table.all():
                 fleet = endpoint.blue
                 if fleet is not None and not fleet.retired:
                     self.check(endpoint, fleet)
@@ -59,7 +54,7 @@ class HealthMonitor:
             reason = self._unhealthy(variant)
             if reason is None:
                 continue
-            self._table.mark_down(endpoint, fleet, variant, reason)
+            self.table.mark_down(endpoint, fleet, variant, reason)
             variant.replacing = True
             threading.Thread(
                 target=self._replace, args=(endpoint, fleet, variant), name=f"replace-{variant.name}", daemon=True
@@ -73,7 +68,7 @@ class HealthMonitor:
         if not variant.healthy:
             return None  # not yet in service: its launch's health check decides
         key = id(variant)
-        if self._launcher.ping(variant):
+        if self.launcher.ping(variant):
             self._failed_pings.pop(key, None)
             return None
         self._failed_pings[key] = self._failed_pings.get(key, 0) + 1
@@ -85,22 +80,22 @@ class HealthMonitor:
     def _replace(self, endpoint: Endpoint, fleet: Fleet, variant: Variant) -> None:
         """Stop what is left of the instance and launch new ones until one passes its health check."""
         try:
-            while not (fleet.retired or self._closing.is_set() or endpoint.deleted):
+            while not (fleet.retired or self.closing.is_set() or endpoint.deleted):
                 stop_instance(variant)
                 try:
-                    self._launcher.launch(variant)
-                    self._launcher.await_variant(variant, time.monotonic() + self._ping_timeout, self._ping_timeout)
+                    self.launcher.launch(variant)
+                    self.launcher.await_variant(variant, time.monotonic() + self.ping_timeout, self.ping_timeout)
                 except Exception as err:  # the new instance failed too: SageMaker keeps replacing it
                     with fleet.lock:
                         variant.down_reason = f"the replacement failed: {err} {log_tail(variant)}".strip()[:1024]
-                    self._closing.wait(RETRY_SECONDS)
+                    self.closing.wait(RETRY_SECONDS)
                     continue
                 if fleet.retired:  # stopped while the replacement started: it must not serve
                     stop_instance(variant)
                     return
                 with fleet.lock:
                     variant.replacements += 1
-                self._table.mark_up(endpoint, fleet, variant)
+                self.table.mark_up(endpoint, fleet, variant)
                 return
         finally:
             variant.replacing = False

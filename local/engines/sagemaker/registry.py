@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass, field
 
 from local.engines.deployment import validate_variants
 from local.engines.sagemaker.common import Params, arn, now, page, require
@@ -47,15 +48,18 @@ class Tags:
         return {}
 
 
+@dataclass
 class Records:
     """One kind of stored record (models or endpoint configs): create once, describe, delete, list."""
 
-    def __init__(self, kind: str, noun: str, name_key: str, arn_key: str, list_key: str, tags: Tags) -> None:
-        self.kind, self.noun = kind, noun
-        self.name_key, self.arn_key, self.list_key = name_key, arn_key, list_key
-        self._tags = tags
-        self._records: dict[str, Params] = {}
-        self._lock = threading.Lock()
+    kind: str
+    noun: str
+    name_key: str
+    arn_key: str
+    list_key: str
+    tags: Tags
+    _records: dict[str, Params] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def create(self, name: str, record: Params, tags: list[dict[str, str]]) -> Params:
         record_arn = arn(self.kind, name)
@@ -63,7 +67,7 @@ class Records:
             if name in self._records:
                 raise AwsError("ValidationException", f'Cannot create already existing {self.noun} "{record_arn}".')
             self._records[name] = {self.name_key: name, self.arn_key: record_arn, "CreationTime": now(), **record}
-        self._tags.put(record_arn, list(tags))
+        self.tags.put(record_arn, list(tags))
         return {self.arn_key: record_arn}
 
     def get(self, name: str) -> Params:

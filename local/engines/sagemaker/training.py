@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,15 +121,15 @@ class TrainingJob:
         return summary
 
 
+@dataclass
 class TrainingJobs:
     """The jobs of this engine by name; `run` is what executes one (`JobRunner.run`)."""
 
-    def __init__(self, state_dir: Path, tags: Tags, run: Any) -> None:
-        self._state_dir = state_dir
-        self._tags = tags
-        self._run = run
-        self._jobs: dict[str, TrainingJob] = {}
-        self._lock = threading.Lock()
+    state_dir: Path
+    tags: Tags
+    run: Callable[[TrainingJob], None]
+    _jobs: dict[str, TrainingJob] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def create(self, params: Params) -> Params:
         name = require(params, "TrainingJobName")
@@ -143,13 +144,13 @@ class TrainingJobs:
                     f"Training job names must be unique within an AWS account and region, and a training job with "
                     f"this name already exists ({arn('training-job', name)})",
                 )
-            root = self._state_dir / "jobs" / name
+            root = self.state_dir / "jobs" / name
             shutil.rmtree(root, ignore_errors=True)
             job = TrainingJob(name=name, request=json.loads(json.dumps(params)), root=root, created=now())
             job.move("Starting", "Preparing the instances for training")
             self._jobs[name] = job
-        self._tags.put(arn("training-job", name), list(params.get("Tags") or []))
-        threading.Thread(target=self._run, args=(job,), name=f"training-{name}", daemon=True).start()
+        self.tags.put(arn("training-job", name), list(params.get("Tags") or []))
+        threading.Thread(target=self.run, args=(job,), name=f"training-{name}", daemon=True).start()
         return {"TrainingJobArn": arn("training-job", name)}
 
     def get(self, params: Params) -> TrainingJob:

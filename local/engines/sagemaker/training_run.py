@@ -10,6 +10,7 @@ import re
 import subprocess
 import tarfile
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from local.engines.sagemaker.common import REPO_ROOT, Clients, JobFailed, arn, now, split_s3
@@ -26,21 +27,21 @@ class _Stopped(Exception):
         self.timed_out = timed_out
 
 
+@dataclass
 class JobRunner:
     """Runs training jobs as `python -m <container_module> <entrypoint>` processes, as the job's RoleArn."""
 
-    def __init__(self, clients: Clients, roles: RoleChecks, container_module: str, python: str) -> None:
-        self._clients = clients
-        self._roles = roles
-        self._container_module = container_module
-        self._python = python
-        self.faults = Faults()
+    clients: Clients
+    roles: RoleChecks
+    container_module: str
+    python: str
+    faults: Faults = field(default_factory=Faults)
 
     def run(self, job: TrainingJob) -> None:
         """The whole job, ending in Completed, Failed or Stopped: never raises (a failure is the job's)."""
         ml = job.root / "ml"
         try:
-            self._roles.authorize_job(job.request)
+            self.roles.authorize_job(job.request)
             self._prepare(job, ml)
             if job.stop_requested:
                 raise _Stopped()
@@ -96,7 +97,7 @@ class JobRunner:
             uri = source.get("S3Uri")
             if not uri:
                 raise JobFailed(f"ClientError: channel {channel.get('ChannelName')} has no S3DataSource.S3Uri")
-            if self._clients.download(uri, ml / "input" / "data" / channel["ChannelName"]) == 0:
+            if self.clients.download(uri, ml / "input" / "data" / channel["ChannelName"]) == 0:
                 raise JobFailed(
                     f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. Please ensure '
                     "that the bucket exists in the selected region, that objects exist under that S3 prefix, and "
@@ -112,31 +113,31 @@ class JobRunner:
             return self._faulty_command(fault, limit)
         entry = list(spec.get("ContainerEntrypoint") or []) + list(spec.get("ContainerArguments") or []) or ["train"]
         if entry[0] in ("python", "python3"):
-            return [self._python, *entry[1:]], limit
-        return [self._python, "-m", self._container_module, *entry], limit
+            return [self.python, *entry[1:]], limit
+        return [self.python, "-m", self.container_module, *entry], limit
 
     def _faulty_command(self, fault: tuple[str, float], limit: float | None) -> tuple[list[str], float | None]:
         """The process an injected job fault runs instead of the container, and the runtime limit it imposes."""
         kind, seconds = fault
         if kind == "timeout":
-            return [self._python, "-c", "import time; time.sleep(3600)"], seconds
+            return [self.python, "-c", "import time; time.sleep(3600)"], seconds
         script = (
             "import os, sys, time; time.sleep(0.2); "
             "open(os.path.join(os.environ['SM_ML_ROOT'], 'output', 'failure'), 'w')"
             ".write('injected fault: the job failed mid-run (local fault injection)'); sys.exit(1)"
         )
-        return [self._python, "-c", script], limit
+        return [self.python, "-c", script], limit
 
     def _train(self, job: TrainingJob, ml: Path) -> tuple[int, bool]:
         request = job.request
         command, limit = self._command(job)
-        env = instance_environment(self._clients.endpoint_url)
+        env = instance_environment(self.clients.endpoint_url)
         env.update({k: str(v) for k, v in (request.get("Environment") or {}).items()})
         # SageMaker's own variables for a training container ("How Amazon SageMaker Provides Training Information"):
         # TRAINING_JOB_NAME and TRAINING_JOB_ARN. The SM_* variables (SM_MODEL_DIR, SM_CHANNEL_*, ...) come from the
         # SageMaker Training Toolkit inside framework images, not from the platform, so a bare image gets none;
         # SM_ML_ROOT only moves /opt/ml to this job's directory.
-        env.update(self._roles.credentials(str(request.get("RoleArn", ""))))
+        env.update(self.roles.credentials(str(request.get("RoleArn", ""))))
         env.update(
             {"SM_ML_ROOT": str(ml), "TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": arn("training-job", job.name)}
         )
@@ -190,5 +191,5 @@ class JobRunner:
             for path in sorted((ml / "model").iterdir()):
                 tar.add(path, arcname=path.name)
         bucket, key = split_s3(uri)
-        self._clients.get("s3").upload_file(str(archive), bucket, key)
+        self.clients.get("s3").upload_file(str(archive), bucket, key)
         return uri

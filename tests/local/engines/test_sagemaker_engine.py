@@ -59,13 +59,12 @@ def bucket(gateway: Gateway) -> str:
 
 @pytest.fixture(scope="module")
 def engine(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SageMakerEngine]:
-    eng = SageMakerEngine(
-        state_dir=tmp_path_factory.mktemp("sagemaker"), endpoint_url=gateway.url, ping_timeout=20, watch_interval=0.2
-    )
-    previous = gateway.sagemaker
-    gateway.sagemaker = eng
-    yield eng
-    gateway.sagemaker = previous
+    """An engine of its own in the session's gateway for this module (the gateway's own is restored after)."""
+    state_dir = tmp_path_factory.mktemp("sagemaker")
+    eng = SageMakerEngine(state_dir=state_dir, endpoint_url=gateway.url, ping_timeout=20, watch_interval=0.2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gateway, "sagemaker", eng)
+        yield eng
     eng.close()
 
 
@@ -201,6 +200,24 @@ def _invoke(runtime: Any, endpoint: str) -> dict[str, Any]:
     return json.loads(answer["Body"].read())
 
 
+def _update(
+    sm: Any,
+    endpoint: str,
+    config: str,
+    routing: dict[str, Any],
+    termination_wait: int | None = None,
+    alarms: list[str] | None = None,
+) -> None:
+    """UpdateEndpoint with a blue/green policy of `routing` (TrafficRoutingConfiguration)."""
+    policy: dict[str, Any] = {"TrafficRoutingConfiguration": routing}
+    if termination_wait is not None:
+        policy["TerminationWaitInSeconds"] = termination_wait
+    deployment: dict[str, Any] = {"BlueGreenUpdatePolicy": policy}
+    if alarms:
+        deployment["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in alarms]}
+    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=deployment)
+
+
 def _wait_status(sm: Any, endpoint: str, engine: SageMakerEngine, timeout: float = 60) -> dict[str, Any]:
     engine.wait_endpoint(endpoint, timeout=timeout)
     return sm.describe_endpoint(EndpointName=endpoint)
@@ -259,16 +276,7 @@ def test_green_failing_ping_is_rolled_back_while_blue_serves(
         tar.addfile(info, io.BytesIO(meta))
     s3.put_object(Bucket=bucket, Key="models/broken/output/model.tar.gz", Body=broken.getvalue())
     config = _model_and_config(sm, "broken", f"s3://{bucket}/models/broken/output/model.tar.gz")
-    sm.update_endpoint(
-        EndpointName=serving,
-        EndpointConfigName=config,
-        DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-                "TerminationWaitInSeconds": 0,
-            }
-        },
-    )
+    _update(sm, serving, config, {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}, termination_wait=0)
     seen = set()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -290,20 +298,8 @@ def test_canary_shifts_to_green_and_stops_blue(
 ) -> None:
     # a canary needs 2+ instances (at most 50% of the variant's instances): one of green's two
     config = _model_and_config(sm, "green", trained_model, {"MODEL_ID": "green"}, instances=2)
-    sm.update_endpoint(
-        EndpointName=serving,
-        EndpointConfigName=config,
-        DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {
-                    "Type": "CANARY",
-                    "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
-                    "WaitIntervalInSeconds": 3,
-                },
-                "TerminationWaitInSeconds": 1,
-            }
-        },
-    )
+    canary = {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": 3}
+    _update(sm, serving, config, canary, termination_wait=1)
     models: set[str] = set()
     saw_pending = False
     deadline = time.monotonic() + 60
@@ -331,15 +327,7 @@ def test_errors_on_green_roll_back(sm: Any, runtime: Any, engine: SageMakerEngin
     the errors as Invocation5XXErrors and the update is rolled back."""
     current = sm.describe_endpoint(EndpointName=serving)["EndpointConfigName"]
     config = _model_and_config(sm, "flaky", None, {"MODEL_ID": "flaky"})
-    sm.update_endpoint(
-        EndpointName=serving,
-        EndpointConfigName=config,
-        DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30},
-            }
-        },
-    )
+    _update(sm, serving, config, {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         endpoint = engine.table.get(serving)
@@ -374,16 +362,7 @@ def test_an_alarm_in_alarm_state_rolls_back(sm: Any, runtime: Any, engine: SageM
     )
     current = sm.describe_endpoint(EndpointName=serving)["EndpointConfigName"]
     config = _model_and_config(sm, "alarmed", None, {"MODEL_ID": "alarmed"})
-    sm.update_endpoint(
-        EndpointName=serving,
-        EndpointConfigName=config,
-        DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30},
-            },
-            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "policy-5xx"}]},
-        },
-    )
+    _update(sm, serving, config, {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30}, alarms=["policy-5xx"])
     deadline = time.monotonic() + 30
     while engine.table.get(serving).green_share == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -405,23 +384,11 @@ def test_a_canary_sagemaker_refuses_is_refused(sm: Any, engine: SageMakerEngine,
         "WaitIntervalInSeconds": 300,
     }
     with pytest.raises(ClientError) as caught:
-        sm.update_endpoint(
-            EndpointName=serving,
-            EndpointConfigName=config,
-            DeploymentConfig={"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": refused}},
-        )
+        _update(sm, serving, config, refused)
     assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert "50% of the variant's total instance count" in caught.value.response["Error"]["Message"]
     with pytest.raises(ClientError, match="less than or equal to 3600"):
-        sm.update_endpoint(
-            EndpointName=serving,
-            EndpointConfigName=config,
-            DeploymentConfig={
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 4000}
-                }
-            },
-        )
+        _update(sm, serving, config, {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 4000})
     described = sm.describe_endpoint(EndpointName=serving)
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", current)
 
@@ -429,20 +396,8 @@ def test_a_canary_sagemaker_refuses_is_refused(sm: Any, engine: SageMakerEngine,
 def test_linear_steps_through_the_instances(sm: Any, runtime: Any, engine: SageMakerEngine, serving: str) -> None:
     """LINEAR on 4 instances, one instance (25%) per step: green's share walks 0.25, 0.5, 0.75, 1.0."""
     config = _model_and_config(sm, "linear", None, {"MODEL_ID": "linear"}, instances=4)
-    sm.update_endpoint(
-        EndpointName=serving,
-        EndpointConfigName=config,
-        DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {
-                    "Type": "LINEAR",
-                    "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
-                    "WaitIntervalInSeconds": 1,
-                },
-                "TerminationWaitInSeconds": 1,  # the last step (all traffic) is baked by the termination wait
-            }
-        },
-    )
+    linear = {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}, "WaitIntervalInSeconds": 1}
+    _update(sm, serving, config, linear, termination_wait=1)  # the last step (all traffic) is baked by this wait
     shares: list[float] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
