@@ -2,8 +2,9 @@
 forward over the variant's keep-alive pool, and answer in SageMaker's shapes.
 
 A container's 4xx/5xx is `ModelError` (424). A variant with no healthy instance (its container died, or it is
-being replaced) gets no traffic; an endpoint with none answers `ServiceUnavailable` (503, which SDKs retry) until
-the replacement passes its health check, instead of a `ModelError` the container never sent.
+being replaced) gets no traffic: green's share goes to blue, and an endpoint with no healthy instance answers
+`ServiceUnavailable` (503, which SDKs retry) until the replacement passes its health check, instead of a
+`ModelError` the container never sent.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class Router:
                 )
             fleet = green if green is not None and share > 0 and random.random() < share else blue
             variant = fleet.pick()
+            if variant is None and fleet is green:  # green's instances are unhealthy: blue's healthy ones serve
+                fleet, variant = blue, blue.pick()
         if variant is None:
             with fleet.lock:
                 fleet.variants[0].errors += 1
