@@ -78,9 +78,10 @@ class HealthMonitor:
         return f"the container did not answer {UNHEALTHY_AFTER} ping health checks in a row"
 
     def _replace(self, endpoint: Endpoint, fleet: Fleet, variant: Variant) -> None:
-        """Stop what is left of the instance and launch new ones until one passes its health check."""
+        """Stop what is left of the instance and launch new ones until one passes its health check. A fleet
+        retired (its endpoint updated or deleted, the engine closing) meanwhile keeps nothing of the replacement."""
         try:
-            while not (fleet.retired or self.closing.is_set() or endpoint.deleted):
+            while not self._abandoned(endpoint, fleet):
                 stop_instance(variant)
                 try:
                     self.launcher.launch(variant)
@@ -90,12 +91,15 @@ class HealthMonitor:
                         variant.down_reason = f"the replacement failed: {err} {log_tail(variant)}".strip()[:1024]
                     self.closing.wait(RETRY_SECONDS)
                     continue
-                if fleet.retired:  # stopped while the replacement started: it must not serve
-                    stop_instance(variant)
-                    return
+                if self._abandoned(endpoint, fleet):
+                    break
                 with fleet.lock:
                     variant.replacements += 1
                 self.table.mark_up(endpoint, fleet, variant)
                 return
+            stop_instance(variant)
         finally:
             variant.replacing = False
+
+    def _abandoned(self, endpoint: Endpoint, fleet: Fleet) -> bool:
+        return fleet.retired or endpoint.deleted or self.closing.is_set()

@@ -548,3 +548,36 @@ def test_a_container_that_stops_answering_ping_is_replaced(
     assert (second["instance"], second["replacements"]) == (2, 1) and second["pid"] != first["pid"]
     assert _invoke(runtime, "hung")["model_id"] == "hung"
     sm.delete_endpoint(EndpointName="hung")
+
+
+def test_a_variant_without_a_healthy_instance_gets_no_traffic(sm: Any, runtime: Any, engine: SageMakerEngine) -> None:
+    """Two variants, one container killed: the endpoint stays InService (the other variant has healthy instances)
+    and serves every call from it until the replacement passes its health check; then both serve again."""
+    variants = []
+    for name in ("left", "right"):
+        container = {"Image": "local/bandit:latest", "Environment": {"EXPERIMENT_ID": "exp", "MODEL_ID": name}}
+        sm.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=ROLE)
+        variants.append(
+            {"VariantName": name, "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        )
+    sm.create_endpoint_config(EndpointConfigName="two-variants", ProductionVariants=variants)
+    sm.create_endpoint(EndpointName="two-variants", EndpointConfigName="two-variants")
+    assert _wait_status(sm, "two-variants", engine)["EndpointStatus"] == "InService"
+    left = next(p for p in engine.variant_processes("two-variants") if p["variant"] == "left")
+    os.killpg(left["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while next(p for p in engine.variant_processes("two-variants") if p["variant"] == "left")["healthy"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    # the replacement is a new serve process, seconds away: these calls and this description fall within it
+    assert {_invoke(runtime, "two-variants")["model_id"] for _ in range(20)} == {"right"}
+    described = sm.describe_endpoint(EndpointName="two-variants")
+    assert described["EndpointStatus"] == "InService"
+    counts = {v["VariantName"]: v["CurrentInstanceCount"] for v in described["ProductionVariants"]}
+    assert counts == {"left": 0, "right": 1}
+    deadline = time.monotonic() + 60
+    while not all(p["healthy"] for p in engine.variant_processes("two-variants")):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert {_invoke(runtime, "two-variants")["model_id"] for _ in range(40)} == {"left", "right"}
+    sm.delete_endpoint(EndpointName="two-variants")
