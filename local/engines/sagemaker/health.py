@@ -12,6 +12,7 @@ A green fleet mid-update is not watched here: its failure is the update's rollba
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,8 +44,12 @@ class HealthMonitor:
         while not self.closing.wait(self.interval):
             for endpoint in self.table.all():
                 fleet = endpoint.blue
-                if fleet is not None and not fleet.retired:
+                if fleet is None or fleet.retired:
+                    continue
+                try:
                     self.check(endpoint, fleet)
+                except Exception as err:  # one endpoint's trouble (or a bug here) must not stop the others' checks
+                    print(f"local sagemaker: health check of {endpoint.name} failed: {err!r}", file=sys.stderr)
 
     def check(self, endpoint: Endpoint, fleet: Fleet) -> None:
         """One round of health checks of the fleet serving `endpoint`; starts the replacements it calls for."""
