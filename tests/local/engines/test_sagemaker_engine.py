@@ -581,3 +581,30 @@ def test_a_variant_without_a_healthy_instance_gets_no_traffic(sm: Any, runtime: 
         time.sleep(0.1)
     assert {_invoke(runtime, "two-variants")["model_id"] for _ in range(40)} == {"left", "right"}
     sm.delete_endpoint(EndpointName="two-variants")
+
+
+def test_closing_the_engine_mid_replacement_leaves_no_container_running(
+    gateway: Gateway, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The replacement of a dead container that the engine's close() interrupts stops what it launched."""
+    engine = SageMakerEngine(state_dir=tmp_path_factory.mktemp("closing"), endpoint_url=gateway.url, ping_timeout=20)
+    container = {"Image": "local/bandit:latest", "Environment": {"EXPERIMENT_ID": "exp", "MODEL_ID": "closing"}}
+    engine.dispatch("CreateModel", {"ModelName": "m", "PrimaryContainer": container, "ExecutionRoleArn": ROLE})
+    variant = {"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+    engine.dispatch("CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [variant]})
+    engine.dispatch("CreateEndpoint", {"EndpointName": "closing", "EndpointConfigName": "c"})
+    assert engine.wait_endpoint("closing", timeout=60) == "InService"
+    serving = engine.table.get("closing").blue
+    assert serving is not None
+    [replaced] = serving.variants
+    assert replaced.process is not None
+    os.killpg(replaced.process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while replaced.instance < 2:  # the replacement's container is starting
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    engine.close()
+    while replaced.replacing:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert replaced.process is not None and replaced.process.poll() is not None
