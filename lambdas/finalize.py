@@ -23,7 +23,12 @@ from pipeline_common.observability import MetricUnit, logger, metrics, tracer
 from pipeline_common.payloads import action, field
 from pipeline_common.timefmt import iso, now
 
-METRIC_UNITS = {"RowsJoined": MetricUnit.Count, "Promotions": MetricUnit.Count, "Rollbacks": MetricUnit.Count}
+METRIC_UNITS = {
+    "RowsJoined": MetricUnit.Count,
+    "Promotions": MetricUnit.Count,
+    "Rollbacks": MetricUnit.Count,
+    **dict.fromkeys(outcome.QUARANTINE_METRICS, MetricUnit.Count),
+}
 
 
 def release(experiment_id: str, run_id: str, consumed: int) -> dict[str, Any]:

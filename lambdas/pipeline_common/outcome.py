@@ -48,9 +48,24 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+QUARANTINE_METRICS = {
+    "LinesQuarantined": "quarantined_lines",
+    "DecisionsDuplicated": "duplicate_decisions",
+    "DecisionsMalformed": "malformed_decisions",
+    "RewardsMalformed": "malformed_rewards",
+    "RewardsOutOfRange": "out_of_range_rewards",
+    "RewardsUnmatched": "unmatched_rewards",
+    "RewardsBeforeDecision": "backdated_rewards",
+    "RewardsDuplicated": "duplicate_rewards",
+    "RewardsLate": "late_rewards",
+}
+"""The join's quarantine counts (docs/contracts.md "Quarantine") as the run's metrics."""
+
+
 def _run_metrics(run: dict[str, Any]) -> dict[str, float]:
     values = {
         "RowsJoined": _number(_get(run, "join", "rows")),
+        **{name: _number(_get(run, "join", key)) for name, key in QUARANTINE_METRICS.items()},
         "CandidateValue": _number(_get(run, "evaluation", "candidate", "value")),
         "ServingValue": _number(_get(run, "evaluation", "serving", "value")),
     }

@@ -193,6 +193,7 @@ class TableSource:
     columns: list[tuple[str, str]]  # (name, DuckDB type)
     partition_key: str | None = None
     files: dict[str, list[Path]] = field(default_factory=dict)  # partition value -> local files
+    uris: dict[Path, str] = field(default_factory=dict)  # local file -> the S3 URI it is a copy of (`"$path"`)
     ignore_malformed_json: bool = False  # SerDe `ignore.malformed.json` (Athena's default: FALSE)
     null_for_invalid_data: bool = False  # SerDe `use.null.for.invalid.data` (Athena's default: FALSE)
 
@@ -332,12 +333,31 @@ def serde_value(name: str, duck_type: str, field_index: int, null_for_invalid: b
     return f"CASE WHEN {column} IS NULL THEN NULL WHEN {valid} THEN {value} ELSE {_raise(message, duck_type)} END"
 
 
-def table_view_sql(source: TableSource) -> str:
+PSEUDO_COLUMNS = ("$path",)
+"""Athena's hidden columns the engine provides: `"$path"`, the S3 URI of the object a row was read from."""
+
+
+def uses_pseudo_columns(sql: str) -> bool:
+    """Whether the SQL names a pseudo-column (the views carry them only then: they cost a join per file group)."""
+    return any(f'"{name}"' in sql for name in PSEUDO_COLUMNS)
+
+
+def _file_uris(source: TableSource, files: list[Path]) -> str:
+    rows = ", ".join(f"({_sql_text(str(f))}, {_sql_text(source.uris.get(f, str(f)))})" for f in files)
+    return f"(VALUES {rows}) AS _athena_files(_athena_local, _athena_uri)"
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def table_view_sql(source: TableSource, pseudo_columns: bool = False) -> str:
     """The SELECT of a table view: the JSON lines of its files read as the OpenX JSON SerDe reads them.
 
     Every field is read as its JSON text and converted by `serde_value` into the Glue column's type. With
     `ignore.malformed.json` a line that is not JSON becomes a row of NULLs (`read_json(..., ignore_errors=true)`),
     so the SQL can count it; without it such a line fails the query (`HIVE_CURSOR_ERROR`). Blank lines are skipped.
+    With `pseudo_columns`, each row also carries `"$path"`, the S3 URI of its object (`TableSource.uris`).
     """
     columns = "{" + ", ".join(f"{_quote(name)}: 'VARCHAR'" for name, _ in source.columns) + "}"
     names = ", ".join(
@@ -352,21 +372,29 @@ def table_view_sql(source: TableSource) -> str:
             if not group:
                 continue
             key = f", '{partition}' AS {_quote(source.partition_key)}" if source.partition_key else ""
-            parts.append(
-                f"SELECT {names}{key} FROM read_json({_sql_list(group)}, format='newline_delimited', "
+            path = ', _athena_uri AS "$path"' if pseudo_columns else ""
+            read = (
+                f"read_json({_sql_list(group)}, format='newline_delimited', "
                 f"columns={columns}, ignore_errors={ignore}, compression='{compression}', "
-                "maximum_object_size=67108864)"
+                "maximum_object_size=67108864" + (", filename='_athena_file')" if pseudo_columns else ")")
             )
+            joined = f" JOIN {_file_uris(source, group)} ON _athena_local = _athena_file" if pseudo_columns else ""
+            parts.append(f"SELECT {names}{key}{path} FROM {read}{joined}")
     if not parts:
         empty = [f"CAST(NULL AS {kind}) AS {_quote(name)}" for name, kind in source.columns]
         if source.partition_key:
             empty.append(f"CAST(NULL AS VARCHAR) AS {_quote(source.partition_key)}")
+        if pseudo_columns:
+            empty.append('CAST(NULL AS VARCHAR) AS "$path"')
         return f"SELECT {', '.join(empty)} WHERE false"
     return "\nUNION ALL\n".join(parts)
 
 
 def prepare_connection(
-    sources: Iterable[TableSource], threads: int = DUCKDB_THREADS, database: str | None = None
+    sources: Iterable[TableSource],
+    threads: int = DUCKDB_THREADS,
+    database: str | None = None,
+    pseudo_columns: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the Trino macros and one view per table (`"<database>"."<table>"`)."""
     con = duckdb.connect(":memory:", config={"threads": max(1, threads)})
@@ -377,7 +405,8 @@ def prepare_connection(
     for source in sources:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(source.database)}")
         con.execute(
-            f"CREATE OR REPLACE VIEW {_quote(source.database)}.{_quote(source.name)} AS {table_view_sql(source)}"
+            f"CREATE OR REPLACE VIEW {_quote(source.database)}.{_quote(source.name)} AS "
+            + table_view_sql(source, pseudo_columns)
         )
     if database:  # the query's QueryExecutionContext.Database: unqualified names resolve there
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(database)}")
@@ -491,7 +520,7 @@ def run_query(sql: str, tables: dict[tuple[str, str], TableSource], out_dir: Pat
     `tables` maps `(database, table)` to its `TableSource` (partition value -> local files). A SELECT returns
     `{"columns", "rows"}`; an UNLOAD writes its files under `out_dir` and returns `{"files", "rows"}`.
     """
-    con = prepare_connection(tables.values())
+    con = prepare_connection(tables.values(), pseudo_columns=uses_pseudo_columns(sql))
     try:
         unload = parse_unload(sql)
         if unload is None:
@@ -899,7 +928,7 @@ class AthenaEngine:
         started = time.perf_counter()
         sources = self._sources(sql, e)
         e.timings["read_seconds"] = round(time.perf_counter() - started, 3)
-        con = prepare_connection(sources, database=e.database)
+        con = prepare_connection(sources, database=e.database, pseudo_columns=uses_pseudo_columns(sql))
         with self._lock:
             e.connection = con
             if e.cancelled:
@@ -1056,6 +1085,7 @@ class AthenaEngine:
         local_paths = self._download(bucket, picked)
         for (value, key, _etag, size), path in zip(picked, local_paths, strict=True):
             source.files.setdefault(value, []).append(path)
+            source.uris[path] = f"s3://{bucket}/{key}"
             e.files_read.append(f"s3://{bucket}/{key}")
             e.bytes_scanned += size
 
