@@ -14,7 +14,8 @@ from pathlib import Path
 from pipeline_common import join_sql
 from pipeline_common.window import Window
 
-from bench.join import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS, START, Mix, generate
+from bench.join import START, Mix, generate
+from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS
 from local.engines.athena import local_table, run_query
 
 REPO = Path(__file__).resolve().parents[2]

@@ -334,16 +334,19 @@ def test_a_decision_delivered_twice_or_a_reused_event_id_joins_once(tmp_path: Pa
     ]
 
 
+def one_decision_lake(root: Path, *reward_objects: tuple[int, str, list[Any]]) -> dict[tuple[str, str], TableSource]:
+    """Decision `e` at 01:10 and each `(minute, tag, rewards)` as one reward object arriving at that minute."""
+    write_lines(root, "decisions", HOUR, firehose_name("decisions", HOUR), [decision("e", "2026-11-23T01:10:00.000Z")])
+    for minute, tag, rows in reward_objects:
+        write_lines(root, "rewards", HOUR, firehose_name("rewards", HOUR, minute, tag), rows)
+    return tables_at(root)
+
+
 def test_rewards_rank_by_arrival_not_by_the_clients_reward_time(tmp_path: Path) -> None:
     """A forged duplicate dated just after the decision, sent after the genuine reward, does not replace it."""
-    write_lines(
-        tmp_path, "decisions", HOUR, firehose_name("decisions", HOUR), [decision("e", "2026-11-23T01:10:00.000Z")]
-    )
     genuine = reward("e", 1.0, "2026-11-23T01:12:00.000Z")
     forged = reward("e", 0.0, "2026-11-23T01:10:00.001Z")
-    write_lines(tmp_path, "rewards", HOUR, firehose_name("rewards", HOUR, 12, "genuine"), [genuine])
-    write_lines(tmp_path, "rewards", HOUR, firehose_name("rewards", HOUR, 40, "forged"), [forged])
-    tables = tables_at(tmp_path)
+    tables = one_decision_lake(tmp_path, (12, "genuine", [genuine]), (40, "forged", [forged]))
     assert joined(tables, join_sql.joined_select(one_hour_spec())) == {"e": (1.0, "2026-11-23T01:12:00.000Z")}
     quarantined = select(tables, join_sql.quarantine_select(one_hour_spec()))
     assert [(q["reason"], q["reward"], q["source"].rsplit("-", 1)[1]) for q in quarantined] == [
@@ -352,41 +355,16 @@ def test_rewards_rank_by_arrival_not_by_the_clients_reward_time(tmp_path: Path) 
 
 
 def test_a_reward_dated_before_its_decision_is_rejected(tmp_path: Path) -> None:
-    write_lines(
-        tmp_path, "decisions", HOUR, firehose_name("decisions", HOUR), [decision("e", "2026-11-23T01:10:00.000Z")]
-    )
-    write_lines(
-        tmp_path,
-        "rewards",
-        HOUR,
-        firehose_name("rewards", HOUR),
-        [reward("e", 1.0, "1970-01-01T00:00:00.000Z"), reward("e", 1.0, "2026-11-23T01:09:59.999Z")],
-    )
-    tables = tables_at(tmp_path)
+    backdated = [reward("e", 1.0, "1970-01-01T00:00:00.000Z"), reward("e", 1.0, "2026-11-23T01:09:59.999Z")]
+    tables = one_decision_lake(tmp_path, (59, "a", backdated))
     assert joined(tables, join_sql.joined_select(one_hour_spec())) == {"e": (0.0, None)}
     numbers = counts(tables, one_hour_spec())
     assert numbers["backdated_rewards"] == 2 and numbers["defaulted_rows"] == 1 and numbers["quarantined_lines"] == 2
 
 
 def test_a_reward_outside_the_range_is_quarantined_and_the_next_one_counts(tmp_path: Path) -> None:
-    write_lines(
-        tmp_path, "decisions", HOUR, firehose_name("decisions", HOUR), [decision("e", "2026-11-23T01:10:00.000Z")]
-    )
-    write_lines(
-        tmp_path,
-        "rewards",
-        HOUR,
-        firehose_name("rewards", HOUR, 11, "a"),
-        [reward("e", 1e6, "2026-11-23T01:11:00.000Z")],
-    )
-    write_lines(
-        tmp_path,
-        "rewards",
-        HOUR,
-        firehose_name("rewards", HOUR, 12, "b"),
-        [reward("e", 0.5, "2026-11-23T01:12:00.000Z")],
-    )
-    tables = tables_at(tmp_path)
+    huge, fair = reward("e", 1e6, "2026-11-23T01:11:00.000Z"), reward("e", 0.5, "2026-11-23T01:12:00.000Z")
+    tables = one_decision_lake(tmp_path, (11, "a", [huge]), (12, "b", [fair]))
     assert joined(tables, join_sql.joined_select(one_hour_spec())) == {"e": (0.5, "2026-11-23T01:12:00.000Z")}
     quarantined = select(tables, join_sql.quarantine_select(one_hour_spec()))
     assert [(q["reason"], q["kind"], q["event_id"], q["reward"]) for q in quarantined] == [

@@ -28,21 +28,11 @@ sys.path.insert(0, str(REPO / "lambdas"))
 from pipeline_common import join_sql  # noqa: E402
 from pipeline_common.window import Window  # noqa: E402
 
-from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS  # noqa: E402
+from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS, glue_table_input  # noqa: E402
 
-OLD_DECISION_COLUMNS = [
-    ("event_id", "string"),
-    ("event_time", "string"),
-    ("experiment_id", "string"),
-    ("model_id", "string"),
-    ("context", "string"),
-    ("actions", "string"),
-    ("action", "string"),
-    ("action_index", "int"),
-    ("action_prob", "double"),
-    ("probabilities", "string"),
-]
-OLD_REWARD_COLUMNS = [("event_id", "string"), ("reward", "double"), ("reward_time", "string")]
+_TYPED = {"action_index": "int", "action_prob": "double", "reward": "double"}
+OLD_DECISION_COLUMNS = [(name, _TYPED.get(name, kind)) for name, kind in DECISION_COLUMNS]
+OLD_REWARD_COLUMNS = [(name, _TYPED.get(name, kind)) for name, kind in REWARD_COLUMNS]
 """The schema before issue 12: typed columns the OpenX JSON SerDe fails the whole query on."""
 
 
@@ -83,31 +73,8 @@ class Lake:
         glue = client("glue", endpoint_url=self.url)
         glue.create_database(DatabaseInput={"Name": self.database})
         for table, columns in (("decisions", decision_columns), ("rewards", reward_columns)):
-            glue.create_table(
-                DatabaseName=self.database,
-                TableInput={
-                    "Name": table,
-                    "TableType": "EXTERNAL_TABLE",
-                    "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-                    "Parameters": {
-                        "projection.enabled": "true",
-                        "projection.dt.type": "date",
-                        "projection.dt.format": "yyyy/MM/dd/HH",
-                        "projection.dt.range": "2020/01/01/00,NOW",
-                        "projection.dt.interval": "1",
-                        "projection.dt.interval.unit": "HOURS",
-                        "storage.location.template": f"s3://{self.bucket}/{table}/${{dt}}/",
-                    },
-                    "StorageDescriptor": {
-                        "Columns": [{"Name": n, "Type": t} for n, t in columns],
-                        "Location": f"s3://{self.bucket}/{table}/",
-                        "SerdeInfo": {
-                            "SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe",
-                            "Parameters": dict(serde),
-                        },
-                    },
-                },
-            )
+            location = f"s3://{self.bucket}/{table}/"
+            glue.create_table(DatabaseName=self.database, TableInput=glue_table_input(table, location, columns, serde))
 
     def put(self, key: str, records: list[Any], compress: bool = True) -> None:
         body = _lines(records)
