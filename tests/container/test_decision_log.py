@@ -11,7 +11,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from container.decision_log import (
+from container.serving.decision_log import (
     MAX_BATCH_BYTES,
     MAX_BATCH_RECORDS,
     Counters,

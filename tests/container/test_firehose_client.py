@@ -1,5 +1,5 @@
-"""The decision log's Firehose client is boto3's (`container.decision_log.firehose_client`): records land byte for
-byte through moto's server, and against a stub that answers what moto never does (throttling, 5xx, partial
+"""The decision log's Firehose client is boto3's (`container.serving.decision_log.firehose_client`): records land
+byte for byte through moto's server, and against a stub that answers what moto never does (throttling, 5xx, partial
 failures, a closed port) the sink's retry rules hold with botocore's own retries off."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from container_helpers import firehose_to_s3, free_port
 
-from container.decision_log import Counters, DeliveryError, FirehoseSink, _retryable, firehose_client
+from container.serving.decision_log import Counters, DeliveryError, FirehoseSink, _retryable, firehose_client
 
 FAKE = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
 

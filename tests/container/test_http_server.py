@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from container.invocations import MAX_BODY_BYTES, InvalidRequest
-from container.serve import bound_socket
-from container.server import Server, run
+from container.serving.invocations import MAX_BODY_BYTES, InvalidRequest
+from container.serving.serve import bound_socket
+from container.serving.server import Server, run
 
 
 def _echo(method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, bytes]:
@@ -114,7 +114,7 @@ def test_idle_keep_alive_connections_are_closed_at_shutdown() -> None:
 
 
 def test_a_client_stalled_mid_request_does_not_block_shutdown_forever(monkeypatch) -> None:
-    import container.server as server_module
+    import container.serving.server as server_module
 
     monkeypatch.setattr(server_module, "DRAIN_SECONDS", 0.3)
     sock = bound_socket("127.0.0.1", 0)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from container.core.errors import ContainerError
+
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_RECORD_BYTES = 1000 * 1024
@@ -39,7 +41,7 @@ RETRYABLE_ERRORS = frozenset(
 )
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(ContainerError, RuntimeError):
     """A batch could not be delivered and retrying will not help (e.g. the stream does not exist)."""
 
 
@@ -61,7 +63,7 @@ class Counters:
 
 
 class LineRecord(Protocol):
-    """A record that encodes itself (e.g. `container.records.DecisionRecord`)."""
+    """A record that encodes itself (e.g. `container.core.records.DecisionRecord`)."""
 
     def to_json_line(self) -> bytes: ...
 
@@ -305,7 +307,7 @@ class DecisionLogger:
         return self.counters
 
 
-class MissingRegion(RuntimeError):
+class MissingRegion(ContainerError, RuntimeError):
     """The decision log goes to Firehose but botocore has no region: `serve` must not start (SageMaker's health
     check then fails with this message in the endpoint's log, not with a NoRegionError from deep in botocore)."""
 

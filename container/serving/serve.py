@@ -1,4 +1,5 @@
-"""SageMaker `serve`: the policy behind `container.server` (uvicorn, httptools, uvloop) on `SAGEMAKER_BIND_TO_PORT`.
+"""SageMaker `serve`: the policy behind `container.serving.server` (uvicorn, httptools, uvloop) on
+`SAGEMAKER_BIND_TO_PORT`.
 
 Pre-forked worker processes (one per CPU) share the listening socket, each with one event loop: VW predictions
 hold the GIL and a workspace is not thread-safe, so threads would only add locking; processes use the cores.
@@ -16,11 +17,11 @@ import sys
 import traceback
 from collections.abc import Mapping
 
-from container.app import DecisionApp
-from container.decision_log import DecisionLogger, MissingRegion, firehose_region, logger_from_env
-from container.layout import Layout
-from container.policy import Policy
-from container.server import Server, run
+from container.core.layout import Layout
+from container.core.policy import Policy
+from container.serving.app import DecisionApp
+from container.serving.decision_log import DecisionLogger, MissingRegion, firehose_region, logger_from_env
+from container.serving.server import Server, run
 
 DEFAULT_PORT = 8080
 SHUTDOWN_FLUSH_SECONDS = 60.0
