@@ -299,10 +299,11 @@ def baseline_count(data: Dataset) -> dict[str, Any]:
             files = [str(p) for p in data.all_files(table)]
             spec = ", ".join(f"'{c}': '{'VARCHAR' if t == 'string' else t.upper()}'" for c, t in columns)
             started = time.perf_counter()
-            count = con.execute(
+            row = con.execute(
                 f"SELECT count(*) FROM read_json({files!r}, format='newline_delimited', columns={{{spec}}},"
                 " ignore_errors=true)"
-            ).fetchone()[0]
+            ).fetchone()
+            count = row[0] if row else 0
             seconds = time.perf_counter() - started
             total += seconds
             result[f"{table}_rows"] = int(count)
