@@ -12,6 +12,9 @@ import pytest
 from pipeline_common import join_sql
 from pipeline_common.window import Window
 
+from container.core.layout import Layout
+from container.core.policy import Policy
+from container.training import train
 from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS
 from local.engines.athena import TableSource, local_table, run_query
 
@@ -374,21 +377,48 @@ def test_a_reward_outside_the_range_is_quarantined_and_the_next_one_counts(tmp_p
     assert joined(tables, join_sql.joined_select(wide)) == {"e": (1e6, "2026-11-23T01:11:00.000Z")}
 
 
-def test_one_huge_reward_among_2000_rows_leaves_the_training_rows_unchanged(tmp_path: Path) -> None:
-    """What trains the policy is the joined rows: with the 1e6 line they are exactly the rows without it."""
-    decisions = [decision(f"e{i}", f"2026-11-23T01:{i // 60:02d}:{i % 60:02d}.001Z") for i in range(2000)]
+def _policy_after(rows: list[dict[str, Any]], root: Path) -> list[list[float]]:
+    """The `train` job on these joined rows (sorted, so the order is the same); its distribution per context."""
+    (root / "input" / "config").mkdir(parents=True)
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps({"model_id": "m-1", "seed": "7"}))
+    (root / "input" / "data" / "training").mkdir(parents=True)
+    lines = "".join(json.dumps(row) + "\n" for row in sorted(rows, key=lambda r: r["event_id"]))
+    (root / "input" / "data" / "training" / "part-0.json").write_text(lines)
+    train.run(Layout(root))
+    policy = Policy.load(root / "model", seed=11)
+    return [policy.distribution({"x": x}) for x in range(10)]
+
+
+def test_one_huge_reward_among_2000_rows_does_not_move_the_policy(tmp_path: Path) -> None:
+    """The same policy trains from the lake with a 1e6 reward as from the lake without it; had the 1e6 been
+    joined (the old rule: any finite reward), the policy would have moved. (`e8` is on the training side of the
+    holdout split.)"""
+
+    def logged(i: int) -> dict[str, Any]:
+        return {
+            **decision(f"e{i}", f"2026-11-23T01:{i // 60:02d}:{i % 60:02d}.001Z"),
+            "context": json.dumps({"x": i % 10}),
+            "action": "ab"[i % 2],
+            "action_index": i % 2,
+        }
+
+    decisions = [logged(i) for i in range(2000)]
     rewards = [reward(f"e{i}", (i % 7) / 6, f"2026-11-23T02:00:00.{i % 1000:03d}Z") for i in range(2000)]
     clean, attacked = tmp_path / "clean", tmp_path / "attacked"
-    for root, extra in ((clean, []), (attacked, [reward("e42", 1e6, "2026-11-23T01:30:00.000Z")])):
+    for root, extra in ((clean, []), (attacked, [reward("e8", 1e6, "2026-11-23T01:30:00.000Z")])):
         write_lines(root, "decisions", HOUR, firehose_name("decisions", HOUR), decisions)
         write_lines(root, "rewards", HOUR, firehose_name("rewards", HOUR, 10, "attack"), extra)
         write_lines(root, "rewards", "2026/11/23/02", firehose_name("rewards", "2026/11/23/02", 5), rewards)
     the_spec = one_hour_spec(wait=3600)
-    expected = sorted(map(tuple, run_query(join_sql.joined_select(the_spec), tables_at(clean))["rows"]))
-    got = sorted(map(tuple, run_query(join_sql.joined_select(the_spec), tables_at(attacked))["rows"]))
-    assert len(expected) == 2000 and max(row[-2] for row in expected) == 1.0
-    assert got == expected
+    expected = select(tables_at(clean), join_sql.joined_select(the_spec))
+    got = select(tables_at(attacked), join_sql.joined_select(the_spec))
+    assert len(expected) == 2000 and max(row["reward"] for row in expected) == 1.0
+    assert sorted(got, key=lambda r: r["event_id"]) == sorted(expected, key=lambda r: r["event_id"])
     assert counts(tables_at(attacked), the_spec)["out_of_range_rewards"] == 1
+    served = _policy_after(expected, tmp_path / "train-clean")
+    assert _policy_after(got, tmp_path / "train-attacked") == served
+    forged = [{**row, "reward": 1e6} if row["event_id"] == "e8" else row for row in expected]
+    assert _policy_after(forged, tmp_path / "train-forged") != served  # the test can tell a moved policy
 
 
 def test_every_rejected_line_is_quarantined_with_its_reason(lake: dict[tuple[str, str], TableSource]) -> None:
