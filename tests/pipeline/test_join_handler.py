@@ -14,7 +14,7 @@ from pipeline_common.config import RunSettings
 from pipeline_common.errors import JoinQueryFailed
 from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext
 
-from infra.settings import parse_settings
+from infra.settings import SettingsError, parse_settings
 
 RUN = "bandit-demo-20261123T020000"
 WINDOW = {"start": "2026-11-23T00:00:00.000Z", "end": "2026-11-23T02:00:00.000Z"}
@@ -112,3 +112,9 @@ def test_the_run_metrics_carry_the_quarantine_counts() -> None:
 def test_settings_carry_the_reward_range() -> None:
     assert RunSettings.from_json(parse_settings({}).to_json()).reward_range == (0.0, 1.0)
     assert RunSettings.from_json(parse_settings({"reward_range": [-1, 2]}).to_json()).reward_range == (-1.0, 2.0)
+
+
+@pytest.mark.parametrize("bad", [[1.0, 1.0], [2, 1], [0, float("inf")], [float("nan"), 1], [0], "0-1", [0, True]])
+def test_an_invalid_reward_range_fails_naming_the_setting(bad: Any) -> None:
+    with pytest.raises(SettingsError, match=r"bandit\.reward_range"):
+        parse_settings({"reward_range": bad})
