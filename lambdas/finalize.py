@@ -21,7 +21,12 @@ from pipeline_common.payloads import Payload, Request
 from pipeline_common.steps import FailureOutcome, ModelState, Outcome, Release, RunOutcome, RunState
 from pipeline_common.timefmt import iso, now
 
-METRIC_UNITS = {"RowsJoined": MetricUnit.Count, "Promotions": MetricUnit.Count, "Rollbacks": MetricUnit.Count}
+METRIC_UNITS = {
+    "RowsJoined": MetricUnit.Count,
+    "Promotions": MetricUnit.Count,
+    "Rollbacks": MetricUnit.Count,
+    **dict.fromkeys(outcome.QUARANTINE_METRICS, MetricUnit.Count),
+}
 FAILED_WITH_A_MODEL = ("training", "evaluation", "deployment")
 """Steps whose failure leaves the run's candidate `failed`."""
 

@@ -1,8 +1,10 @@
-"""Join: start the Athena UNLOAD that joins the window's decisions with their rewards, and report how it went.
+"""Join: start the Athena UNLOADs that join the window's decisions with their rewards and quarantine the rejected
+lines, and report how it went.
 
-`start` runs two queries over the same partitions: the UNLOAD writing `joined/<run_id>/` and a count query
-(joined rows, default-reward rows, unmatched, malformed and late rewards, malformed decisions). `status` polls both;
-row counts come from the count query's result, which uses the very same join text.
+`start` runs three queries over the same partitions: the UNLOAD writing `joined/<run_id>/`, the UNLOAD writing every
+rejected decision and reward line with its reason to `quarantine/<run_id>/`, and a count query (joined rows,
+default-reward rows, quarantined lines per reason). `status` polls all three; the counts come from the count query,
+which is built from the very same two selects.
 
 A retried `start` (a Lambda retry of the state, or a redrive) must send Athena the very same SQL: the queries'
 `ClientRequestToken` is derived from the run, and Athena refuses a token it has seen with a different query string
@@ -37,12 +39,13 @@ class JoinStatus:
     reason: str = ""
 
 
-def combine_states(unload_state: str, count_state: str) -> JoinStatus:
-    """The join's state from its two queries: failed if either failed, succeeded when both did."""
-    for name, state in (("UNLOAD", unload_state), ("count", count_state)):
+def combine_states(unload_state: str, count_state: str, quarantine_state: str = "SUCCEEDED") -> JoinStatus:
+    """The join's state from its queries: failed if any failed, succeeded when all did."""
+    states = (("UNLOAD", unload_state), ("count", count_state), ("quarantine", quarantine_state))
+    for name, state in states:
         if state in FAILED_STATES:
             return JoinStatus("FAILED", f"{name} query {state}")
-    if unload_state == "SUCCEEDED" and count_state == "SUCCEEDED":
+    if all(state == "SUCCEEDED" for _, state in states):
         return JoinStatus("SUCCEEDED")
     return JoinStatus("RUNNING")
 
@@ -64,6 +67,7 @@ def enough_rows(rows: int, config: RunSettings, bootstrap: bool) -> bool:
 
 
 def build_spec(run_id: str, window: Window, config: RunSettings) -> join_sql.JoinSpec:
+    bucket = env("BUCKET_NAME")
     return join_sql.JoinSpec(
         database=env("GLUE_DATABASE"),
         decisions_table=env("GLUE_DECISIONS_TABLE"),
@@ -72,7 +76,9 @@ def build_spec(run_id: str, window: Window, config: RunSettings) -> join_sql.Joi
         reward_wait_seconds=config.reward_wait_seconds,
         missing_reward=config.missing_reward,
         default_reward=config.default_reward,
-        output_prefix=f"s3://{env('BUCKET_NAME')}/joined/{run_id}/",
+        output_prefix=f"s3://{bucket}/joined/{run_id}/",
+        reward_range=config.reward_range,
+        quarantine_prefix=f"s3://{bucket}/quarantine/{run_id}/",
     )
 
 
@@ -103,6 +109,8 @@ def start(run_id: str, run_input: RunInput) -> JoinResult:
         "output_prefix": spec.output_prefix,
         "query_execution_id": _run_query(join_sql.unload(spec), run_id, "unload"),
         "count_query_execution_id": _run_query(join_sql.counts_select(spec), run_id, "counts"),
+        "quarantine_prefix": spec.quarantine_prefix,
+        "quarantine_query_execution_id": _run_query(join_sql.quarantine_unload(spec), run_id, "quarantine"),
         "state": "RUNNING",
         "decision_partitions": list(spec.decision_hours),
         "reward_partitions": list(spec.reward_hours),
@@ -146,18 +154,33 @@ def _started(row: dict[str, Any], bootstrap: bool) -> JoinResult:
         bootstrap=bootstrap,
         state=JoinState.RUNNING,
         deadline=deadline.stamp("join", settings()),
+        quarantine_query_execution_id=row.get("quarantine_query_execution_id"),
+        quarantine_prefix=row.get("quarantine_prefix"),
     )
 
 
+def _execution(athena: Any, query_id: str | None) -> dict[str, Any] | None:
+    return athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"] if query_id else None
+
+
 def status(join: JoinResult) -> JoinResult:
-    """Poll both queries; on success report the counts and whether there are enough rows to train."""
+    """Poll the queries; on success report the counts and whether there are enough rows to train.
+
+    A join started before the quarantine existed has no quarantine query: it is judged on the other two.
+    """
     run_id = join.run_id
     athena = client("athena")
     unload = athena.get_query_execution(QueryExecutionId=join.query_execution_id)["QueryExecution"]
     counts = athena.get_query_execution(QueryExecutionId=join.count_query_execution_id)["QueryExecution"]
-    verdict = combine_states(unload["Status"]["State"], counts["Status"]["State"])
+    quarantine = _execution(athena, join.quarantine_query_execution_id)
+    queries = [query for query in (unload, counts, quarantine) if query is not None]
+    verdict = combine_states(
+        unload["Status"]["State"],
+        counts["Status"]["State"],
+        quarantine["Status"]["State"] if quarantine else "SUCCEEDED",
+    )
     if verdict.state == "FAILED":
-        failed = unload if unload["Status"]["State"] in FAILED_STATES else counts
+        failed = next(query for query in queries if query["Status"]["State"] in FAILED_STATES)
         reason = failed["Status"].get("StateChangeReason", "no reason given")
         store.update_join(run_id, state="FAILED")
         raise JoinQueryFailed(f"{verdict.reason}: {reason} (query {failed['QueryExecutionId']})")
@@ -165,16 +188,10 @@ def status(join: JoinResult) -> JoinResult:
         deadline.enforce("join", join.deadline, verdict.state)
         return replace(join, state=JoinState.RUNNING)
     numbers = parse_counts(athena.get_query_results(QueryExecutionId=counts["QueryExecutionId"])["ResultSet"])
-    scanned = int(unload.get("Statistics", {}).get("DataScannedInBytes", 0)) + int(
-        counts.get("Statistics", {}).get("DataScannedInBytes", 0)
-    )
+    scanned = sum(int(query.get("Statistics", {}).get("DataScannedInBytes", 0)) for query in queries)
     found = JoinCounts(
         rows=numbers["joined_rows"],
-        defaulted_rows=numbers["defaulted_rows"],
-        unmatched_rewards=numbers["unmatched_rewards"],
-        malformed_rewards=numbers["malformed_rewards"],
-        late_rewards=numbers["late_rewards"],
-        malformed_decisions=numbers["malformed_decisions"],
+        **{name: numbers[name] for name in join_sql.COUNT_COLUMNS[1:]},
         data_scanned_bytes=scanned,
         enough_rows=enough_rows(numbers["joined_rows"], settings(), join.bootstrap),
     )

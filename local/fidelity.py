@@ -261,6 +261,10 @@ TRINO_DATETIME = Doc(
     "Athena engine version 3 - Amazon Athena (its functions are Trino's: date and time functions)",
     "https://docs.aws.amazon.com/athena/latest/ug/engine-versions-reference-0003.html",
 )
+ATHENA_SELECT = Doc(
+    'SELECT - Amazon Athena (examples: the Amazon S3 file location of a row\'s data, "$path")',
+    "https://docs.aws.amazon.com/athena/latest/ug/select.html",
+)
 TRINO_CONVERSION = Doc(
     "Athena engine version 3 - Amazon Athena (its functions are Trino's: conversion functions, cast and try_cast)",
     "https://docs.aws.amazon.com/athena/latest/ug/engine-versions-reference-0003.html",
@@ -734,6 +738,15 @@ ATHENA_TOKEN = Rule(
     "tests/local/engines/test_athena_engine.py::test_a_client_request_token_binds_its_request",
     "how long Athena remembers a token is not documented: locally for the runtime's lifetime",
 )
+ATHENA_PATH = Rule(
+    "athena.path-pseudo-column",
+    '"$path" is the S3 URI (s3://bucket/key) of the object a row was read from, in every table reference that names '
+    "it; the join orders rewards by the Firehose arrival time in that key",
+    ATHENA_SELECT,
+    "tests/local/engines/test_athena_engine.py::test_path_pseudo_column_is_the_s3_uri_of_the_rows_object",
+    'a view that carries "$path" (a query naming it) also lists it in SELECT *, where Athena hides it; '
+    '"$file_size" and "$file_modified_time" are not provided',
+)
 
 READ_FROM_TEMPLATE = frozenset({"AWS::Lambda::Permission"})
 """Resource types with nothing to provision whose rules an engine applies by reading them from the template (the IAM
@@ -814,6 +827,7 @@ SUBJECTS: dict[str, Coverage] = {
             UNLOAD_TARGET_EMPTY,
             ATHENA_FAILED_QUERY,
             ATHENA_TOKEN,
+            ATHENA_PATH,
             ATHENA_SERDE_TYPES,
             TRINO_ISO_TIMESTAMP,
             TRINO_CAST,

@@ -27,9 +27,25 @@ class RunResolution:
     learner_model_id: str | None = None
 
 
+QUARANTINE_METRICS = {
+    "LinesQuarantined": "quarantined_lines",
+    "DecisionsDuplicated": "duplicate_decisions",
+    "DecisionsMalformed": "malformed_decisions",
+    "RewardsMalformed": "malformed_rewards",
+    "RewardsOutOfRange": "out_of_range_rewards",
+    "RewardsUnmatched": "unmatched_rewards",
+    "RewardsBeforeDecision": "backdated_rewards",
+    "RewardsDuplicated": "duplicate_rewards",
+    "RewardsLate": "late_rewards",
+}
+"""The join's quarantine counts (docs/contracts.md "Quarantine") as the run's metrics."""
+
+
 def _run_metrics(run: RunState) -> dict[str, float]:
-    values = {
-        "RowsJoined": run.join.counts.rows if run.join and run.join.counts else None,
+    counts = run.join.counts if run.join else None
+    values: dict[str, float | int | None] = {
+        "RowsJoined": counts.rows if counts else None,
+        **{name: getattr(counts, key) if counts else None for name, key in QUARANTINE_METRICS.items()},
         "CandidateValue": run.evaluation.verdict.candidate.value if run.evaluation and run.evaluation.verdict else None,
         "ServingValue": run.evaluation.verdict.serving.interval.value
         if run.evaluation and run.evaluation.verdict

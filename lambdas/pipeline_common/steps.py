@@ -99,10 +99,15 @@ class JoinCounts(PayloadObject):
 
     rows: int
     defaulted_rows: int
-    unmatched_rewards: int
     malformed_rewards: int
+    out_of_range_rewards: int
+    unmatched_rewards: int
+    backdated_rewards: int
+    duplicate_rewards: int
     late_rewards: int
     malformed_decisions: int
+    duplicate_decisions: int
+    quarantined_lines: int
     data_scanned_bytes: int
     enough_rows: bool
 
@@ -120,6 +125,9 @@ class JoinResult(PayloadObject):
     state: JoinState
     deadline: Deadline = field(metadata=FLAT)
     counts: JoinCounts | None = field(default=None, metadata=FLAT)
+    quarantine_query_execution_id: str | None = None
+    """None only for a join started before the quarantine query existed: it is judged on the other two."""
+    quarantine_prefix: str | None = None
 
     @property
     def enough_rows(self) -> bool:

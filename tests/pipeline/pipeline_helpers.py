@@ -3,6 +3,7 @@ Step Functions interpreter, and canned evaluation outputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 import json
@@ -198,7 +199,11 @@ def join_payload(
     window: dict[str, str] = WINDOW,
 ) -> dict[str, Any]:
     """`$.join` after CheckJoin (with counts once SUCCEEDED)."""
-    counts = JoinCounts(rows, 0, 0, 0, 0, 0, 0, enough_rows) if state == "SUCCEEDED" else None
+    counts = (
+        JoinCounts(rows, *[0] * (len(dataclasses.fields(JoinCounts)) - 2), enough_rows=enough_rows)
+        if state == "SUCCEEDED"
+        else None
+    )
     result = JoinResult(
         run_id=run_id,
         window=Window.from_dict(window),

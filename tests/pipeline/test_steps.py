@@ -470,7 +470,7 @@ def test_a_retried_bootstrap_start_sends_the_same_sql(
     with pytest.raises(TimeoutError):
         join.handler(event, context)
     started = join.handler(event, context)
-    assert [kind for kind, _, _ in sent] == ["unload", "counts", "unload", "counts"]
+    assert [kind for kind, _, _ in sent] == ["unload", "counts", "unload", "counts", "quarantine"]
     assert sent[2] == sent[0] and sent[3] == sent[1]  # same token, same SQL
     wait = timedelta(seconds=join.settings().reward_wait_seconds)
     first_clock = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
