@@ -2,7 +2,7 @@
 `bench/serve_compare.py`, which measures both with the same decision app in one run (`docs/benchmarks.md`).
 
 Keep-alive and pipelining (in order), bounded URL, headers and body, malformed requests answered 400 and closed,
-write backpressure, idle timeout, graceful drain on SIGTERM: the contract `container/server.py` keeps.
+write backpressure, idle timeout, graceful drain on SIGTERM: the contract `container/serving/server.py` keeps.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from http import HTTPStatus
 
 import httptools
 
-from container.invocations import MAX_BODY_BYTES, InvalidRequest
+from container.serving.invocations import MAX_BODY_BYTES, InvalidRequest
 
 Handler = Callable[[str, str, "bytes | InvalidRequest"], tuple[int, bytes]]
 MAX_URL_BYTES = 8 * 1024

@@ -1,9 +1,9 @@
 """`python -m bench._serve_variant SERVER CLIENT`: `container serve` with its HTTP server or Firehose client swapped.
 
-SERVER is `uvicorn` (what `container/server.py` runs: uvicorn with httptools and uvloop, the decision app as a
+SERVER is `uvicorn` (what `container/serving/server.py` runs: uvicorn with httptools and uvloop, the decision app as a
 minimal ASGI app) or `handwritten` (`bench/_handwritten_server.py`: asyncio + uvloop + httptools, the server `serve`
 ran before); CLIENT is `boto3` (the decision log's boto3 Firehose client) or `lean` (`bench/_lean_firehose.py`, the
-hand-written `PutRecordBatch` client it used before). Everything else is `container.serve.main`: the same
+hand-written `PutRecordBatch` client it used before). Everything else is `container.serving.serve.main`: the same
 pre-forked workers on one socket, the same decision logger, the same SIGTERM handling and flush.
 """
 
@@ -13,8 +13,8 @@ import socket
 import sys
 from typing import Any
 
-from container import decision_log, serve
-from container.app import DecisionApp
+from container.serving import decision_log, serve
+from container.serving.app import DecisionApp
 
 
 def handwritten_serve_app(app: DecisionApp, sock: socket.socket) -> None:

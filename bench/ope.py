@@ -27,12 +27,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import write_result  # noqa: E402
-from container import train  # noqa: E402
+from container.core.layout import Layout  # noqa: E402
+from container.core.policy import Policy  # noqa: E402
 from container.evaluation.estimators import ESTIMATORS, Logged, difference, policy_terms  # noqa: E402
 from container.evaluation.report import gate  # noqa: E402
 from container.evaluation.reward_model import cross_fitted_rewards, design_matrix  # noqa: E402
-from container.layout import Layout  # noqa: E402
-from container.policy import Policy  # noqa: E402
+from container.training import train  # noqa: E402
 
 DATA = Path("/work/shared/data/shuttle.trn")
 ACTIONS = [str(c) for c in range(1, 8)]

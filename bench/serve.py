@@ -15,8 +15,8 @@
   4-16 ms between requests (wrk's C timers). A Python open-loop client and `hey -q` were tried first: the former
   adds milliseconds of its own jitter on this shared machine, the latter sends synchronised bursts of 10. It runs
   after the warm-up once moto is idle (the warm-up's records delivered), before the throughput runs, whose backlog
-  would otherwise still be in delivery. `latency_floor_ms` is the same load against `container.server` answering a
-  constant (no policy, no logging): the part of the tail that the machine, kernel and `wrk` contribute.
+  would otherwise still be in delivery. `latency_floor_ms` is the same load against `container.serving.server` answering
+  a constant (no policy, no logging): the part of the tail that the machine, kernel and `wrk` contribute.
 - `records_lost`: decisions the server answered (200) or counted as served, minus distinct event ids delivered,
   after SIGTERM.
 - moto's server (the Firehose stand-in) runs at `nice 10`: real Firehose is another machine, and moto spends ~90 µs
@@ -93,8 +93,8 @@ def _shuttle_rows() -> list[list[int]]:
 
 def _train(root: Path, rows: list[list[int]]) -> None:
     """A model trained on uniformly logged Shuttle decisions, as the first retraining run would make it."""
-    from container import train
-    from container.layout import Layout
+    from container.core.layout import Layout
+    from container.training import train
 
     rng = random.Random(2)
     training = root / "input" / "data" / "training"
@@ -126,7 +126,7 @@ class RawPredictor:
     and, for reference, `vowpalwabbit.Workspace.predict` on the same featurized lines."""
 
     def __init__(self, model_dir: Path, rows: list[list[int]]) -> None:
-        from container.policy import Policy
+        from container.core.policy import Policy
 
         self.policy = Policy.load(model_dir, seed=1)
         self.contexts = [{f"x{j}": v for j, v in enumerate(row[:-1])} for row in rows[:1000]]
@@ -271,14 +271,14 @@ def _wait_idle(pid: int, timeout: float = 60.0) -> None:
 
 FLOOR_SERVER = """
 import sys
-from container.serve import bound_socket
-from container.server import Server, run
+from container.serving.serve import bound_socket
+from container.serving.server import Server, run
 run(Server(lambda method, path, body: (200, b'{"action":"1"}'), bound_socket("127.0.0.1", int(sys.argv[1]))))
 """
 
 
 def _latency_floor(work: Path) -> dict[str, Any]:
-    """The same paced load against `container.server` answering a constant: what the machine, the kernel, `wrk`
+    """The same paced load against `container.serving.server` answering a constant: what the machine, the kernel, `wrk`
     and the HTTP layer add before any decision is made (one process, no logging)."""
     port = _free_port()
     server = subprocess.Popen(

@@ -7,7 +7,7 @@ count (one per CPU), the same load:
 - `handwritten+lean`: the hand-written server (`bench/_handwritten_server.py`: asyncio, httptools, uvloop) and the
   hand-written `PutRecordBatch` client (`bench/_lean_firehose.py`): what `serve` ran before;
 - `handwritten+boto3`: the same server, boto3's Firehose client;
-- `uvicorn+boto3`: what `serve` runs now (`container/server.py`: uvicorn with httptools and uvloop, the same
+- `uvicorn+boto3`: what `serve` runs now (`container/serving/server.py`: uvicorn with httptools and uvloop, the same
   `DecisionApp` through a minimal ASGI app) and boto3's Firehose client.
 
 The three run for the whole benchmark (idle ones cost nothing) and are measured in turns, a few seconds each, so

@@ -8,7 +8,11 @@ import sys
 from collections.abc import Callable
 
 USAGE = "usage: python -m container train|serve|evaluate"
-COMMANDS = {"train": "container.train", "serve": "container.serve", "evaluate": "container.evaluation.job"}
+COMMANDS = {
+    "train": "container.training.train",
+    "serve": "container.serving.serve",
+    "evaluate": "container.evaluation.job",
+}
 
 
 def _command(name: str) -> Callable[..., int | None] | None:

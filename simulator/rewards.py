@@ -2,7 +2,7 @@
 
 A record is one JSON object (`event_id`, `reward`, `reward_time`). Through Firehose it is sent as it is: the stream's
 AppendDelimiterToRecord processor puts the newline between records in S3; a file sink writes the newline itself.
-Delivery is the serving decision log's producer (`container.producer`: the 500-record / 4 MiB batching, resending
+Delivery is the serving decision log's producer (`container.core.producer`: the 500-record / 4 MiB batching, resending
 only the records Firehose reports as failed) with a bounded retry policy: after `attempts` calls the sender gives up
 and says so (`RewardDeliveryError`).
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from container.producer import DeliveryError, FirehoseProducer, RetryPolicy, firehose_client
+from container.core.producer import DeliveryError, FirehoseProducer, RetryPolicy, firehose_client
 from simulator.errors import RewardDeliveryError
 
 DEFAULT_ATTEMPTS = 8
@@ -51,7 +51,7 @@ class RewardSink(Protocol):
 
 
 class FirehoseRewardSink:
-    """PutRecordBatch to a Firehose stream through `container.producer`, giving up after `attempts` calls."""
+    """PutRecordBatch to a Firehose stream through `container.core.producer`, giving up after `attempts` calls."""
 
     def __init__(
         self,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from container.core.errors import ContainerError
 
-class EvaluationError(ValueError):
+
+class EvaluationError(ContainerError, ValueError):
     """The evaluation cannot give a trustworthy estimate; the message says what to fix."""
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from container.data import BadRow, LoggedRow
+from container.core.featurizer import Action
+from container.core.policy import Policy
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, SingleActionError
 from container.evaluation.estimators import Logged
-from container.featurizer import Action
-from container.policy import Policy
+from container.training.data import BadRow, LoggedRow
 
 MIN_ROWS = 2
 

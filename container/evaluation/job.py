@@ -16,18 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from container.artifacts import ArtifactError
-from container.data import LoggedRow, ReadStats, read_rows
+from container.core.artifacts import ArtifactError
+from container.core.featurizer import Action, actions_from_ids
+from container.core.layout import HyperparametersError, Layout
+from container.core.policy import Policy
+from container.core.split import is_holdout
 from container.evaluation.confidence import BET_CAP, HORIZONS
 from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
 from container.evaluation.estimators import ESTIMATORS, logging_policy_terms, paired_difference, policy_terms
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
 from container.evaluation.report import gate, metric_lines, policy_block
 from container.evaluation.reward_model import cross_fitted_rewards, design_matrix
-from container.featurizer import Action, actions_from_ids
-from container.layout import HyperparametersError, Layout
-from container.policy import Policy
-from container.split import is_holdout
+from container.training.data import LoggedRow, ReadStats, read_rows
 
 HOLDOUT_CHANNEL = "holdout"
 CANDIDATE_CHANNEL = "candidate"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from container_helpers import logged_rows, make_layout
 
-from container import train
-from container.layout import Layout
+from container.core.layout import Layout
+from container.training import train
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from container.app import DecisionApp
-from container.serve import bound_socket
-from container.server import IDLE_TIMEOUT_SECONDS, Handler, Server, run
+from container.serving.app import DecisionApp
+from container.serving.serve import bound_socket
+from container.serving.server import IDLE_TIMEOUT_SECONDS, Handler, Server, run
 
 ACTIONS = ["a", "b", "c"]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from container.decision_log import DecisionLogger, FileSink, logger_from_env
-from container.producer import MAX_BATCH_BYTES, MAX_BATCH_RECORDS, FirehoseProducer, RetryPolicy, batches
-from container.spool import Spool, read_segment
+from container.core.producer import MAX_BATCH_BYTES, MAX_BATCH_RECORDS, FirehoseProducer, RetryPolicy, batches
+from container.serving.decision_log import DecisionLogger, FileSink, logger_from_env
+from container.serving.spool import Spool, read_segment
 
 
 class FlakyFirehose:

@@ -23,7 +23,8 @@ def test_unknown_or_missing_command_prints_usage() -> None:
 def test_train_does_not_import_the_server_or_the_evaluator() -> None:
     code = (
         "import sys, container.__main__ as m; m._command('train');"
-        "assert not {'container.serve', 'container.server', 'httptools', 'container.evaluation.job'} & set(sys.modules)"
+        "assert not {'container.serving.serve', 'container.serving.server', 'httptools',"
+        " 'container.evaluation.job'} & set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True)
 

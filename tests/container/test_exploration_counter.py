@@ -8,10 +8,10 @@ from pathlib import Path
 import vowpalwabbit
 from container_helpers import contexts, logged_rows, make_layout
 
-from container import train
-from container.featurizer import actions_from_ids
-from container.layout import Layout
-from container.policy import Policy
+from container.core.featurizer import actions_from_ids
+from container.core.layout import Layout
+from container.core.policy import Policy
+from container.training import train
 
 
 def squarecb_counter(model_file: Path, workdir: Path) -> int:

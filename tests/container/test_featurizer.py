@@ -6,7 +6,7 @@ import json
 
 import vowpalwabbit
 
-from container.featurizer import Action, Featurizer, Label, context_from_observation, sanitize
+from container.core.featurizer import Action, Featurizer, Label, context_from_observation, sanitize
 
 
 def test_shared_and_action_lines_use_namespaces_s_and_a() -> None:

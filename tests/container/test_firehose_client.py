@@ -1,4 +1,4 @@
-"""The producers' Firehose client is boto3's (`container.producer.firehose_client`): records land byte for byte
+"""The producers' Firehose client is boto3's (`container.core.producer.firehose_client`): records land byte for byte
 through moto's server, and against a stub that answers what moto never does (throttling, 5xx, partial failures, a
 closed port) the producer's retry rules hold with botocore's own retries off."""
 
@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from container_helpers import firehose_to_s3, free_port
 
-from container.producer import DeliveryError, FirehoseProducer, RetryPolicy, firehose_client, retryable
+from container.core.producer import DeliveryError, FirehoseProducer, RetryPolicy, firehose_client, retryable
 
 FAKE = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
 

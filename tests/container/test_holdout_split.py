@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from container.split import is_holdout
+from container.core.split import is_holdout
 
 
 def test_matches_the_contract_formula() -> None:

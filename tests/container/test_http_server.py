@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from container_helpers import serving
 
-from container.invocations import MAX_BODY_BYTES, InvalidRequest
+from container.serving.invocations import MAX_BODY_BYTES, InvalidRequest
 
 
 def _echo(method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, bytes]:
@@ -97,7 +97,7 @@ def test_idle_keep_alive_connections_are_closed_at_shutdown() -> None:
 
 
 def test_a_client_stalled_mid_request_does_not_block_shutdown_forever(monkeypatch) -> None:
-    import container.server as server_module
+    import container.serving.server as server_module
 
     monkeypatch.setattr(server_module, "DRAIN_SECONDS", 0.3)
     with serving(_echo) as (server, port):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from container.invocations import MAX_BODY_BYTES, InvalidRequest, parse_invocation
+from container.serving.invocations import MAX_BODY_BYTES, InvalidRequest, parse_invocation
 
 
 def _field(body: object) -> str:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from container_helpers import ACTIONS, logged_rows, make_layout
 
-from container import train
-from container.artifacts import ArtifactError
-from container.featurizer import Action, actions_from_ids
-from container.layout import Layout
-from container.policy import Policy
+from container.core.artifacts import ArtifactError
+from container.core.featurizer import Action, actions_from_ids
+from container.core.layout import Layout
+from container.core.policy import Policy
+from container.training import train
 
 CONTEXT = {"x0": 0.9, "x1": 0.1, "x2": 0.3, "x3": 0.5}
 

@@ -11,17 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from container.app import DecisionApp
-from container.decision_log import MAX_RECORD_BYTES
-from container.invocations import MAX_BODY_BYTES, MAX_CONTEXT_FEATURES, RequestTooLarge, parse_invocation
-from container.policy import Policy
-from container.records import (
+from container.core.policy import Policy
+from container.core.records import (
     RECORD_BYTES_PER_CANDIDATE,
     RECORD_EXPANSION,
     DecisionRecord,
     actions_json,
     fixed_record_bytes,
 )
+from container.serving.app import DecisionApp
+from container.serving.decision_log import MAX_RECORD_BYTES
+from container.serving.invocations import MAX_BODY_BYTES, MAX_CONTEXT_FEATURES, RequestTooLarge, parse_invocation
 
 
 class CapturingLogger:

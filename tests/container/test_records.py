@@ -6,9 +6,9 @@ import json
 import re
 import uuid
 
-from container.featurizer import Action
-from container.policy import Decision
-from container.records import DecisionRecord, EventIds, iso_now, response_json
+from container.core.featurizer import Action
+from container.core.policy import Decision
+from container.core.records import DecisionRecord, EventIds, iso_now, response_json
 
 
 def test_response_json_is_valid_json_with_escaped_strings() -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from container.app import DecisionApp
-from container.invocations import (
+from container.core.policy import Policy
+from container.serving.app import DecisionApp
+from container.serving.invocations import (
     FLOAT32_MAX,
     MAX_ACTION_FEATURES,
     MAX_CONTEXT_FEATURES,
@@ -22,7 +23,6 @@ from container.invocations import (
     parse_invocation,
     request_cost,
 )
-from container.policy import Policy
 
 ABOVE_FLOAT32 = math.nextafter(FLOAT32_MAX, math.inf)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from container.decision_log import MissingRegion, firehose_region
-from container.serve import check_environment
+from container.serving.decision_log import MissingRegion, firehose_region
+from container.serving.serve import check_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

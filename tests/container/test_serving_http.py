@@ -14,10 +14,10 @@ from container_helpers import call, running
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from container.app import DecisionApp
-from container.decision_log import DecisionLogger
-from container.invocations import MAX_BODY_BYTES
-from container.policy import Policy
+from container.core.policy import Policy
+from container.serving.app import DecisionApp
+from container.serving.decision_log import DecisionLogger
+from container.serving.invocations import MAX_BODY_BYTES
 
 
 class ListSink:
@@ -165,8 +165,8 @@ def test_arbitrary_bodies_never_get_5xx_and_only_200s_are_logged(server, body: b
 
 
 def test_uniform_policy_takes_its_actions_from_the_environment(tmp_path: Path) -> None:
-    from container.layout import Layout
-    from container.serve import build_app
+    from container.core.layout import Layout
+    from container.serving.serve import build_app
 
     app = build_app(Layout(tmp_path), {"ACTIONS": "x, y", "DECISIONS_LOG_PATH": str(tmp_path / "d.jsonl")})
     try:

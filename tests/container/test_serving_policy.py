@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from container.featurizer import Action
-from container.policy import NoActionsError, Policy, _predict
+from container.core.featurizer import Action
+from container.core.policy import NoActionsError, Policy, _predict
 
 
 def test_fast_prediction_path_equals_vw_predict(model_dir: Path) -> None:

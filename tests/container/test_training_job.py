@@ -9,10 +9,10 @@ from pathlib import Path
 
 from container_helpers import ACTIONS, contexts, logged_rows, make_layout, true_class
 
-from container import train
-from container.layout import Layout
-from container.policy import Policy
-from container.split import is_holdout
+from container.core.layout import Layout
+from container.core.policy import Policy
+from container.core.split import is_holdout
+from container.training import train
 
 
 def _mean_reward(policy: Policy, xs: list[list[float]]) -> float:

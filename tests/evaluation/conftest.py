@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eval_helpers import joined_rows, write_channel, write_hyperparameters
 
-from container import train
-from container.layout import Layout
+from container.core.layout import Layout
+from container.training import train
 
 
 @pytest.fixture(scope="session")

@@ -13,15 +13,15 @@ from pipeline_common.gate import summarize
 from pipeline_common.sagemaker_requests import metric_definitions
 
 from container.__main__ import main as container_main
-from container.data import parse_row
+from container.core.featurizer import actions_from_ids
+from container.core.policy import Policy
+from container.core.split import is_holdout
 from container.evaluation import METRIC_DEFINITIONS
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, SingleActionError
 from container.evaluation.estimators import Interval
 from container.evaluation.holdout import build_holdout, distribution_matrix
 from container.evaluation.report import gate
-from container.featurizer import actions_from_ids
-from container.policy import Policy
-from container.split import is_holdout
+from container.training.data import parse_row
 
 HYPERPARAMETERS = {"holdout_share": "0.3", "promotion_estimator": "dr", "promotion_margin": "0.01", "seed": "7"}
 

@@ -7,8 +7,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from container.core.errors import ContainerError
 
-class HyperparametersError(ValueError):
+
+class HyperparametersError(ContainerError, ValueError):
     """`hyperparameters.json` exists but cannot be read as a JSON object."""
 
 

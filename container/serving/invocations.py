@@ -13,7 +13,8 @@ from typing import Any, cast
 
 import orjson
 
-from container.featurizer import Action, context_from_observation
+from container.core.errors import ContainerError
+from container.core.featurizer import Action, context_from_observation
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ACTIONS = 1024
@@ -41,7 +42,7 @@ MAX_REQUEST_COST_US = 50_000
 REQUEST_FIELDS = frozenset({"context", "observation", "actions", "event_id"})
 
 
-class InvalidRequest(ValueError):
+class InvalidRequest(ContainerError, ValueError):
     """A bad request body; `field` is the JSON path of the offending field (or `body`); `status` is 400."""
 
     status = 400

@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from container.core.errors import ContainerError
+
 EXPLORATIONS = ("epsilon", "bag", "cover", "softmax", "squarecb", "rnd")
 COST_MAPPINGS = ("one_minus_reward", "negative_reward")
 
 
-class ConfigError(ValueError):
+class ConfigError(ContainerError, ValueError):
     """A hyperparameter is missing its expected form; the message names it."""
 
     def __init__(self, name: str, problem: str) -> None:

@@ -1,9 +1,9 @@
 """The one Firehose producer: `PutRecordBatch` within the service's limits, retrying what did not get in.
 
-Used by the serving decision log (`container.decision_log`) and the simulator's reward sender
-(`simulator.rewards`); it lives in `container/` because the image copies only that package. What differs between
-them is the retry policy, a parameter: the decision log retries until delivered (bounded only at shutdown), the
-simulator gives up after a few attempts and reports the failure.
+Used by the serving decision log (`container.serving.decision_log`) and the simulator's reward sender
+(`simulator.rewards`); it lives in `container/core/` because the image copies only the `container` package. What
+differs between them is the retry policy, a parameter: the decision log retries until delivered (bounded only at
+shutdown), the simulator gives up after a few attempts and reports the failure.
 
 Limits (Amazon Data Firehose API Reference, PutRecordBatch): at most 500 records per call, each record at most
 1,000 KiB before base64 encoding, at most 4 MiB per call. A call can succeed with `FailedPutCount > 0`: only the
@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from container.core.errors import ContainerError
 
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
@@ -40,7 +42,7 @@ TRANSPORT_ERRORS = frozenset(
 """botocore's connection resets and timeouts carry no error code: always worth another try."""
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(ContainerError, RuntimeError):
     """Records could not be delivered: a permanent error (e.g. no such stream) or the retry policy gave up."""
 
 

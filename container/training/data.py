@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from container.featurizer import Action, context_from_observation
+from container.core.errors import ContainerError
+from container.core.featurizer import Action, context_from_observation
 
 GZIP_MAGIC = b"\x1f\x8b"
 CSV_COLUMNS = ("event_id", "action", "action_prob", "model_id", "observation", "sample_prob", "reward")
 _MAX_MESSAGES = 20
 
 
-class BadRow(ValueError):
+class BadRow(ContainerError, ValueError):
     """A line that is not a usable logged decision (the message says why)."""
 
 

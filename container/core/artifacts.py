@@ -8,12 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from container.core.errors import ContainerError
+
 MODEL_FILE = "vw.model"
 METADATA_FILE = "metadata.json"
 ARCHIVE_FILE = "model.tar.gz"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(ContainerError, ValueError):
     """A model channel or directory holds something that is not a readable model."""
 
 

@@ -18,19 +18,20 @@ from typing import Any
 
 import vowpalwabbit
 
-from container.artifacts import MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
-from container.config import ConfigError, TrainConfig, parse_config
-from container.data import BadRow, LoggedRow, ReadStats, read_rows
-from container.featurizer import Action, Featurizer, Label, actions_from_ids
-from container.layout import HyperparametersError, Layout
-from container.split import is_holdout
+from container.core.artifacts import MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
+from container.core.config import ConfigError, TrainConfig, parse_config
+from container.core.errors import ContainerError
+from container.core.featurizer import Action, Featurizer, Label, actions_from_ids
+from container.core.layout import HyperparametersError, Layout
+from container.core.split import is_holdout
+from container.training.data import BadRow, LoggedRow, ReadStats, read_rows
 
 TRAINING_CHANNEL = "training"
 PRETRAINED_CHANNEL = "pretrained_model"
 AUTO_PASS_EXAMPLES = 20_000
 
 
-class TrainingError(RuntimeError):
+class TrainingError(ContainerError, RuntimeError):
     """Training cannot produce a model; the message tells the operator what to fix."""
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from container.featurizer import Action
-from container.policy import Decision
+from container.core.featurizer import Action
+from container.core.policy import Decision
 
 _second_cache: tuple[int, str] = (-1, "")
 

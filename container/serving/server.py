@@ -24,7 +24,7 @@ import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from container.invocations import MAX_BODY_BYTES, InvalidRequest
+from container.serving.invocations import MAX_BODY_BYTES, InvalidRequest
 
 Handler = Callable[[str, str, "bytes | InvalidRequest"], tuple[int, bytes]]
 Scope = dict[str, Any]

@@ -1,6 +1,6 @@
 """The HTTP face of the policy: `GET /ping` and `POST /invocations` (SageMaker's contract), transport-free.
 
-The request path is parse, validate, featurize, predict, sample, enqueue the record, answer; `container.server`
+The request path is parse, validate, featurize, predict, sample, enqueue the record, answer; `container.serving.server`
 feeds it method, path and body and writes back status and JSON.
 """
 
@@ -10,11 +10,9 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from container.decision_log import DecisionLogger
-from container.invocations import MAX_ACTIONS, InvalidRequest, Invocation, RequestTooLarge, parse_invocation
-from container.policy import NoActionsError, Policy
-from container.producer import MAX_RECORD_BYTES
-from container.records import (
+from container.core.policy import NoActionsError, Policy
+from container.core.producer import MAX_RECORD_BYTES
+from container.core.records import (
     RECORD_EXPANSION,
     DecisionRecord,
     EventIds,
@@ -24,6 +22,8 @@ from container.records import (
     record_size_bound,
     response_json,
 )
+from container.serving.decision_log import DecisionLogger
+from container.serving.invocations import MAX_ACTIONS, InvalidRequest, Invocation, RequestTooLarge, parse_invocation
 
 
 def _dumps(value: Any) -> bytes:
@@ -46,7 +46,7 @@ class DecisionApp:
         self._unchecked_body_bytes = (MAX_RECORD_BYTES - record_size_bound(0, candidates, fixed)) // RECORD_EXPANSION
 
     def handle(self, method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, bytes]:
-        """One HTTP exchange without the transport: status and JSON body (the server is `container.server`)."""
+        """One HTTP exchange without the transport: status and JSON body (the server is `container.serving.server`)."""
         if path == "/invocations":
             if method != "POST":
                 return 405, _dumps({"error": "use POST", "field": "method"})

@@ -1,10 +1,10 @@
 """Decision records: written to the worker's spool before the decision is answered, delivered by one thread.
 
-The request thread encodes each record and copies it into the spool (`container.spool`: a memory-mapped file, so
+The request thread encodes each record and copies it into the spool (`container.serving.spool`: a memory-mapped file, so
 a crash of the worker cannot lose an answered decision) and into a bounded in-memory list (blocking briefly when
 the list is full: backpressure, never a drop). The drainer thread takes what gathered over a linger window (or a
 whole batch at once), seals the spool segment those records are in, delivers them through the sink (Firehose via
-`container.producer`, or a JSON-lines file when no stream is configured) and then deletes the segment. Segments a
+`container.core.producer`, or a JSON-lines file when no stream is configured) and then deletes the segment. Segments a
 dead worker left are delivered first. `close()` flushes everything; `serve` calls it on SIGTERM.
 
 The list and its events are not a `queue.Queue`, whose put and get each take a lock and notify a condition: per
@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from container.producer import (
+from container.core.errors import ContainerError
+from container.core.producer import (
     MAX_BATCH_RECORDS,
     MAX_RECORD_BYTES,
     FirehoseProducer,
     firehose_client,
 )
-from container.spool import Segment, Spool
+from container.serving.spool import Segment, Spool
 
 SPOOL_DIR_VARIABLE = "DECISIONS_SPOOL_DIR"
 
@@ -53,7 +54,7 @@ class Counters:
 
 
 class LineRecord(Protocol):
-    """A record that encodes itself (e.g. `container.records.DecisionRecord`)."""
+    """A record that encodes itself (e.g. `container.core.records.DecisionRecord`)."""
 
     def to_json_line(self) -> bytes: ...
 
@@ -209,7 +210,7 @@ class DecisionLogger:
         return self.counters
 
 
-class MissingRegion(RuntimeError):
+class MissingRegion(ContainerError, RuntimeError):
     """The decision log goes to Firehose but botocore has no region: `serve` must not start (SageMaker's health
     check then fails with this message in the endpoint's log, not with a NoRegionError from deep in botocore)."""
 

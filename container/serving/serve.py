@@ -1,12 +1,13 @@
-"""SageMaker `serve`: the policy behind `container.server` (uvicorn, httptools, uvloop) on `SAGEMAKER_BIND_TO_PORT`.
+"""SageMaker `serve`: the policy behind `container.serving.server` (uvicorn, httptools, uvloop) on
+`SAGEMAKER_BIND_TO_PORT`.
 
 Pre-forked worker processes (one per CPU) share the listening socket, each with one event loop: VW predictions
 hold the GIL and a workspace is not thread-safe, so threads would only add locking; processes use the cores.
 A worker that dies (a crash, SIGKILL, the OOM killer) is replaced at once while the others keep serving; its
-answered decisions are in its spool (`container.spool`), which the replacement delivers first. A worker that cannot
-load the policy takes the container down instead (SageMaker's health check then fails with its message), and so
-do crashes in a tight loop. SIGTERM stops accepting, finishes requests in progress, then flushes every buffered
-decision record before exit.
+answered decisions are in its spool (`container.serving.spool`), which the replacement delivers first. A worker
+that cannot load the policy takes the container down instead (SageMaker's health check then fails with its
+message), and so do crashes in a tight loop. SIGTERM stops accepting, finishes requests in progress, then flushes
+every buffered decision record before exit.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
-from container.app import DecisionApp
-from container.decision_log import DecisionLogger, MissingRegion, firehose_region, logger_from_env
-from container.layout import Layout
-from container.policy import Policy
-from container.server import Server, run
+from container.core.layout import Layout
+from container.core.policy import Policy
+from container.serving.app import DecisionApp
+from container.serving.decision_log import DecisionLogger, MissingRegion, firehose_region, logger_from_env
+from container.serving.server import Server, run
 
 DEFAULT_PORT = 8080
 SHUTDOWN_FLUSH_SECONDS = 60.0

@@ -22,15 +22,16 @@ from typing import Any
 import pylibvw
 import vowpalwabbit
 
-from container.artifacts import MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
-from container.featurizer import Action, Featurizer, actions_from_ids
+from container.core.artifacts import MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
+from container.core.errors import ContainerError
+from container.core.featurizer import Action, Featurizer, actions_from_ids
 
 UNIFORM_MODEL_ID = "uniform-random"
 DEFAULT_NEW_ACTION_SHARE = 0.05
 DEFAULT_EXPLORATION_FLOOR = 0.0
 
 
-class NoActionsError(ValueError):
+class NoActionsError(ContainerError, ValueError):
     """The request named no candidates and the policy knows none to fall back on."""
 
 

@@ -1,0 +1,1 @@
+"""The `train` job: reads joined rows and trains (or warm-starts) a VW policy."""
