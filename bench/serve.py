@@ -24,6 +24,9 @@
   buffers hold what it has not taken yet; its CPU seconds are in the result (`moto_cpu_s`).
 - `load_average`: the machine's 1-minute load at the start, before the throughput runs and at the end (other
   sessions share the two vCPUs; compare ratios within one run, not wall-clock figures across runs).
+- `BENCH_SERVE_BASELINE`: a source tree of an older commit (`git worktree add --detach DIR COMMIT`), served from
+  that tree alongside this one (own stream and prefix, the same model and moto), its throughput runs interleaved
+  with this tree's; `baseline` and `vs_baseline` in the result.
 `wrk` is installed with apt when missing.
 """
 
