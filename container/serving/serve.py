@@ -13,6 +13,7 @@ every buffered decision record before exit.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import os
 import signal
@@ -118,6 +119,18 @@ def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], 
     return 0
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _exit_with(supervisor: int) -> None:
+    """Have the kernel send this worker SIGTERM when the supervisor dies, even by SIGKILL (Linux `prctl`), so no
+    orphaned worker keeps serving on the port a restarted container must bind; the worker then drains and flushes."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before the prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _describe(exit_code: int) -> str:
     return f"signal {signal.Signals(-exit_code).name}" if exit_code < 0 else f"exit code {exit_code}"
 
@@ -136,11 +149,14 @@ def supervise(layout: Layout, sock: socket.socket, environ: Mapping[str, str], w
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGTERM)
 
+    supervisor = os.getpid()
+
     def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:  # the child: no threads exist yet, the policy and the logger are created after the fork
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            _exit_with(supervisor)
             code = 1
             try:
                 code = run_worker(layout, sock, environ, index)

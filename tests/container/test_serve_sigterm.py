@@ -152,3 +152,27 @@ def test_a_killed_worker_is_replaced_and_every_answered_decision_lands(serving_r
     assert not missing, f"{len(missing)} answered decisions never logged\n{output}"
     recovered = sum(int(n) for n in re.findall(r"recovered=(\d+)", output))
     assert recovered > 0, output  # the killed worker's undelivered records came from its spool
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(serving_root: Path) -> None:
+    """SIGKILL of the supervisor alone (no process group): its workers get SIGTERM from the kernel, drain and exit,
+    instead of keeping the port that a restarted container binds."""
+    log = serving_root / "decisions.jsonl"
+    process, _ = start_serve(serving_root, {"DECISIONS_LOG_PATH": str(log), "DECISIONS_STREAM": ""})
+    workers = _workers(process.pid)
+    assert len(workers) == 2
+    process.kill()
+    process.wait(10)
+    deadline = time.monotonic() + 30
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        alive = {pid for pid in alive if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)}
+        time.sleep(0.1)
+    assert not alive, f"workers {alive} outlived their supervisor"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
