@@ -176,6 +176,20 @@ def _wait_for_port(port: int) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    """moto's server in its own process at `nice 10`, listening; returns it and its endpoint. In the bench's own
+    process its threads would stall the load generator's event loop (the GIL)."""
+    port = _free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: os.nice(MOTO_NICENESS),
+    )
+    _wait_for_port(port)
+    return moto, f"http://127.0.0.1:{port}"
+
+
 def _wait_ready(port: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -418,16 +432,7 @@ def main() -> dict[str, Any]:
     raw_samples = [raw.sample()]
     raw_pyvw = raw.sample_pyvw()
 
-    # moto in its own process: in this one its threads would stall the load generator's event loop (the GIL).
-    moto_port = _free_port()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: os.nice(MOTO_NICENESS),
-    )
-    endpoint = f"http://127.0.0.1:{moto_port}"
-    _wait_for_port(moto_port)
+    moto, endpoint = start_moto()
     fake = {"region_name": "us-east-1", "aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
     s3 = boto3.client("s3", endpoint_url=endpoint, **fake)
     s3.create_bucket(Bucket="bench-lake")
