@@ -51,7 +51,8 @@ class RewardSink(Protocol):
 
 
 class FirehoseRewardSink:
-    """PutRecordBatch to a Firehose stream through `container.core.producer`, giving up after `attempts` calls."""
+    """PutRecordBatch to a Firehose stream through `container.core.producer`, giving up after `attempts` calls
+    (`producer.calls` and `producer.resent` count what happened)."""
 
     def __init__(
         self,
@@ -68,14 +69,6 @@ class FirehoseRewardSink:
         self.stream_name = stream_name
         retry = RetryPolicy(base_delay=base_delay, max_delay=5.0, max_attempts=attempts)
         self.producer = FirehoseProducer(firehose, stream_name, retry, sleep)
-
-    @property
-    def calls(self) -> int:
-        return self.producer.calls
-
-    @property
-    def resent(self) -> int:
-        return self.producer.resent
 
     def send(self, records: Sequence[RewardRecord]) -> None:
         self.send_records([r.to_json() for r in records])

@@ -34,7 +34,7 @@ def test_firehose_sink_delivers_json_lines_to_the_rewards_prefix(aws) -> None:
     sink = FirehoseRewardSink(REWARDS_STREAM, aws["firehose"])
     records = [RewardRecord(f"e{i}", float(i % 2), iso_time()) for i in range(1234)]
     sink.send(records)
-    assert sink.calls == 3
+    assert sink.producer.calls == 3
     aws["flush"]()
     lines = s3_lines(aws["s3"], aws["bucket"], "rewards/")
     assert sorted(line["event_id"] for line in lines) == sorted(r.event_id for r in records)  # one object per call
@@ -62,7 +62,7 @@ def test_firehose_sink_resends_only_rejected_records() -> None:
     sink = FirehoseRewardSink("s", client, attempts=5, sleep=lambda s: None)
     sink.send([RewardRecord(f"e{i}", 1.0, "t") for i in range(10)])
     assert [len(b) for b in client.batches] == [10, 1, 1]
-    assert sink.resent == 2
+    assert sink.producer.resent == 2
 
 
 def test_firehose_sink_gives_up_after_bounded_attempts() -> None:
