@@ -305,6 +305,12 @@ class DataLake(Construct):
                 cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
                     enabled=True, log_group_name=log_group.log_group_name, log_stream_name=log_stream.log_stream_name
                 ),
+                # Firehose puts the newline after each record (its default delimiter): producers send bare JSON, and
+                # one that forgot a newline can no longer merge its record with the next producer's.
+                processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
+                    enabled=True,
+                    processors=[firehose.CfnDeliveryStream.ProcessorProperty(type="AppendDelimiterToRecord")],
+                ),
             ),
         )
         # Firehose checks its role's permissions at creation time: create the stream after the role's policy.

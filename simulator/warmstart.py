@@ -85,8 +85,14 @@ def logged_data(
     return LoggedData(decisions, rewards, when)
 
 
-def _lines(records: Sequence[dict[str, Any]]) -> bytes:
-    return b"".join((json.dumps(r, separators=_COMPACT) + "\n").encode("utf-8") for r in records)
+def _encoded(record: dict[str, Any]) -> bytes:
+    """One record as Firehose gets it (no delimiter: the stream's AppendDelimiterToRecord adds the newline)."""
+    return json.dumps(record, separators=_COMPACT).encode("utf-8")
+
+
+def _lines(records: Sequence[bytes]) -> bytes:
+    """Records as the JSON-lines object Firehose would have written."""
+    return b"".join(record + b"\n" for record in records)
 
 
 def hour_key(prefix: str, when: float, name: str) -> str:
@@ -105,8 +111,8 @@ def write_to_bucket(data: LoggedData, bucket: str, s3: Any | None = None, name: 
     decisions_key = hour_key("decisions", data.event_time, name)
     # Rewards are put last: their Object Created event is what the trigger counts.
     rewards_key = hour_key("rewards", data.event_time, name)
-    s3.put_object(Bucket=bucket, Key=decisions_key, Body=_lines(data.decisions))
-    s3.put_object(Bucket=bucket, Key=rewards_key, Body=b"".join(r.to_line() for r in data.rewards))
+    s3.put_object(Bucket=bucket, Key=decisions_key, Body=_lines([_encoded(d) for d in data.decisions]))
+    s3.put_object(Bucket=bucket, Key=rewards_key, Body=_lines([r.to_json() for r in data.rewards]))
     return [decisions_key, rewards_key]
 
 
@@ -118,6 +124,6 @@ def write_to_streams(
         import boto3
 
         firehose = boto3.client("firehose")
-    FirehoseRewardSink(decisions_stream, firehose).send_lines([_lines([d]) for d in data.decisions])
+    FirehoseRewardSink(decisions_stream, firehose).send_records([_encoded(d) for d in data.decisions])
     FirehoseRewardSink(rewards_stream, firehose).send(data.rewards)
     return {"decisions": len(data.decisions), "rewards": len(data.rewards)}
