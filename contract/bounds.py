@@ -51,6 +51,10 @@ MAX_EXPLORATION_FLOOR = 0.5
 MAX_CANARY_PERCENT = 50
 """SageMaker's `CanarySize` may hold at most half of the variant's instances (checked in `contract.settings`)."""
 
+REWARD_RANGE_BOUND = Bound(-1e308, 1e308)
+"""Each end of the `reward_range` setting (`[low, high]`, low < high): finite, as the join's number test
+(`join_sql.FINITE`) takes them; the join quarantines a reward outside the setting's range."""
+
 SETTING_BOUNDS: dict[str, Bound] = {
     "retrain_threshold": Bound(1, 10**9),
     "reward_wait_seconds": Bound(0, 7 * 86400),

@@ -24,7 +24,12 @@ STATE_TABLE = "STATE_TABLE"
 IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
 STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 TRAINING_IMAGE_URI = "TRAINING_IMAGE_URI"
-SAGEMAKER_ROLE_ARN = "SAGEMAKER_ROLE_ARN"
+TRAINING_ROLE_ARN = "TRAINING_ROLE_ARN"
+"""The training jobs' execution role (writes `models/`)."""
+EVALUATION_ROLE_ARN = "EVALUATION_ROLE_ARN"
+"""The evaluation jobs' execution role (writes `evaluations/`)."""
+ENDPOINT_ROLE_ARN = "ENDPOINT_ROLE_ARN"
+"""The endpoint Model's execution role (reads `models/`, logs decisions, reads the rollback alarms)."""
 ENDPOINT_NAME = "ENDPOINT_NAME"
 ROLLBACK_ALARMS = "ROLLBACK_ALARMS"
 """Comma-separated names of the blue/green auto-rollback alarms."""
@@ -48,7 +53,9 @@ LAMBDA: tuple[str, ...] = (
     IDEMPOTENCY_TABLE,
     STATE_MACHINE_ARN,
     TRAINING_IMAGE_URI,
-    SAGEMAKER_ROLE_ARN,
+    TRAINING_ROLE_ARN,
+    EVALUATION_ROLE_ARN,
+    ENDPOINT_ROLE_ARN,
     ENDPOINT_NAME,
     ROLLBACK_ALARMS,
     DECISIONS_STREAM,

@@ -100,6 +100,12 @@ def reward_record(event_id: str, reward: float, reward_time: str) -> Record:
     return {"event_id": event_id, "reward": reward, "reward_time": reward_time}
 
 
+def json_record(record: Record) -> bytes:
+    """One record as a producer sends it to Firehose: compact JSON, no delimiter (each delivery stream's
+    `AppendDelimiterToRecord` processor puts the newline between records in S3)."""
+    return json_text(record).encode("utf-8")
+
+
 def json_line(record: Record) -> bytes:
-    """One record as one line: Firehose concatenates records, the newline keeps them apart in S3."""
-    return (json_text(record) + "\n").encode("utf-8")
+    """One record as one line of a JSON-lines object or file (what Firehose writes to S3 for each record)."""
+    return json_record(record) + b"\n"

@@ -19,6 +19,7 @@ from contract.bounds import (
     MAX_CANARY_PERCENT,
     MISSING_REWARD_POLICIES,
     PROMOTION_INTERVALS,
+    REWARD_RANGE_BOUND,
     SETTING_BOUNDS,
 )
 from contract.firehose import MAX_BUFFER_SECONDS
@@ -62,6 +63,7 @@ class Settings:
     reward_wait_seconds: int = 300
     missing_reward: str = "default"
     default_reward: float = 0.0
+    reward_range: tuple[float, float] = (0.0, 1.0)
     min_training_rows: int = 50
     holdout_share: float = 0.2
     exploration: Exploration = field(default_factory=Exploration)
@@ -215,6 +217,7 @@ def parse_settings(raw: Mapping[str, object] | None) -> Settings:
         reward_wait_seconds=reward_wait_seconds,
         missing_reward=_one_of("missing_reward", get("missing_reward"), MISSING_REWARD_POLICIES),
         default_reward=_float("default_reward", get("default_reward")),
+        reward_range=_reward_range(get("reward_range")),
         min_training_rows=_int("min_training_rows", get("min_training_rows")),
         holdout_share=_float("holdout_share", get("holdout_share")),
         exploration=_exploration(given.get("exploration", {})),
@@ -236,6 +239,21 @@ def parse_settings(raw: Mapping[str, object] | None) -> Settings:
         **_time_limits(get, reward_wait_seconds, poll_seconds, canary_wait_seconds, termination_wait_seconds),
         log_retention_days=_int("log_retention_days", get("log_retention_days")),
     )
+
+
+def _reward_range(value: object) -> tuple[float, float]:
+    """`[low, high]`, each end within `REWARD_RANGE_BOUND`, low < high: the join quarantines a reward outside it
+    (docs/contracts.md)."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise SettingsError("reward_range", f"is {json.dumps(value)}; it must be [low, high]")
+    low, high = value
+    for bound in (low, high):
+        _check_type("reward_range", bound, _NUM)
+        if bound not in REWARD_RANGE_BOUND:
+            raise SettingsError("reward_range", f"has {bound}; each end must be {REWARD_RANGE_BOUND.text()}")
+    if not low < high:
+        raise SettingsError("reward_range", f"is {json.dumps(list(value))}; low must be below high")
+    return float(low), float(high)
 
 
 def _exploration(value: object) -> Exploration:

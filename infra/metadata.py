@@ -47,6 +47,8 @@ class Metadata(Construct):
                 time_to_live_attribute=IDEMPOTENCY_TTL_ATTRIBUTE if key == "idempotency" else None,
                 removal_policy=RemovalPolicy.DESTROY if scratch else RemovalPolicy.RETAIN,
             )
-        self.experiments, self.models, self.joins, self.state, self.idempotency = (
-            self.tables[key] for key in ("experiments", "models", "joins", "state", "idempotency")
-        )
+        self.experiments: dynamodb.Table = self.tables["experiments"]
+        self.models: dynamodb.Table = self.tables["models"]
+        self.joins: dynamodb.Table = self.tables["joins"]
+        self.state: dynamodb.Table = self.tables["state"]
+        self.idempotency: dynamodb.Table = self.tables["idempotency"]

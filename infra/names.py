@@ -17,6 +17,18 @@ METRICS_NAMESPACE = "BanditPipeline"
 FUNCTION_KEYS = ("trigger", "join", "train", "evaluate", "deploy", "finalize", "reconcile")
 """The Lambda handler modules under `lambdas/`; each is deployed as `<experiment_id>-<key>` with `<key>.handler`."""
 
+ASL_FUNCTION_SUBSTITUTIONS = {
+    "TriggerFunctionArn": "trigger",
+    "JoinFunctionArn": "join",
+    "TrainFunctionArn": "train",
+    "EvaluateFunctionArn": "evaluate",
+    "DeployFunctionArn": "deploy",
+    "FinalizeFunctionArn": "finalize",
+}
+"""Substitution name in statemachine/retrain.asl.json -> the function key whose ARN it becomes (docs/contracts.md)."""
+ASL_VALUE_SUBSTITUTIONS = ("PollSeconds", "RunTimeoutSeconds")
+"""The ASL's other substitutions, from the settings: the poll interval and the run's time limit."""
+
 ENDPOINT_VARIANT = "AllTraffic"
 """The endpoint's single production variant (blue/green swaps fleets behind it)."""
 

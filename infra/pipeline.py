@@ -30,20 +30,11 @@ from infra.endpoint_alarms import EndpointAlarms
 from infra.log_groups import log_group
 from infra.metadata import Metadata
 from infra.model import PolicyModel
-from infra.names import FUNCTION_KEYS, METRICS_NAMESPACE, ResourceNames
+from infra.names import ASL_FUNCTION_SUBSTITUTIONS, FUNCTION_KEYS, METRICS_NAMESPACE, ResourceNames
 from infra.settings import Settings
 
 POWERTOOLS_LAYER_NAME = powertools.LAYER_NAME
 
-# Substitution name in statemachine/retrain.asl.json -> function key (docs/contracts.md).
-ASL_FUNCTION_SUBSTITUTIONS = {
-    "TriggerFunctionArn": "trigger",
-    "JoinFunctionArn": "join",
-    "TrainFunctionArn": "train",
-    "EvaluateFunctionArn": "evaluate",
-    "DeployFunctionArn": "deploy",
-    "FinalizeFunctionArn": "finalize",
-}
 INVOKED_BY_STATE_MACHINE = ("join", "train", "evaluate", "deploy", "finalize")
 
 
@@ -93,6 +84,8 @@ class Pipeline(Construct):
     ):
         super().__init__(scope, construct_id)
         self.names = names
+        self.roles: dict[str, iam.Role] = {}
+        """function key -> its Lambda execution role (typed, unlike `Function.role`)"""
         stack = Stack.of(self)
         # Known before the state machine exists: the trigger's policy cannot reference the state machine resource,
         # because the state machine references the trigger's ARN (`${TriggerFunctionArn}`).
@@ -122,7 +115,9 @@ class Pipeline(Construct):
             env.IDEMPOTENCY_TABLE: metadata.idempotency.table_name,
             env.STATE_MACHINE_ARN: self.state_machine_arn,
             env.TRAINING_IMAGE_URI: model.image_uri,
-            env.SAGEMAKER_ROLE_ARN: model.role.role_arn,
+            env.TRAINING_ROLE_ARN: model.training_role.role_arn,
+            env.EVALUATION_ROLE_ARN: model.evaluation_role.role_arn,
+            env.ENDPOINT_ROLE_ARN: model.endpoint_role.role_arn,
             env.ENDPOINT_NAME: names.endpoint_name,
             env.ROLLBACK_ALARMS: ",".join(alarms.alarm_names),
             env.DECISIONS_STREAM: names.decisions_stream,
@@ -153,12 +148,12 @@ class Pipeline(Construct):
             iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[self.executions_arn])
         )
         nag.acknowledge_resources(
-            trigger.role,
+            self.roles["trigger"],
             [f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{names.state_machine_name}:*"],
             "Executions of this one state machine, named by run id at start time; read-only status check.",
         )
         nag.acknowledge_prefixes(
-            trigger.role,
+            self.roles["trigger"],
             bucket,
             [REWARDS_PREFIX],
             "The trigger reads the reward objects Firehose delivers; names are generated.",
@@ -174,15 +169,15 @@ class Pipeline(Construct):
         access.table_items(join, metadata.joins, ["GetItem", "PutItem", "UpdateItem"])
         access.table_items(join, metadata.experiments, ["GetItem"])
         nag.acknowledge_prefixes(
-            join.role,
+            self.roles["join"],
             bucket,
             sorted(set(join_read + join_write)),
             "Athena scans the hour partitions of decisions/ and rewards/ and writes UNLOAD output, query results and "
             "quarantined lines under run-specific keys; access is limited to these prefixes.",
         )
 
-        # train / evaluate: SageMaker training jobs named with the experiment prefix, run under the SageMaker role.
-        for key in ("train", "evaluate"):
+        # train / evaluate: SageMaker training jobs named with the experiment prefix, each run under its own role.
+        for key, job_role in (("train", model.training_role), ("evaluate", model.evaluation_role)):
             fn = self.functions[key]
             fn.add_to_role_policy(
                 iam.PolicyStatement(
@@ -194,12 +189,12 @@ class Pipeline(Construct):
                     resources=[self._sagemaker_arn("training-job", f"{names.sagemaker_prefix}-*")],
                 )
             )
-            self._grant_pass_role(fn, model.role)
+            self._grant_pass_role(fn, job_role)
             # train registers the candidate (PutItem); evaluate records its scores (UpdateItem).
             access.table_items(fn, metadata.models, ["GetItem", "UpdateItem"] + (["PutItem"] if key == "train" else []))
             access.table_items(fn, metadata.experiments, ["GetItem"])
             nag.acknowledge_resources(
-                fn.role,
+                self.roles[key],
                 [self._sagemaker_arn_text("training-job", f"{names.sagemaker_prefix}-*")],
                 "Training and evaluation jobs get a new name per run; all start with the experiment prefix.",
             )
@@ -208,7 +203,7 @@ class Pipeline(Construct):
         evaluate = self.functions["evaluate"]
         access.read_prefixes(evaluate, bucket, [EVALUATIONS_PREFIX])
         nag.acknowledge_prefixes(
-            evaluate.role, bucket, [EVALUATIONS_PREFIX], "Reads the evaluation report under the job-named key."
+            self.roles["evaluate"], bucket, [EVALUATIONS_PREFIX], "Reads the evaluation report under the job-named key."
         )
 
         # deploy: Model + EndpointConfig per candidate, then UpdateEndpoint (or CreateEndpoint on bootstrap).
@@ -231,11 +226,11 @@ class Pipeline(Construct):
                 resources=[self._sagemaker_arn(kind, name) for kind, name in sagemaker_resources],
             )
         )
-        self._grant_pass_role(deploy, model.role)
+        self._grant_pass_role(deploy, model.endpoint_role)
         access.table_items(deploy, metadata.models, ["GetItem", "PutItem"])
         access.table_items(deploy, metadata.experiments, ["GetItem"])
         nag.acknowledge_resources(
-            deploy.role,
+            self.roles["deploy"],
             [self._sagemaker_arn_text(kind, name) for kind, name in sagemaker_resources[:2]],
             "Each rollout creates a new model and endpoint config named after the candidate model; all start with "
             "the experiment prefix.",
@@ -268,7 +263,7 @@ class Pipeline(Construct):
         access.table_items(reconcile, metadata.experiments, ["GetItem", "UpdateItem"])
         access.table_items(reconcile, metadata.state, ["GetItem", "DeleteItem"])  # read the lock, release it if held
         nag.acknowledge_resources(
-            reconcile.role,
+            self.roles["reconcile"],
             [self._sagemaker_arn_text(kind, name) for kind, name in resources[1:]],
             "Reads the endpoint configs and models the rollouts created; all start with the experiment prefix.",
         )
@@ -289,6 +284,7 @@ class Pipeline(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Lambda {name}: only what the {key} step needs",
         )
+        self.roles[key] = role
         logs_of_function = log_group(
             self, f"{title}Logs", name=f"/aws/lambda/{name}", retention=log_retention, writer=role
         )
@@ -328,7 +324,7 @@ class Pipeline(Construct):
 
     @staticmethod
     def _grant_pass_role(fn: lambda_.Function, role: iam.IRole) -> None:
-        """Pass the SageMaker execution role, and only to SageMaker."""
+        """Pass one SageMaker execution role (the one this step's jobs or models run under), and only to SageMaker."""
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,10 +84,6 @@ def logged_data(
     return LoggedData(decisions, rewards, when)
 
 
-def _lines(decisions: Sequence[Record]) -> bytes:
-    return b"".join(records.json_line(d) for d in decisions)
-
-
 def hour_key(prefix: str, when: float, name: str) -> str:
     """`<prefix>/YYYY/MM/DD/HH/<name>`: Firehose's default UTC hour layout (what the Glue projection reads)."""
     return f"{prefix.strip('/')}/{hour_partition_of_epoch(when)}/{name}"
@@ -105,7 +100,8 @@ def write_to_bucket(data: LoggedData, bucket: str, s3: Any | None = None, name: 
     decisions_key = hour_key("decisions", data.event_time, name)
     # Rewards are put last: their Object Created event is what the trigger counts.
     rewards_key = hour_key("rewards", data.event_time, name)
-    s3.put_object(Bucket=bucket, Key=decisions_key, Body=_lines(data.decisions))
+    # The JSON-lines objects Firehose would have written (its delimiter processor ends each record's line).
+    s3.put_object(Bucket=bucket, Key=decisions_key, Body=b"".join(records.json_line(d) for d in data.decisions))
     s3.put_object(Bucket=bucket, Key=rewards_key, Body=b"".join(r.to_line() for r in data.rewards))
     return [decisions_key, rewards_key]
 
@@ -118,6 +114,6 @@ def write_to_streams(
         import boto3
 
         firehose = boto3.client("firehose")
-    FirehoseRewardSink(decisions_stream, firehose).send_lines([_lines([d]) for d in data.decisions])
+    FirehoseRewardSink(decisions_stream, firehose).send_records([records.json_record(d) for d in data.decisions])
     FirehoseRewardSink(rewards_stream, firehose).send(data.rewards)
     return {"decisions": len(data.decisions), "rewards": len(data.rewards)}

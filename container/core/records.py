@@ -92,13 +92,13 @@ class DecisionRecord:
         )
 
     def to_json_line(self) -> bytes:
-        """One JSON line (Firehose concatenates records; the newline keeps them apart in S3).
+        """One JSON text without a delimiter: the stream's AppendDelimiterToRecord processor adds the newline in S3.
 
         orjson writes UTF-8 (no `\\u` escapes) and refuses what JSON cannot hold (lone surrogates, ints over 64 bits:
         validation lets neither through); floats are finite here (validated inputs, normalised probabilities)."""
         if self.line is not None:
             return self.line
-        return orjson.dumps(self.as_dict(), option=orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(self.as_dict())
 
 
 RECORD_EXPANSION = 8

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -125,7 +125,7 @@ def _features(value: Any, where: str, limit: int) -> dict[str, float | int | str
     return value
 
 
-def _observation(value: Any, where: str) -> dict[str, float]:
+def _observation(value: Any, where: str) -> dict[str, float | int | str | bool]:
     if not isinstance(value, list) or not value:
         raise InvalidRequest(where, "must be a non-empty list of numbers")
     if len(value) > MAX_CONTEXT_FEATURES:
@@ -135,7 +135,7 @@ def _observation(value: Any, where: str) -> dict[str, float]:
         kind = type(v)
         if not ((kind is int or kind is float) and low <= v <= high):  # JSON gives exactly int or float
             raise InvalidRequest(f"{where}[{i}]", f"must be {_RANGE}")
-    return context_from_observation(value)
+    return cast("dict[str, float | int | str | bool]", context_from_observation(value))  # floats are features
 
 
 def _action_id(value: Any, where: str) -> str:

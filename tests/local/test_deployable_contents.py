@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from local.engines.sagemaker import REPO_ROOT, SageMakerEngine
+from local.engines.sagemaker.processes import instance_environment
 from local.gateway import Gateway
 from local.provision import ProvisionError, image_assets, provision, register_images
 
@@ -35,11 +36,12 @@ def test_the_images_build_context_is_what_the_engine_runs(real_template: Path, t
     engine = SageMakerEngine(state_dir=tmp_path / "sm", endpoint_url="http://127.0.0.1:9")
     register_images(engine, real_template)  # what provisioning does
     uri = _image_uri(real_template)
-    assert engine._program_dir(uri) == program
+    assert engine.images.program_dir(uri) == program
     tag = uri.rsplit(":", 1)[-1]
-    assert engine._program_dir(uri.replace(tag, "other")) == REPO_ROOT  # no image of that tag: the bare engine's tree
+    # no image of that tag: the bare engine's tree
+    assert engine.images.program_dir(uri.replace(tag, "other")) == REPO_ROOT
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(engine._base_env(program))
+    env.update(instance_environment("http://127.0.0.1:9", program))
     result = subprocess.run(
         [sys.executable, "-c", "import contract, container.training.train as t; print(contract.__file__, t.__file__)"],
         cwd=program,  # the engine's cwd for jobs and endpoints: the image's WORKDIR

@@ -62,5 +62,6 @@ def test_write_through_the_streams(aws) -> None:
         "decisions": 100,
         "rewards": 100,
     }
+    aws["flush"]()
     assert len(s3_lines(aws["s3"], aws["bucket"], "decisions/")) == 100
     assert len(s3_lines(aws["s3"], aws["bucket"], "rewards/")) == 100
