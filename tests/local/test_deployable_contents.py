@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from local.engines.sagemaker import REPO_ROOT, SageMakerEngine
+from local.engines.sagemaker import SageMakerEngine
+from local.engines.sagemaker.common import REPO_ROOT
 from local.engines.sagemaker.processes import instance_environment
 from local.gateway import Gateway
 from local.provision import ProvisionError, image_assets, provision, register_images
