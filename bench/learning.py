@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from bench.common import RESULTS_DIR, write_result
-from bench.reliability import Runtime
+from local.driver import FAST_SETTINGS
+from local.driver import DetachedRuntime as Runtime
 
 REPO = Path(__file__).resolve().parents[1]
 SHUTTLE = REPO.parent / "shared" / "data" / "shuttle.trn"
@@ -39,14 +40,7 @@ LAST = 1000
 INTERACTIONS_PER_S = 100.0
 """Paced like a live application (a run's window ends at its crossing, so it holds the whole batch either way)."""
 SEED = 2026
-LOOP_SETTINGS: dict[str, Any] = {
-    "retrain_threshold": RETRAIN_EVERY,
-    "reward_wait_seconds": 1,
-    "min_training_rows": 50,
-    "poll_seconds": 1,
-    "canary_wait_seconds": 2,
-    "termination_wait_seconds": 1,
-}
+LOOP_SETTINGS: dict[str, Any] = {**FAST_SETTINGS, "retrain_threshold": RETRAIN_EVERY, "min_training_rows": 50}
 """Only what makes the local loop fast; the policy and gate settings are `cdk.json`'s."""
 BASELINE_SETTINGS: dict[str, Any] = {
     "exploration": {"algorithm": "cover", "cover": 3},

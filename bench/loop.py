@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,16 +27,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port as _free_port
-from bench.common import timestamp as _ts
 from bench.common import write_result
+from local.driver import FAST_SETTINGS, DetachedRuntime, execution_history, wait_execution
+from local.driver import timestamp as _ts
 
-REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = (500, 5000, 50000)
 SPEED_SETTINGS: dict[str, Any] = {
-    "reward_wait_seconds": 1,
+    **FAST_SETTINGS,
     "min_training_rows": 50,
-    "poll_seconds": 1,
     "canary_wait_seconds": 1,
     "termination_wait_seconds": 0,
     "promotion_margin": 1.0,  # the gate always promotes: this measures the loop, not the estimator
@@ -50,7 +47,6 @@ PHASES: dict[str, tuple[str, ...]] = {
     "deploy": ("StartDeployment", "WaitForDeployment", "CheckDeployment", "DeploymentDone?"),
     "finalize": ("Finalize", "Succeed"),
 }
-TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 def phase_durations(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -126,85 +122,6 @@ class Watcher(threading.Thread):
             self.stop.wait(0.2)
 
 
-class Runtime:
-    """A runtime started with `python -m local up --detach` and stopped with `python -m local down`."""
-
-    def __init__(self, threshold: int, state_dir: Path) -> None:
-        self.threshold = threshold
-        self.state_dir = state_dir
-        self.settings = {"retrain_threshold": threshold, **SPEED_SETTINGS}
-        self.port = _free_port()
-        self.url = ""
-        self.outputs: dict[str, str] = {}
-        self.up_seconds = 0.0
-
-    def start(self) -> Runtime:
-        started = time.monotonic()
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "local",
-                "up",
-                "--detach",
-                "--port",
-                str(self.port),
-                "--state-dir",
-                str(self.state_dir),
-                "--settings",
-                json.dumps(self.settings),
-                "--timeout",
-                "300",
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=360,
-        )
-        if proc.returncode != 0:
-            log = self.state_dir / "gateway.log"
-            tail = log.read_text()[-3000:] if log.is_file() else ""
-            raise RuntimeError(f"local up failed ({proc.returncode}): {proc.stdout[-2000:]}{proc.stderr[-2000:]}{tail}")
-        info = json.loads((self.state_dir / "endpoint.json").read_text())
-        self.url, self.outputs = info["url"], info["outputs"]
-        self.up_seconds = time.monotonic() - started
-        return self
-
-    def client(self, service: str) -> Any:
-        from local.aws import client
-
-        return client(service, endpoint_url=self.url)
-
-    def stop(self) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "local", "down", "--state-dir", str(self.state_dir)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-
-
-def _wait_execution(sfn: Any, arn: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] in TERMINAL or time.monotonic() > deadline:
-            return described
-        time.sleep(0.3)
-
-
-def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
-
-
 def logged_records(count: int, seed: int, experiment_id: str) -> tuple[list[bytes], list[bytes], list[Any]]:
     """`count` uniform-random logged decisions of the synthetic scenario (event times in the last few seconds, so
     the run's window `(watermark, crossing]` holds them) and one in-time reward each, as JSON lines; plus
@@ -263,7 +180,8 @@ def measure_threshold(threshold: int, work: Path, timeout: float = 300.0) -> dic
     from simulator import FirehoseRewardSink
 
     load = os.getloadavg()
-    runtime = Runtime(threshold, work / f"state-{threshold}").start()
+    settings = {**SPEED_SETTINGS, "retrain_threshold": threshold}
+    runtime = DetachedRuntime(work / f"state-{threshold}", settings).start(timeout=300)
     try:
         sfn, s3 = runtime.client("stepfunctions"), runtime.client("s3")
         outputs = runtime.outputs
@@ -272,7 +190,7 @@ def measure_threshold(threshold: int, work: Path, timeout: float = 300.0) -> dic
         boot = sfn.start_execution(
             stateMachineArn=machine, name="bootstrap-bench", input=json.dumps({"bootstrap": True})
         )
-        described = _wait_execution(sfn, boot["executionArn"], timeout)
+        described = wait_execution(sfn, boot["executionArn"], timeout)
         if described["status"] != "SUCCEEDED":
             raise RuntimeError(f"bootstrap ended {described['status']}")
         bootstrap_s = time.monotonic() - boot_started
@@ -311,7 +229,7 @@ def measure_threshold(threshold: int, work: Path, timeout: float = 300.0) -> dic
         if run is None:
             watcher.stop.set()
             raise RuntimeError(f"no execution started after {threshold} rewards")
-        described = _wait_execution(sfn, run["executionArn"], timeout)
+        described = wait_execution(sfn, run["executionArn"], timeout)
         deadline = time.monotonic() + 30
         while (watcher.config_in_service_at is None or watcher.new_model_at is None) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -326,7 +244,7 @@ def measure_threshold(threshold: int, work: Path, timeout: float = 300.0) -> dic
             if watcher.config_in_service_at is not None and watcher.new_model_at is not None
             else None
         )
-        timings = phase_durations(_history(sfn, run["executionArn"]))
+        timings = phase_durations(execution_history(sfn, run["executionArn"]))
         run_input = json.loads(described.get("input") or "{}")
         joined = (
             runtime.client("dynamodb")

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import SHUTTLE_ACTIONS as ACTIONS  # noqa: E402
 from bench.common import write_result  # noqa: E402
 from container.core.layout import Layout  # noqa: E402
 from container.core.policy import Policy  # noqa: E402
@@ -35,7 +36,6 @@ from container.evaluation.reward_model import cross_fitted_rewards, design_matri
 from container.training import train  # noqa: E402
 
 DATA = Path("/work/shared/data/shuttle.trn")
-ACTIONS = [str(c) for c in range(1, 8)]
 HOLDOUTS = 200
 HOLDOUT_ROWS = 1000
 TRAIN_ROWS = 6000

@@ -52,6 +52,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.common import write_result  # noqa: E402
+from local.driver import free_port as _free_port  # noqa: E402
 
 SHUTTLE = REPO_ROOT.parent / "shared" / "data" / "shuttle.trn"
 ACTIONS = [str(i) for i in range(1, 8)]
@@ -76,12 +77,6 @@ def _tool(name: str) -> str:
     subprocess.run(["apt-get", "update", "-qq"], check=False)
     subprocess.run(["apt-get", "install", "-y", "-qq", name], check=True, stdout=subprocess.DEVNULL)
     return shutil.which(name) or name
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _shuttle_rows() -> list[list[int]]:

@@ -45,7 +45,6 @@ from bench.common import write_result  # noqa: E402
 from bench.serve import (  # noqa: E402
     TRAIN_ROWS,
     _cpu_seconds,
-    _free_port,
     _shuttle_rows,
     _train,
     _wait_idle,
@@ -54,6 +53,7 @@ from bench.serve import (  # noqa: E402
     _wrk_paced,
     start_moto,
 )
+from local.driver import free_port as _free_port  # noqa: E402
 
 VARIANTS = (("handwritten", "lean"), ("handwritten", "boto3"), ("uvicorn", "boto3"))
 CYCLES = int(os.environ.get("BENCH_COMPARE_CYCLES", "8"))

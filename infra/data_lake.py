@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
@@ -56,6 +58,42 @@ SERDE_PARAMETERS: dict[str, str] = {"ignore.malformed.json": "true"}
 """A line that is not JSON becomes a row of nulls, which the join counts, instead of failing the query."""
 PROJECTION_START = "2024/01/01/00"
 """Lower bound of the `dt` projection; every query also pins `dt BETWEEN ...`, so the bound only guards typos."""
+JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
+
+
+def table_parameters(location: str) -> dict[str, str]:
+    """A table's parameters: JSON, and `dt` projected from the Firehose hour folders under `location`."""
+    return {
+        "classification": "json",
+        "EXTERNAL": "TRUE",
+        "projection.enabled": "true",
+        "projection.dt.type": "date",
+        "projection.dt.format": "yyyy/MM/dd/HH",
+        "projection.dt.range": f"{PROJECTION_START},NOW",
+        "projection.dt.interval": "1",
+        "projection.dt.interval.unit": "HOURS",
+        "storage.location.template": f"{location}${{dt}}/",
+    }
+
+
+def glue_table_input(
+    name: str,
+    location: str,
+    columns: tuple[tuple[str, str], ...] | list[tuple[str, str]],
+    serde_parameters: dict[str, str] = SERDE_PARAMETERS,
+) -> dict[str, Any]:
+    """The Glue `TableInput` of a table as the stack defines it (`DataLake._table`), for a local or test lake."""
+    return {
+        "Name": name,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": table_parameters(location),
+        "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+        "StorageDescriptor": {
+            "Columns": [{"Name": column, "Type": kind} for column, kind in columns],
+            "Location": location,
+            "SerdeInfo": {"SerializationLibrary": JSON_SERDE, "Parameters": dict(serde_parameters)},
+        },
+    }
 
 
 class DataLake(Construct):
@@ -294,24 +332,14 @@ class DataLake(Construct):
             table_input=glue.CfnTable.TableInputProperty(
                 name=name,
                 table_type="EXTERNAL_TABLE",
-                parameters={
-                    "classification": "json",
-                    "EXTERNAL": "TRUE",
-                    "projection.enabled": "true",
-                    "projection.dt.type": "date",
-                    "projection.dt.format": "yyyy/MM/dd/HH",
-                    "projection.dt.range": f"{PROJECTION_START},NOW",
-                    "projection.dt.interval": "1",
-                    "projection.dt.interval.unit": "HOURS",
-                    "storage.location.template": f"{location}${{dt}}/",
-                },
+                parameters=table_parameters(location),
                 partition_keys=[glue.CfnTable.ColumnProperty(name="dt", type="string")],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     location=location,
                     input_format="org.apache.hadoop.mapred.TextInputFormat",
                     output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
                     serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
+                        serialization_library=JSON_SERDE,
                         parameters=dict(SERDE_PARAMETERS),
                     ),
                     columns=[glue.CfnTable.ColumnProperty(name=col, type=kind) for col, kind in columns],

@@ -17,6 +17,18 @@ METRICS_NAMESPACE = "BanditPipeline"
 FUNCTION_KEYS = ("trigger", "join", "train", "evaluate", "deploy", "finalize", "reconcile")
 """The Lambda handler modules under `lambdas/`; each is deployed as `<experiment_id>-<key>` with `<key>.handler`."""
 
+ASL_FUNCTION_SUBSTITUTIONS = {
+    "TriggerFunctionArn": "trigger",
+    "JoinFunctionArn": "join",
+    "TrainFunctionArn": "train",
+    "EvaluateFunctionArn": "evaluate",
+    "DeployFunctionArn": "deploy",
+    "FinalizeFunctionArn": "finalize",
+}
+"""Substitution name in statemachine/retrain.asl.json -> the function key whose ARN it becomes (docs/contracts.md)."""
+ASL_VALUE_SUBSTITUTIONS = ("PollSeconds", "RunTimeoutSeconds")
+"""The ASL's other substitutions, from the settings: the poll interval and the run's time limit."""
+
 ENDPOINT_VARIANT = "AllTraffic"
 """The endpoint's single production variant (blue/green swaps fleets behind it)."""
 
@@ -32,13 +44,33 @@ METRIC_RUNS_FAILED = "RunsFailed"
 
 @dataclass(frozen=True)
 class ResourceNames:
-    """Names of the stack's addressable resources for one experiment."""
+    """Names of the stack's addressable resources for one experiment (`of(settings)` derives them all)."""
 
     experiment_id: str
+    endpoint_name: str
+    state_machine_name: str
+    decisions_stream: str
+    rewards_stream: str
+    glue_database: str
+    """Athena wants lower-case identifiers with underscores (a '-' would need quoting in every query)."""
+    athena_workgroup: str
+    dashboard: str
+    glue_decisions_table: str = "decisions"
+    glue_rewards_table: str = "rewards"
 
     @classmethod
     def of(cls, settings: Settings) -> ResourceNames:
-        return cls(experiment_id=settings.experiment_id)
+        experiment = settings.experiment_id
+        return cls(
+            experiment_id=experiment,
+            endpoint_name=f"{experiment}-policy",
+            state_machine_name=f"{experiment}-retrain",
+            decisions_stream=f"{experiment}-decisions",
+            rewards_stream=f"{experiment}-rewards",
+            glue_database=f"{experiment.lower().replace('-', '_')}_lake",
+            athena_workgroup=f"{experiment}-pipeline",
+            dashboard=f"{experiment}-pipeline",
+        )
 
     @property
     def sagemaker_prefix(self) -> str:
@@ -47,39 +79,6 @@ class ResourceNames:
         SageMaker lower-cases names in its ARNs, so the prefix used in policies is lower case too.
         """
         return self.experiment_id.lower()
-
-    @property
-    def endpoint_name(self) -> str:
-        return f"{self.experiment_id}-policy"
-
-    @property
-    def state_machine_name(self) -> str:
-        return f"{self.experiment_id}-retrain"
-
-    @property
-    def decisions_stream(self) -> str:
-        return f"{self.experiment_id}-decisions"
-
-    @property
-    def rewards_stream(self) -> str:
-        return f"{self.experiment_id}-rewards"
-
-    @property
-    def glue_database(self) -> str:
-        """Athena wants lower-case identifiers with underscores (a '-' would need quoting in every query)."""
-        return f"{self.experiment_id.lower().replace('-', '_')}_lake"
-
-    @property
-    def glue_decisions_table(self) -> str:
-        return "decisions"
-
-    @property
-    def glue_rewards_table(self) -> str:
-        return "rewards"
-
-    @property
-    def athena_workgroup(self) -> str:
-        return f"{self.experiment_id}-pipeline"
 
     def table(self, key: str) -> str:
         """DynamoDB table name for `experiments`, `models`, `joins`, `state` or `idempotency`."""
@@ -95,7 +94,3 @@ class ResourceNames:
     @property
     def alarm_latency(self) -> str:
         return f"{self.endpoint_name}-latency"
-
-    @property
-    def dashboard(self) -> str:
-        return f"{self.experiment_id}-pipeline"

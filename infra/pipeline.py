@@ -27,20 +27,11 @@ from infra.data_lake import (
 from infra.endpoint_alarms import EndpointAlarms
 from infra.metadata import Metadata
 from infra.model import PolicyModel
-from infra.names import FUNCTION_KEYS, METRICS_NAMESPACE, ResourceNames
+from infra.names import ASL_FUNCTION_SUBSTITUTIONS, FUNCTION_KEYS, METRICS_NAMESPACE, ResourceNames
 from infra.settings import Settings
 
 POWERTOOLS_LAYER_NAME = powertools.LAYER_NAME
 
-# Substitution name in statemachine/retrain.asl.json -> function key (docs/contracts.md).
-ASL_FUNCTION_SUBSTITUTIONS = {
-    "TriggerFunctionArn": "trigger",
-    "JoinFunctionArn": "join",
-    "TrainFunctionArn": "train",
-    "EvaluateFunctionArn": "evaluate",
-    "DeployFunctionArn": "deploy",
-    "FinalizeFunctionArn": "finalize",
-}
 INVOKED_BY_STATE_MACHINE = ("join", "train", "evaluate", "deploy", "finalize")
 
 
@@ -89,6 +80,8 @@ class Pipeline(Construct):
     ):
         super().__init__(scope, construct_id)
         self.names = names
+        self.roles: dict[str, iam.Role] = {}
+        """function key -> its Lambda execution role (typed, unlike `Function.role`)"""
         stack = Stack.of(self)
         # Known before the state machine exists: the trigger's policy cannot reference the state machine resource,
         # because the state machine references the trigger's ARN (`${TriggerFunctionArn}`).
@@ -118,7 +111,9 @@ class Pipeline(Construct):
             "IDEMPOTENCY_TABLE": metadata.idempotency.table_name,
             "STATE_MACHINE_ARN": self.state_machine_arn,
             "TRAINING_IMAGE_URI": model.image_uri,
-            "SAGEMAKER_ROLE_ARN": model.role.role_arn,
+            "TRAINING_ROLE_ARN": model.training_role.role_arn,
+            "EVALUATION_ROLE_ARN": model.evaluation_role.role_arn,
+            "ENDPOINT_ROLE_ARN": model.endpoint_role.role_arn,
             "ENDPOINT_NAME": names.endpoint_name,
             "ROLLBACK_ALARMS": ",".join(alarms.alarm_names),
             "DECISIONS_STREAM": names.decisions_stream,
@@ -149,12 +144,12 @@ class Pipeline(Construct):
             iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[self.executions_arn])
         )
         nag.acknowledge_resources(
-            trigger.role,
+            self.roles["trigger"],
             [f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{names.state_machine_name}:*"],
             "Executions of this one state machine, named by run id at start time; read-only status check.",
         )
         nag.acknowledge_prefixes(
-            trigger.role,
+            self.roles["trigger"],
             bucket,
             [REWARDS_PREFIX],
             "The trigger reads the reward objects Firehose delivers; names are generated.",
@@ -170,15 +165,15 @@ class Pipeline(Construct):
         access.table_items(join, metadata.joins, ["GetItem", "PutItem", "UpdateItem"])
         access.table_items(join, metadata.experiments, ["GetItem"])
         nag.acknowledge_prefixes(
-            join.role,
+            self.roles["join"],
             bucket,
             sorted(set(join_read + join_write)),
             "Athena scans the hour partitions of decisions/ and rewards/ and writes UNLOAD output, query results and "
             "quarantined lines under run-specific keys; access is limited to these prefixes.",
         )
 
-        # train / evaluate: SageMaker training jobs named with the experiment prefix, run under the SageMaker role.
-        for key in ("train", "evaluate"):
+        # train / evaluate: SageMaker training jobs named with the experiment prefix, each run under its own role.
+        for key, job_role in (("train", model.training_role), ("evaluate", model.evaluation_role)):
             fn = self.functions[key]
             fn.add_to_role_policy(
                 iam.PolicyStatement(
@@ -190,12 +185,12 @@ class Pipeline(Construct):
                     resources=[self._sagemaker_arn("training-job", f"{names.sagemaker_prefix}-*")],
                 )
             )
-            self._grant_pass_role(fn, model.role)
+            self._grant_pass_role(fn, job_role)
             # train registers the candidate (PutItem); evaluate records its scores (UpdateItem).
             access.table_items(fn, metadata.models, ["GetItem", "UpdateItem"] + (["PutItem"] if key == "train" else []))
             access.table_items(fn, metadata.experiments, ["GetItem"])
             nag.acknowledge_resources(
-                fn.role,
+                self.roles[key],
                 [self._sagemaker_arn_text("training-job", f"{names.sagemaker_prefix}-*")],
                 "Training and evaluation jobs get a new name per run; all start with the experiment prefix.",
             )
@@ -204,7 +199,7 @@ class Pipeline(Construct):
         evaluate = self.functions["evaluate"]
         access.read_prefixes(evaluate, bucket, [EVALUATIONS_PREFIX])
         nag.acknowledge_prefixes(
-            evaluate.role, bucket, [EVALUATIONS_PREFIX], "Reads the evaluation report under the job-named key."
+            self.roles["evaluate"], bucket, [EVALUATIONS_PREFIX], "Reads the evaluation report under the job-named key."
         )
 
         # deploy: Model + EndpointConfig per candidate, then UpdateEndpoint (or CreateEndpoint on bootstrap).
@@ -227,11 +222,11 @@ class Pipeline(Construct):
                 resources=[self._sagemaker_arn(kind, name) for kind, name in sagemaker_resources],
             )
         )
-        self._grant_pass_role(deploy, model.role)
+        self._grant_pass_role(deploy, model.endpoint_role)
         access.table_items(deploy, metadata.models, ["GetItem", "PutItem"])
         access.table_items(deploy, metadata.experiments, ["GetItem"])
         nag.acknowledge_resources(
-            deploy.role,
+            self.roles["deploy"],
             [self._sagemaker_arn_text(kind, name) for kind, name in sagemaker_resources[:2]],
             "Each rollout creates a new model and endpoint config named after the candidate model; all start with "
             "the experiment prefix.",
@@ -264,7 +259,7 @@ class Pipeline(Construct):
         access.table_items(reconcile, metadata.experiments, ["GetItem", "UpdateItem"])
         access.table_items(reconcile, metadata.state, ["GetItem", "DeleteItem"])  # read the lock, release it if held
         nag.acknowledge_resources(
-            reconcile.role,
+            self.roles["reconcile"],
             [self._sagemaker_arn_text(kind, name) for kind, name in resources[1:]],
             "Reads the endpoint configs and models the rollouts created; all start with the experiment prefix.",
         )
@@ -285,13 +280,8 @@ class Pipeline(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Lambda {name}: only what the {key} step needs",
         )
-        log_group = logs.LogGroup(
-            self,
-            f"{title}Logs",
-            log_group_name=f"/aws/lambda/{name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.roles[key] = role
+        log_group = self._log_group(f"{title}Logs", f"/aws/lambda/{name}", log_retention)
         log_group.grant_write(role)
         fn = lambda_.Function(
             self,
@@ -319,6 +309,12 @@ class Pipeline(Construct):
         )
         return fn
 
+    def _log_group(self, construct_id: str, name: str, retention: logs.RetentionDays) -> logs.LogGroup:
+        """A named log group deleted with the stack (the runs' records live in the registry, not in logs)."""
+        return logs.LogGroup(
+            self, construct_id, log_group_name=name, retention=retention, removal_policy=RemovalPolicy.DESTROY
+        )
+
     def _sagemaker_arn(self, kind: str, name: str) -> str:
         return Stack.of(self).format_arn(service="sagemaker", resource=kind, resource_name=name)
 
@@ -329,7 +325,7 @@ class Pipeline(Construct):
 
     @staticmethod
     def _grant_pass_role(fn: lambda_.Function, role: iam.IRole) -> None:
-        """Pass the SageMaker execution role, and only to SageMaker."""
+        """Pass one SageMaker execution role (the one this step's jobs or models run under), and only to SageMaker."""
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -343,13 +339,9 @@ class Pipeline(Construct):
     ) -> sfn.StateMachine:
         """The ASL file as written (tests read the same file), with ARNs, the poll interval and the execution's
         `TimeoutSeconds` substituted."""
-        log_group = logs.LogGroup(
-            self,
-            "RetrainLogs",
-            # The vended-logs prefix keeps Step Functions' log delivery within the account's resource-policy limit.
-            log_group_name=f"/aws/vendedlogs/states/{self.names.state_machine_name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+        # The vended-logs prefix keeps Step Functions' log delivery within the account's resource-policy limit.
+        log_group = self._log_group(
+            "RetrainLogs", f"/aws/vendedlogs/states/{self.names.state_machine_name}", log_retention
         )
         substitutions = {name: self.functions[key].function_arn for name, key in ASL_FUNCTION_SUBSTITUTIONS.items()}
         substitutions["PollSeconds"] = str(settings.poll_seconds)

@@ -61,6 +61,7 @@ class Settings:
     reward_wait_seconds: int = 300
     missing_reward: str = "default"
     default_reward: float = 0.0
+    reward_range: tuple[float, float] = (0.0, 1.0)
     min_training_rows: int = 50
     holdout_share: float = 0.2
     exploration: Exploration = field(default_factory=Exploration)
@@ -198,6 +199,7 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
         reward_wait_seconds=_bounded("reward_wait_seconds", get("reward_wait_seconds"), int, 0, 7 * 86400),
         missing_reward=_one_of("missing_reward", get("missing_reward"), MISSING_REWARD_POLICIES),
         default_reward=_bounded("default_reward", get("default_reward"), _NUM, -1e6, 1e6),
+        reward_range=_reward_range(get("reward_range")),
         min_training_rows=_bounded("min_training_rows", get("min_training_rows"), int, 1, 10**9),
         holdout_share=_bounded("holdout_share", get("holdout_share"), _NUM, 0.01, 0.9),
         exploration=exploration,
@@ -219,6 +221,16 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
         **_time_limits(get),
         log_retention_days=_bounded("log_retention_days", get("log_retention_days"), int, 1, 3653),
     )
+
+
+def _reward_range(value: Any) -> tuple[float, float]:
+    """`[low, high]`, finite, low < high: the join quarantines a reward outside it (docs/contracts.md)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise SettingsError("reward_range", f"is {json.dumps(value)}; it must be [low, high]")
+    low, high = (_bounded("reward_range", bound, _NUM, -1e308, 1e308) for bound in value)
+    if not low < high:
+        raise SettingsError("reward_range", f"is {json.dumps(list(value))}; low must be below high")
+    return float(low), float(high)
 
 
 def rollout_timeout_seconds(canary_wait_seconds: int, termination_wait_seconds: int) -> int:

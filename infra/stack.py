@@ -125,7 +125,9 @@ class BanditPipelineStack(Stack):
             "GlueDatabase": (names.glue_database, "Glue database of the decisions and rewards tables"),
             "AthenaWorkGroup": (names.athena_workgroup, "Athena workgroup of the join"),
             "TrainingImageUri": (self.model.image_uri, "Policy image (train, evaluate, serve)"),
-            "SageMakerRoleArn": (self.model.role.role_arn, "Execution role of SageMaker jobs and the endpoint"),
+            "TrainingRoleArn": (self.model.training_role.role_arn, "Execution role of the training jobs"),
+            "EvaluationRoleArn": (self.model.evaluation_role.role_arn, "Execution role of the evaluation jobs"),
+            "EndpointRoleArn": (self.model.endpoint_role.role_arn, "Execution role of the policy endpoint"),
             "RollbackAlarms": (",".join(self.alarms.alarm_names), "Alarms of the blue/green auto-rollback"),
             "DeadLetterQueueUrl": (self.trigger.dead_letters.queue_url, "Reward events that could not be counted"),
             "ReconcileDeadLetterQueueUrl": (

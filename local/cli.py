@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from local.aws import client
+from local.driver import wait_exit
 from local.gateway import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STATE_DIR
 from local.history import executions_table, render_history
 
@@ -149,14 +150,7 @@ def cmd_down(args: argparse.Namespace) -> int:
         pid_file.unlink(missing_ok=True)
         print(f"pid {pid} was not running; pid file removed")
         return 0
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
+    if not wait_exit(pid, 30):
         print(f"pid {pid} did not stop within 30 s", file=sys.stderr)
         return 1
     pid_file.unlink(missing_ok=True)

@@ -21,11 +21,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from local.driver import list_executions, wait_execution
 from local.history import render_history
 from local.runtime import DEMO_SETTINGS, LocalRuntime
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,15 +51,6 @@ def _log(message: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _wait_execution(sfn: Any, arn: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] in TERMINAL or time.monotonic() > deadline:
-            return described
-        time.sleep(0.5)
-
-
 def _endpoint_status(runtime: LocalRuntime, name: str) -> str | None:
     from botocore.exceptions import ClientError
 
@@ -69,11 +60,10 @@ def _endpoint_status(runtime: LocalRuntime, name: str) -> str | None:
         return None
 
 
-def _executions(sfn: Any, machine: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
-        found.extend(page["executions"])
-    return sorted(found, key=lambda e: e["startDate"])
+def _section(output: Any, key: str) -> dict[str, Any]:
+    """`output[key]` when the execution's output has that object, else an empty one."""
+    value = output.get(key) if isinstance(output, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def _plain(value: Any) -> Any:
@@ -117,13 +107,13 @@ def run_report(
         if model.get("run_id"):
             by_run[model["run_id"]] = model
     rows: list[dict[str, Any]] = []
-    for execution in _executions(sfn, outputs["StateMachineArn"]):
+    for execution in list_executions(sfn, outputs["StateMachineArn"]):
         name = execution["name"]
         described = sfn.describe_execution(executionArn=execution["executionArn"])
         run_input = json.loads(described.get("input") or "{}")
         run_output = json.loads(described.get("output") or "{}") if described.get("output") else {}
-        deployment = run_output.get("deployment") if isinstance(run_output.get("deployment"), dict) else {}
-        result = run_output.get("result") if isinstance(run_output.get("result"), dict) else {}
+        deployment = _section(run_output, "deployment")
+        result = _section(run_output, "result")
         join = joins.get(name, {})
         model = by_run.get(name, {})
         scores = json.loads(model["scores"]) if isinstance(model.get("scores"), str) else (model.get("scores") or {})
@@ -233,10 +223,10 @@ def _demo(runtime: LocalRuntime, args: argparse.Namespace, out: Path, started: f
         # evaluates against the logging policy and creates the endpoint. Below it, the bootstrap trains on them.
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and counts["rewards"] >= overrides["retrain_threshold"]:
-            first = _executions(sfn, machine)
-            if first:
-                described = _wait_execution(sfn, first[0]["executionArn"], 300)
-                _log(f"first run {first[0]['name']} (warm start) {described['status']}")
+            warm_runs = list_executions(sfn, machine)
+            if warm_runs:
+                described = wait_execution(sfn, warm_runs[0]["executionArn"], 300)
+                _log(f"first run {warm_runs[0]['name']} (warm start) {described['status']}")
                 break
             time.sleep(0.5)
 
@@ -245,7 +235,7 @@ def _demo(runtime: LocalRuntime, args: argparse.Namespace, out: Path, started: f
         boot = sfn.start_execution(
             stateMachineArn=machine, name=f"bootstrap-{int(time.time())}", input=json.dumps({"bootstrap": True})
         )
-        described = _wait_execution(sfn, boot["executionArn"], 300)
+        described = wait_execution(sfn, boot["executionArn"], 300)
         if described["status"] != "SUCCEEDED":
             print(render_history(sfn, boot["executionArn"]), file=sys.stderr)
             _log(f"bootstrap ended {described['status']}; stopping")
@@ -282,7 +272,7 @@ def _demo(runtime: LocalRuntime, args: argparse.Namespace, out: Path, started: f
     _log("simulator done; waiting for runs in flight")
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
-        running = [e for e in _executions(sfn, machine) if e["status"] == "RUNNING"]
+        running = [e for e in list_executions(sfn, machine) if e["status"] == "RUNNING"]
         if not running:
             break
         time.sleep(1)
@@ -292,7 +282,7 @@ def _demo(runtime: LocalRuntime, args: argparse.Namespace, out: Path, started: f
     pictures = plot_run(result.rounds, summary, out)
     histories = out / "executions"
     histories.mkdir(exist_ok=True)
-    for execution in _executions(sfn, machine):
+    for execution in list_executions(sfn, machine):
         (histories / f"{execution['name']}.txt").write_text(
             render_history(sfn, execution["executionArn"], width=220) + "\n"
         )

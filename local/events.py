@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.events.models import Rule
+from moto.events.utils import EventMessageType
 
 from local import s3_events
 
@@ -31,8 +32,8 @@ _install_lock = threading.Lock()
 _targets_lock = threading.Lock()
 
 
-def _wire_event(event: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(event)
+def _wire_event(event: EventMessageType) -> dict[str, Any]:
+    out: dict[str, Any] = dict(copy.deepcopy(event))
     when = out.get("time")
     if isinstance(when, (int, float)):
         out["time"] = dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -46,7 +47,7 @@ def is_lambda_target(target: dict[str, Any]) -> bool:
     return arn.startswith("arn:") and arn.split(":")[2] == "lambda"
 
 
-def _send_to_targets(self: Rule, original_event: dict[str, Any], transform_input: bool = True) -> None:
+def _send_to_targets(self: Rule, original_event: EventMessageType, transform_input: bool = True) -> None:
     deliver = _deliver
     lambda_targets = [t for t in self.targets if is_lambda_target(t)] if deliver is not None else []
     if lambda_targets and self.state == "ENABLED" and self.event_pattern.matches_event(original_event):

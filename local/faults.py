@@ -70,8 +70,8 @@ class LambdaFault:
     """One Lambda failure rule: which invocations it hits and how they fail."""
 
     function: str
-    action: str | None = None
     kind: str = "error"
+    action: str | None = None
     times: int = 1
     timeout_seconds: float = 1.0
     hits: int = 0

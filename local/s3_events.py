@@ -27,7 +27,7 @@ from typing import Any
 
 import moto.s3.notifications as s3_notifications
 from moto.core.utils import unix_time
-from moto.events.utils import _BASE_EVENT_MESSAGE
+from moto.events.utils import _BASE_EVENT_MESSAGE, EventMessageType
 
 REASONS = {
     "s3:ObjectCreated:Put": "PutObject",
@@ -57,7 +57,7 @@ def request_id() -> str:
     return secrets.token_hex(8).upper()
 
 
-def object_created_event(account_id: str, bucket: Any, event_name: str, key: Any) -> dict[str, Any]:
+def object_created_event(account_id: str, bucket: Any, event_name: str, key: Any) -> EventMessageType:
     """The EventBridge event AWS would send for `event_name` (an `s3:ObjectCreated:*` name) on moto's `key`."""
     obj: dict[str, Any] = {"key": key.name, "size": key.size, "etag": key.etag.strip('"')}
     if bucket.is_versioned:
@@ -106,8 +106,8 @@ def _send_event_bridge_message(account_id: str, bucket: Any, event_name: Any, ke
 
 def install() -> None:
     """Make moto's S3 send AWS's Object Created events (process-wide, like moto's backends)."""
-    s3_notifications._send_event_bridge_message = _send_event_bridge_message  # type: ignore[assignment]
+    s3_notifications._send_event_bridge_message = _send_event_bridge_message
 
 
 def uninstall() -> None:
-    s3_notifications._send_event_bridge_message = _original_send  # type: ignore[assignment]
+    s3_notifications._send_event_bridge_message = _original_send

@@ -40,7 +40,7 @@ class Template:
         self.resources: dict[str, dict[str, Any]] = raw.get("Resources", {})
         self.mappings: dict[str, Any] = raw.get("Mappings", {})
         self.physical: dict[str, Physical] = {}
-        self.pseudo = {
+        self.pseudo: dict[str, str | list[str] | None] = {
             "AWS::AccountId": account,
             "AWS::Region": region,
             "AWS::Partition": "aws",
@@ -166,8 +166,8 @@ class Template:
                 return json.dumps(self.resolve(arg))
             if key.startswith("Fn::"):
                 raise TemplateError(f"intrinsic function {key} is not supported locally")
-        out = {k: self.resolve(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v is not _NO_VALUE}
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
 
     # Order --------------------------------------------------------------------------------------------------
 

@@ -106,10 +106,39 @@ def service_of(error: ClientError) -> str:
     return _service_of_operation().get(error.operation_name or "", "aws")
 
 
-@cache
+CLIENTS: dict[str, Any] = {}
+"""The boto3 client of each service, created on first use and kept for the execution environment's life. The one
+place to stub AWS in a test: put a client of your own under the service's name (`monkeypatch.setitem`), and every
+module that calls `client(service)` gets it."""
+
+
 def client(service: str) -> Any:
     """A boto3 client for `service` in the function's region (standard retry mode)."""
-    return boto3.client(service, config=SDK_CONFIG)
+    if service not in CLIENTS:
+        CLIENTS[service] = boto3.client(service, config=SDK_CONFIG)
+    return CLIENTS[service]
+
+
+NOT_FOUND_CODES = ("ValidationException", "ResourceNotFound")
+"""How SageMaker's Describe* calls answer a name that does not exist."""
+
+
+def not_found(error: ClientError) -> bool:
+    """True when `error` says the resource asked for does not exist (rather than that the call failed)."""
+    return bool(error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES)
+
+
+Found = TypeVar("Found")
+
+
+def unless_missing(describe: Callable[[], Found]) -> Found | None:
+    """`describe()`'s answer, or None when it says the resource does not exist; any other error is raised."""
+    try:
+        return describe()
+    except ClientError as error:
+        if not_found(error):
+            return None
+        raise
 
 
 @cache

@@ -32,6 +32,12 @@ def _num(value: float) -> str:
     return f"{float(value):g}"
 
 
+def _pair(value: Any) -> tuple[float, float]:
+    """`reward_range` from JSON (a list of two numbers, validated by `infra.settings`)."""
+    low, high = value
+    return float(low), float(high)
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """The settings a run reads; `raw` keeps everything for `hyperparameters()`."""
@@ -41,6 +47,7 @@ class RunSettings:
     reward_wait_seconds: int
     missing_reward: str
     default_reward: float
+    reward_range: tuple[float, float]
     min_training_rows: int
     holdout_share: float
     seed: int
@@ -66,6 +73,7 @@ class RunSettings:
                 reward_wait_seconds=int(raw["reward_wait_seconds"]),
                 missing_reward=str(raw["missing_reward"]),
                 default_reward=float(raw["default_reward"]),
+                reward_range=_pair(raw.get("reward_range", [0.0, 1.0])),
                 min_training_rows=int(raw["min_training_rows"]),
                 holdout_share=float(raw["holdout_share"]),
                 seed=int(raw["seed"]),

@@ -1,9 +1,11 @@
-"""Lambdas, state machine, trigger rule, SageMaker role and image, alarms, dashboard, outputs."""
+"""Lambdas, state machine, trigger rule, SageMaker execution roles and image, alarms, dashboard, outputs."""
 
 from __future__ import annotations
 
 import json
 import re
+
+import pytest
 
 from infra.names import FUNCTION_KEYS
 from infra.pipeline import INVOKED_BY_STATE_MACHINE, POWERTOOLS_LAYER_NAME
@@ -22,7 +24,9 @@ CONTRACT_ENV = {
     "IDEMPOTENCY_TABLE",
     "STATE_MACHINE_ARN",
     "TRAINING_IMAGE_URI",
-    "SAGEMAKER_ROLE_ARN",
+    "TRAINING_ROLE_ARN",
+    "EVALUATION_ROLE_ARN",
+    "ENDPOINT_ROLE_ARN",
     "ENDPOINT_NAME",
     "ROLLBACK_ALARMS",
     "DECISIONS_STREAM",
@@ -30,13 +34,9 @@ CONTRACT_ENV = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 }
-SUBSTITUTIONS = {
-    "TriggerFunctionArn",
-    "JoinFunctionArn",
-    "TrainFunctionArn",
-    "EvaluateFunctionArn",
-    "DeployFunctionArn",
-    "FinalizeFunctionArn",
+# docs/contracts.md: `${<Key>FunctionArn}` per function the ASL may name (reconcile runs on the execution's end
+# event, outside it), the poll interval and the run timeout.
+SUBSTITUTIONS = {f"{key.capitalize()}FunctionArn" for key in FUNCTION_KEYS if key != "reconcile"} | {
     "PollSeconds",
     "RunTimeoutSeconds",
 }
@@ -155,7 +155,7 @@ def test_trigger_may_start_the_state_machine_and_read_rewards_only(synth):
     assert all("sagemaker" not in json.dumps(s) for s in statements)
 
 
-def test_deploy_scoped_to_experiment_prefix_and_passes_only_the_sagemaker_role(synth):
+def test_deploy_scoped_to_experiment_prefix_and_passes_only_the_endpoint_role(synth):
     experiment = synth.settings.experiment_id
     _, props = _functions(synth)[f"{experiment}-deploy"]
     statements = _policy_statements(synth, props["Role"]["Fn::GetAtt"][0])
@@ -174,24 +174,55 @@ def test_deploy_scoped_to_experiment_prefix_and_passes_only_the_sagemaker_role(s
         "Service": "sagemaker.amazonaws.com"
     }
     assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert role_id == props["Environment"]["Variables"]["ENDPOINT_ROLE_ARN"]["Fn::GetAtt"][0]
 
 
-def test_sagemaker_role_reads_and_writes_its_prefixes(synth):
-    roles = {
-        k: v
-        for k, v in synth.of_type("AWS::IAM::Role").items()
-        if v["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"].get("Service")
-        == "sagemaker.amazonaws.com"
-    }
-    assert len(roles) == 1
-    statements = _policy_statements(synth, next(iter(roles)))
-    reads = json.dumps([s["Resource"] for s in statements if _actions(s) == ["s3:GetObject"]])
-    writes = json.dumps([s["Resource"] for s in statements if "s3:PutObject" in _actions(s)])
-    assert "/joined/*" in reads and "/models/*" in reads and "/evaluations/*" not in reads
-    assert "/models/*" in writes and "/evaluations/*" in writes and "/joined/*" not in writes
+# role construct id -> (prefixes read, prefixes written, log group, other actions beyond image pull, logs, metrics)
+EXECUTION_ROLES = {
+    "TrainingRole": ({"joined", "models"}, {"models"}, "/aws/sagemaker/TrainingJobs", set()),
+    "EvaluationRole": ({"joined", "models"}, {"evaluations"}, "/aws/sagemaker/TrainingJobs", set()),
+    "ExecutionRole": (  # the endpoint's: it keeps the shared role's id (infra.model.ENDPOINT_ROLE_ID)
+        {"models"},
+        set(),
+        "/aws/sagemaker/Endpoints/",
+        {"firehose:PutRecordBatch", "cloudwatch:DescribeAlarms"},
+    ),
+}
+BASE_ACTIONS = {
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:GetBucketLocation",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+    "ecr:GetAuthorizationToken",
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:DescribeLogStreams",
+    "cloudwatch:PutMetricData",
+}
+WRITE_ACTIONS = {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+
+
+def _prefixes(statements, predicate):
+    text = json.dumps([s["Resource"] for s in statements if predicate(_actions(s))])
+    return {prefix for prefix in re.findall(r"/([a-z-]+)/\*", text)}
+
+
+@pytest.mark.parametrize("construct_id", sorted(EXECUTION_ROLES))
+def test_each_execution_role_holds_exactly_its_jobs_actions(synth, construct_id):
+    reads, writes, log_group, extra = EXECUTION_ROLES[construct_id]
+    (role_id,) = [k for k in synth.of_type("AWS::IAM::Role") if k.startswith(f"Model{construct_id}")]
+    trust = synth.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "sagemaker.amazonaws.com"}]
+    statements = _policy_statements(synth, role_id)
+    assert _prefixes(statements, lambda a: a == ["s3:GetObject"]) == reads
+    assert _prefixes(statements, lambda a: "s3:PutObject" in a) == writes
     actions = {a for s in statements for a in _actions(s)}
-    assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:GetAuthorizationToken"} <= actions
-    assert {"logs:PutLogEvents", "cloudwatch:PutMetricData", "firehose:PutRecordBatch"} <= actions
+    assert actions == BASE_ACTIONS | (WRITE_ACTIONS if writes else set()) | extra
+    logs = [s for s in statements if "logs:PutLogEvents" in _actions(s)]
+    assert [log_group in json.dumps(s["Resource"]) for s in logs] == [True]
 
 
 def test_image_is_staged_not_built(synth):
@@ -250,6 +281,9 @@ def test_outputs(synth):
         "JoinsTableName",
         "StateTableName",
         "IdempotencyTableName",
+        "TrainingRoleArn",
+        "EvaluationRoleArn",
+        "EndpointRoleArn",
     ):
         assert name in outputs, name
     assert outputs["EndpointName"]["Value"] == f"{synth.settings.experiment_id}-policy"
