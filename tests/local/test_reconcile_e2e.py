@@ -13,7 +13,9 @@ import time
 from typing import Any
 
 import pytest
-from test_e2e import Runtime, _decide, _failure, _history_states, _item, _wait, bootstrapped, runtime
+from test_e2e import _decide, bootstrapped, runtime
+
+from local.driver import DetachedRuntime, entered_states
 
 pytestmark = pytest.mark.e2e
 
@@ -24,13 +26,15 @@ RUN = "bandit-demo-stopped-1"
 TARGET = "bandit-demo-hand-picked"
 
 
-def _put(rt: Runtime, table: str, item: dict[str, Any]) -> None:
+def _put(rt: DetachedRuntime, table_output: str, item: dict[str, Any]) -> None:
     from boto3.dynamodb.types import TypeSerializer
 
-    rt.client("dynamodb").put_item(TableName=table, Item={k: TypeSerializer().serialize(v) for k, v in item.items()})
+    rt.client("dynamodb").put_item(
+        TableName=rt.outputs[table_output], Item={k: TypeSerializer().serialize(v) for k, v in item.items()}
+    )
 
 
-def _served_model_id(rt: Runtime) -> str:
+def _served_model_id(rt: DetachedRuntime) -> str:
     """What the endpoint really serves: its config's model's MODEL_ID."""
     sagemaker = rt.client("sagemaker")
     config = sagemaker.describe_endpoint(EndpointName=rt.outputs["EndpointName"])["EndpointConfigName"]
@@ -39,11 +43,13 @@ def _served_model_id(rt: Runtime) -> str:
     return model["PrimaryContainer"]["Environment"]["MODEL_ID"]
 
 
-def test_a_run_stopped_by_hand_mid_deployment_leaves_registry_and_lock_consistent(bootstrapped: Runtime) -> None:
+def test_a_run_stopped_by_hand_mid_deployment_leaves_registry_and_lock_consistent(
+    bootstrapped: DetachedRuntime,
+) -> None:
     rt = bootstrapped
     sfn = rt.client("stepfunctions")
-    experiments, models, state = (rt.outputs[f"{k}TableName"] for k in ("Experiments", "Models", "State"))
-    before = _item(rt, experiments, {"experiment_id": EXPERIMENT})
+    experiments, models, state = (f"{k}TableName" for k in ("Experiments", "Models", "State"))
+    before = rt.item(experiments, {"experiment_id": EXPERIMENT})
     previous = before["serving_model_id"]
     # a registered policy to deploy (no artifact: the uniform policy) and the run's lock, as the trigger takes it
     _put(rt, models, {"model_id": TARGET, "experiment_id": EXPERIMENT, "state": "candidate"})
@@ -54,20 +60,20 @@ def test_a_run_stopped_by_hand_mid_deployment_leaves_registry_and_lock_consisten
     )
     arn = execution["executionArn"]
     deadline = time.monotonic() + 120
-    while "WaitForDeployment" not in _history_states(sfn, arn):
-        assert time.monotonic() < deadline, _failure(rt, sfn, arn)
-        assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING", _failure(rt, sfn, arn)
+    while "WaitForDeployment" not in entered_states(rt.history(arn)):
+        assert time.monotonic() < deadline, rt.explain(arn)
+        assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING", rt.explain(arn)
         time.sleep(0.2)
     sfn.stop_execution(executionArn=arn)  # by hand, with the rollout under way
-    assert _wait(sfn, arn, 60)["status"] == "ABORTED"
+    assert rt.wait_execution(arn, 60)["status"] == "ABORTED"
 
     # the registry must come to agree with the endpoint once its rollout has settled, and the lock be released
     deadline = time.monotonic() + 120
     while True:
-        after = _item(rt, experiments, {"experiment_id": EXPERIMENT})
+        after = rt.item(experiments, {"experiment_id": EXPERIMENT})
         settled = rt.client("sagemaker").describe_endpoint(EndpointName=rt.outputs["EndpointName"])
         consistent = settled["EndpointStatus"] == "InService" and after.get("serving_model_id") == _served_model_id(rt)
-        lock = _item(rt, state, {"pk": f"{EXPERIMENT}#lock"})
+        lock = rt.item(state, {"pk": f"{EXPERIMENT}#lock"})
         if (consistent and not lock) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -81,8 +87,8 @@ def test_a_run_stopped_by_hand_mid_deployment_leaves_registry_and_lock_consisten
     served = _served_model_id(rt)
     assert served == TARGET, "the rollout completes after the stop: the case the registry used to get wrong"
     assert after["serving_model_id"] == served
-    assert _item(rt, models, {"model_id": served})["state"] == "serving"
+    assert rt.item(models, {"model_id": served})["state"] == "serving"
     other = TARGET if served == previous else previous
-    assert _item(rt, models, {"model_id": other})["state"] != "serving"
+    assert rt.item(models, {"model_id": other})["state"] != "serving"
     assert after.get("watermark") == before.get("watermark")
     assert {a["model_id"] for a in _decide(rt, 3, seed=21)} == {after["serving_model_id"]}
