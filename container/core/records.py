@@ -48,7 +48,7 @@ def actions_json(candidates: list[Action]) -> str:
 
 
 def response_json(event_id: str, decision: Decision, model_id: str) -> bytes:
-    """The client's answer for one decision as JSON (orjson: one C call, ~8x `json.dumps` on this shape)."""
+    """The client's answer for one decision as JSON (orjson: one C call, faster than `json.dumps` on this shape)."""
     return orjson.dumps(
         {
             "event_id": event_id,

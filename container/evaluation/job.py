@@ -136,8 +136,8 @@ def evaluate(
         serving_terms = policy_terms(distribution_matrix(serving, holdout, "serving"), holdout.logged, reward_hat)
         serving_info = {"kind": "model", "model_id": serving.model_id}
     paired = {name: paired_difference(candidate_terms, serving_terms, name) for name in ESTIMATORS}
-    # The anytime-valid interval holds under repeated looks but needs ~2.7x the rows for the normal one's power
-    # (docs/evaluation.md); until holdouts are pooled across runs the normal interval stays the default.
+    # The anytime-valid interval holds under repeated looks but needs more rows for the normal one's power
+    # (figures: docs/evaluation.md); until holdouts are pooled across runs the normal interval stays the default.
     differences = {
         name: result.interval if config.promotion_interval == "anytime" else result.normal
         for name, result in paired.items()

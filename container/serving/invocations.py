@@ -32,7 +32,7 @@ reads any value under 1e-37 (float32's smallest normal and its subnormals, float
 # A request's serving cost in microseconds of CPU, fitted on the reference machine (2 shared cores, the trained
 # policy, `-q sa`; docs/container.md "Request limits"): per decision, per candidate the request names (featurized per
 # request) or the policy's own (featurized once), per feature (shared or per candidate), and per shared x candidate
-# feature pair (VW's crossing). The budget keeps one request under ~50 ms of CPU.
+# feature pair (VW's crossing). The budget bounds one request's CPU (the figure: docs/container.md).
 COST_US_PER_DECISION = 25.0
 COST_US_PER_CANDIDATE = 5.0
 COST_US_PER_KNOWN_CANDIDATE = 1.0

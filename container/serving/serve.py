@@ -104,8 +104,8 @@ def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], 
     # to the event loop sooner (p99 latency), at the price of a few more thread switches.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     # Everything loaded so far (VW, numpy, boto3's service models: ~70,000 tracked objects) lives as long as the
-    # worker. Frozen, the cyclic collector stops rescanning it in every full collection, which otherwise took
-    # 45-60 ms (every ~30,000 requests) and stalled the requests behind it; frozen, under 1 ms.
+    # worker. Frozen, the cyclic collector stops rescanning it in every full collection, which otherwise stalled
+    # the requests behind it for tens of milliseconds (measured: docs/container.md).
     gc.collect()
     gc.freeze()
     try:
