@@ -3,7 +3,7 @@
 
 It wrote the JSON body in one pass, signed it with botocore's SigV4 signer and credentials, sent it over a pooled
 keep-alive urllib3 connection and read the answer with orjson, answering like boto3's `put_record_batch` and raising
-`botocore.exceptions.ClientError` for service errors, so `container.serving.decision_log.FirehoseSink` treats both
+`botocore.exceptions.ClientError` for service errors, so `container.core.producer.FirehoseProducer` treats both
 alike.
 """
 

@@ -178,6 +178,7 @@ def repeated_looks(shares: dict[float, tuple[str, float]], rng: np.random.Genera
             found: dict[str, dict[str, int]] = {m: {e: 0 for e in ESTIMATORS} for m in first}
             for look in range(1, RUNS + 1):
                 n = look * RUN_ROWS
+                assert logged.logging is not None  # draw() logs the full distribution
                 prefix = Logged(
                     logged.chosen[:n], logged.propensity[:n], logged.reward[:n], (0.0, 1.0), logging=logged.logging[:n]
                 )

@@ -25,7 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import write_result
-from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS  # the Glue schema the stack deploys
+from infra.data_lake import (  # the Glue schema the stack deploys
+    DECISION_COLUMNS,
+    REWARD_COLUMNS,
+    glue_table_input,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "lambdas") not in sys.path:
@@ -189,31 +193,8 @@ class Lake:
         glue = client("glue", endpoint_url=url)
         glue.create_database(DatabaseInput={"Name": self.database})
         for table, columns in (("decisions", DECISION_COLUMNS), ("rewards", REWARD_COLUMNS)):
-            glue.create_table(
-                DatabaseName=self.database,
-                TableInput={
-                    "Name": table,
-                    "TableType": "EXTERNAL_TABLE",
-                    "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-                    "Parameters": {
-                        "projection.enabled": "true",
-                        "projection.dt.type": "date",
-                        "projection.dt.format": "yyyy/MM/dd/HH",
-                        "projection.dt.range": "2020/01/01/00,NOW",
-                        "projection.dt.interval": "1",
-                        "projection.dt.interval.unit": "HOURS",
-                        "storage.location.template": f"s3://{self.bucket}/{table}/${{dt}}/",
-                    },
-                    "StorageDescriptor": {
-                        "Columns": [{"Name": n, "Type": t} for n, t in columns],
-                        "Location": f"s3://{self.bucket}/{table}/",
-                        "SerdeInfo": {
-                            "SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe",
-                            "Parameters": dict(SERDE_PARAMETERS),
-                        },
-                    },
-                },
-            )
+            location = f"s3://{self.bucket}/{table}/"
+            glue.create_table(DatabaseName=self.database, TableInput=glue_table_input(table, location, columns))
 
     def upload(self, data: Dataset) -> int:
         count = 0
@@ -318,11 +299,11 @@ def baseline_count(data: Dataset) -> dict[str, Any]:
             files = [str(p) for p in data.all_files(table)]
             spec = ", ".join(f"'{c}': '{'VARCHAR' if t == 'string' else t.upper()}'" for c, t in columns)
             started = time.perf_counter()
-            counted = con.execute(
+            row = con.execute(
                 f"SELECT count(*) FROM read_json({files!r}, format='newline_delimited', columns={{{spec}}},"
                 " ignore_errors=true)"
             ).fetchone()
-            count = counted[0] if counted else 0
+            count = row[0] if row else 0
             seconds = time.perf_counter() - started
             total += seconds
             result[f"{table}_rows"] = int(count)

@@ -73,7 +73,7 @@ def reward_summary(rewards: Sequence[float], last: int = LAST) -> dict[str, floa
     return {"mean_reward": float(values.mean()), "mean_reward_last_1000": float(values[-last:].mean())}
 
 
-def reference_values(expected: Sequence[dict[str, float]]) -> dict[str, float]:
+def reference_values(expected: Sequence[dict[str, float]]) -> dict[str, float | str]:
     """Uniform random, best constant action and oracle over the same interactions (expected rewards per action)."""
     actions = sorted({a for row in expected for a in row})
     table = np.array([[row.get(a, 0.0) for a in actions] for row in expected])
@@ -244,7 +244,7 @@ def main() -> dict[str, Any]:
     references = reference_values(project["expected"])
     picture = plot(
         {"this project (cdk.json)": project["rewards"], "example's configuration": baseline["rewards"]},
-        references,
+        {name: value for name, value in references.items() if isinstance(value, float)},
         RESULTS_DIR / "learning.png",
     )
 

@@ -145,9 +145,9 @@ def logged_records(count: int, seed: int, experiment_id: str) -> tuple[list[byte
         event_id = f"bench-{seed}-{n:07d}"
         at = start + n * step
         record = decision_record(interaction, index, event_id, iso_time(at), experiment_id)
-        decisions.append((json.dumps(record, separators=(",", ":")) + "\n").encode())
+        decisions.append(json.dumps(record, separators=(",", ":")).encode())
         reward = interaction.reward(interaction.candidates[index].id)
-        rewards.append(RewardRecord(event_id, reward, iso_time(at + 0.2)).to_line())
+        rewards.append(RewardRecord(event_id, reward, iso_time(at + 0.2)).to_json())
     return decisions, rewards, probes
 
 
@@ -206,7 +206,7 @@ def measure_threshold(threshold: int, work: Path, timeout: float = 300.0) -> dic
         generate_s = time.monotonic() - prepared
         firehose = runtime.client("firehose")
         sent = time.monotonic()
-        FirehoseRewardSink(outputs["DecisionsStreamName"], firehose).send_lines(decisions)
+        FirehoseRewardSink(outputs["DecisionsStreamName"], firehose).send_records(decisions)
         deadline = time.monotonic() + 60
         while _count_lines(s3, bucket, "decisions/") < threshold and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -215,7 +215,7 @@ def measure_threshold(threshold: int, work: Path, timeout: float = 300.0) -> dic
         watcher = Watcher(runtime, endpoint, old["EndpointConfigName"], old_model, probes[:2])
         watcher.start()
         rewards_started = time.time()
-        FirehoseRewardSink(outputs["RewardsStreamName"], firehose).send_lines(rewards)
+        FirehoseRewardSink(outputs["RewardsStreamName"], firehose).send_records(rewards)
         rewards_sent = time.time()
 
         run: dict[str, Any] | None = None

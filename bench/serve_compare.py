@@ -43,16 +43,15 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.common import write_result  # noqa: E402
 from bench.serve import (  # noqa: E402
-    MOTO_NICENESS,
     TRAIN_ROWS,
     _cpu_seconds,
     _shuttle_rows,
     _train,
-    _wait_for_port,
     _wait_idle,
     _wait_ready,
     _wrk,
     _wrk_paced,
+    start_moto,
 )
 from local.driver import free_port as _free_port  # noqa: E402
 
@@ -152,18 +151,10 @@ def main() -> dict[str, Any]:
     rows = _shuttle_rows()
     work = Path(tempfile.mkdtemp(prefix="bench-serve-compare-"))
     _train(work, rows)
-    moto_port = _free_port()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: os.nice(MOTO_NICENESS),
-    )
-    endpoint = f"http://127.0.0.1:{moto_port}"
+    moto, endpoint = start_moto()
     variants: list[Variant] = []
     cycles: list[dict[str, Any]] = []
     try:
-        _wait_for_port(moto_port)
         fake = {"region_name": "us-east-1", "aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
         boto3.client("s3", endpoint_url=endpoint, **fake).create_bucket(Bucket="bench-lake")
         boto3.client("firehose", endpoint_url=endpoint, **fake).create_delivery_stream(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
@@ -11,7 +13,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from contract.records import DECISION_FIELDS, REWARD_FIELDS, glue_columns
+from contract.timefmt import GLUE_HOUR_PARTITION_FORMAT
 from infra import access, nag
+from infra.log_groups import log_group
 from infra.names import ResourceNames
 
 DECISIONS_PREFIX = "decisions/"
@@ -31,31 +36,51 @@ land in S3): the serving logger's batching and retries, and Firehose's own deliv
 FIREHOSE_BUFFER_MIB = 1
 """A small size threshold so a burst of traffic is delivered in small objects, not held back."""
 
-# JSON SerDe columns, as in docs/contracts.md. Every column a producer can get wrong is a `string`: the OpenX JSON
-# SerDe fails the whole query on a value that does not convert to a typed column (`HIVE_BAD_DATA`, even with
-# `ignore.malformed.json`), so one bad line would fail every run over its hour. The join SQL converts the strings with
-# `try_cast` and counts what does not convert as malformed (lambdas/pipeline_common/join_sql.py).
-DECISION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_id", "string"),
-    ("event_time", "string"),
-    ("experiment_id", "string"),
-    ("model_id", "string"),
-    ("context", "string"),
-    ("actions", "string"),
-    ("action", "string"),
-    ("action_index", "string"),
-    ("action_prob", "string"),
-    ("probabilities", "string"),
-)
-REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_id", "string"),
-    ("reward", "string"),
-    ("reward_time", "string"),
-)
+# JSON SerDe columns: the contract's record fields with their Glue types (`contract.records`, all `string`: the
+# OpenX JSON SerDe fails the whole query on a value that does not convert to a typed column, `HIVE_BAD_DATA` even with
+# `ignore.malformed.json`, so the join SQL converts the strings and counts what does not convert as malformed).
+DECISION_COLUMNS: tuple[tuple[str, str], ...] = glue_columns(DECISION_FIELDS)
+REWARD_COLUMNS: tuple[tuple[str, str], ...] = glue_columns(REWARD_FIELDS)
 SERDE_PARAMETERS: dict[str, str] = {"ignore.malformed.json": "true"}
 """A line that is not JSON becomes a row of nulls, which the join counts, instead of failing the query."""
 PROJECTION_START = "2024/01/01/00"
 """Lower bound of the `dt` projection; every query also pins `dt BETWEEN ...`, so the bound only guards typos."""
+JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
+
+
+def table_parameters(location: str) -> dict[str, str]:
+    """A table's parameters: JSON, and `dt` projected from the Firehose hour folders under `location`."""
+    return {
+        "classification": "json",
+        "EXTERNAL": "TRUE",
+        "projection.enabled": "true",
+        "projection.dt.type": "date",
+        "projection.dt.format": GLUE_HOUR_PARTITION_FORMAT,
+        "projection.dt.range": f"{PROJECTION_START},NOW",
+        "projection.dt.interval": "1",
+        "projection.dt.interval.unit": "HOURS",
+        "storage.location.template": f"{location}${{dt}}/",
+    }
+
+
+def glue_table_input(
+    name: str,
+    location: str,
+    columns: tuple[tuple[str, str], ...] | list[tuple[str, str]],
+    serde_parameters: dict[str, str] = SERDE_PARAMETERS,
+) -> dict[str, Any]:
+    """The Glue `TableInput` of a table as the stack defines it (`DataLake._table`), for a local or test lake."""
+    return {
+        "Name": name,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": table_parameters(location),
+        "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+        "StorageDescriptor": {
+            "Columns": [{"Name": column, "Type": kind} for column, kind in columns],
+            "Location": location,
+            "SerdeInfo": {"SerializationLibrary": JSON_SERDE, "Parameters": dict(serde_parameters)},
+        },
+    }
 
 
 class DataLake(Construct):
@@ -70,23 +95,12 @@ class DataLake(Construct):
         super().__init__(scope, construct_id)
         self.names = names
 
-        self.logs_bucket = s3.Bucket(
-            self,
+        self.logs_bucket = self._bucket(
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        self.bucket = s3.Bucket(
-            self,
+        self.bucket = self._bucket(
             "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.logs_bucket,
             server_access_logs_prefix="data-lake/",
             lifecycle_rules=[
@@ -95,7 +109,6 @@ class DataLake(Construct):
                 ),
                 s3.LifecycleRule(id="expire-athena-results", prefix=ATHENA_RESULTS_PREFIX, expiration=Duration.days(7)),
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # S3 -> EventBridge through the bucket's own NotificationConfiguration. The L2 `event_bridge_enabled=True`
         # would add a custom-resource Lambda (Custom::S3BucketNotifications) to set the same flag.
@@ -104,13 +117,11 @@ class DataLake(Construct):
             event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
         )
 
-        self.decisions_stream = self._delivery_stream(
-            "Decisions", stream_name=names.decisions_stream, prefix=DECISIONS_PREFIX, log_retention=log_retention
+        # One Firehose stream and one Glue table per record kind: (construct id, stream, table, prefix, columns).
+        kinds = (
+            ("Decisions", names.decisions_stream, names.glue_decisions_table, DECISIONS_PREFIX, DECISION_COLUMNS),
+            ("Rewards", names.rewards_stream, names.glue_rewards_table, REWARDS_PREFIX, REWARD_COLUMNS),
         )
-        self.rewards_stream = self._delivery_stream(
-            "Rewards", stream_name=names.rewards_stream, prefix=REWARDS_PREFIX, log_retention=log_retention
-        )
-
         self.database = glue.CfnDatabase(
             self,
             "Database",
@@ -119,12 +130,15 @@ class DataLake(Construct):
                 name=names.glue_database, description="Decision and reward records of the bandit pipeline"
             ),
         )
-        self.decisions_table = self._table(
-            "DecisionsTable", name=names.glue_decisions_table, prefix=DECISIONS_PREFIX, columns=DECISION_COLUMNS
-        )
-        self.rewards_table = self._table(
-            "RewardsTable", name=names.glue_rewards_table, prefix=REWARDS_PREFIX, columns=REWARD_COLUMNS
-        )
+        self.streams: dict[str, firehose.CfnDeliveryStream] = {}
+        self.tables: dict[str, glue.CfnTable] = {}
+        for kind, stream, table, prefix, columns in kinds:
+            self.streams[kind] = self._delivery_stream(
+                kind, stream_name=stream, prefix=prefix, log_retention=log_retention
+            )
+            self.tables[kind] = self._table(f"{kind}Table", name=table, prefix=prefix, columns=columns)
+        self.decisions_stream, self.rewards_stream = self.streams["Decisions"], self.streams["Rewards"]
+        self.decisions_table, self.rewards_table = self.tables["Decisions"], self.tables["Rewards"]
 
         self.workgroup = athena.CfnWorkGroup(
             self,
@@ -147,6 +161,19 @@ class DataLake(Construct):
                     ),
                 ),
             ),
+        )
+
+    def _bucket(self, construct_id: str, **properties: Any) -> s3.Bucket:
+        """A data lake bucket: SSE-S3, public access blocked, SSL only, owner-enforced, retained with the data."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+            **properties,
         )
 
     @property
@@ -231,18 +258,15 @@ class DataLake(Construct):
             [prefix, error_prefix],
             "Firehose writes objects with generated names under its own prefix and error prefix only.",
         )
-        log_group = logs.LogGroup(
-            self, f"{construct_id}DeliveryLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-        )
+        group = log_group(self, f"{construct_id}DeliveryLogs", retention=log_retention, writer=role)
+        # CDK retains log streams by default; deleting the group deletes its streams, so retaining one is moot.
         log_stream = logs.LogStream(
             self,
             f"{construct_id}DeliveryLogStream",
-            log_group=log_group,
+            log_group=group,
             log_stream_name="S3Delivery",
-            # CDK retains log streams by default; deleting the group deletes its streams, so retaining one is moot.
             removal_policy=RemovalPolicy.DESTROY,
         )
-        log_group.grant_write(role)
 
         stream = firehose.CfnDeliveryStream(
             self,
@@ -265,7 +289,13 @@ class DataLake(Construct):
                     no_encryption_config="NoEncryption"
                 ),
                 cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
-                    enabled=True, log_group_name=log_group.log_group_name, log_stream_name=log_stream.log_stream_name
+                    enabled=True, log_group_name=group.log_group_name, log_stream_name=log_stream.log_stream_name
+                ),
+                # Firehose puts the newline after each record (its default delimiter): producers send bare JSON, and
+                # one that forgot a newline can no longer merge its record with the next producer's.
+                processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
+                    enabled=True,
+                    processors=[firehose.CfnDeliveryStream.ProcessorProperty(type="AppendDelimiterToRecord")],
                 ),
             ),
         )
@@ -288,24 +318,14 @@ class DataLake(Construct):
             table_input=glue.CfnTable.TableInputProperty(
                 name=name,
                 table_type="EXTERNAL_TABLE",
-                parameters={
-                    "classification": "json",
-                    "EXTERNAL": "TRUE",
-                    "projection.enabled": "true",
-                    "projection.dt.type": "date",
-                    "projection.dt.format": "yyyy/MM/dd/HH",
-                    "projection.dt.range": f"{PROJECTION_START},NOW",
-                    "projection.dt.interval": "1",
-                    "projection.dt.interval.unit": "HOURS",
-                    "storage.location.template": f"{location}${{dt}}/",
-                },
+                parameters=table_parameters(location),
                 partition_keys=[glue.CfnTable.ColumnProperty(name="dt", type="string")],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     location=location,
                     input_format="org.apache.hadoop.mapred.TextInputFormat",
                     output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
                     serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
+                        serialization_library=JSON_SERDE,
                         parameters=dict(SERDE_PARAMETERS),
                     ),
                     columns=[glue.CfnTable.ColumnProperty(name=col, type=kind) for col, kind in columns],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
@@ -15,6 +17,39 @@ LATENCY_THRESHOLD_MICROSECONDS = 500_000
 PERIOD = Duration.minutes(1)
 
 
+@dataclass(frozen=True)
+class RollbackAlarm:
+    """One alarm on an `AWS/SageMaker` metric of the endpoint's variant."""
+
+    construct_id: str
+    description: str
+    statistic: str
+    threshold: float
+    comparison: cloudwatch.ComparisonOperator
+    evaluation_periods: int
+    datapoints_to_alarm: int | None = None
+    """Breaching datapoints within the evaluation periods (CloudWatch's default: all of them)."""
+
+
+ERRORS = RollbackAlarm(
+    "Invocation5XXErrors",
+    "5XX responses of the policy endpoint; a blue/green update rolls back when it fires",
+    cloudwatch.Stats.SUM,
+    ERROR_THRESHOLD,
+    cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluation_periods=1,
+)
+LATENCY = RollbackAlarm(
+    "ModelLatency",
+    "Average model latency of the policy endpoint; a blue/green update rolls back on it",
+    cloudwatch.Stats.AVERAGE,
+    LATENCY_THRESHOLD_MICROSECONDS,
+    cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluation_periods=2,
+    datapoints_to_alarm=2,
+)
+
+
 class EndpointAlarms(Construct):
     """5XX errors and model latency of `<experiment_id>-policy` / `AllTraffic`.
 
@@ -24,41 +59,29 @@ class EndpointAlarms(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, names: ResourceNames):
         super().__init__(scope, construct_id)
-        dimensions = {"EndpointName": names.endpoint_name, "VariantName": ENDPOINT_VARIANT}
-        self.errors = cloudwatch.Alarm(
-            self,
-            "Invocation5XXErrors",
-            alarm_name=names.alarm_5xx,
-            alarm_description="5XX responses of the policy endpoint; a blue/green update rolls back when it fires",
-            metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="Invocation5XXErrors",
-                dimensions_map=dimensions,
-                statistic=cloudwatch.Stats.SUM,
-                period=PERIOD,
-            ),
-            threshold=ERROR_THRESHOLD,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.latency = cloudwatch.Alarm(
-            self,
-            "ModelLatency",
-            alarm_name=names.alarm_latency,
-            alarm_description="Average model latency of the policy endpoint; a blue/green update rolls back on it",
-            metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="ModelLatency",
-                dimensions_map=dimensions,
-                statistic=cloudwatch.Stats.AVERAGE,
-                period=PERIOD,
-            ),
-            threshold=LATENCY_THRESHOLD_MICROSECONDS,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=2,
-            datapoints_to_alarm=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        self._dimensions = {"EndpointName": names.endpoint_name, "VariantName": ENDPOINT_VARIANT}
+        self.errors = self._alarm(ERRORS, names.alarm_5xx)
+        self.latency = self._alarm(LATENCY, names.alarm_latency)
         self.alarms = [self.errors, self.latency]
         self.alarm_names = [names.alarm_5xx, names.alarm_latency]
+
+    def _alarm(self, spec: RollbackAlarm, alarm_name: str) -> cloudwatch.Alarm:
+        """The metric is named like the construct, on the endpoint's one variant."""
+        return cloudwatch.Alarm(
+            self,
+            spec.construct_id,
+            alarm_name=alarm_name,
+            alarm_description=spec.description,
+            metric=cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name=spec.construct_id,
+                dimensions_map=self._dimensions,
+                statistic=spec.statistic,
+                period=PERIOD,
+            ),
+            threshold=spec.threshold,
+            comparison_operator=spec.comparison,
+            evaluation_periods=spec.evaluation_periods,
+            datapoints_to_alarm=spec.datapoints_to_alarm,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )

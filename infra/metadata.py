@@ -47,23 +47,8 @@ class Metadata(Construct):
                 time_to_live_attribute=IDEMPOTENCY_TTL_ATTRIBUTE if key == "idempotency" else None,
                 removal_policy=RemovalPolicy.DESTROY if scratch else RemovalPolicy.RETAIN,
             )
-
-    @property
-    def experiments(self) -> dynamodb.Table:
-        return self.tables["experiments"]
-
-    @property
-    def models(self) -> dynamodb.Table:
-        return self.tables["models"]
-
-    @property
-    def joins(self) -> dynamodb.Table:
-        return self.tables["joins"]
-
-    @property
-    def state(self) -> dynamodb.Table:
-        return self.tables["state"]
-
-    @property
-    def idempotency(self) -> dynamodb.Table:
-        return self.tables["idempotency"]
+        self.experiments: dynamodb.Table = self.tables["experiments"]
+        self.models: dynamodb.Table = self.tables["models"]
+        self.joins: dynamodb.Table = self.tables["joins"]
+        self.state: dynamodb.Table = self.tables["state"]
+        self.idempotency: dynamodb.Table = self.tables["idempotency"]

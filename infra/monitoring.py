@@ -35,6 +35,11 @@ def _pipeline_metric(metric_name: str, statistic: str, label: str) -> cloudwatch
     )
 
 
+def _graph(title: str, *metrics: cloudwatch.IMetric) -> cloudwatch.GraphWidget:
+    """A third of the dashboard's width, the metrics on the left axis."""
+    return cloudwatch.GraphWidget(title=title, left=list(metrics), width=8)
+
+
 class Monitoring(Construct):
     """One dashboard; the Powertools EMF metrics come from the Lambdas, the rest from AWS/SageMaker and AWS/States."""
 
@@ -60,49 +65,28 @@ class Monitoring(Construct):
             period=Duration.minutes(1),
         )
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Rewards counted",
-                left=[_pipeline_metric(METRIC_REWARDS_COUNTED, "Sum", "rewards")],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Joined rows per run",
-                left=[_pipeline_metric(METRIC_ROWS_JOINED, "Sum", "rows")],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Estimated policy value (candidate vs serving)",
-                left=[
-                    _pipeline_metric(METRIC_CANDIDATE_VALUE, "Average", "candidate"),
-                    _pipeline_metric(METRIC_SERVING_VALUE, "Average", "serving"),
-                ],
-                width=8,
+            _graph("Rewards counted", _pipeline_metric(METRIC_REWARDS_COUNTED, "Sum", "rewards")),
+            _graph("Joined rows per run", _pipeline_metric(METRIC_ROWS_JOINED, "Sum", "rows")),
+            _graph(
+                "Estimated policy value (candidate vs serving)",
+                _pipeline_metric(METRIC_CANDIDATE_VALUE, "Average", "candidate"),
+                _pipeline_metric(METRIC_SERVING_VALUE, "Average", "serving"),
             ),
         )
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Promotions and rollbacks",
-                left=[
-                    _pipeline_metric(METRIC_PROMOTIONS, "Sum", "promotions"),
-                    _pipeline_metric(METRIC_ROLLBACKS, "Sum", "rollbacks"),
-                ],
-                width=8,
+            _graph(
+                "Promotions and rollbacks",
+                _pipeline_metric(METRIC_PROMOTIONS, "Sum", "promotions"),
+                _pipeline_metric(METRIC_ROLLBACKS, "Sum", "rollbacks"),
             ),
-            cloudwatch.GraphWidget(
-                title="Retraining runs",
-                left=[
-                    state_machine.metric_started(period=PERIOD, label="started"),
-                    state_machine.metric_succeeded(period=PERIOD, label="succeeded"),
-                    state_machine.metric_failed(period=PERIOD, label="failed"),
-                    _pipeline_metric(METRIC_RUNS_FAILED, "Sum", "recorded failures"),
-                ],
-                width=8,
+            _graph(
+                "Retraining runs",
+                state_machine.metric_started(period=PERIOD, label="started"),
+                state_machine.metric_succeeded(period=PERIOD, label="succeeded"),
+                state_machine.metric_failed(period=PERIOD, label="failed"),
+                _pipeline_metric(METRIC_RUNS_FAILED, "Sum", "recorded failures"),
             ),
-            cloudwatch.GraphWidget(
-                title=f"Endpoint {names.endpoint_name}: invocations per variant",
-                left=[invocations],
-                width=8,
-            ),
+            _graph(f"Endpoint {names.endpoint_name}: invocations per variant", invocations),
         )
         self.dashboard.add_widgets(
             *(

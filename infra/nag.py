@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
@@ -25,7 +25,9 @@ def acknowledge(construct: IConstruct, rule_id: str, reason: str) -> None:
 
 def logical_id(resource: IConstruct) -> str:
     """The template logical id of an L1 resource or of an L2's default child."""
-    cfn = resource if isinstance(resource, CfnResource) else resource.node.default_child
+    cfn = resource if isinstance(resource, CfnElement) else resource.node.default_child
+    if not isinstance(cfn, CfnElement):
+        raise TypeError(f"{resource.node.path} is not a template resource and has no default child that is one")
     stack = Stack.of(resource)
     return str(stack.resolve(stack.get_logical_id(cfn)))
 

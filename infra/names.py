@@ -17,6 +17,18 @@ METRICS_NAMESPACE = "BanditPipeline"
 FUNCTION_KEYS = ("trigger", "join", "train", "evaluate", "deploy", "finalize", "reconcile")
 """The Lambda handler modules under `lambdas/`; each is deployed as `<experiment_id>-<key>` with `<key>.handler`."""
 
+ASL_FUNCTION_SUBSTITUTIONS = {
+    "TriggerFunctionArn": "trigger",
+    "JoinFunctionArn": "join",
+    "TrainFunctionArn": "train",
+    "EvaluateFunctionArn": "evaluate",
+    "DeployFunctionArn": "deploy",
+    "FinalizeFunctionArn": "finalize",
+}
+"""Substitution name in statemachine/retrain.asl.json -> the function key whose ARN it becomes (docs/contracts.md)."""
+ASL_VALUE_SUBSTITUTIONS = ("PollSeconds", "RunTimeoutSeconds")
+"""The ASL's other substitutions, from the settings: the poll interval and the run's time limit."""
+
 ENDPOINT_VARIANT = "AllTraffic"
 """The endpoint's single production variant (blue/green swaps fleets behind it)."""
 
@@ -32,54 +44,44 @@ METRIC_RUNS_FAILED = "RunsFailed"
 
 @dataclass(frozen=True)
 class ResourceNames:
-    """Names of the stack's addressable resources for one experiment."""
+    """Names of the stack's addressable resources for one experiment, each derived from its id by `of`."""
 
     experiment_id: str
+    sagemaker_prefix: str
+    """Prefix of every SageMaker resource the pipeline creates; IAM scopes the Lambdas to it. SageMaker lower-cases
+    names in its ARNs, so the prefix used in policies is lower case too."""
+    endpoint_name: str
+    state_machine_name: str
+    decisions_stream: str
+    rewards_stream: str
+    glue_database: str
+    """Athena wants lower-case identifiers with underscores (a '-' would need quoting in every query)."""
+    glue_decisions_table: str
+    glue_rewards_table: str
+    athena_workgroup: str
+    alarm_5xx: str
+    alarm_latency: str
+    dashboard: str
 
     @classmethod
     def of(cls, settings: Settings) -> ResourceNames:
-        return cls(experiment_id=settings.experiment_id)
-
-    @property
-    def sagemaker_prefix(self) -> str:
-        """Prefix of every SageMaker resource the pipeline creates; IAM scopes the Lambdas to it.
-
-        SageMaker lower-cases names in its ARNs, so the prefix used in policies is lower case too.
-        """
-        return self.experiment_id.lower()
-
-    @property
-    def endpoint_name(self) -> str:
-        return f"{self.experiment_id}-policy"
-
-    @property
-    def state_machine_name(self) -> str:
-        return f"{self.experiment_id}-retrain"
-
-    @property
-    def decisions_stream(self) -> str:
-        return f"{self.experiment_id}-decisions"
-
-    @property
-    def rewards_stream(self) -> str:
-        return f"{self.experiment_id}-rewards"
-
-    @property
-    def glue_database(self) -> str:
-        """Athena wants lower-case identifiers with underscores (a '-' would need quoting in every query)."""
-        return f"{self.experiment_id.lower().replace('-', '_')}_lake"
-
-    @property
-    def glue_decisions_table(self) -> str:
-        return "decisions"
-
-    @property
-    def glue_rewards_table(self) -> str:
-        return "rewards"
-
-    @property
-    def athena_workgroup(self) -> str:
-        return f"{self.experiment_id}-pipeline"
+        experiment = settings.experiment_id
+        endpoint = f"{experiment}-policy"
+        return cls(
+            experiment_id=experiment,
+            sagemaker_prefix=experiment.lower(),
+            endpoint_name=endpoint,
+            state_machine_name=f"{experiment}-retrain",
+            decisions_stream=f"{experiment}-decisions",
+            rewards_stream=f"{experiment}-rewards",
+            glue_database=f"{experiment.lower().replace('-', '_')}_lake",
+            glue_decisions_table="decisions",
+            glue_rewards_table="rewards",
+            athena_workgroup=f"{experiment}-pipeline",
+            alarm_5xx=f"{endpoint}-5xx",
+            alarm_latency=f"{endpoint}-latency",
+            dashboard=f"{experiment}-pipeline",
+        )
 
     def table(self, key: str) -> str:
         """DynamoDB table name for `experiments`, `models`, `joins`, `state` or `idempotency`."""
@@ -87,15 +89,3 @@ class ResourceNames:
 
     def function(self, key: str) -> str:
         return f"{self.experiment_id}-{key}"
-
-    @property
-    def alarm_5xx(self) -> str:
-        return f"{self.endpoint_name}-5xx"
-
-    @property
-    def alarm_latency(self) -> str:
-        return f"{self.endpoint_name}-latency"
-
-    @property
-    def dashboard(self) -> str:
-        return f"{self.experiment_id}-pipeline"

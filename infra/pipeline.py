@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from contract import environment as env
 from infra import access, nag, powertools
+from infra.assets import stage_lambda_code, staging_dir
 from infra.data_lake import (
     ATHENA_RESULTS_PREFIX,
     DECISIONS_PREFIX,
@@ -25,22 +27,14 @@ from infra.data_lake import (
     DataLake,
 )
 from infra.endpoint_alarms import EndpointAlarms
+from infra.log_groups import log_group
 from infra.metadata import Metadata
 from infra.model import PolicyModel
-from infra.names import FUNCTION_KEYS, METRICS_NAMESPACE, ResourceNames
+from infra.names import ASL_FUNCTION_SUBSTITUTIONS, FUNCTION_KEYS, METRICS_NAMESPACE, ResourceNames
 from infra.settings import Settings
 
 POWERTOOLS_LAYER_NAME = powertools.LAYER_NAME
 
-# Substitution name in statemachine/retrain.asl.json -> function key (docs/contracts.md).
-ASL_FUNCTION_SUBSTITUTIONS = {
-    "TriggerFunctionArn": "trigger",
-    "JoinFunctionArn": "join",
-    "TrainFunctionArn": "train",
-    "EvaluateFunctionArn": "evaluate",
-    "DeployFunctionArn": "deploy",
-    "FinalizeFunctionArn": "finalize",
-}
 INVOKED_BY_STATE_MACHINE = ("join", "train", "evaluate", "deploy", "finalize")
 
 
@@ -84,11 +78,14 @@ class Pipeline(Construct):
         model: PolicyModel,
         alarms: EndpointAlarms,
         lambdas_dir: Path,
+        contract_dir: Path,
         statemachine_path: Path,
         log_retention: logs.RetentionDays,
     ):
         super().__init__(scope, construct_id)
         self.names = names
+        self.roles: dict[str, iam.Role] = {}
+        """function key -> its Lambda execution role (typed, unlike `Function.role`)"""
         stack = Stack.of(self)
         # Known before the state machine exists: the trigger's policy cannot reference the state machine resource,
         # because the state machine references the trigger's ARN (`${TriggerFunctionArn}`).
@@ -105,31 +102,33 @@ class Pipeline(Construct):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         self.environment = {
-            "SETTINGS_JSON": settings.to_json(),
-            "BUCKET_NAME": data_lake.bucket.bucket_name,
-            "GLUE_DATABASE": names.glue_database,
-            "GLUE_DECISIONS_TABLE": names.glue_decisions_table,
-            "GLUE_REWARDS_TABLE": names.glue_rewards_table,
-            "ATHENA_WORKGROUP": names.athena_workgroup,
-            "EXPERIMENTS_TABLE": metadata.experiments.table_name,
-            "MODELS_TABLE": metadata.models.table_name,
-            "JOINS_TABLE": metadata.joins.table_name,
-            "STATE_TABLE": metadata.state.table_name,
-            "IDEMPOTENCY_TABLE": metadata.idempotency.table_name,
-            "STATE_MACHINE_ARN": self.state_machine_arn,
-            "TRAINING_IMAGE_URI": model.image_uri,
-            "SAGEMAKER_ROLE_ARN": model.role.role_arn,
-            "ENDPOINT_NAME": names.endpoint_name,
-            "ROLLBACK_ALARMS": ",".join(alarms.alarm_names),
-            "DECISIONS_STREAM": names.decisions_stream,
-            "DELIVERY_LAG_SECONDS": str(FIREHOSE_BUFFER_SECONDS + DELIVERY_MARGIN_SECONDS),
-            "POWERTOOLS_SERVICE_NAME": names.experiment_id,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
+            env.SETTINGS_JSON: settings.to_json(),
+            env.BUCKET_NAME: data_lake.bucket.bucket_name,
+            env.GLUE_DATABASE: names.glue_database,
+            env.GLUE_DECISIONS_TABLE: names.glue_decisions_table,
+            env.GLUE_REWARDS_TABLE: names.glue_rewards_table,
+            env.ATHENA_WORKGROUP: names.athena_workgroup,
+            env.EXPERIMENTS_TABLE: metadata.experiments.table_name,
+            env.MODELS_TABLE: metadata.models.table_name,
+            env.JOINS_TABLE: metadata.joins.table_name,
+            env.STATE_TABLE: metadata.state.table_name,
+            env.IDEMPOTENCY_TABLE: metadata.idempotency.table_name,
+            env.STATE_MACHINE_ARN: self.state_machine_arn,
+            env.TRAINING_IMAGE_URI: model.image_uri,
+            env.TRAINING_ROLE_ARN: model.training_role.role_arn,
+            env.EVALUATION_ROLE_ARN: model.evaluation_role.role_arn,
+            env.ENDPOINT_ROLE_ARN: model.endpoint_role.role_arn,
+            env.ENDPOINT_NAME: names.endpoint_name,
+            env.ROLLBACK_ALARMS: ",".join(alarms.alarm_names),
+            env.DECISIONS_STREAM: names.decisions_stream,
+            env.DELIVERY_LAG_SECONDS: str(FIREHOSE_BUFFER_SECONDS + DELIVERY_MARGIN_SECONDS),
+            env.POWERTOOLS_SERVICE_NAME: names.experiment_id,
+            env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+            env.POWERTOOLS_LOG_LEVEL: "INFO",
         }
 
         layer = self._powertools_layer()
-        code = lambda_.Code.from_asset(str(lambdas_dir), exclude=["**/__pycache__", "**/*.pyc", ".pytest_cache"])
+        code = lambda_.Code.from_asset(str(stage_lambda_code(lambdas_dir, contract_dir, staging_dir(self, "lambdas"))))
         self.functions: dict[str, lambda_.Function] = {
             key: self._function(key, code=code, layer=layer, log_retention=log_retention) for key in FUNCTION_KEYS
         }
@@ -149,12 +148,12 @@ class Pipeline(Construct):
             iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[self.executions_arn])
         )
         nag.acknowledge_resources(
-            trigger.role,
+            self.roles["trigger"],
             [f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{names.state_machine_name}:*"],
             "Executions of this one state machine, named by run id at start time; read-only status check.",
         )
         nag.acknowledge_prefixes(
-            trigger.role,
+            self.roles["trigger"],
             bucket,
             [REWARDS_PREFIX],
             "The trigger reads the reward objects Firehose delivers; names are generated.",
@@ -170,15 +169,15 @@ class Pipeline(Construct):
         access.table_items(join, metadata.joins, ["GetItem", "PutItem", "UpdateItem"])
         access.table_items(join, metadata.experiments, ["GetItem"])
         nag.acknowledge_prefixes(
-            join.role,
+            self.roles["join"],
             bucket,
             sorted(set(join_read + join_write)),
             "Athena scans the hour partitions of decisions/ and rewards/ and writes UNLOAD output, query results and "
             "quarantined lines under run-specific keys; access is limited to these prefixes.",
         )
 
-        # train / evaluate: SageMaker training jobs named with the experiment prefix, run under the SageMaker role.
-        for key in ("train", "evaluate"):
+        # train / evaluate: SageMaker training jobs named with the experiment prefix, each run under its own role.
+        for key, job_role in (("train", model.training_role), ("evaluate", model.evaluation_role)):
             fn = self.functions[key]
             fn.add_to_role_policy(
                 iam.PolicyStatement(
@@ -190,12 +189,12 @@ class Pipeline(Construct):
                     resources=[self._sagemaker_arn("training-job", f"{names.sagemaker_prefix}-*")],
                 )
             )
-            self._grant_pass_role(fn, model.role)
+            self._grant_pass_role(fn, job_role)
             # train registers the candidate (PutItem); evaluate records its scores (UpdateItem).
             access.table_items(fn, metadata.models, ["GetItem", "UpdateItem"] + (["PutItem"] if key == "train" else []))
             access.table_items(fn, metadata.experiments, ["GetItem"])
             nag.acknowledge_resources(
-                fn.role,
+                self.roles[key],
                 [self._sagemaker_arn_text("training-job", f"{names.sagemaker_prefix}-*")],
                 "Training and evaluation jobs get a new name per run; all start with the experiment prefix.",
             )
@@ -204,7 +203,7 @@ class Pipeline(Construct):
         evaluate = self.functions["evaluate"]
         access.read_prefixes(evaluate, bucket, [EVALUATIONS_PREFIX])
         nag.acknowledge_prefixes(
-            evaluate.role, bucket, [EVALUATIONS_PREFIX], "Reads the evaluation report under the job-named key."
+            self.roles["evaluate"], bucket, [EVALUATIONS_PREFIX], "Reads the evaluation report under the job-named key."
         )
 
         # deploy: Model + EndpointConfig per candidate, then UpdateEndpoint (or CreateEndpoint on bootstrap).
@@ -227,11 +226,11 @@ class Pipeline(Construct):
                 resources=[self._sagemaker_arn(kind, name) for kind, name in sagemaker_resources],
             )
         )
-        self._grant_pass_role(deploy, model.role)
+        self._grant_pass_role(deploy, model.endpoint_role)
         access.table_items(deploy, metadata.models, ["GetItem", "PutItem"])
         access.table_items(deploy, metadata.experiments, ["GetItem"])
         nag.acknowledge_resources(
-            deploy.role,
+            self.roles["deploy"],
             [self._sagemaker_arn_text(kind, name) for kind, name in sagemaker_resources[:2]],
             "Each rollout creates a new model and endpoint config named after the candidate model; all start with "
             "the experiment prefix.",
@@ -264,7 +263,7 @@ class Pipeline(Construct):
         access.table_items(reconcile, metadata.experiments, ["GetItem", "UpdateItem"])
         access.table_items(reconcile, metadata.state, ["GetItem", "DeleteItem"])  # read the lock, release it if held
         nag.acknowledge_resources(
-            reconcile.role,
+            self.roles["reconcile"],
             [self._sagemaker_arn_text(kind, name) for kind, name in resources[1:]],
             "Reads the endpoint configs and models the rollouts created; all start with the experiment prefix.",
         )
@@ -285,14 +284,10 @@ class Pipeline(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Lambda {name}: only what the {key} step needs",
         )
-        log_group = logs.LogGroup(
-            self,
-            f"{title}Logs",
-            log_group_name=f"/aws/lambda/{name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+        self.roles[key] = role
+        logs_of_function = log_group(
+            self, f"{title}Logs", name=f"/aws/lambda/{name}", retention=log_retention, writer=role
         )
-        log_group.grant_write(role)
         fn = lambda_.Function(
             self,
             title,
@@ -304,7 +299,7 @@ class Pipeline(Construct):
             code=code,
             layers=[layer],
             role=role,
-            log_group=log_group,
+            log_group=logs_of_function,
             tracing=lambda_.Tracing.ACTIVE,
             timeout=Duration.seconds(spec.timeout_seconds),
             memory_size=spec.memory_mib,
@@ -329,7 +324,7 @@ class Pipeline(Construct):
 
     @staticmethod
     def _grant_pass_role(fn: lambda_.Function, role: iam.IRole) -> None:
-        """Pass the SageMaker execution role, and only to SageMaker."""
+        """Pass one SageMaker execution role (the one this step's jobs or models run under), and only to SageMaker."""
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -343,13 +338,9 @@ class Pipeline(Construct):
     ) -> sfn.StateMachine:
         """The ASL file as written (tests read the same file), with ARNs, the poll interval and the execution's
         `TimeoutSeconds` substituted."""
-        log_group = logs.LogGroup(
-            self,
-            "RetrainLogs",
-            # The vended-logs prefix keeps Step Functions' log delivery within the account's resource-policy limit.
-            log_group_name=f"/aws/vendedlogs/states/{self.names.state_machine_name}",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
+        # The vended-logs prefix keeps Step Functions' log delivery within the account's resource-policy limit.
+        execution_logs = log_group(
+            self, "RetrainLogs", name=f"/aws/vendedlogs/states/{self.names.state_machine_name}", retention=log_retention
         )
         substitutions = {name: self.functions[key].function_arn for name, key in ASL_FUNCTION_SUBSTITUTIONS.items()}
         substitutions["PollSeconds"] = str(settings.poll_seconds)
@@ -361,7 +352,7 @@ class Pipeline(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(statemachine_path.read_text()),
             definition_substitutions=substitutions,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            logs=sfn.LogOptions(destination=execution_logs, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
         )
         for key in INVOKED_BY_STATE_MACHINE:

@@ -23,6 +23,7 @@ from infra.trigger import RewardsTrigger
 DEFAULT_LAMBDAS_DIR = REPO_ROOT / "lambdas"
 DEFAULT_STATEMACHINE_PATH = REPO_ROOT / "statemachine" / "retrain.asl.json"
 DEFAULT_CONTAINER_DIR = REPO_ROOT / "container"
+DEFAULT_CONTRACT_DIR = REPO_ROOT / "contract"
 
 
 _RETENTION: dict[int, logs.RetentionDays] = {
@@ -78,6 +79,7 @@ class BanditPipelineStack(Stack):
         lambdas_dir: Path = DEFAULT_LAMBDAS_DIR,
         statemachine_path: Path = DEFAULT_STATEMACHINE_PATH,
         container_dir: Path = DEFAULT_CONTAINER_DIR,
+        contract_dir: Path = DEFAULT_CONTRACT_DIR,
         **kwargs: Any,
     ):
         super().__init__(scope, construct_id, **kwargs)
@@ -87,7 +89,9 @@ class BanditPipelineStack(Stack):
 
         self.data_lake = DataLake(self, "DataLake", names=names, log_retention=retention)
         self.metadata = Metadata(self, "Metadata", names=names)
-        self.model = PolicyModel(self, "Model", names=names, data_lake=self.data_lake, container_dir=container_dir)
+        self.model = PolicyModel(
+            self, "Model", names=names, data_lake=self.data_lake, container_dir=container_dir, contract_dir=contract_dir
+        )
         self.alarms = EndpointAlarms(self, "EndpointAlarms", names=names)
         self.model.grant_rollback_alarms(self.alarms.alarms)
         self.pipeline = Pipeline(
@@ -100,6 +104,7 @@ class BanditPipelineStack(Stack):
             model=self.model,
             alarms=self.alarms,
             lambdas_dir=lambdas_dir,
+            contract_dir=contract_dir,
             statemachine_path=statemachine_path,
             log_retention=retention,
         )
@@ -125,7 +130,9 @@ class BanditPipelineStack(Stack):
             "GlueDatabase": (names.glue_database, "Glue database of the decisions and rewards tables"),
             "AthenaWorkGroup": (names.athena_workgroup, "Athena workgroup of the join"),
             "TrainingImageUri": (self.model.image_uri, "Policy image (train, evaluate, serve)"),
-            "SageMakerRoleArn": (self.model.role.role_arn, "Execution role of SageMaker jobs and the endpoint"),
+            "TrainingRoleArn": (self.model.training_role.role_arn, "Execution role of the training jobs"),
+            "EvaluationRoleArn": (self.model.evaluation_role.role_arn, "Execution role of the evaluation jobs"),
+            "EndpointRoleArn": (self.model.endpoint_role.role_arn, "Execution role of the policy endpoint"),
             "RollbackAlarms": (",".join(self.alarms.alarm_names), "Alarms of the blue/green auto-rollback"),
             "DeadLetterQueueUrl": (self.trigger.dead_letters.queue_url, "Reward events that could not be counted"),
             "ReconcileDeadLetterQueueUrl": (

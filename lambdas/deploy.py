@@ -8,30 +8,27 @@ wait.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pipeline_common import deadline, store
-from pipeline_common.aws import aws_errors, client
+from pipeline_common.aws import client
 from pipeline_common.config import RunSettings, env, env_list, settings
+from pipeline_common.endpoint import describe_endpoint
 from pipeline_common.errors import ConfigError, DeploymentFailed, NotDeployable, NotFound
 from pipeline_common.names import sagemaker_name
-from pipeline_common.observability import logger, metrics, tracer
-from pipeline_common.payloads import action, field, optional
+from pipeline_common.observability import logger, step_handler
+from pipeline_common.payloads import Payload, Request
 from pipeline_common.sagemaker_requests import (
     deployment_config,
     endpoint_config_request,
     model_request,
     update_endpoint_request,
 )
+from pipeline_common.steps import DeploymentMode, DeploymentResult, DeploymentStatus, ModelState, RunState
 from pipeline_common.timefmt import iso, now
 
-DEPLOYED = "deployed"
-ROLLED_BACK = "rolled_back"
-FAILED = "failed"
-IN_PROGRESS = "in_progress"
 # DescribeEndpoint's EndpointStatus values (API reference): OutOfService, Creating, Updating, SystemUpdating,
 # RollingBack, InService, Deleting, Failed, UpdateRollbackFailed.
 UPDATING_STATES = ("Updating", "RollingBack", "SystemUpdating")
@@ -39,21 +36,21 @@ IN_PROGRESS_STATES = ("Creating", *UPDATING_STATES)
 # Terminal for a rollout: no later DescribeEndpoint turns these into the new config serving. UpdateRollbackFailed
 # is the rollback itself failing: the endpoint waits for an operator, it is not "still updating".
 FAILED_STATES = ("Failed", "UpdateRollbackFailed", "OutOfService", "Deleting")
-NOT_DEPLOYABLE = ("training", "failed")
+NOT_DEPLOYABLE = (ModelState.TRAINING, ModelState.FAILED)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Rollout:
     """Where a rollout stands, read from DescribeEndpoint."""
 
-    status: str
+    status: DeploymentStatus
     seen_updating: bool
     reason: str = ""
 
 
 def rollout_outcome(
-    description: dict[str, Any], new_config: str, previous_config: str | None, seen_updating: bool
-) -> Outcome:
+    description: Mapping[str, object], new_config: str, previous_config: str | None, seen_updating: bool
+) -> Rollout:
     """Deployed when InService on the new config; rolled back when InService on the old one after an update
     (seen Updating, or a FailureReason); failed on every terminal status (`FAILED_STATES`), on a missing endpoint
     and on a status the API does not document; in progress while Creating/Updating/SystemUpdating/RollingBack.
@@ -63,19 +60,19 @@ def rollout_outcome(
     """
     status = description.get("EndpointStatus", "")
     config = description.get("EndpointConfigName")
-    reason = description.get("FailureReason", "") or ""
+    reason = str(description.get("FailureReason") or "")
     seen = seen_updating or status in UPDATING_STATES
     if status in FAILED_STATES:
-        return Outcome(FAILED, seen, f"status {status}: {reason or 'no FailureReason given'}")
+        return Rollout(DeploymentStatus.FAILED, seen, f"status {status}: {reason or 'no FailureReason given'}")
     if status == "InService" and config == new_config:
-        return Outcome(DEPLOYED, seen)
+        return Rollout(DeploymentStatus.DEPLOYED, seen)
     if status == "InService" and previous_config and config == previous_config and (seen or reason):
-        return Outcome(ROLLED_BACK, seen, reason or "endpoint returned to its previous config")
+        return Rollout(DeploymentStatus.ROLLED_BACK, seen, reason or "endpoint returned to its previous config")
     if status == "InService" or status in IN_PROGRESS_STATES:
-        return Outcome(IN_PROGRESS, seen)
+        return Rollout(DeploymentStatus.IN_PROGRESS, seen)
     if not description:
-        return Outcome(FAILED, seen, "the endpoint does not exist (DescribeEndpoint found nothing)")
-    return Outcome(FAILED, seen, f"status {status!r} is not an EndpointStatus this rollout knows")
+        return Rollout(DeploymentStatus.FAILED, seen, "the endpoint does not exist (DescribeEndpoint found nothing)")
+    return Rollout(DeploymentStatus.FAILED, seen, f"status {status!r} is not an EndpointStatus this rollout knows")
 
 
 def _already_exists(error: ClientError) -> bool:
@@ -83,25 +80,9 @@ def _already_exists(error: ClientError) -> bool:
     return "already exist" in message.lower()
 
 
-def _describe_endpoint(name: str) -> dict[str, Any] | None:
-    try:
-        return client("sagemaker").describe_endpoint(EndpointName=name)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
-            return None
-        raise
-
-
-def _target(event: dict[str, Any], run_id: str, config: RunSettings) -> tuple[str, str | None]:
+def _target(run: RunState, run_id: str, config: RunSettings) -> tuple[str, str | None]:
     """(model_id, artifact) to deploy: a rollback target, the run's candidate, or a new uniform policy."""
-    run = optional(event, "run", dict) or {}
-    training = run.get("training") if isinstance(run.get("training"), dict) else {}
-    model_id = (
-        optional(event, "rollback_to", str)
-        or optional(run, "rollback_to", str)
-        or optional(event, "model_id", str)
-        or optional(training, "model_id", str)
-    )
+    model_id = run.input.rollback_to or (run.training.model_id if run.training else None)
     if model_id:
         row = store.read_model(model_id)
         if row is None:
@@ -116,7 +97,7 @@ def _target(event: dict[str, Any], run_id: str, config: RunSettings) -> tuple[st
             "model_id": model_id,
             "experiment_id": config.experiment_id,
             "run_id": run_id,
-            "state": "candidate",
+            "state": ModelState.CANDIDATE,
             "created_at": iso(now()),
         }
     )
@@ -135,7 +116,7 @@ def region_environment(region: str | None) -> dict[str, str]:
     return {"AWS_DEFAULT_REGION": region, "AWS_REGION": region}
 
 
-def _create(kind: str, **request: Any) -> None:
+def _create(kind: str, **request: object) -> None:
     try:
         getattr(client("sagemaker"), kind)(**request)
     except ClientError as error:
@@ -143,11 +124,10 @@ def _create(kind: str, **request: Any) -> None:
             raise
 
 
-def start(event: dict[str, Any]) -> dict[str, Any]:
+def start(run_id: str, run: RunState) -> DeploymentResult:
     """CreateModel + CreateEndpointConfig, then CreateEndpoint (first time) or a blue/green UpdateEndpoint."""
-    run_id = field(event, "run_id", str)
     config = settings()
-    model_id, artifact = _target(event, run_id, config)
+    model_id, artifact = _target(run, run_id, config)
     endpoint_name = env("ENDPOINT_NAME")
     model_name = sagemaker_name(run_id, "-model", config.experiment_id)
     config_name = sagemaker_name(run_id, "-config", config.experiment_id)
@@ -156,7 +136,7 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
         **model_request(
             model_name=model_name,
             image_uri=env("TRAINING_IMAGE_URI"),
-            role_arn=env("SAGEMAKER_ROLE_ARN"),
+            role_arn=env("ENDPOINT_ROLE_ARN"),
             artifact_uri=artifact,
             environment={
                 "DECISIONS_STREAM": env("DECISIONS_STREAM"),
@@ -176,13 +156,13 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
         ),
     )
     previous_model_id, _ = store.serving_model(config.experiment_id)
-    current = _describe_endpoint(endpoint_name)
+    current = describe_endpoint(endpoint_name)
     previous_config = current.get("EndpointConfigName") if current else None
     if current is None:
         client("sagemaker").create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
-        mode = "create"
+        mode = DeploymentMode.CREATE
     elif previous_config == config_name:
-        mode = "update"  # a retried start: the update was already requested
+        mode = DeploymentMode.UPDATE  # a retried start: the update was already requested
     else:
         request = update_endpoint_request(
             endpoint_name=endpoint_name,
@@ -196,57 +176,49 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
             ),
         )
         client("sagemaker").update_endpoint(**request)
-        mode = "update"
-    result = {
-        "model_id": model_id,
-        "artifact_uri": artifact,
-        "sagemaker_model": model_name,
-        "endpoint_name": endpoint_name,
-        "endpoint_config": config_name,
-        "previous_config": previous_config if previous_config != config_name else None,
-        "previous_model_id": previous_model_id,
-        "mode": mode,
-        "seen_updating": False,
-        "status": IN_PROGRESS,
-        **deadline.stamp("deployment", config),
-    }
-    logger.info("deployment started", extra=result)
+        mode = DeploymentMode.UPDATE
+    result = DeploymentResult(
+        model_id=model_id,
+        artifact_uri=artifact,
+        sagemaker_model=model_name,
+        endpoint_name=endpoint_name,
+        endpoint_config=config_name,
+        previous_config=previous_config if previous_config != config_name else None,
+        previous_model_id=previous_model_id,
+        mode=mode,
+        seen_updating=False,
+        status=DeploymentStatus.IN_PROGRESS,
+        deadline=deadline.stamp("deployment", config),
+    )
+    logger.info("deployment started", extra=result.to_payload())
     return result
 
 
-def status(event: dict[str, Any]) -> dict[str, Any]:
+def status(deployment: DeploymentResult) -> DeploymentResult:
     """DescribeEndpoint -> deployed / rolled_back / in_progress; a terminal status (Failed, UpdateRollbackFailed,
     OutOfService, Deleting) or a vanished endpoint raises `DeploymentFailed` naming it and the FailureReason."""
-    deployment = field(event, "deployment", dict)
-    description = _describe_endpoint(field(deployment, "endpoint_name", str)) or {}
-    outcome = rollout_outcome(
-        description,
-        field(deployment, "endpoint_config", str),
-        optional(deployment, "previous_config", str),
-        bool(deployment.get("seen_updating")),
+    description = describe_endpoint(deployment.endpoint_name) or {}
+    rollout = rollout_outcome(
+        description, deployment.endpoint_config, deployment.previous_config, deployment.seen_updating
     )
-    if outcome.status == FAILED:
-        raise DeploymentFailed(f"endpoint {deployment['endpoint_name']} {outcome.reason}")
-    if outcome.status == IN_PROGRESS:
-        deadline.enforce("deployment", deployment, str(description.get("EndpointStatus") or "unknown"))
-    result = {
-        **deployment,
-        "status": outcome.status,
-        "seen_updating": outcome.seen_updating,
-        "endpoint_status": description.get("EndpointStatus"),
-    }
-    if outcome.reason:
-        result["reason"] = outcome.reason
-    return result
+    if rollout.status is DeploymentStatus.FAILED:
+        raise DeploymentFailed(f"endpoint {deployment.endpoint_name} {rollout.reason}")
+    endpoint_status = description.get("EndpointStatus")
+    if rollout.status is DeploymentStatus.IN_PROGRESS:
+        deadline.enforce("deployment", deployment.deadline, str(endpoint_status or "unknown"))
+    return replace(
+        deployment,
+        status=rollout.status,
+        seen_updating=rollout.seen_updating,
+        endpoint_status=endpoint_status,
+        reason=rollout.reason or deployment.reason or None,
+    )
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@aws_errors
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@step_handler("start", "status")
+def handler(request: Request) -> Payload:
     """`{"action": "start", "run_id", "run": $}` (model: `run.rollback_to`, else `run.training.model_id`, else a new
-    uniform policy) | `{"action": "status", "deployment": <start's output>}`."""
-    verb = action(event, ("start", "status"))
-    logger.set_correlation_id(event.get("run_id"))
-    return start(event) if verb == "start" else status(event)
+    uniform policy) | `{"action": "status", "run_id", "deployment": <start's output>}`."""
+    if request.verb == "start":
+        return start(request.run_id, RunState.from_fields(request.child("run"))).to_payload()
+    return status(DeploymentResult.from_fields(request.child("deployment"))).to_payload()

@@ -2,90 +2,80 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 from urllib.parse import urlparse
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pipeline_common import deadline, jobs, store
-from pipeline_common.aws import aws_errors, client
+from pipeline_common.aws import client
 from pipeline_common.config import env, settings
-from pipeline_common.errors import EvaluationJobFailed
+from pipeline_common.errors import EvaluationJobFailed, InvalidEvent
 from pipeline_common.gate import read_evaluation, summarize
 from pipeline_common.names import sagemaker_name
-from pipeline_common.observability import logger, metrics, tracer
-from pipeline_common.payloads import action, field, optional
+from pipeline_common.observability import logger, step_handler
+from pipeline_common.payloads import Payload, Request
 from pipeline_common.sagemaker_requests import evaluation_job_request
+from pipeline_common.steps import EvaluationResult, JobStatus, JoinResult, TrainingResult
 
 
-def start(event: dict[str, Any]) -> dict[str, Any]:
+def start(run_id: str, join: JoinResult, training: TrainingResult) -> EvaluationResult:
     """Create the evaluation job: channels holdout (the run's joined rows), candidate, serving (when a model serves)."""
-    run_id = field(event, "run_id", str)
-    join = field(event, "join", dict)
-    training = field(event, "training", dict)
+    if training.artifact_uri is None:
+        raise InvalidEvent("payload field 'payload.training.artifact_uri' is missing: the candidate has not trained")
     config = settings()
     job_name = sagemaker_name(run_id, "-eval", config.experiment_id)
     serving_id, serving_uri = store.serving_model(config.experiment_id)
     request = evaluation_job_request(
+        jobs.job_site(config, role_variable="EVALUATION_ROLE_ARN"),
         job_name=job_name,
-        image_uri=env("TRAINING_IMAGE_URI"),
-        role_arn=env("SAGEMAKER_ROLE_ARN"),
-        bucket=env("BUCKET_NAME"),
-        holdout_uri=field(join, "output_prefix", str),
-        candidate_uri=field(training, "artifact_uri", str),
+        holdout_uri=join.output_prefix,
+        candidate_uri=training.artifact_uri,
         serving_uri=serving_uri,
         hyperparameters=config.evaluation_hyperparameters(),
-        instance_type=config.training_instance_type,
-        experiment_id=config.experiment_id,
     )
     if not jobs.exists(job_name):
         client("sagemaker").create_training_job(**request)
     logger.info("evaluation started", extra={"job_name": job_name, "serving_model_id": serving_id})
-    return {
-        "job_name": job_name,
-        "model_id": field(training, "model_id", str),
-        "serving_model_id": serving_id,
-        "status": jobs.IN_PROGRESS,
-        **deadline.stamp("evaluation", config),
-    }
+    return EvaluationResult(
+        job_name=job_name,
+        model_id=training.model_id,
+        serving_model_id=serving_id,
+        status=JobStatus.IN_PROGRESS,
+        deadline=deadline.stamp("evaluation", config),
+    )
 
 
 def _download(uri: str) -> bytes:
     """The job's output archive; a job that completed without one is a failed evaluation, not a crash."""
     parsed = urlparse(uri)
     try:
-        return client("s3").get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
+        body: bytes = client("s3").get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
     except ClientError as error:
         raise EvaluationJobFailed(f"cannot read the evaluation output {uri}: {error}") from error
+    return body
 
 
-def status(event: dict[str, Any]) -> dict[str, Any]:
+def status(evaluation: EvaluationResult) -> EvaluationResult:
     """Describe the job; when Completed read `evaluation.json` and report the verdict with its numbers."""
-    evaluation = field(event, "evaluation", dict)
-    job_name = field(evaluation, "job_name", str)
-    description = client("sagemaker").describe_training_job(TrainingJobName=job_name)
+    description = client("sagemaker").describe_training_job(TrainingJobName=evaluation.job_name)
     state = jobs.job_state(description)
-    if state == jobs.FAILED:
+    if state is JobStatus.FAILED:
         raise EvaluationJobFailed(jobs.failure_reason(description))
-    if state == jobs.IN_PROGRESS:
-        deadline.enforce("evaluation", evaluation, str(description.get("SecondaryStatus") or state))
-        return {**evaluation, "status": state}
+    if state is JobStatus.IN_PROGRESS:
+        deadline.enforce("evaluation", evaluation.deadline, str(description.get("SecondaryStatus") or state))
+        return replace(evaluation, status=state)
     output_uri = jobs.artifact_uri(description, env("BUCKET_NAME"), "evaluations")
     full = read_evaluation(_download(output_uri))
     verdict = summarize(full)
-    model_id = optional(evaluation, "model_id", str)
-    if model_id:
-        store.update_model(model_id, scores=full)
-    logger.info("evaluation finished", extra={"verdict": verdict})
-    return {**evaluation, "status": state, "output_uri": output_uri, **verdict}
+    store.update_model(evaluation.model_id, scores=full)
+    logger.info("evaluation finished", extra={"verdict": verdict.to_payload()})
+    return replace(evaluation, status=state, output_uri=output_uri, verdict=verdict)
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@aws_errors
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@step_handler("start", "status")
+def handler(request: Request) -> Payload:
     """`{"action": "start", "run_id", "join", "training"}` | `{"action": "status", "run_id", "evaluation"}`."""
-    verb = action(event, ("start", "status"))
-    logger.set_correlation_id(event.get("run_id"))
-    return start(event) if verb == "start" else status(event)
+    if request.verb == "start":
+        join = JoinResult.from_fields(request.child("join"))
+        return start(request.run_id, join, TrainingResult.from_fields(request.child("training"))).to_payload()
+    return status(EvaluationResult.from_fields(request.child("evaluation"))).to_payload()

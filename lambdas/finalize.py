@@ -12,24 +12,29 @@ waits for another `retrain_threshold` of rewards instead of restarting on every 
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pipeline_common import outcome, store
-from pipeline_common.aws import aws_errors, client
+from pipeline_common.aws import client
 from pipeline_common.config import env, settings
-from pipeline_common.observability import MetricUnit, logger, metrics, tracer
-from pipeline_common.payloads import action, field
+from pipeline_common.observability import MetricUnit, logger, metrics, step_handler
+from pipeline_common.payloads import Payload, Request
+from pipeline_common.steps import FailureOutcome, ModelState, Outcome, Release, RunOutcome, RunState
 from pipeline_common.timefmt import iso, now
 
-METRIC_UNITS = {"RowsJoined": MetricUnit.Count, "Promotions": MetricUnit.Count, "Rollbacks": MetricUnit.Count}
+METRIC_UNITS = {
+    "RowsJoined": MetricUnit.Count,
+    "Promotions": MetricUnit.Count,
+    "Rollbacks": MetricUnit.Count,
+    **dict.fromkeys(outcome.QUARANTINE_METRICS, MetricUnit.Count),
+}
+FAILED_WITH_A_MODEL = ("training", "evaluation", "deployment")
+"""Steps whose failure leaves the run's candidate `failed`."""
 
 
-def release(experiment_id: str, run_id: str, consumed: int) -> dict[str, Any]:
+def release(experiment_id: str, run_id: str, consumed: int) -> Release:
     """Delete the lock held by `run_id` and ADD -consumed to the counter, atomically."""
     if consumed <= 0:
-        return {"lock_released": store.release_lock(experiment_id, run_id), "counter_reset_by": 0}
+        return Release(lock_released=store.release_lock(experiment_id, run_id), counter_reset_by=0)
     state_table = env("STATE_TABLE")
     try:
         client("dynamodb").transact_write_items(
@@ -57,23 +62,18 @@ def release(experiment_id: str, run_id: str, consumed: int) -> dict[str, Any]:
         if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
             raise
         logger.warning("lock not held by this run: already released, counter left alone", extra={"run_id": run_id})
-        return {"lock_released": False, "counter_reset_by": 0}
-    return {"lock_released": True, "counter_reset_by": consumed}
+        return Release(lock_released=False, counter_reset_by=0)
+    return Release(lock_released=True, counter_reset_by=consumed)
 
 
-def _consumed(run: dict[str, Any]) -> int:
-    count = run.get("reward_count")
-    return int(count) if isinstance(count, int) and not isinstance(count, bool) else 0
-
-
-def finalize(run_id: str, run: dict[str, Any]) -> dict[str, Any]:
+def finalize(run_id: str, run: RunState) -> RunOutcome:
     config = settings()
     decision = outcome.decide(run)
     stamp = iso(now())
     if decision.model_id and decision.model_state:
         store.update_model(decision.model_id, state=decision.model_state, updated_at=stamp)
     if decision.retire_model_id and decision.retire_model_id != decision.new_serving_model_id:
-        store.update_model(decision.retire_model_id, state="retired", updated_at=stamp)
+        store.update_model(decision.retire_model_id, state=ModelState.RETIRED, updated_at=stamp)
     store.update_experiment(
         config.experiment_id,
         serving_model_id=decision.new_serving_model_id,
@@ -86,56 +86,51 @@ def finalize(run_id: str, run: dict[str, Any]) -> dict[str, Any]:
     )
     for name, value in decision.metrics.items():
         metrics.add_metric(name=name, unit=METRIC_UNITS.get(name, MetricUnit.NoUnit), value=value)
-    released = release(config.experiment_id, run_id, _consumed(run))
-    result = {
-        "outcome": decision.outcome,
-        "model_id": decision.model_id,
-        "serving_model_id": decision.new_serving_model_id,
-        "learner_model_id": decision.learner_model_id,
-        "watermark": decision.watermark,
-        **released,
-    }
-    logger.info("run finalized", extra=result)
+    result = RunOutcome(
+        outcome=decision.outcome,
+        model_id=decision.model_id,
+        serving_model_id=decision.new_serving_model_id,
+        learner_model_id=decision.learner_model_id,
+        watermark=decision.watermark,
+        release=release(config.experiment_id, run_id, run.input.reward_count),
+    )
+    logger.info("run finalized", extra=result.to_payload())
     return result
 
 
-def record_failure(run_id: str, run: dict[str, Any]) -> dict[str, Any]:
+def record_failure(run_id: str, run: RunState, problems: list[str]) -> FailureOutcome:
+    """Record the failure and release the lock, whatever the run carried (`problems`: the parts it could not read)."""
     config = settings()
-    error = run.get("error") if isinstance(run.get("error"), dict) else {}
+    if problems:
+        logger.warning("parts of the failed run's state could not be read", extra={"problems": problems})
+    error = run.error.error if run.error else "unknown"
     step = outcome.failed_step(run)
     stamp = iso(now())
-    model_id = (run.get("training") or {}).get("model_id") if isinstance(run.get("training"), dict) else None
-    if model_id and step in ("training", "evaluation", "deployment"):
-        store.update_model(str(model_id), state="failed", updated_at=stamp)
+    model_id = run.training.model_id if run.training else None
+    if model_id and step in FAILED_WITH_A_MODEL:
+        store.update_model(model_id, state=ModelState.FAILED, updated_at=stamp)
     store.update_experiment(
         config.experiment_id,
         last_run_id=run_id,
-        last_outcome=outcome.FAILED,
-        last_error=f"{step}: {error.get('Error', 'unknown')}",
+        last_outcome=Outcome.FAILED,
+        last_error=f"{step}: {error}",
         updated_at=stamp,
     )
     metrics.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1)
-    released = release(config.experiment_id, run_id, _consumed(run))
-    result = {
-        "outcome": outcome.FAILED,
-        "failed_step": step,
-        "error": error.get("Error", "unknown"),
-        "cause": str(error.get("Cause", ""))[:2000],
-        "model_id": model_id,
-        **released,
-    }
-    logger.error("run failed", extra=result)
+    result = FailureOutcome(
+        failed_step=step,
+        error=error,
+        cause=(run.error.cause if run.error else "")[:2000],
+        model_id=model_id,
+        release=release(config.experiment_id, run_id, run.input.reward_count),
+    )
+    logger.error("run failed", extra=result.to_payload())
     return result
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@aws_errors
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@step_handler("finalize", "record_failure")
+def handler(request: Request) -> Payload:
     """`{"action": "finalize" | "record_failure", "run_id", "run": $}`."""
-    verb = action(event, ("finalize", "record_failure"))
-    run_id = field(event, "run_id", str)
-    logger.set_correlation_id(run_id)
-    run = field(event, "run", dict)
-    return finalize(run_id, run) if verb == "finalize" else record_failure(run_id, run)
+    if request.verb == "finalize":
+        return finalize(request.run_id, RunState.from_fields(request.child("run"))).to_payload()
+    return record_failure(request.run_id, *RunState.salvage(request.child("run"))).to_payload()

@@ -1,8 +1,10 @@
-"""Join: start the Athena UNLOAD that joins the window's decisions with their rewards, and report how it went.
+"""Join: start the Athena UNLOADs that join the window's decisions with their rewards and quarantine the rejected
+lines, and report how it went.
 
-`start` runs two queries over the same partitions: the UNLOAD writing `joined/<run_id>/` and a count query
-(joined rows, default-reward rows, unmatched, malformed and late rewards, malformed decisions). `status` polls both;
-row counts come from the count query's result, which uses the very same join text.
+`start` runs three queries over the same partitions: the UNLOAD writing `joined/<run_id>/`, the UNLOAD writing every
+rejected decision and reward line with its reason to `quarantine/<run_id>/`, and a count query (joined rows,
+default-reward rows, quarantined lines per reason). `status` polls all three; the counts come from the count query,
+which is built from the very same two selects.
 
 A retried `start` (a Lambda retry of the state, or a redrive) must send Athena the very same SQL: the queries'
 `ClientRequestToken` is derived from the run, and Athena refuses a token it has seen with a different query string
@@ -12,16 +14,16 @@ the joins table before the first query starts and read back by every retry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline_common import deadline, join_sql, store
-from pipeline_common.aws import aws_errors, client
+from pipeline_common.aws import client
 from pipeline_common.config import RunSettings, env, settings
 from pipeline_common.errors import JoinQueryFailed
-from pipeline_common.observability import logger, metrics, tracer
-from pipeline_common.payloads import action, field, optional
+from pipeline_common.observability import logger, step_handler
+from pipeline_common.payloads import Payload, Request
+from pipeline_common.steps import JoinCounts, JoinResult, JoinState, RunInput
 from pipeline_common.timefmt import now
 from pipeline_common.window import Window, plan_window
 
@@ -37,12 +39,13 @@ class JoinStatus:
     reason: str = ""
 
 
-def combine_states(unload_state: str, count_state: str) -> JoinStatus:
-    """The join's state from its two queries: failed if either failed, succeeded when both did."""
-    for name, state in (("UNLOAD", unload_state), ("count", count_state)):
+def combine_states(unload_state: str, count_state: str, quarantine_state: str = "SUCCEEDED") -> JoinStatus:
+    """The join's state from its queries: failed if any failed, succeeded when all did."""
+    states = (("UNLOAD", unload_state), ("count", count_state), ("quarantine", quarantine_state))
+    for name, state in states:
         if state in FAILED_STATES:
             return JoinStatus("FAILED", f"{name} query {state}")
-    if unload_state == "SUCCEEDED" and count_state == "SUCCEEDED":
+    if all(state == "SUCCEEDED" for _, state in states):
         return JoinStatus("SUCCEEDED")
     return JoinStatus("RUNNING")
 
@@ -64,6 +67,7 @@ def enough_rows(rows: int, config: RunSettings, bootstrap: bool) -> bool:
 
 
 def build_spec(run_id: str, window: Window, config: RunSettings) -> join_sql.JoinSpec:
+    bucket = env("BUCKET_NAME")
     return join_sql.JoinSpec(
         database=env("GLUE_DATABASE"),
         decisions_table=env("GLUE_DECISIONS_TABLE"),
@@ -72,7 +76,9 @@ def build_spec(run_id: str, window: Window, config: RunSettings) -> join_sql.Joi
         reward_wait_seconds=config.reward_wait_seconds,
         missing_reward=config.missing_reward,
         default_reward=config.default_reward,
-        output_prefix=f"s3://{env('BUCKET_NAME')}/joined/{run_id}/",
+        output_prefix=f"s3://{bucket}/joined/{run_id}/",
+        reward_range=config.reward_range,
+        quarantine_prefix=f"s3://{bucket}/quarantine/{run_id}/",
     )
 
 
@@ -86,11 +92,9 @@ def _run_query(sql: str, run_id: str, kind: str) -> str:
     return str(response["QueryExecutionId"])
 
 
-def start(event: dict[str, Any]) -> dict[str, Any]:
+def start(run_id: str, run_input: RunInput) -> JoinResult:
     """Start both queries for the run's window (planned from the watermark when the input has none: bootstrap)."""
-    run_id = field(event, "run_id", str)
-    run_input = optional(event, "input", dict) or {}
-    bootstrap = bool(run_input.get("bootstrap"))
+    bootstrap = run_input.bootstrap
     config = settings()
     existing = store.read_join(run_id)
     if existing and existing.get("query_execution_id"):
@@ -105,6 +109,8 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
         "output_prefix": spec.output_prefix,
         "query_execution_id": _run_query(join_sql.unload(spec), run_id, "unload"),
         "count_query_execution_id": _run_query(join_sql.counts_select(spec), run_id, "counts"),
+        "quarantine_prefix": spec.quarantine_prefix,
+        "quarantine_query_execution_id": _run_query(join_sql.quarantine_unload(spec), run_id, "quarantine"),
         "state": "RUNNING",
         "decision_partitions": list(spec.decision_hours),
         "reward_partitions": list(spec.reward_hours),
@@ -114,16 +120,15 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
     return _started(row, bootstrap)
 
 
-def run_window(run_id: str, run_input: dict[str, Any], existing: dict[str, Any] | None, config: RunSettings) -> Window:
+def run_window(run_id: str, run_input: RunInput, existing: dict[str, Any] | None, config: RunSettings) -> Window:
     """The run's window, the same on every attempt of `start`.
 
     A triggered run carries it in its input. A bootstrap run plans it once, from the watermark (or the first-run
     lookback) and the clock, and stores it before any query starts; a retry reads the stored one back, so its SQL
     (and the queries' idempotency tokens) match the first attempt's.
     """
-    raw_window = optional(run_input, "window", dict)
-    if raw_window is not None:
-        return Window.from_dict(raw_window)
+    if run_input.window is not None:
+        return run_input.window
     if existing and existing.get("window_start") and existing.get("window_end"):
         return Window.from_dict({"start": existing["window_start"], "end": existing["window_end"]})
     # Bootstrap: whatever data exists after the watermark (or in the first-run lookback when that is empty).
@@ -139,72 +144,68 @@ def run_window(run_id: str, run_input: dict[str, Any], existing: dict[str, Any] 
     return window
 
 
-def _started(row: dict[str, Any], bootstrap: bool) -> dict[str, Any]:
-    return {
-        "run_id": row["run_id"],
-        "window": {"start": row["window_start"], "end": row["window_end"]},
-        "query_execution_id": row["query_execution_id"],
-        "count_query_execution_id": row["count_query_execution_id"],
-        "output_prefix": row["output_prefix"],
-        "bootstrap": bootstrap,
-        "state": "RUNNING",
-        **deadline.stamp("join", settings()),
-    }
+def _started(row: dict[str, Any], bootstrap: bool) -> JoinResult:
+    return JoinResult(
+        run_id=str(row["run_id"]),
+        window=Window.from_dict({"start": row["window_start"], "end": row["window_end"]}),
+        query_execution_id=str(row["query_execution_id"]),
+        count_query_execution_id=str(row["count_query_execution_id"]),
+        output_prefix=str(row["output_prefix"]),
+        bootstrap=bootstrap,
+        state=JoinState.RUNNING,
+        deadline=deadline.stamp("join", settings()),
+        quarantine_query_execution_id=row.get("quarantine_query_execution_id"),
+        quarantine_prefix=row.get("quarantine_prefix"),
+    )
 
 
-def status(event: dict[str, Any]) -> dict[str, Any]:
-    """Poll both queries; on success report the counts and whether there are enough rows to train."""
-    join = field(event, "join", dict)
-    run_id = field(join, "run_id", str)
+def _execution(athena: Any, query_id: str | None) -> dict[str, Any] | None:
+    return athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"] if query_id else None
+
+
+def status(join: JoinResult) -> JoinResult:
+    """Poll the queries; on success report the counts and whether there are enough rows to train.
+
+    A join started before the quarantine existed has no quarantine query: it is judged on the other two.
+    """
+    run_id = join.run_id
     athena = client("athena")
-    unload = athena.get_query_execution(QueryExecutionId=field(join, "query_execution_id", str))["QueryExecution"]
-    counts = athena.get_query_execution(QueryExecutionId=field(join, "count_query_execution_id", str))["QueryExecution"]
-    verdict = combine_states(unload["Status"]["State"], counts["Status"]["State"])
+    unload = athena.get_query_execution(QueryExecutionId=join.query_execution_id)["QueryExecution"]
+    counts = athena.get_query_execution(QueryExecutionId=join.count_query_execution_id)["QueryExecution"]
+    quarantine = _execution(athena, join.quarantine_query_execution_id)
+    queries = [query for query in (unload, counts, quarantine) if query is not None]
+    verdict = combine_states(
+        unload["Status"]["State"],
+        counts["Status"]["State"],
+        quarantine["Status"]["State"] if quarantine else "SUCCEEDED",
+    )
     if verdict.state == "FAILED":
-        failed = unload if unload["Status"]["State"] in FAILED_STATES else counts
+        failed = next(query for query in queries if query["Status"]["State"] in FAILED_STATES)
         reason = failed["Status"].get("StateChangeReason", "no reason given")
         store.update_join(run_id, state="FAILED")
         raise JoinQueryFailed(f"{verdict.reason}: {reason} (query {failed['QueryExecutionId']})")
     if verdict.state == "RUNNING":
-        deadline.enforce("join", join, verdict.state)
-        return {**join, "state": "RUNNING"}
+        deadline.enforce("join", join.deadline, verdict.state)
+        return replace(join, state=JoinState.RUNNING)
     numbers = parse_counts(athena.get_query_results(QueryExecutionId=counts["QueryExecutionId"])["ResultSet"])
-    scanned = int(unload.get("Statistics", {}).get("DataScannedInBytes", 0)) + int(
-        counts.get("Statistics", {}).get("DataScannedInBytes", 0)
-    )
-    store.update_join(
-        run_id,
-        state="SUCCEEDED",
+    scanned = sum(int(query.get("Statistics", {}).get("DataScannedInBytes", 0)) for query in queries)
+    found = JoinCounts(
         rows=numbers["joined_rows"],
-        unmatched_rewards=numbers["unmatched_rewards"],
-        malformed_rewards=numbers["malformed_rewards"],
-        defaulted_rows=numbers["defaulted_rows"],
-        late_rewards=numbers["late_rewards"],
-        malformed_decisions=numbers["malformed_decisions"],
+        **{name: numbers[name] for name in join_sql.COUNT_COLUMNS[1:]},
         data_scanned_bytes=scanned,
+        enough_rows=enough_rows(numbers["joined_rows"], settings(), join.bootstrap),
     )
-    result = {
-        **join,
-        "state": "SUCCEEDED",
-        "rows": numbers["joined_rows"],
-        "defaulted_rows": numbers["defaulted_rows"],
-        "unmatched_rewards": numbers["unmatched_rewards"],
-        "malformed_rewards": numbers["malformed_rewards"],
-        "late_rewards": numbers["late_rewards"],
-        "malformed_decisions": numbers["malformed_decisions"],
-        "data_scanned_bytes": scanned,
-        "enough_rows": enough_rows(numbers["joined_rows"], settings(), bool(join.get("bootstrap"))),
-    }
-    logger.info("join finished", extra=result)
+    # The joins table keeps the counts (docs/contracts.md); whether they suffice is the run's question, not the row's.
+    recorded = {name: value for name, value in found.to_payload().items() if name != "enough_rows"}
+    store.update_join(run_id, state=JoinState.SUCCEEDED, **recorded)
+    result = replace(join, state=JoinState.SUCCEEDED, counts=found)
+    logger.info("join finished", extra=result.to_payload())
     return result
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@aws_errors
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """`{"action": "start", "run_id", "input": <execution input>}` | `{"action": "status", "join": <start output>}`."""
-    verb = action(event, ("start", "status"))
-    logger.set_correlation_id(event.get("run_id") or (event.get("join") or {}).get("run_id"))
-    return start(event) if verb == "start" else status(event)
+@step_handler("start", "status")
+def handler(request: Request) -> Payload:
+    """`{"action": "start", "run_id", "input": <execution input>}` | `{"action": "status", "run_id", "join"}`."""
+    if request.verb == "start":
+        return start(request.run_id, RunInput.from_fields(request.child("input"))).to_payload()
+    return status(JoinResult.from_fields(request.child("join"))).to_payload()

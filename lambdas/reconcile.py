@@ -16,14 +16,15 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 from pipeline_common import store
-from pipeline_common.aws import client
+from pipeline_common.aws import client, unless_missing
 from pipeline_common.config import env, settings
+from pipeline_common.endpoint import describe_endpoint
 from pipeline_common.errors import InvalidEvent, PipelineError
 from pipeline_common.names import sagemaker_name
 from pipeline_common.observability import MetricUnit, logger, metrics, tracer
 from pipeline_common.reconcile_rules import RECONCILED_STATUSES, Registry, endpoint_settled, reconcile
+from pipeline_common.steps import ModelState
 from pipeline_common.timefmt import iso, now
 
 DETAIL_TYPE = "Step Functions Execution Status Change"
@@ -57,23 +58,8 @@ def _ended_run(event: Any) -> tuple[str, str, dict[str, Any]]:
     return name, str(status), execution_input if isinstance(execution_input, dict) else {}
 
 
-def _describe_endpoint(name: str) -> dict[str, Any] | None:
-    try:
-        return client("sagemaker").describe_endpoint(EndpointName=name)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
-            return None
-        raise
-
-
 def _config_exists(name: str) -> bool:
-    try:
-        client("sagemaker").describe_endpoint_config(EndpointConfigName=name)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
-            return False
-        raise
-    return True
+    return unless_missing(lambda: client("sagemaker").describe_endpoint_config(EndpointConfigName=name)) is not None
 
 
 def _serving_model_id(config_name: str) -> str | None:
@@ -90,7 +76,7 @@ def _serving_model_id(config_name: str) -> str | None:
 def _settled_endpoint(name: str, context: LambdaContext, poll_seconds: float) -> dict[str, Any] | None:
     """DescribeEndpoint, waiting while a rollout is in progress (its outcome decides which model serves)."""
     while True:
-        description = _describe_endpoint(name)
+        description = describe_endpoint(name)
         status = description.get("EndpointStatus") if description else None
         if endpoint_settled(status):
             return description
@@ -98,6 +84,13 @@ def _settled_endpoint(name: str, context: LambdaContext, poll_seconds: float) ->
             raise EndpointStillUpdating(f"endpoint {name} is still {status}; the retried event reconciles it")
         logger.info("waiting for the endpoint's rollout to settle", extra={"endpoint_status": status})
         time.sleep(poll_seconds)
+
+
+def registry_state(row: dict[str, Any] | None) -> ModelState | None:
+    """A registry row's state; None without a row or with a state this code does not know (left alone)."""
+    state = row.get("state") if row else None
+    known = {member.value for member in ModelState}
+    return ModelState(state) if isinstance(state, str) and state in known else None
 
 
 def _superseded(experiment_id: str, run_id: str, status: str) -> dict[str, Any] | None:
@@ -115,13 +108,14 @@ def reconcile_run(run_id: str, status: str, execution_input: dict[str, Any], con
     endpoint_name = env("ENDPOINT_NAME")
     if (superseded := _superseded(experiment_id, run_id, status)) is not None:
         return superseded
-    description = _settled_endpoint(endpoint_name, context, min(float(config.raw.get("poll_seconds", 10)), 30.0))
+    description = _settled_endpoint(endpoint_name, context, min(float(config.poll_seconds), 30.0))
     # While it waited the trigger may have released the ended run's lock as stale and started a newer run.
     if (superseded := _superseded(experiment_id, run_id, status)) is not None:
         return superseded
     lock = store.read_lock(experiment_id)
     endpoint_status = description.get("EndpointStatus") if description else None
-    actual = _serving_model_id(str(description["EndpointConfigName"])) if endpoint_status == "InService" else None
+    serving_config = description.get("EndpointConfigName") if description and endpoint_status == "InService" else None
+    actual = _serving_model_id(str(serving_config)) if serving_config else None
     rollback_to = execution_input.get("rollback_to")
     candidate = str(rollback_to) if rollback_to else sagemaker_name(run_id, experiment_id=experiment_id)
     row = store.read_model(candidate)
@@ -129,7 +123,7 @@ def reconcile_run(run_id: str, status: str, execution_input: dict[str, Any], con
     registry = Registry(
         recorded_serving_id=str(recorded) if recorded else None,
         candidate_id=candidate if row else None,
-        candidate_state=row.get("state") if row else None,
+        candidate_state=registry_state(row),
         rollout_started=_config_exists(sagemaker_name(run_id, "-config", experiment_id)),
     )
     fix = reconcile(registry, endpoint_status, actual)

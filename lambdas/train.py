@@ -6,25 +6,23 @@ The candidate warm-starts from the head of the learning lineage (the last candid
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline_common import deadline, jobs, lineage, store
-from pipeline_common.aws import aws_errors, client
+from pipeline_common.aws import client
 from pipeline_common.config import env, settings
 from pipeline_common.errors import TrainingJobFailed
 from pipeline_common.names import sagemaker_name
-from pipeline_common.observability import logger, metrics, tracer
-from pipeline_common.payloads import action, field, optional
+from pipeline_common.observability import logger, step_handler
+from pipeline_common.payloads import Payload, Request
 from pipeline_common.sagemaker_requests import training_job_request
+from pipeline_common.steps import JobStatus, JoinResult, ModelState, TrainingResult
 from pipeline_common.timefmt import iso, now
 
 
-def start(event: dict[str, Any]) -> dict[str, Any]:
+def start(run_id: str, join: JoinResult) -> TrainingResult:
     """Create the training job (job name = model_id) and register the model row in state `training`, with its
     parent (the lineage head) and the data range it will have learned."""
-    run_id = field(event, "run_id", str)
-    join = field(event, "join", dict)
     config = settings()
     model_id = sagemaker_name(run_id, experiment_id=config.experiment_id)
     parent = store.lineage_head(config.experiment_id)
@@ -32,63 +30,56 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
     pretrained = parent.get("artifact_uri") if parent else None
     hyperparameters = {**config.hyperparameters(), "model_id": model_id, "parent_model_id": parent_id or ""}
     request = training_job_request(
+        jobs.job_site(config, role_variable="TRAINING_ROLE_ARN"),
         job_name=model_id,
-        image_uri=env("TRAINING_IMAGE_URI"),
-        role_arn=env("SAGEMAKER_ROLE_ARN"),
-        bucket=env("BUCKET_NAME"),
-        training_uri=field(join, "output_prefix", str),
+        training_uri=join.output_prefix,
         pretrained_uri=pretrained,
         hyperparameters=hyperparameters,
-        instance_type=config.training_instance_type,
-        experiment_id=config.experiment_id,
     )
     if not jobs.exists(model_id):
         client("sagemaker").create_training_job(**request)
+        rows = join.counts.rows if join.counts else None
         store.put_model(
             {
                 "model_id": model_id,
                 "experiment_id": config.experiment_id,
                 "parent_model_id": parent_id,
                 "run_id": run_id,
-                "state": "training",
+                "state": ModelState.TRAINING,
                 "created_at": iso(now()),
-                **lineage.data_range(parent, optional(join, "window", dict), join.get("rows")),
+                **lineage.data_range(parent, join.window, rows),
             }
         )
     logger.info("training started", extra={"model_id": model_id, "parent_model_id": parent_id})
-    return {
-        "model_id": model_id,
-        "job_name": model_id,
-        "parent_model_id": parent_id,
-        "warm_start": pretrained is not None,
-        "status": jobs.IN_PROGRESS,
-        **deadline.stamp("training", config),
-    }
+    return TrainingResult(
+        model_id=model_id,
+        job_name=model_id,
+        parent_model_id=parent_id,
+        warm_start=pretrained is not None,
+        status=JobStatus.IN_PROGRESS,
+        deadline=deadline.stamp("training", config),
+    )
 
 
-def status(event: dict[str, Any]) -> dict[str, Any]:
+def status(training: TrainingResult) -> TrainingResult:
     """Describe the job; on completion the model becomes a `candidate` with its artifact; failure raises."""
-    training = field(event, "training", dict)
-    job_name = field(training, "job_name", str)
-    description = client("sagemaker").describe_training_job(TrainingJobName=job_name)
+    description = client("sagemaker").describe_training_job(TrainingJobName=training.job_name)
     state = jobs.job_state(description)
-    if state == jobs.FAILED:
-        store.update_model(job_name, state="failed")
+    if state is JobStatus.FAILED:
+        store.update_model(training.job_name, state=ModelState.FAILED)
         raise TrainingJobFailed(jobs.failure_reason(description))
-    if state == jobs.IN_PROGRESS:
-        deadline.enforce("training", training, str(description.get("SecondaryStatus") or state))
-        return {**training, "status": state, "secondary_status": description.get("SecondaryStatus")}
+    if state is JobStatus.IN_PROGRESS:
+        secondary = description.get("SecondaryStatus")
+        deadline.enforce("training", training.deadline, str(secondary or state))
+        return replace(training, status=state, secondary_status=secondary)
     artifact = jobs.artifact_uri(description, env("BUCKET_NAME"), "models")
-    store.update_model(job_name, state="candidate", artifact_uri=artifact)
-    return {**training, "status": state, "artifact_uri": artifact}
+    store.update_model(training.job_name, state=ModelState.CANDIDATE, artifact_uri=artifact)
+    return replace(training, status=state, artifact_uri=artifact)
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@aws_errors
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@step_handler("start", "status")
+def handler(request: Request) -> Payload:
     """`{"action": "start", "run_id", "join"}` | `{"action": "status", "run_id", "training"}`."""
-    verb = action(event, ("start", "status"))
-    logger.set_correlation_id(event.get("run_id"))
-    return start(event) if verb == "start" else status(event)
+    if request.verb == "start":
+        return start(request.run_id, JoinResult.from_fields(request.child("join"))).to_payload()
+    return status(TrainingResult.from_fields(request.child("training"))).to_payload()

@@ -193,6 +193,18 @@ SM_PRODUCTION_VARIANT = Doc(
     "ProductionVariant - Amazon SageMaker API Reference",
     "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html",
 )
+SM_RUNS_IMAGE = Doc(
+    "How Amazon SageMaker AI Runs Your Training Image",
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-dockerfile.html",
+)
+SM_INVOKE = Doc(
+    "InvokeEndpoint - Amazon SageMaker Runtime API Reference",
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html",
+)
+SM_DESCRIBE_ENDPOINT = Doc(
+    "DescribeEndpoint - Amazon SageMaker API Reference",
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html",
+)
 SM_TRAINING_INFO = Doc(
     "How Amazon SageMaker Provides Training Information",
     "https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html",
@@ -252,6 +264,10 @@ ATHENA_BAD_DATA = Doc(
 TRINO_DATETIME = Doc(
     "Athena engine version 3 - Amazon Athena (its functions are Trino's: date and time functions)",
     "https://docs.aws.amazon.com/athena/latest/ug/engine-versions-reference-0003.html",
+)
+ATHENA_SELECT = Doc(
+    'SELECT - Amazon Athena (examples: the Amazon S3 file location of a row\'s data, "$path")',
+    "https://docs.aws.amazon.com/athena/latest/ug/select.html",
 )
 TRINO_CONVERSION = Doc(
     "Athena engine version 3 - Amazon Athena (its functions are Trino's: conversion functions, cast and try_cast)",
@@ -509,12 +525,62 @@ SM_ENDPOINT_ENV = Rule(
     "tests/local/engines/test_sagemaker_engine.py::test_a_model_without_a_region_fails_its_health_check_as_on_aws",
     "AWS_ENDPOINT_URL and local credentials stand for the instance's network and its role (instance metadata)",
 )
+SM_IMAGE_CONTENTS = Rule(
+    "sagemaker.image-contents",
+    "a training job or an endpoint runs the code its image holds: the image asset of the URI's tag, staged at synth "
+    "as its Dockerfile lays out /opt/program (container/ and contract/), is the process's working directory and the "
+    "only code on its PYTHONPATH; a Lambda function runs its staged asset only (the handlers with contract/)",
+    SM_RUNS_IMAGE,
+    "tests/local/test_deployable_contents.py::test_the_images_build_context_is_what_the_engine_runs",
+    "the image is not built: its Python packages are this machine's (requirements.txt is not installed); an engine "
+    "no stack registered images with (its own tests) runs the repository's tree",
+)
 SM_TRAINING_ENV = Rule(
     "sagemaker.training-environment",
     "a training container gets TRAINING_JOB_NAME, TRAINING_JOB_ARN and the job's Environment: no region and none of "
     "the training toolkit's SM_* variables",
     SM_TRAINING_INFO,
     "tests/local/engines/test_sagemaker_engine.py::test_a_training_container_gets_sagemakers_variables_and_no_region",
+)
+SM_REPLACE_UNHEALTHY = Rule(
+    "sagemaker.replace-unhealthy-instance",
+    "SageMaker launches a new inference container to replace an unhealthy instance: a serving container whose "
+    "process exited gets no traffic and is replaced by a new instance with the same Model Environment and execution "
+    "role on a fresh disk (its SM_ML_ROOT and TMPDIR start empty: nothing of the dead instance's local files), "
+    "which takes traffic once it passes GET /ping",
+    SM_PING,
+    f"{_SM_TESTS}::test_a_dead_container_is_replaced_and_the_outage_shows",
+    "a path outside SM_ML_ROOT and TMPDIR that the Model's Environment names (DECISIONS_LOG_PATH=/a/host/file) is "
+    "this machine's disk and outlives the instance, unlike an instance's volume on AWS; a replacement that fails "
+    "its health check is retried every 5 s (SageMaker's retry policy is not documented)",
+)
+SM_PING_UNHEALTHY = Rule(
+    "sagemaker.ping-health-check",
+    "a serving container is pinged (GET /ping, 2 s timeout) while in service; one that stops answering is unhealthy "
+    "and replaced: stopped with SIGTERM (SIGKILL 30 s later) and a new instance started",
+    SM_PING,
+    f"{_SM_TESTS}::test_a_container_that_stops_answering_ping_is_replaced",
+    "how often SageMaker pings and how many failures make an instance unhealthy are not documented: the engine "
+    "pings every second and replaces after 3 failures in a row",
+)
+SM_OUTAGE_STATUS = Rule(
+    "sagemaker.outage-status",
+    "while no instance of an in-service endpoint is healthy, DescribeEndpoint says so: EndpointStatus OutOfService "
+    '("not available to take incoming requests"), the variant\'s CurrentInstanceCount 0 with a VariantStatus '
+    "Creating that names why; InService again once the replacement passes its health check",
+    SM_DESCRIBE_ENDPOINT,
+    f"{_SM_TESTS}::test_a_dead_container_is_replaced_and_the_outage_shows",
+    "the status SageMaker reports during an instance replacement is not documented: the engine applies the "
+    "documented meanings of OutOfService/InService; UpdateEndpoint is refused while OutOfService, as for any status "
+    "but InService",
+)
+SM_INVOKE_UNAVAILABLE = Rule(
+    "sagemaker.invoke-no-healthy-instance",
+    'InvokeEndpoint to an endpoint with no healthy instance answers ServiceUnavailable (HTTP 503, "The service is '
+    "unavailable. Try your call again\", which the SDKs retry), not ModelError (424: the model's own 4xx/5xx)",
+    SM_INVOKE,
+    f"{_SM_TESTS}::test_a_dead_container_is_replaced_and_the_outage_shows",
+    "SageMaker's message text for it is not documented: the engine names the endpoint and its variants",
 )
 SFN_TIMEOUT = Rule(
     "states.execution-timeout",
@@ -686,6 +752,15 @@ ATHENA_TOKEN = Rule(
     "tests/local/engines/test_athena_engine.py::test_a_client_request_token_binds_its_request",
     "how long Athena remembers a token is not documented: locally for the runtime's lifetime",
 )
+ATHENA_PATH = Rule(
+    "athena.path-pseudo-column",
+    '"$path" is the S3 URI (s3://bucket/key) of the object a row was read from, in every table reference that names '
+    "it; the join orders rewards by the Firehose arrival time in that key",
+    ATHENA_SELECT,
+    "tests/local/engines/test_athena_engine.py::test_path_pseudo_column_is_the_s3_uri_of_the_rows_object",
+    'a view that carries "$path" (a query naming it) also lists it in SELECT *, where Athena hides it; '
+    '"$file_size" and "$file_modified_time" are not provided',
+)
 
 READ_FROM_TEMPLATE = frozenset({"AWS::Lambda::Permission"})
 """Resource types with nothing to provision whose rules an engine applies by reading them from the template (the IAM
@@ -766,6 +841,7 @@ SUBJECTS: dict[str, Coverage] = {
             UNLOAD_TARGET_EMPTY,
             ATHENA_FAILED_QUERY,
             ATHENA_TOKEN,
+            ATHENA_PATH,
             ATHENA_SERDE_TYPES,
             TRINO_ISO_TIMESTAMP,
             TRINO_CAST,
@@ -808,7 +884,15 @@ SUBJECTS: dict[str, Coverage] = {
     ),
     "sagemaker:CreateEndpointConfig": Coverage(rules=(SM_VARIANT_INSTANCES, *_ROLE)),
     "sagemaker:CreateEndpoint": Coverage(
-        rules=(SM_PING_ROLLBACK, SM_ENDPOINT_ENV, SM_DEPLOYMENT_RANGES, SM_EXECUTION_ROLE_IO, *_ROLE)
+        rules=(
+            SM_PING_ROLLBACK,
+            SM_ENDPOINT_ENV,
+            SM_DEPLOYMENT_RANGES,
+            SM_EXECUTION_ROLE_IO,
+            SM_REPLACE_UNHEALTHY,
+            SM_PING_UNHEALTHY,
+            *_ROLE,
+        )
     ),
     "sagemaker:UpdateEndpoint": Coverage(
         rules=(
@@ -823,7 +907,12 @@ SUBJECTS: dict[str, Coverage] = {
             *_ROLE,
         )
     ),
-    "sagemaker:DescribeEndpoint": Coverage(rules=(SM_PING_ROLLBACK, *_ROLE)),
+    "sagemaker:DescribeEndpoint": Coverage(rules=(SM_PING_ROLLBACK, SM_OUTAGE_STATUS, *_ROLE)),
+    "sagemaker:InvokeEndpoint": Coverage(
+        rules=(SM_INVOKE_UNAVAILABLE, SM_REPLACE_UNHEALTHY, SM_PING_UNHEALTHY),
+        not_emulated="one serving process stands for all the instances of a variant, so one death takes the "
+        "variant down where SageMaker would route to its other instances",
+    ),
     "sagemaker:DescribeEndpointConfig": Coverage(
         rules=_ROLE, not_emulated="the engine answers with the stored request (ProductionVariants, ModelName)"
     ),
@@ -852,9 +941,9 @@ SUBJECTS: dict[str, Coverage] = {
     ),
     "sagemaker -> s3:PutObject": Coverage(rules=(SM_EXECUTION_ROLE_IO,)),
     "sagemaker -> ecr:BatchGetImage": Coverage(
-        rules=(SM_EXECUTION_ROLE_IO,),
-        not_emulated="no image is pulled (the container code runs from the repository); the pull's permissions are "
-        "checked",
+        rules=(SM_EXECUTION_ROLE_IO, SM_IMAGE_CONTENTS),
+        not_emulated="no image is pulled (the container code runs from the staged image asset); the pull's "
+        "permissions are checked",
     ),
     "sagemaker -> cloudwatch:DescribeAlarms": Coverage(rules=(SM_ROLLBACK_ALARM, SM_ALARMS_READABLE)),
 }

@@ -34,11 +34,10 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.firehose.models import firehose_backends
 
+from contract.firehose import MAX_BATCH_RECORDS, MAX_RECORD_BYTES
 from local.errors import AwsError
 from local.faults import Faults
 
-MAX_BATCH_RECORDS = 500
-MAX_RECORD_BYTES = 1000 * 1024
 DELIVERY_MARGIN_SECONDS = 1.5
 """Added to the buffer interval for the pipeline's `DELIVERY_LAG_SECONDS`: the buffer's check period (0.2 s), the
 serving logger's linger (0.25 s) and Step Functions reading a Wait state's timestamp to the whole second."""

@@ -57,6 +57,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from local import events, sfn_events
 from local.aws import local_environment
+from local.engines.athena.operations import OPERATIONS as ATHENA_ENGINE_OPERATIONS
 from local.errors import AwsError
 from local.faults import FaultConfigError, Faults
 from local.firehose import DELIVERY_MARGIN_SECONDS, FirehoseBuffer
@@ -79,20 +80,6 @@ EVENT_DELIVERY_DELAYS = (1.0, 2.0, 4.0)
 """Seconds between EventBridge's attempts to hand an event to a Lambda target that is not there (capped at 3)."""
 
 StartResponse = Callable[..., Any]
-
-ATHENA_ENGINE_OPERATIONS = frozenset(
-    {
-        "StartQueryExecution",
-        "GetQueryExecution",
-        "GetQueryResults",
-        "StopQueryExecution",
-        "ListQueryExecutions",
-        "BatchGetQueryExecution",
-        "GetQueryRuntimeStatistics",
-    }
-)
-"""Athena operations the Athena engine answers unless it names its own (`engine.operations`); work groups, data
-catalogs and named queries stay moto's (the engine reads a work group's result location from moto)."""
 
 
 def _json_default(value: Any) -> Any:

@@ -313,13 +313,38 @@ def _dynamodb_table(c: _Context, lid: str, p: dict[str, Any]) -> None:
 
 
 def _code_dir(c: _Context, lid: str) -> Path:
-    """The function's code: the staged asset in cdk.out (what `cdk deploy` would upload), else `lambdas/`."""
+    """The function's code: the staged asset in cdk.out, what `cdk deploy` would upload (the handlers with the
+    contract beside them). A template without it cannot run here: the repository's `lambdas/` alone is not what
+    Lambda would run."""
     asset = c.t.resources[lid].get("Metadata", {}).get("aws:asset:path")
-    if asset:
-        path = (c.template_path.parent / asset).resolve()
-        if path.is_dir():
-            return path
-    return REPO_ROOT / "lambdas"
+    path = (c.template_path.parent / asset).resolve() if asset else None
+    if path is None or not path.is_dir():
+        raise ProvisionError(
+            f"the function's code asset is not staged next to the template ({asset or 'no aws:asset:path'}): "
+            "synthesize with asset metadata (`aws:cdk:enable-asset-metadata`), as `local.provision.synthesize` does"
+        )
+    return path
+
+
+def image_assets(template_path: Path) -> dict[str, Path]:
+    """Image tag -> staged build context of each Docker image asset (`<stack>.assets.json` beside the template):
+    the image's `/opt/program` as its Dockerfile lays it out (`container/` and `contract/`)."""
+    manifest = template_path.with_name(template_path.name.replace(".template.json", ".assets.json"))
+    if not manifest.is_file():
+        return {}
+    images: dict[str, Path] = {}
+    for image in json.loads(manifest.read_text()).get("dockerImages", {}).values():
+        directory = template_path.parent / image["source"]["directory"]
+        for destination in image.get("destinations", {}).values():
+            images[str(destination["imageTag"])] = directory.resolve()
+    return images
+
+
+def register_images(engine: Any, template_path: Path) -> None:
+    """Tell the SageMaker engine (when there is one) what each of the template's images holds."""
+    if engine is not None and hasattr(engine, "register_image"):
+        for tag, directory in image_assets(template_path).items():
+            engine.register_image(tag, directory)
 
 
 def _lambda_function(c: _Context, lid: str, p: dict[str, Any]) -> None:
@@ -565,6 +590,7 @@ def provision(gateway: Any, template_path: Path, stack_name: str | None = None, 
             if gateway.iam.enforce and not trusts(catalog, role, "lambda.amazonaws.com"):  # CreateFunction's error
                 raise ProvisionError(f"{function}: The role defined for the function cannot be assumed by Lambda.")
         gateway.iam.load(catalog)
+    register_images(getattr(gateway, "sagemaker", None), Path(template_path))
     for key, output in raw.get("Outputs", {}).items():
         stack.outputs[key] = str(template.resolve(output["Value"]))
     state_dir = Path(getattr(gateway, "state_dir", REPO_ROOT / "local" / ".state"))

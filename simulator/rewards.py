@@ -1,33 +1,30 @@
 """Reward records and where they go: the `rewards` Firehose stream (PutRecordBatch), a JSON-lines file, or memory.
 
-A record is one JSON line (`event_id`, `reward`, `reward_time`) with its newline, so the objects Firehose writes to
-S3 stay one record per line. Firehose accepts at most 500 records / 4 MiB per call and may reject single records
-(`FailedPutCount`); those are resent, with backoff, a bounded number of times.
+A record is one JSON object (`event_id`, `reward`, `reward_time`). Through Firehose it is sent as it is: the stream's
+AppendDelimiterToRecord processor puts the newline between records in S3; a file sink writes the newline itself.
+Delivery is the serving decision log's producer (`container.core.producer`: the 500-record / 4 MiB batching, resending
+only the records Firehose reports as failed) with a bounded retry policy: after `attempts` calls the sender gives up
+and says so (`RewardDeliveryError`).
 """
 
 from __future__ import annotations
 
-import json
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from container.core.producer import DeliveryError, FirehoseProducer, RetryPolicy, firehose_client
+from contract.records import json_line, json_record, reward_record
+from contract.timefmt import iso_from_epoch
 from simulator.errors import RewardDeliveryError
 
-MAX_RECORDS_PER_CALL = 500
-MAX_BYTES_PER_CALL = 4 * 1024 * 1024
-DEFAULT_ATTEMPTS = 5
+DEFAULT_ATTEMPTS = 8
 
 
-def iso_time(now: float | None = None) -> str:
-    """The contract's timestamp: ISO-8601 UTC with milliseconds and `Z`."""
-    now = time.time() if now is None else now
-    millis = round(now * 1000)
-    seconds, ms = divmod(millis, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+iso_time = iso_from_epoch
+"""`iso_time(epoch_seconds=None)`: the contract's timestamp (`contract.timefmt`)."""
 
 
 @dataclass(frozen=True)
@@ -38,9 +35,13 @@ class RewardRecord:
     reward: float
     reward_time: str
 
+    def to_json(self) -> bytes:
+        """The record as Firehose gets it: one compact JSON object, no delimiter."""
+        return json_record(reward_record(self.event_id, self.reward, self.reward_time))
+
     def to_line(self) -> bytes:
-        body = {"event_id": self.event_id, "reward": self.reward, "reward_time": self.reward_time}
-        return (json.dumps(body, separators=(",", ":")) + "\n").encode("utf-8")
+        """The record as a line of a JSON-lines file."""
+        return json_line(reward_record(self.event_id, self.reward, self.reward_time))
 
 
 class RewardSink(Protocol):
@@ -49,24 +50,9 @@ class RewardSink(Protocol):
     def send(self, records: Sequence[RewardRecord]) -> None: ...
 
 
-def chunks(lines: Sequence[bytes]) -> list[list[bytes]]:
-    """Split into PutRecordBatch-sized calls (record count and payload size)."""
-    out: list[list[bytes]] = []
-    current: list[bytes] = []
-    size = 0
-    for line in lines:
-        if current and (len(current) >= MAX_RECORDS_PER_CALL or size + len(line) > MAX_BYTES_PER_CALL):
-            out.append(current)
-            current, size = [], 0
-        current.append(line)
-        size += len(line)
-    if current:
-        out.append(current)
-    return out
-
-
 class FirehoseRewardSink:
-    """PutRecordBatch to a Firehose stream; resends only the records Firehose reports as failed."""
+    """PutRecordBatch to a Firehose stream through `container.core.producer`, giving up after `attempts` calls
+    (`producer.calls` and `producer.resent` count what happened)."""
 
     def __init__(
         self,
@@ -78,49 +64,21 @@ class FirehoseRewardSink:
     ) -> None:
         if firehose is None:
             import boto3
-            from botocore.config import Config
 
-            firehose = boto3.client("firehose", config=Config(retries={"max_attempts": attempts, "mode": "standard"}))
-        self.firehose = firehose
+            firehose = firehose_client(boto3.Session())
         self.stream_name = stream_name
-        self.attempts = attempts
-        self.base_delay = base_delay
-        self.sleep = sleep
-        self.calls = 0
-        self.resent = 0
-
-    def _put(self, lines: list[bytes]) -> list[bytes]:
-        """One call; returns the lines Firehose did not accept."""
-        self.calls += 1
-        answer = self.firehose.put_record_batch(
-            DeliveryStreamName=self.stream_name, Records=[{"Data": line} for line in lines]
-        )
-        if not answer.get("FailedPutCount"):
-            return []
-        results = answer.get("RequestResponses", [])
-        return [line for line, result in zip(lines, results, strict=False) if result.get("ErrorCode")]
+        retry = RetryPolicy(base_delay=base_delay, max_delay=5.0, max_attempts=attempts)
+        self.producer = FirehoseProducer(firehose, stream_name, retry, sleep)
 
     def send(self, records: Sequence[RewardRecord]) -> None:
-        self.send_lines([r.to_line() for r in records])
+        self.send_records([r.to_json() for r in records])
 
-    def send_lines(self, lines: Sequence[bytes]) -> None:
-        """Any JSON lines (the warm start sends decision records the same way)."""
-        for batch in chunks(lines):
-            pending = batch
-            for attempt in range(1, self.attempts + 1):
-                try:
-                    pending = self._put(pending)
-                except Exception as error:  # botocore already retried transport errors and throttling
-                    if attempt >= self.attempts:
-                        raise RewardDeliveryError(f"PutRecordBatch to {self.stream_name} failed: {error}") from error
-                if not pending:
-                    break
-                if attempt >= self.attempts:
-                    raise RewardDeliveryError(
-                        f"{len(pending)} record(s) rejected by {self.stream_name} after {attempt} attempts"
-                    )
-                self.resent += len(pending)
-                self.sleep(self.base_delay * 2 ** (attempt - 1) * (0.5 + random.random()))
+    def send_records(self, records: Sequence[bytes]) -> None:
+        """Any encoded records, without delimiters (the warm start sends decision records the same way)."""
+        try:
+            self.producer.deliver(records)
+        except DeliveryError as error:
+            raise RewardDeliveryError(str(error)) from error
 
 
 class JsonLinesRewardSink:
@@ -132,8 +90,7 @@ class JsonLinesRewardSink:
 
     def send(self, records: Sequence[RewardRecord]) -> None:
         with self.path.open("ab") as handle:
-            for record in records:
-                handle.write(record.to_line())
+            handle.write(b"".join(record.to_line() for record in records))
 
 
 class MemoryRewardSink:

@@ -7,28 +7,28 @@ retraining run learns from them exactly as from live traffic (reference protocol
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from contract import records
+from contract.records import Record
+from contract.timefmt import hour_partition_of_epoch
 from simulator.rewards import FirehoseRewardSink, RewardRecord, iso_time
 from simulator.scenarios import Interaction, Scenario, take
 
 LOGGING_MODEL_ID = "uniform-random"
 DEFAULT_EXPERIMENT_ID = "bandit-demo"
-_COMPACT = (",", ":")
 
 
 @dataclass(frozen=True)
 class LoggedData:
     """Decision and reward records of one warm-start batch (reward times one second after each decision)."""
 
-    decisions: list[dict[str, Any]]
+    decisions: list[Record]
     rewards: list[RewardRecord]
     event_time: float
 
@@ -45,22 +45,21 @@ def decision_record(
     event_time: str,
     experiment_id: str,
     model_id: str = LOGGING_MODEL_ID,
-) -> dict[str, Any]:
+) -> Record:
     """The contract's decision record for a uniform choice among the interaction's candidates."""
     k = len(interaction.candidates)
-    actions = [{"id": c.id, "features": dict(c.features)} for c in interaction.candidates]
-    return {
-        "event_id": event_id,
-        "event_time": event_time,
-        "experiment_id": experiment_id,
-        "model_id": model_id,
-        "context": json.dumps(dict(interaction.context), separators=_COMPACT),
-        "actions": json.dumps(actions, separators=_COMPACT),
-        "action": interaction.candidates[action_index].id,
-        "action_index": action_index,
-        "action_prob": 1.0 / k,
-        "probabilities": json.dumps([1.0 / k] * k, separators=_COMPACT),
-    }
+    return records.decision_record(
+        event_id=event_id,
+        event_time=event_time,
+        experiment_id=experiment_id,
+        model_id=model_id,
+        context=dict(interaction.context),
+        actions=[{"id": c.id, "features": dict(c.features)} for c in interaction.candidates],
+        action=interaction.candidates[action_index].id,
+        action_index=action_index,
+        action_prob=1.0 / k,
+        probabilities=[1.0 / k] * k,
+    )
 
 
 def logged_data(
@@ -73,7 +72,7 @@ def logged_data(
     """`count` uniformly random logged decisions at `event_time` (epoch seconds, default: now), with rewards."""
     rng = np.random.default_rng(seed + 104729)
     when = time.time() if event_time is None else event_time
-    decisions: list[dict[str, Any]] = []
+    decisions: list[Record] = []
     rewards: list[RewardRecord] = []
     for n, interaction in enumerate(take(scenario.interactions(count), count)):
         index = int(rng.integers(len(interaction.candidates)))
@@ -85,13 +84,9 @@ def logged_data(
     return LoggedData(decisions, rewards, when)
 
 
-def _lines(records: Sequence[dict[str, Any]]) -> bytes:
-    return b"".join((json.dumps(r, separators=_COMPACT) + "\n").encode("utf-8") for r in records)
-
-
 def hour_key(prefix: str, when: float, name: str) -> str:
     """`<prefix>/YYYY/MM/DD/HH/<name>`: Firehose's default UTC hour layout (what the Glue projection reads)."""
-    return f"{prefix.strip('/')}/{time.strftime('%Y/%m/%d/%H', time.gmtime(when))}/{name}"
+    return f"{prefix.strip('/')}/{hour_partition_of_epoch(when)}/{name}"
 
 
 def write_to_bucket(data: LoggedData, bucket: str, s3: Any | None = None, name: str | None = None) -> list[str]:
@@ -105,7 +100,8 @@ def write_to_bucket(data: LoggedData, bucket: str, s3: Any | None = None, name: 
     decisions_key = hour_key("decisions", data.event_time, name)
     # Rewards are put last: their Object Created event is what the trigger counts.
     rewards_key = hour_key("rewards", data.event_time, name)
-    s3.put_object(Bucket=bucket, Key=decisions_key, Body=_lines(data.decisions))
+    # The JSON-lines objects Firehose would have written (its delimiter processor ends each record's line).
+    s3.put_object(Bucket=bucket, Key=decisions_key, Body=b"".join(records.json_line(d) for d in data.decisions))
     s3.put_object(Bucket=bucket, Key=rewards_key, Body=b"".join(r.to_line() for r in data.rewards))
     return [decisions_key, rewards_key]
 
@@ -118,6 +114,6 @@ def write_to_streams(
         import boto3
 
         firehose = boto3.client("firehose")
-    FirehoseRewardSink(decisions_stream, firehose).send_lines([_lines([d]) for d in data.decisions])
+    FirehoseRewardSink(decisions_stream, firehose).send_records([records.json_record(d) for d in data.decisions])
     FirehoseRewardSink(rewards_stream, firehose).send(data.rewards)
     return {"decisions": len(data.decisions), "rewards": len(data.rewards)}

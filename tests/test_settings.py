@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from infra.settings import EXPLORATION_ALGORITHMS, REPO_ROOT, Settings, SettingsError, load_settings, parse_settings
+from contract.bounds import EXPLORATION_ALGORITHMS
+from contract.settings import Settings, SettingsError, parse_settings
+from infra.settings import REPO_ROOT, load_settings
 
 
 def test_cdk_json_defaults_are_valid_and_match_the_dataclass() -> None:

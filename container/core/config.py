@@ -7,9 +7,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from container.core.errors import ContainerError
-
-EXPLORATIONS = ("epsilon", "bag", "cover", "softmax", "squarecb", "rnd")
-COST_MAPPINGS = ("one_minus_reward", "negative_reward")
+from contract.bounds import COST_MAPPINGS, EXPLORATION_ALGORITHMS, TRAINING_BOUNDS
+from contract.settings import Exploration, Settings, is_interaction
 
 
 class ConfigError(ContainerError, ValueError):
@@ -20,27 +19,31 @@ class ConfigError(ContainerError, ValueError):
         self.name = name
 
 
+_SETTINGS = Settings()
+_EXPLORATION = Exploration()
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """What `train` needs; defaults match `infra.settings.Settings` so a bare job still trains sensibly."""
+    """What `train` needs; defaults are the contract's default settings, so a bare job still trains sensibly."""
 
     model_id: str = "local-model"
     parent_model_id: str | None = None
     experiment_id: str | None = None
-    exploration: str = "squarecb"
-    epsilon: float = 0.05
-    bag: int = 5
-    cover: int = 3
-    tau: float = 1.0
-    gamma_scale: float = 300.0
-    new_action_share: float = 0.05
-    exploration_floor: float = 0.0
-    interactions: tuple[str, ...] = ("sa",)
-    learning_rate: float = 0.5
-    quantile_bins: int = 16
-    cost_mapping: str = "one_minus_reward"
-    holdout_share: float = 0.2
-    seed: int = 7
+    exploration: str = _EXPLORATION.algorithm
+    epsilon: float = _EXPLORATION.epsilon
+    bag: int = _EXPLORATION.bag
+    cover: int = _EXPLORATION.cover
+    tau: float = _EXPLORATION.tau
+    gamma_scale: float = _EXPLORATION.gamma_scale
+    new_action_share: float = _EXPLORATION.new_action_share
+    exploration_floor: float = _EXPLORATION.floor
+    interactions: tuple[str, ...] = _SETTINGS.interactions
+    learning_rate: float = _SETTINGS.learning_rate
+    quantile_bins: int = _SETTINGS.quantile_bins
+    cost_mapping: str = _SETTINGS.cost_mapping
+    holdout_share: float = _SETTINGS.holdout_share
+    seed: int = _SETTINGS.seed
     passes: int = 0
     actions: tuple[str, ...] = ()
 
@@ -75,20 +78,22 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-def _number(raw: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+def _number(raw: Mapping[str, str], name: str, default: float) -> float:
+    """A numeric hyperparameter within its `contract.bounds.TRAINING_BOUNDS` range."""
     if name not in raw:
         return default
     try:
         value = float(raw[name])
     except (TypeError, ValueError):
         raise ConfigError(name, f"is {raw[name]!r}, not a number") from None
-    if not low <= value <= high:
-        raise ConfigError(name, f"is {value:g}; it must be between {low:g} and {high:g}")
+    bound = TRAINING_BOUNDS[name]
+    if value not in bound:
+        raise ConfigError(name, f"is {value:g}; it must be {bound.text()}")
     return value
 
 
-def _integer(raw: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    value = _number(raw, name, default, low, high)
+def _integer(raw: Mapping[str, str], name: str, default: int) -> int:
+    value = _number(raw, name, default)
     if not float(value).is_integer():
         raise ConfigError(name, f"is {value:g}, not a whole number")
     return int(value)
@@ -112,26 +117,26 @@ def parse_config(raw: Mapping[str, str]) -> TrainConfig:
     d = TrainConfig()
     interactions = _names(raw, "interactions", d.interactions)
     for pair in interactions:
-        if not pair.isalpha() or len(pair) < 2:
+        if not is_interaction(pair):
             raise ConfigError("interactions", f"has {pair!r}; each entry is namespace letters like 'sa'")
     return TrainConfig(
         model_id=str(raw.get("model_id") or d.model_id),
         parent_model_id=str(raw["parent_model_id"]) if raw.get("parent_model_id") else None,
         experiment_id=str(raw["experiment_id"]) if raw.get("experiment_id") else None,
-        exploration=_choice(raw, "exploration", d.exploration, EXPLORATIONS),
-        epsilon=_number(raw, "epsilon", d.epsilon, 0.0, 1.0),
-        bag=_integer(raw, "bag", d.bag, 2, 100),
-        cover=_integer(raw, "cover", d.cover, 1, 100),
-        tau=_number(raw, "tau", d.tau, 0.0, 1e6),
-        gamma_scale=_number(raw, "gamma_scale", d.gamma_scale, 0.0, 1e6),
-        new_action_share=_number(raw, "new_action_share", d.new_action_share, 0.0, 0.5),
-        exploration_floor=_number(raw, "exploration_floor", d.exploration_floor, 0.0, 0.5),
+        exploration=_choice(raw, "exploration", d.exploration, EXPLORATION_ALGORITHMS),
+        epsilon=_number(raw, "epsilon", d.epsilon),
+        bag=_integer(raw, "bag", d.bag),
+        cover=_integer(raw, "cover", d.cover),
+        tau=_number(raw, "tau", d.tau),
+        gamma_scale=_number(raw, "gamma_scale", d.gamma_scale),
+        new_action_share=_number(raw, "new_action_share", d.new_action_share),
+        exploration_floor=_number(raw, "exploration_floor", d.exploration_floor),
         interactions=interactions,
-        learning_rate=_number(raw, "learning_rate", d.learning_rate, 1e-6, 100.0),
-        quantile_bins=_integer(raw, "quantile_bins", d.quantile_bins, 0, 256),
+        learning_rate=_number(raw, "learning_rate", d.learning_rate),
+        quantile_bins=_integer(raw, "quantile_bins", d.quantile_bins),
         cost_mapping=_choice(raw, "cost_mapping", d.cost_mapping, COST_MAPPINGS),
-        holdout_share=_number(raw, "holdout_share", d.holdout_share, 0.0, 0.9),
-        seed=_integer(raw, "seed", d.seed, 0, 2**31 - 1),
-        passes=_integer(raw, "passes", d.passes, 0, 100),
+        holdout_share=_number(raw, "holdout_share", d.holdout_share),
+        seed=_integer(raw, "seed", d.seed),
+        passes=_integer(raw, "passes", d.passes),
         actions=_names(raw, "actions", d.actions),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from container.core.errors import ContainerError
+from contract.environment import SM_ML_ROOT
 
 
 class HyperparametersError(ContainerError, ValueError):
@@ -22,7 +23,7 @@ class Layout:
 
     @classmethod
     def from_env(cls) -> Layout:
-        return cls(Path(os.environ.get("SM_ML_ROOT", "/opt/ml")))
+        return cls(Path(os.environ.get(SM_ML_ROOT, "/opt/ml")))
 
     @property
     def hyperparameters_file(self) -> Path:

@@ -1,9 +1,8 @@
-"""Decision records and responses: the contract's field names and formats in one place."""
+"""Decision records as the server holds them until the log encodes them (fields: `contract.records`), responses."""
 
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,18 +10,16 @@ import orjson
 
 from container.core.featurizer import Action
 from container.core.policy import Decision
+from contract.records import Record, decision_record
+from contract.timefmt import iso_from_epoch
 
-_second_cache: tuple[int, str] = (-1, "")
+iso_now = iso_from_epoch
+"""`iso_now(epoch_seconds=None)`: the contract's timestamp (`contract.timefmt`), which the server stamps."""
 
 
-def iso_now(now: float | None = None) -> str:
-    """ISO-8601 UTC with milliseconds and `Z` (string order is time order, which the join relies on)."""
-    global _second_cache
-    millis = round((time.time() if now is None else now) * 1000)
-    seconds, fraction = divmod(millis, 1000)
-    if _second_cache[0] != seconds:
-        _second_cache = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
-    return f"{_second_cache[1]}.{fraction:03d}Z"
+def _json_text(value: object) -> str:
+    """The nested fields' JSON text, by orjson (one C call; the contract's `json_text` reads the same)."""
+    return orjson.dumps(value).decode()
 
 
 _UUID_KEEP = ((1 << 128) - 1) & ~(0xF000 << 64) & ~(0xC000 << 48)  # clear the version nibble and variant bits
@@ -47,11 +44,11 @@ class EventIds:
 
 def actions_json(candidates: list[Action]) -> str:
     """The candidates as the record's `actions` JSON text: `[{"id": ..., "features": {...}}, ...]`."""
-    return orjson.dumps([a.to_json() for a in candidates]).decode()
+    return _json_text([a.to_json() for a in candidates])
 
 
 def response_json(event_id: str, decision: Decision, model_id: str) -> bytes:
-    """The client's answer for one decision as JSON (orjson: one C call, ~8x `json.dumps` on this shape)."""
+    """The client's answer for one decision as JSON (orjson: one C call, faster than `json.dumps` on this shape)."""
     return orjson.dumps(
         {
             "event_id": event_id,
@@ -77,30 +74,31 @@ class DecisionRecord:
     decision: Decision
     line: bytes | None = None  # the encoded line, when the request path already had to measure it
 
-    def as_dict(self) -> dict[str, Any]:
-        """The record's fields: nested values as JSON text, as the Glue table's string columns expect."""
-        actions = self.actions if isinstance(self.actions, str) else actions_json(self.actions)
-        return {
-            "event_id": self.event_id,
-            "event_time": self.event_time,
-            "experiment_id": self.experiment_id,
-            "model_id": self.model_id,
-            "context": orjson.dumps(self.context).decode(),
-            "actions": actions,
-            "action": self.decision.action,
-            "action_index": self.decision.action_index,
-            "action_prob": self.decision.action_prob,
-            "probabilities": orjson.dumps(self.decision.probabilities).decode(),
-        }
+    def as_dict(self) -> Record:
+        """The contract's decision record: nested values as JSON text, as the Glue table's string columns expect."""
+        decision = self.decision
+        return decision_record(
+            event_id=self.event_id,
+            event_time=self.event_time,
+            experiment_id=self.experiment_id,
+            model_id=self.model_id,
+            context=self.context,
+            actions=self.actions if isinstance(self.actions, str) else [a.to_json() for a in self.actions],
+            action=decision.action,
+            action_index=decision.action_index,
+            action_prob=decision.action_prob,
+            probabilities=decision.probabilities,
+            encode=_json_text,
+        )
 
     def to_json_line(self) -> bytes:
-        """One JSON line (Firehose concatenates records; the newline keeps them apart in S3).
+        """One JSON text without a delimiter: the stream's AppendDelimiterToRecord processor adds the newline in S3.
 
         orjson writes UTF-8 (no `\\u` escapes) and refuses what JSON cannot hold (lone surrogates, ints over 64 bits:
         validation lets neither through); floats are finite here (validated inputs, normalised probabilities)."""
         if self.line is not None:
             return self.line
-        return orjson.dumps(self.as_dict(), option=orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(self.as_dict())
 
 
 RECORD_EXPANSION = 8

@@ -23,8 +23,8 @@ from numpy.typing import NDArray
 from container.evaluation.confidence import confidence_sequence
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, EvaluationError, PropensityError
 from container.evaluation.likelihood import critical_value, mean_interval, ratio_interval
+from contract.bounds import ESTIMATORS
 
-ESTIMATORS = ("ips", "snips", "dr")
 Z_95 = 1.959963984540054
 _SUM_TOLERANCE = 1e-4
 # tau: no row's DR correction `w (r - r_hat)` may fall below `-tau * spread` (`floored_reward_model`).

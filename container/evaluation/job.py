@@ -23,21 +23,17 @@ from container.core.policy import Policy
 from container.core.split import is_holdout
 from container.evaluation.confidence import BET_CAP, HORIZONS
 from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
-from container.evaluation.estimators import ESTIMATORS, logging_policy_terms, paired_difference, policy_terms
+from container.evaluation.estimators import logging_policy_terms, paired_difference, policy_terms
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
 from container.evaluation.report import gate, metric_lines, policy_block
 from container.evaluation.reward_model import cross_fitted_rewards, design_matrix
 from container.training.data import LoggedRow, ReadStats, read_rows
+from contract.bounds import ESTIMATORS, EVALUATION_BOUNDS, EVALUATION_HOLDOUT_SHARE, PROMOTION_INTERVALS
 
 HOLDOUT_CHANNEL = "holdout"
 CANDIDATE_CHANNEL = "candidate"
 SERVING_CHANNEL = "serving"
 EVALUATION_FILE = "evaluation.json"
-
-
-PROMOTION_INTERVALS = ("normal", "anytime")
-"""How the gate bounds the paired difference: the normal approximation, or the betting confidence sequence that
-stays valid when the gate looks again every run."""
 
 
 @dataclass(frozen=True)
@@ -63,15 +59,22 @@ def _float(raw: Mapping[str, str], name: str, default: float, low: float, high: 
     return value
 
 
+def _bounded(raw: Mapping[str, str], name: str, default: float) -> float:
+    """A hyperparameter within its `contract.bounds.EVALUATION_BOUNDS` range (an open low end checked by the
+    caller, with its own reason)."""
+    bound = EVALUATION_BOUNDS[name]
+    return _float(raw, name, default, bound.low, bound.high)
+
+
 def parse_config(raw: Mapping[str, str]) -> EvaluateConfig:
     """Hyperparameters as SageMaker passes them (strings, possibly JSON-quoted)."""
     estimator = str(raw.get("promotion_estimator", "dr")).strip().strip('"').lower()
     if estimator not in ESTIMATORS:
         raise HyperparameterError(f"promotion_estimator={estimator!r} must be one of {', '.join(ESTIMATORS)}")
-    share = _float(raw, "holdout_share", 0.2, 0.0, 1.0)
-    if share <= 0.0:
+    share = _bounded(raw, "holdout_share", 0.2)
+    if share <= EVALUATION_HOLDOUT_SHARE.low:
         raise HyperparameterError("holdout_share must be above 0: with no holdout there is nothing to evaluate on")
-    seed = _float(raw, "seed", 7, -(2**63), 2**63)
+    seed = _bounded(raw, "seed", 7)
     if not seed.is_integer():
         raise HyperparameterError(f"hyperparameter seed={seed} must be an integer")
     interval_kind = str(raw.get("promotion_interval", "normal")).strip().strip('"').lower()
@@ -82,7 +85,7 @@ def parse_config(raw: Mapping[str, str]) -> EvaluateConfig:
     return EvaluateConfig(
         share,
         estimator,
-        _float(raw, "promotion_margin", 0.01, 0.0, 1.0),
+        _bounded(raw, "promotion_margin", 0.01),
         int(seed),
         _reward_range(raw),
         interval_kind,
@@ -133,8 +136,8 @@ def evaluate(
         serving_terms = policy_terms(distribution_matrix(serving, holdout, "serving"), holdout.logged, reward_hat)
         serving_info = {"kind": "model", "model_id": serving.model_id}
     paired = {name: paired_difference(candidate_terms, serving_terms, name) for name in ESTIMATORS}
-    # The anytime-valid interval holds under repeated looks but needs ~2.7x the rows for the normal one's power
-    # (docs/evaluation.md); until holdouts are pooled across runs the normal interval stays the default.
+    # The anytime-valid interval holds under repeated looks but needs more rows for the normal one's power
+    # (figures: docs/evaluation.md); until holdouts are pooled across runs the normal interval stays the default.
     differences = {
         name: result.interval if config.promotion_interval == "anytime" else result.normal
         for name, result in paired.items()

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from container.core.policy import NoActionsError, Policy
+from container.core.producer import MAX_RECORD_BYTES
 from container.core.records import (
     RECORD_EXPANSION,
     DecisionRecord,
@@ -21,7 +22,7 @@ from container.core.records import (
     record_size_bound,
     response_json,
 )
-from container.serving.decision_log import MAX_RECORD_BYTES, DecisionLogger
+from container.serving.decision_log import DecisionLogger
 from container.serving.invocations import MAX_ACTIONS, InvalidRequest, Invocation, RequestTooLarge, parse_invocation
 
 
@@ -84,8 +85,7 @@ class DecisionApp:
             )
         if invocation.body_bytes is None or invocation.body_bytes > self._unchecked_body_bytes:
             records = self._deliverable(records, invocation.batch)
-        for record in records:
-            self.logger.log(record)
+        self.logger.log_many(records)  # in the spool when this returns: the answer may go out
         return b'{"predictions":[' + b",".join(answers) + b"]}" if invocation.batch else answers[0]
 
     def _deliverable(self, records: list[DecisionRecord], batch: bool) -> list[DecisionRecord]:

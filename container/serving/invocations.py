@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -32,7 +32,7 @@ reads any value under 1e-37 (float32's smallest normal and its subnormals, float
 # A request's serving cost in microseconds of CPU, fitted on the reference machine (2 shared cores, the trained
 # policy, `-q sa`; docs/container.md "Request limits"): per decision, per candidate the request names (featurized per
 # request) or the policy's own (featurized once), per feature (shared or per candidate), and per shared x candidate
-# feature pair (VW's crossing). The budget keeps one request under ~50 ms of CPU.
+# feature pair (VW's crossing). The budget bounds one request's CPU (the figure: docs/container.md).
 COST_US_PER_DECISION = 25.0
 COST_US_PER_CANDIDATE = 5.0
 COST_US_PER_KNOWN_CANDIDATE = 1.0
@@ -125,7 +125,7 @@ def _features(value: Any, where: str, limit: int) -> dict[str, float | int | str
     return value
 
 
-def _observation(value: Any, where: str) -> dict[str, float]:
+def _observation(value: Any, where: str) -> dict[str, float | int | str | bool]:
     if not isinstance(value, list) or not value:
         raise InvalidRequest(where, "must be a non-empty list of numbers")
     if len(value) > MAX_CONTEXT_FEATURES:
@@ -135,7 +135,7 @@ def _observation(value: Any, where: str) -> dict[str, float]:
         kind = type(v)
         if not ((kind is int or kind is float) and low <= v <= high):  # JSON gives exactly int or float
             raise InvalidRequest(f"{where}[{i}]", f"must be {_RANGE}")
-    return context_from_observation(value)
+    return cast("dict[str, float | int | str | bool]", context_from_observation(value))  # floats are features
 
 
 def _action_id(value: Any, where: str) -> str:

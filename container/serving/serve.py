@@ -3,19 +3,27 @@
 
 Pre-forked worker processes (one per CPU) share the listening socket, each with one event loop: VW predictions
 hold the GIL and a workspace is not thread-safe, so threads would only add locking; processes use the cores.
-SIGTERM stops accepting, finishes requests in progress, then flushes every buffered decision record before exit.
+A worker that dies (a crash, SIGKILL, the OOM killer) is replaced at once while the others keep serving; its
+answered decisions are in its spool (`container.serving.spool`), which the replacement delivers first. A worker
+that cannot load the policy takes the container down instead (SageMaker's health check then fails with its
+message), and so do crashes in a tight loop. SIGTERM stops accepting, finishes requests in progress, then flushes
+every buffered decision record before exit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import os
 import signal
 import socket
 import sys
+import time
 import traceback
+from collections import deque
 from collections.abc import Mapping
+from pathlib import Path
 
 from container.core.layout import Layout
 from container.core.policy import Policy
@@ -26,6 +34,10 @@ from container.serving.server import Server, run
 DEFAULT_PORT = 8080
 SHUTDOWN_FLUSH_SECONDS = 60.0
 GIL_SWITCH_SECONDS = 0.0005
+LOAD_FAILED = 3
+"""A worker's exit code when the policy cannot load: replacing it would fail the same way."""
+CRASH_LOOP = (5, 30.0)
+"""More than 5 worker deaths within 30 s: something is wrong beyond one worker; the container exits."""
 
 
 def _log(message: str) -> None:
@@ -43,9 +55,17 @@ def build_app(
     """Load the policy from `model/` and wire it to the decision logger configured by the environment."""
     seed = int(environ["SERVE_SEED"]) + seed_offset if environ.get("SERVE_SEED") else None
     policy = Policy.load(layout.model_dir, actions=known_actions(environ), seed=seed)
-    logger = logger or logger_from_env(environ, layout.output_dir / "decisions.jsonl")
+    logger = logger or logger_from_env(
+        environ, layout.output_dir / "decisions.jsonl", spool_dir(layout), slot=seed_offset
+    )
     experiment_id = environ.get("EXPERIMENT_ID", "default")
     return DecisionApp(policy, logger, experiment_id, environ.get("MODEL_ID") or None)
+
+
+def spool_dir(layout: Layout) -> Path:
+    """Where workers spool decision records when `DECISIONS_SPOOL_DIR` is not set: on the container's disk, which
+    outlives a worker (and, with SageMaker, a restarted container on the same instance)."""
+    return layout.output_dir / "decision-spool"
 
 
 def bound_socket(host: str, port: int) -> socket.socket:
@@ -75,7 +95,7 @@ def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], 
         app = build_app(layout, environ, seed_offset=index)
     except Exception as error:  # a model that cannot load must say why before the endpoint fails its health check
         print(f"[serve] FAILED to load the policy from {layout.model_dir}: {error}", file=sys.stderr, flush=True)
-        return 1
+        return LOAD_FAILED
     _log(
         f"worker {index}: policy {app.model_id} ({'uniform' if app.policy.is_uniform else 'vw'}, "
         f"{len(app.policy.actions)} known actions) on {sock.getsockname()[1]}"
@@ -84,8 +104,8 @@ def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], 
     # to the event loop sooner (p99 latency), at the price of a few more thread switches.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     # Everything loaded so far (VW, numpy, boto3's service models: ~70,000 tracked objects) lives as long as the
-    # worker. Frozen, the cyclic collector stops rescanning it in every full collection, which otherwise took
-    # 45-60 ms (every ~30,000 requests) and stalled the requests behind it; frozen, under 1 ms.
+    # worker. Frozen, the cyclic collector stops rescanning it in every full collection, which otherwise stalled
+    # the requests behind it for tens of milliseconds (measured: docs/container.md).
     gc.collect()
     gc.freeze()
     try:
@@ -94,28 +114,49 @@ def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], 
         counters = app.logger.close(SHUTDOWN_FLUSH_SECONDS)
         _log(
             f"worker {index} stopped: served={counters.served} delivered={counters.delivered} "
-            f"retried={counters.retried} spilled={counters.spilled}"
+            f"retried={counters.retried} spilled={counters.spilled} recovered={counters.recovered}"
         )
     return 0
 
 
-def supervise(layout: Layout, sock: socket.socket, environ: Mapping[str, str], workers: int) -> int:
-    """Pre-fork `workers` processes on one listening socket; forward SIGTERM/SIGINT and wait for all to flush."""
-    children: list[int] = []
+PR_SET_PDEATHSIG = 1
 
-    def forward(signum: int, frame: object) -> None:
+
+def _exit_with(supervisor: int) -> None:
+    """Have the kernel send this worker SIGTERM when the supervisor dies, even by SIGKILL (Linux `prctl`), so no
+    orphaned worker keeps serving on the port a restarted container must bind; the worker then drains and flushes."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before the prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _describe(exit_code: int) -> str:
+    return f"signal {signal.Signals(-exit_code).name}" if exit_code < 0 else f"exit code {exit_code}"
+
+
+def supervise(layout: Layout, sock: socket.socket, environ: Mapping[str, str], workers: int) -> int:
+    """Pre-fork `workers` processes on one listening socket and keep them running: a dead worker is replaced at
+    once (same slot: its spool is delivered by the replacement). SIGTERM/SIGINT are forwarded, then every worker
+    is waited for while it flushes. Returns 1 if a worker failed (could not load the policy, or crashed in a loop)."""
+    children: dict[int, int] = {}  # pid -> worker index
+    stopping = False
+
+    def stop_all(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGTERM)
 
-    # Installed before forking, so a SIGTERM that arrives while workers start is forwarded, not fatal.
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for index in range(workers):
+    supervisor = os.getpid()
+
+    def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:  # the child: no threads exist yet, the policy and the logger are created after the fork
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            _exit_with(supervisor)
             code = 1
             try:
                 code = run_worker(layout, sock, environ, index)
@@ -125,15 +166,47 @@ def supervise(layout: Layout, sock: socket.socket, environ: Mapping[str, str], w
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
-        children.append(pid)
+        children[pid] = index
+        if stopping:  # a SIGTERM arrived while forking: this child missed the forward
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    # Installed before forking, so a SIGTERM that arrives while workers start is forwarded, not fatal.
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    for index in range(workers):
+        spawn(index)
     status = 0
-    remaining = set(children)
-    while remaining:
-        pid, code = os.waitpid(-1, 0)
-        remaining.discard(pid)
-        if os.waitstatus_to_exitcode(code) != 0:
+    deaths: deque[float] = deque()
+    limit, window = CRASH_LOOP
+    while children:
+        try:
+            pid, wait_status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        if pid not in children:
+            continue
+        index = children.pop(pid)
+        exit_code = os.waitstatus_to_exitcode(wait_status)
+        if stopping:
+            status = status or int(exit_code != 0)
+            continue
+        if exit_code == LOAD_FAILED:
+            _log(f"worker {index} could not load the policy: stopping the container")
             status = 1
-            forward(signal.SIGTERM, None)  # one worker failing takes the container down; SageMaker replaces it
+            stop_all(signal.SIGTERM, None)
+            continue
+        now = time.monotonic()
+        deaths.append(now)
+        while deaths and now - deaths[0] > window:
+            deaths.popleft()
+        if len(deaths) > limit:
+            _log(f"worker {index} died ({_describe(exit_code)}): {len(deaths)} deaths in {window:g} s, stopping")
+            status = 1
+            stop_all(signal.SIGTERM, None)
+            continue
+        _log(f"worker {index} (pid {pid}) died ({_describe(exit_code)}): starting a replacement")
+        spawn(index)
     return status
 
 
@@ -156,7 +229,4 @@ def main(argv: list[str] | None = None) -> int:
     layout = Layout.from_env()
     port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT))
     sock = bound_socket("0.0.0.0", port)
-    workers = worker_count(os.environ)
-    if workers == 1:
-        return run_worker(layout, sock, os.environ, 0)
-    return supervise(layout, sock, os.environ, workers)
+    return supervise(layout, sock, os.environ, worker_count(os.environ))

@@ -4,12 +4,13 @@ uvicorn replaced a hand-written asyncio + httptools server when a same-run bench
 faster (`bench/serve_compare.py`, `docs/benchmarks.md`). What this endpoint adds to uvicorn's defaults, as the
 hand-written server did: URL, headers and body bounded (400, connection closed), a malformed request answered with
 the JSON error body, a handler bug answered 500 with the connection kept, a keep-alive idle timeout longer than
-SageMaker's 60 s, and on SIGTERM a drain bounded by `DRAIN_SECONDS` that returns to the caller (which then
-flushes the decision log) instead of re-raising the signal.
+SageMaker's 60 s that also ends a half-sent request, and on SIGTERM a drain bounded by `DRAIN_SECONDS` that returns
+to the caller (which then flushes the decision log) instead of re-raising the signal.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import socket
@@ -40,13 +41,54 @@ _CLOSE = (b"connection", b"close")
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with bounded URL and headers, and a JSON body on its 400 for malformed input."""
+    """uvicorn's httptools protocol with bounded URL and headers, a JSON body on its 400 for malformed input, and
+    a half-sent request timed out like an idle connection.
+
+    uvicorn arms its keep-alive timer only after a response and cancels it on the next byte, so a connection that
+    never completes its first request, or stops halfway through the headers or the body of a later one, would hold
+    its slot forever. Here a request timer (the keep-alive timeout) runs from the connection's start, or from the
+    first byte of a request that one read did not complete, until the request is complete; when it fires, the
+    connection is closed. A request that arrives whole in one read never arms it (no cost on the fast path)."""
 
     _header_bytes = 0
+    _in_message = False
+    _request_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_request_timer()  # until its first request is complete, a new connection is an idle one
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_message and self._request_timer is None and not self.transport.is_closing():
+            self._arm_request_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_request_timer()
+        super().connection_lost(exc)
+
+    def _arm_request_timer(self) -> None:
+        self._request_timer = self.loop.call_later(self.timeout_keep_alive, self._request_timed_out)
+
+    def _cancel_request_timer(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
+            self._request_timer = None
+
+    def _request_timed_out(self) -> None:
+        self._request_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
+        self._in_message = True
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        self._cancel_request_timer()
+        super().on_message_complete()
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -135,9 +177,10 @@ class _Uvicorn(uvicorn.Server):
 class Server:
     """Serves `handler` on an already bound socket until SIGTERM/SIGINT or `request_stop()`, then drains."""
 
-    def __init__(self, handler: Handler, sock: socket.socket) -> None:
+    def __init__(self, handler: Handler, sock: socket.socket, idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> None:
         self.handler = handler
         self.sock = sock
+        self.idle_timeout = idle_timeout
         self._uvicorn: _Uvicorn | None = None
 
     @property
@@ -159,7 +202,7 @@ class Server:
             log_level="warning",
             server_header=False,
             date_header=False,
-            timeout_keep_alive=IDLE_TIMEOUT_SECONDS,
+            timeout_keep_alive=self.idle_timeout,  # type: ignore[arg-type]  # a float works: loop.call_later
             timeout_graceful_shutdown=DRAIN_SECONDS,  # type: ignore[arg-type]  # a float works: asyncio.wait_for
         )
         self._uvicorn = _Uvicorn(config, install_signal_handlers)

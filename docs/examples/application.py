@@ -35,11 +35,12 @@ decision_2 = json.loads(answer["Body"].read())
 batch = predictor.predict({"instances": [request] * 3})["predictions"]
 
 
-# 4. Rewards: one JSON line per decision through Firehose, keyed by the decision's event_id.
+# 4. Rewards: one JSON object per decision through Firehose, keyed by the decision's event_id. No newline: the
+#    stream's AppendDelimiterToRecord processor delimits records in S3.
 def reward_record(event_id: str, reward: float) -> dict:
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    line = {"event_id": event_id, "reward": reward, "reward_time": now}
-    return {"Data": (json.dumps(line) + "\n").encode("utf-8")}
+    record = {"event_id": event_id, "reward": reward, "reward_time": now}
+    return {"Data": json.dumps(record).encode("utf-8")}
 
 
 firehose = boto3.client("firehose")

@@ -19,6 +19,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from contract.retryable import THROTTLING_CODES, TRANSIENT_CODES
 from pipeline_common.errors import AwsCallFailed, AwsRetryable
 
 SDK_MAX_ATTEMPTS = 3
@@ -26,39 +27,7 @@ SDK_MAX_ATTEMPTS = 3
 counts retries only), so a call gives up well within the handler's timeout."""
 SDK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": SDK_MAX_ATTEMPTS})
 
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "TransactionInProgressException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "RequestThrottled",
-        "SlowDown",
-        "PriorRequestNotComplete",
-        "EC2ThrottledException",
-    }
-)
-"""The throttling error codes of the AWS SDKs' standard retry mode (AWS SDKs and Tools Reference Guide, Retry
-behavior); botocore's `standard` mode retries the same list."""
-TRANSIENT_CODES = frozenset(
-    {
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalFailure",
-        "InternalError",
-        "InternalServerError",
-        "InternalServerException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-    }
-)
-"""Codes of a failure on AWS's side rather than in the request (also retried when the HTTP status is 5xx)."""
+# THROTTLING_CODES and TRANSIENT_CODES: the contract's (`contract.retryable`), shared with the producers.
 EVENTUALLY_CONSISTENT = {
     ("sagemaker", "CreateEndpoint", "ValidationException"): "could not find endpoint configuration",
 }
@@ -106,10 +75,39 @@ def service_of(error: ClientError) -> str:
     return _service_of_operation().get(error.operation_name or "", "aws")
 
 
-@cache
+CLIENTS: dict[str, Any] = {}
+"""The boto3 client of each service, created on first use and kept for the execution environment's life. The one
+place to stub AWS in a test: put a client of your own under the service's name (`monkeypatch.setitem`), and every
+module that calls `client(service)` gets it."""
+
+
 def client(service: str) -> Any:
     """A boto3 client for `service` in the function's region (standard retry mode)."""
-    return boto3.client(service, config=SDK_CONFIG)
+    if service not in CLIENTS:
+        CLIENTS[service] = boto3.client(service, config=SDK_CONFIG)
+    return CLIENTS[service]
+
+
+NOT_FOUND_CODES = ("ValidationException", "ResourceNotFound")
+"""How SageMaker's Describe* calls answer a name that does not exist."""
+
+
+def not_found(error: ClientError) -> bool:
+    """True when `error` says the resource asked for does not exist (rather than that the call failed)."""
+    return bool(error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES)
+
+
+Found = TypeVar("Found")
+
+
+def unless_missing(describe: Callable[[], Found]) -> Found | None:
+    """`describe()`'s answer, or None when it says the resource does not exist; any other error is raised."""
+    try:
+        return describe()
+    except ClientError as error:
+        if not_found(error):
+            return None
+        raise
 
 
 @cache

@@ -7,26 +7,35 @@ backstop above them all.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from pipeline_common.config import RunSettings
 from pipeline_common.errors import StepTimedOut
-from pipeline_common.payloads import field
-from pipeline_common.timefmt import iso, now, parse_iso
+from pipeline_common.payloads import PayloadObject, key
+from pipeline_common.timefmt import iso, now
 
 STEPS = ("join", "training", "evaluation", "deployment")
 
 
-def stamp(step: str, config: RunSettings) -> dict[str, Any]:
-    """The fields a start's output carries so the step's status checks know when to stop waiting."""
+@dataclass(frozen=True)
+class Deadline(PayloadObject):
+    """When a step's status checks stop waiting, and the limit it came from (flat in the step's result:
+    `deadline`, `timeout_seconds`)."""
+
+    at: datetime = field(metadata=key("deadline"))
+    timeout_seconds: int
+
+
+def stamp(step: str, config: RunSettings) -> Deadline:
+    """The deadline a start's output carries so the step's status checks know when to stop waiting."""
     limit = config.step_timeout_seconds(step)
-    return {"deadline": iso(now() + timedelta(seconds=limit)), "timeout_seconds": limit}
+    return Deadline(now() + timedelta(seconds=limit), limit)
 
 
-def enforce(step: str, progress: dict[str, Any], state: str) -> None:
-    """Raise `StepTimedOut` when `step`, still `state`, is past the deadline its start stamped."""
-    deadline = field(progress, "deadline", str)
-    if now() >= parse_iso(deadline):
-        limit = progress.get("timeout_seconds")
-        raise StepTimedOut(f"{step} still {state} after its limit of {limit} s (deadline {deadline})")
+def enforce(step: str, deadline: Deadline, state: str) -> None:
+    """Raise `StepTimedOut` when `step`, still `state`, is past its deadline."""
+    if now() >= deadline.at:
+        raise StepTimedOut(
+            f"{step} still {state} after its limit of {deadline.timeout_seconds} s (deadline {iso(deadline.at)})"
+        )

@@ -9,6 +9,7 @@ import tarfile
 from typing import Any
 
 from pipeline_common.errors import EvaluationJobFailed
+from pipeline_common.steps import Interval, ServingEstimate, Verdict
 
 EVALUATION_FILE = "evaluation.json"
 
@@ -21,24 +22,29 @@ def read_evaluation(archive: bytes) -> dict[str, Any]:
                 if member.isfile() and member.name.rsplit("/", 1)[-1] == EVALUATION_FILE:
                     handle = tar.extractfile(member)
                     if handle is not None:
-                        return json.loads(handle.read())
+                        evaluation: dict[str, Any] = json.loads(handle.read())
+                        return evaluation
     except (tarfile.TarError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise EvaluationJobFailed(f"cannot read {EVALUATION_FILE} from the evaluation output: {error}") from error
     raise EvaluationJobFailed(f"the evaluation output has no {EVALUATION_FILE}")
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
 
 
-def _interval(block: Any) -> dict[str, float | None]:
-    block = block if isinstance(block, dict) else {}
-    return {key: _number(block.get(key)) for key in ("value", "ci_low", "ci_high")}
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
-def summarize(evaluation: dict[str, Any]) -> dict[str, Any]:
+def _interval(block: object) -> Interval:
+    numbers = _object(block)
+    return Interval(_number(numbers.get("value")), _number(numbers.get("ci_low")), _number(numbers.get("ci_high")))
+
+
+def summarize(evaluation: dict[str, Any]) -> Verdict:
     """The verdict and the numbers behind it, small enough for the execution's history.
 
     `promote` must be a boolean written by the evaluator; anything else is an error, never a silent promotion.
@@ -47,22 +53,24 @@ def summarize(evaluation: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(promote, bool):
         raise EvaluationJobFailed(f"evaluation.json has no boolean 'promote' (got {promote!r})")
     estimator = str(evaluation.get("estimator", "dr"))
-    policies = evaluation.get("policies") or {}
-    candidate = policies.get("candidate") or {}
-    serving = policies.get("serving") or {}
-    return {
-        "promote": promote,
-        "reason": str(evaluation.get("reason", "")),
-        "estimator": estimator,
-        "margin": _number(evaluation.get("margin")),
-        "rows": evaluation.get("rows"),
-        "candidate": _interval(candidate.get(estimator)),
-        "serving": {
-            **_interval(serving.get(estimator)),
-            "kind": serving.get("kind"),
-            "model_id": serving.get("model_id"),
-        },
-        "difference": _interval((evaluation.get("difference") or {}).get(estimator)),
-        "candidate_ess": _number(candidate.get("ess")),
-        "logged_mean_reward": _number(evaluation.get("logged_mean_reward")),
-    }
+    policies = _object(evaluation.get("policies"))
+    candidate = _object(policies.get("candidate"))
+    serving = _object(policies.get("serving"))
+    rows = evaluation.get("rows")
+    kind, model_id = serving.get("kind"), serving.get("model_id")
+    return Verdict(
+        promote=promote,
+        reason=str(evaluation.get("reason", "")),
+        estimator=estimator,
+        margin=_number(evaluation.get("margin")),
+        rows=rows if isinstance(rows, int) and not isinstance(rows, bool) else None,
+        candidate=_interval(candidate.get(estimator)),
+        serving=ServingEstimate(
+            _interval(serving.get(estimator)),
+            kind=str(kind) if kind is not None else None,
+            model_id=str(model_id) if model_id is not None else None,
+        ),
+        difference=_interval(_object(evaluation.get("difference")).get(estimator)),
+        candidate_ess=_number(candidate.get("ess")),
+        logged_mean_reward=_number(evaluation.get("logged_mean_reward")),
+    )

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from pipeline_common.aws import client
-
-IN_PROGRESS = "InProgress"
-COMPLETED = "Completed"
-FAILED = "Failed"
+from pipeline_common.aws import client, unless_missing
+from pipeline_common.config import RunSettings, env
+from pipeline_common.sagemaker_requests import JobSite
+from pipeline_common.steps import JobStatus
 
 
-def job_state(description: dict[str, Any]) -> str:
+def job_site(config: RunSettings, *, role_variable: str) -> JobSite:
+    """Where one of the experiment's jobs runs (the function's environment and settings), as the role that job gets:
+    training and evaluation each have their own (`role_variable` names its environment variable)."""
+    return JobSite(
+        image_uri=env("TRAINING_IMAGE_URI"),
+        role_arn=env(role_variable),
+        bucket=env("BUCKET_NAME"),
+        instance_type=config.training_instance_type,
+        experiment_id=config.experiment_id,
+    )
+
+
+def job_state(description: dict[str, Any]) -> JobStatus:
     """InProgress / Completed / Failed: Stopping counts as in progress, Stopped as failed."""
     status = description.get("TrainingJobStatus", "")
     if status == "Completed":
-        return COMPLETED
+        return JobStatus.COMPLETED
     if status in ("Failed", "Stopped"):
-        return FAILED
-    return IN_PROGRESS
+        return JobStatus.FAILED
+    return JobStatus.IN_PROGRESS
 
 
 def failure_reason(description: dict[str, Any]) -> str:
@@ -31,13 +40,7 @@ def failure_reason(description: dict[str, Any]) -> str:
 
 def exists(job_name: str) -> bool:
     """Whether a training job of that name exists (so a retried `start` does not create it twice)."""
-    try:
-        client("sagemaker").describe_training_job(TrainingJobName=job_name)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
-            return False
-        raise
-    return True
+    return unless_missing(lambda: client("sagemaker").describe_training_job(TrainingJobName=job_name)) is not None
 
 
 def artifact_uri(description: dict[str, Any], bucket: str, prefix: str) -> str:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline_common.window import Window
 
-def _count(value: Any) -> int | None:
+
+def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def data_range(parent: dict[str, Any] | None, window: dict[str, Any] | None, rows: Any) -> dict[str, Any]:
+def data_range(parent: dict[str, Any] | None, window: Window | None, rows: int | None) -> dict[str, Any]:
     """The registry's data range of a candidate warm-started from `parent` (its registry row) on one window.
 
     `data_start`/`data_end` bound the decision times of every row of the lineage (`data_end` is this window's end,
@@ -25,11 +27,11 @@ def data_range(parent: dict[str, Any] | None, window: dict[str, Any] | None, row
     starts a new lineage at this window; a parent registered before the range was recorded leaves the start and the
     total unknown (absent) rather than wrong.
     """
-    window = window if isinstance(window, dict) else {}
-    start, end, window_rows = window.get("start"), window.get("end"), _count(rows)
-    own = {"window_start": start, "window_end": end, "window_rows": window_rows, "data_end": end}
+    bounds = window.to_dict() if window else {}
+    start, end = bounds.get("start"), bounds.get("end")
+    own = {"window_start": start, "window_end": end, "window_rows": rows, "data_end": end}
     if not parent or not parent.get("artifact_uri"):
-        return {**own, "data_start": start, "rows_learned": window_rows}
+        return {**own, "data_start": start, "rows_learned": rows}
     inherited = _count(parent.get("rows_learned"))
-    total = inherited + window_rows if inherited is not None and window_rows is not None else None
+    total = inherited + rows if inherited is not None and rows is not None else None
     return {**own, "data_start": parent.get("data_start"), "rows_learned": total}

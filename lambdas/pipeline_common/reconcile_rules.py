@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline_common.lock_rules import ENDED
+from pipeline_common.steps import ModelState
 
 RECONCILED_STATUSES = ENDED - {"SUCCEEDED"}
 """Step Functions execution statuses that end a run without `Finalize` (SUCCEEDED always passes through it)."""
@@ -19,7 +20,7 @@ SETTLED = "InService"
 IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"})
 """Endpoint statuses in which a rollout has not finished: which model will serve is not known yet."""
 
-UNFINISHED_STATES = frozenset({"training"})
+UNFINISHED_STATES = frozenset({ModelState.TRAINING})
 """Registry states of a candidate whose run ended before it had an artifact: it can never be deployed."""
 
 
@@ -29,7 +30,7 @@ class Registry:
 
     recorded_serving_id: str | None
     candidate_id: str | None
-    candidate_state: str | None
+    candidate_state: ModelState | None
     rollout_started: bool
     """The run's endpoint config exists: its deployment reached CreateEndpointConfig."""
 
@@ -39,7 +40,7 @@ class Fix:
     """The registry writes that make it agree with the endpoint (empty when it already does)."""
 
     serving_model_id: str | None
-    model_states: dict[str, str] = field(default_factory=dict)
+    model_states: dict[str, ModelState] = field(default_factory=dict)
 
 
 def endpoint_settled(endpoint_status: str | None) -> bool:
@@ -55,19 +56,19 @@ def reconcile(registry: Registry, endpoint_status: str | None, actual_serving_id
     """
     if not endpoint_settled(endpoint_status):
         raise ValueError(f"endpoint is {endpoint_status}: reconcile only once the rollout has settled")
-    states: dict[str, str] = {}
+    states: dict[str, ModelState] = {}
     serving = registry.recorded_serving_id
     if endpoint_status == SETTLED and actual_serving_id and actual_serving_id != serving:
-        states[actual_serving_id] = "serving"
+        states[actual_serving_id] = ModelState.SERVING
         if serving:
-            states[serving] = "retired"  # as finalize retires the model a promotion replaces
+            states[serving] = ModelState.RETIRED  # as finalize retires the model a promotion replaces
         serving = actual_serving_id
     candidate = registry.candidate_id
     if candidate and candidate != serving and candidate not in states:
-        if registry.candidate_state == "serving":
-            states[candidate] = "rolled_back"  # recorded as serving, but the endpoint runs another model
-        elif registry.rollout_started and registry.candidate_state in ("candidate", "training"):
-            states[candidate] = "rolled_back"  # its rollout began and the endpoint did not keep it
+        if registry.candidate_state is ModelState.SERVING:
+            states[candidate] = ModelState.ROLLED_BACK  # recorded as serving, but the endpoint runs another model
+        elif registry.rollout_started and registry.candidate_state in (ModelState.CANDIDATE, ModelState.TRAINING):
+            states[candidate] = ModelState.ROLLED_BACK  # its rollout began and the endpoint did not keep it
         elif registry.candidate_state in UNFINISHED_STATES:
-            states[candidate] = "failed"  # as RecordFailure marks a candidate whose run failed in training
+            states[candidate] = ModelState.FAILED  # as RecordFailure marks a candidate whose run failed in training
     return Fix(serving_model_id=serving, model_states=states)

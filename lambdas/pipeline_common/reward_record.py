@@ -23,13 +23,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
 from typing import Any
 
-from pipeline_common.join_sql import FINITE_LIMIT, ISO_MS_Z
+from contract.timefmt import is_iso_ms_z
+from pipeline_common.join_sql import FINITE_LIMIT
 
-REWARD_TIME_FORMAT = re.compile(ISO_MS_Z)
-"""The contract's timestamp format, the join's own pattern: ISO-8601 UTC with milliseconds and `Z`, matched whole."""
 _NUMBER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 """A number written as JSON writes one: the strings every engine's cast to double reads the same way."""
 
@@ -53,17 +51,6 @@ def reward_value(value: Any) -> float | None:
     return number
 
 
-def is_reward_time(value: Any) -> bool:
-    """A timestamp string in the contract's format that names a real instant (not 2026-02-30 or hour 25)."""
-    if not isinstance(value, str) or not REWARD_TIME_FORMAT.fullmatch(value):
-        return False
-    try:
-        datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
-    except ValueError:
-        return False
-    return True
-
-
 def record_problem(record: Any) -> str | None:
     """Why a parsed line is not a reward record, or None when it is one."""
     if not isinstance(record, dict):
@@ -72,7 +59,7 @@ def record_problem(record: Any) -> str | None:
         return "event_id is missing or not a string"
     if reward_value(record.get("reward")) is None:
         return "reward is missing or not a finite number"
-    if not is_reward_time(record.get("reward_time")):
+    if not is_iso_ms_z(record.get("reward_time")):
         return "reward_time is missing or not an ISO-8601 UTC time with milliseconds and Z"
     return None
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from contract.bounds import ESTIMATORS, MAX_CANARY_PERCENT
+from contract.settings import TRAINING_JOB_MAX_RUNTIME_SECONDS, rollout_timeout_seconds
 from pipeline_common.errors import ConfigError
 
 TRAINING_CHANNEL = "training"
 PRETRAINED_CHANNEL = "pretrained_model"
-MAX_TRAINING_SECONDS = 4 * 3600
-MAX_CANARY_PERCENT = 50
-ESTIMATORS = ("ips", "snips", "dr")
+MAX_TRAINING_SECONDS = TRAINING_JOB_MAX_RUNTIME_SECONDS
 _NUMBER = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
 
 
@@ -27,33 +28,55 @@ def _s3_channel(name: str, uri: str, content_type: str | None = None) -> dict[st
     return channel
 
 
-def training_job_request(
+@dataclass(frozen=True)
+class JobSite:
+    """Where and as whom the experiment's jobs run: the image, the SageMaker role, the bucket, the instance type."""
+
+    image_uri: str
+    role_arn: str
+    bucket: str
+    instance_type: str
+    experiment_id: str
+
+
+def _job_request(
+    site: JobSite,
     *,
     job_name: str,
-    image_uri: str,
-    role_arn: str,
-    bucket: str,
-    training_uri: str,
-    pretrained_uri: str | None,
+    algorithm: dict[str, Any],
+    channels: list[dict[str, Any]],
+    output_prefix: str,
     hyperparameters: dict[str, str],
-    instance_type: str,
-    experiment_id: str,
+) -> dict[str, Any]:
+    """CreateTrainingJob on one instance with the pipeline's volume, runtime limit and experiment tag."""
+    return {
+        "TrainingJobName": job_name,
+        "AlgorithmSpecification": {"TrainingImage": site.image_uri, "TrainingInputMode": "File", **algorithm},
+        "RoleArn": site.role_arn,
+        "InputDataConfig": channels,
+        "OutputDataConfig": {"S3OutputPath": f"s3://{site.bucket}/{output_prefix}/"},
+        "ResourceConfig": {"InstanceType": site.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": MAX_TRAINING_SECONDS},
+        "HyperParameters": dict(hyperparameters),
+        "Tags": [{"Key": "experiment_id", "Value": site.experiment_id}],
+    }
+
+
+def training_job_request(
+    site: JobSite, *, job_name: str, training_uri: str, pretrained_uri: str | None, hyperparameters: dict[str, str]
 ) -> dict[str, Any]:
     """CreateTrainingJob for a candidate: job name = model_id, output `s3://B/models/` (docs/contracts.md)."""
     channels = [_s3_channel(TRAINING_CHANNEL, training_uri, "application/jsonlines")]
     if pretrained_uri:
         channels.append(_s3_channel(PRETRAINED_CHANNEL, pretrained_uri, "application/x-tar"))
-    return {
-        "TrainingJobName": job_name,
-        "AlgorithmSpecification": {"TrainingImage": image_uri, "TrainingInputMode": "File"},
-        "RoleArn": role_arn,
-        "InputDataConfig": channels,
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models/"},
-        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
-        "StoppingCondition": {"MaxRuntimeInSeconds": MAX_TRAINING_SECONDS},
-        "HyperParameters": dict(hyperparameters),
-        "Tags": [{"Key": "experiment_id", "Value": experiment_id}],
-    }
+    return _job_request(
+        site,
+        job_name=job_name,
+        algorithm={},
+        channels=channels,
+        output_prefix="models",
+        hyperparameters=hyperparameters,
+    )
 
 
 def metric_definitions() -> list[dict[str, str]]:
@@ -64,17 +87,13 @@ def metric_definitions() -> list[dict[str, str]]:
 
 
 def evaluation_job_request(
+    site: JobSite,
     *,
     job_name: str,
-    image_uri: str,
-    role_arn: str,
-    bucket: str,
     holdout_uri: str,
     candidate_uri: str,
     serving_uri: str | None,
     hyperparameters: dict[str, str],
-    instance_type: str,
-    experiment_id: str,
 ) -> dict[str, Any]:
     """The evaluation runs as a training job with `ContainerEntrypoint ["evaluate"]`, output `s3://B/evaluations/`."""
     channels = [
@@ -83,22 +102,15 @@ def evaluation_job_request(
     ]
     if serving_uri:
         channels.append(_s3_channel("serving", serving_uri, "application/x-tar"))
-    return {
-        "TrainingJobName": job_name,
-        "AlgorithmSpecification": {
-            "TrainingImage": image_uri,
-            "TrainingInputMode": "File",
-            "ContainerEntrypoint": ["evaluate"],
-            "MetricDefinitions": metric_definitions(),
-        },
-        "RoleArn": role_arn,
-        "InputDataConfig": channels,
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/evaluations/"},
-        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
-        "StoppingCondition": {"MaxRuntimeInSeconds": MAX_TRAINING_SECONDS},
-        "HyperParameters": dict(hyperparameters),
-        "Tags": [{"Key": "experiment_id", "Value": experiment_id}],
-    }
+    algorithm = {"ContainerEntrypoint": ["evaluate"], "MetricDefinitions": metric_definitions()}
+    return _job_request(
+        site,
+        job_name=job_name,
+        algorithm=algorithm,
+        channels=channels,
+        output_prefix="evaluations",
+        hyperparameters=hyperparameters,
+    )
 
 
 def model_request(
@@ -178,7 +190,7 @@ def deployment_config(
     routing = traffic_routing(
         instance_count=instance_count, canary_percent=canary_percent, canary_wait_seconds=canary_wait_seconds
     )
-    timeout = min(28800, max(600, canary_wait_seconds + termination_wait_seconds + 3600))
+    timeout = rollout_timeout_seconds(canary_wait_seconds, termination_wait_seconds)
     config: dict[str, Any] = {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": routing,

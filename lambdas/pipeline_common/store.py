@@ -25,7 +25,7 @@ def lock_key(experiment_id: str) -> str:
 
 
 def _conditional_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 def plain(value: Any) -> Any:
@@ -50,6 +50,25 @@ def dynamo(value: Any) -> Any:
     if isinstance(value, list):
         return [dynamo(item) for item in value]
     return value
+
+
+def set_attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """UpdateItem's `SET` of `values` (None already dropped): the expression and its names and values."""
+    return {
+        "UpdateExpression": "SET " + ", ".join(f"#{key} = :{key}" for key in values),
+        "ExpressionAttributeNames": {f"#{key}": key for key in values},
+        "ExpressionAttributeValues": {f":{key}": dynamo(value) for key, value in values.items()},
+    }
+
+
+def _row(response: dict[str, Any]) -> dict[str, Any] | None:
+    """GetItem's item as plain Python, None when there is none."""
+    item = response.get("Item")
+    return plain(item) if item else None
+
+
+def _known(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in attributes.items() if value is not None}
 
 
 # --- state table: counter and lock ---------------------------------------------------------------------------
@@ -159,29 +178,22 @@ def release_lock(experiment_id: str, run_id: str) -> bool:
 
 def read_experiment(experiment_id: str) -> dict[str, Any]:
     item = table(env("EXPERIMENTS_TABLE")).get_item(Key={"experiment_id": experiment_id}, ConsistentRead=True)
-    return plain(item.get("Item", {}))
+    experiment: dict[str, Any] = plain(item.get("Item", {}))
+    return experiment
 
 
 def update_experiment(experiment_id: str, **attributes: Any) -> None:
     """Set attributes of the experiment row (created on first write)."""
-    values = {key: value for key, value in attributes.items() if value is not None}
-    if not values:
-        return
-    names = {f"#{key}": key for key in values}
-    table(env("EXPERIMENTS_TABLE")).update_item(
-        Key={"experiment_id": experiment_id},
-        UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in values),
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues={f":{key}": dynamo(value) for key, value in values.items()},
-    )
+    values = _known(attributes)
+    if values:
+        table(env("EXPERIMENTS_TABLE")).update_item(Key={"experiment_id": experiment_id}, **set_attributes(values))
 
 
 # --- models registry -----------------------------------------------------------------------------------------
 
 
 def read_model(model_id: str) -> dict[str, Any] | None:
-    item = table(env("MODELS_TABLE")).get_item(Key={"model_id": model_id}, ConsistentRead=True).get("Item")
-    return plain(item) if item else None
+    return _row(table(env("MODELS_TABLE")).get_item(Key={"model_id": model_id}, ConsistentRead=True))
 
 
 def put_model(row: dict[str, Any]) -> None:
@@ -192,25 +204,17 @@ def update_model(model_id: str, **attributes: Any) -> None:
     """Set attributes of a registry row (`scores` dicts are stored as JSON text, as the contract says)."""
     values = {
         key: json.dumps(value, sort_keys=True) if key == "scores" and not isinstance(value, str) else value
-        for key, value in attributes.items()
-        if value is not None
+        for key, value in _known(attributes).items()
     }
-    if not values:
-        return
-    table(env("MODELS_TABLE")).update_item(
-        Key={"model_id": model_id},
-        UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in values),
-        ExpressionAttributeNames={f"#{key}": key for key in values},
-        ExpressionAttributeValues={f":{key}": dynamo(value) for key, value in values.items()},
-    )
+    if values:
+        table(env("MODELS_TABLE")).update_item(Key={"model_id": model_id}, **set_attributes(values))
 
 
 # --- joins ---------------------------------------------------------------------------------------------------
 
 
 def read_join(run_id: str) -> dict[str, Any] | None:
-    item = table(env("JOINS_TABLE")).get_item(Key={"run_id": run_id}, ConsistentRead=True).get("Item")
-    return plain(item) if item else None
+    return _row(table(env("JOINS_TABLE")).get_item(Key={"run_id": run_id}, ConsistentRead=True))
 
 
 def put_join(row: dict[str, Any]) -> None:
@@ -218,13 +222,7 @@ def put_join(row: dict[str, Any]) -> None:
 
 
 def update_join(run_id: str, **attributes: Any) -> None:
-    values = {key: value for key, value in attributes.items() if value is not None}
-    table(env("JOINS_TABLE")).update_item(
-        Key={"run_id": run_id},
-        UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in values),
-        ExpressionAttributeNames={f"#{key}": key for key in values},
-        ExpressionAttributeValues={f":{key}": dynamo(value) for key, value in values.items()},
-    )
+    table(env("JOINS_TABLE")).update_item(Key={"run_id": run_id}, **set_attributes(_known(attributes)))
 
 
 def serving_model(experiment_id: str) -> tuple[str | None, str | None]:

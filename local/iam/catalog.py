@@ -13,7 +13,10 @@ Read from the provisioned `local.template.Template` (so `Ref`/`Fn::GetAtt` are t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.template import Template
 
 
 @dataclass
@@ -152,9 +155,16 @@ def _get_atts(value: Any, found: set[tuple[str, str]]) -> None:
 def from_raw_template(
     raw: dict[str, Any], stack_name: str = "stack", account: str = "123456789012", region: str = "us-east-1"
 ) -> Catalog:
-    """The catalog of a synthesized template without provisioning it: names and ARNs as provisioning derives them
-    (the name property when it is a literal, else `<stack>-<logical id>`). Lets a test or a check read what a
-    template's roles may do without starting a gateway."""
+    """The catalog of a synthesized template without provisioning it (`named_template`). Lets a test or a check read
+    what a template's roles may do without starting a gateway."""
+    return from_template(named_template(raw, stack_name, account, region))
+
+
+def named_template(
+    raw: dict[str, Any], stack_name: str = "stack", account: str = "123456789012", region: str = "us-east-1"
+) -> Template:
+    """A synthesized template with names and ARNs as provisioning derives them (the name property when it is a
+    literal, else `<stack>-<logical id>`), so `resolve` gives a function's environment as it would run."""
     from local.template import Template
 
     template = Template(raw, stack_name, account, region)
@@ -174,4 +184,4 @@ def from_raw_template(
         attrs = {attr: arn if attr == "Arn" else f"{name}.{attr}" for target, attr in used if target == lid}
         attrs.setdefault("Arn", arn)
         template.set_physical(lid, ref, **attrs)
-    return from_template(template)
+    return template

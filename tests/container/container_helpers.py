@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +18,7 @@ from typing import Any
 
 from container.serving.app import DecisionApp
 from container.serving.serve import bound_socket
-from container.serving.server import Server, run
+from container.serving.server import IDLE_TIMEOUT_SECONDS, Handler, Server, run
 
 ACTIONS = ["a", "b", "c"]
 
@@ -71,7 +74,8 @@ def make_layout(root: Path, rows: list[dict[str, Any]] | None, hyperparameters: 
 
 
 def firehose_to_s3(endpoint: str, bucket: str, stream: str) -> Any:
-    """A bucket and a delivery stream into it under `decisions/` on moto's server; returns the S3 client."""
+    """A bucket and a delivery stream into it under `decisions/`, delimited like the stack's (moto's server ignores
+    the processor; the local gateway applies it); returns the S3 client."""
     import boto3
 
     fake = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -83,6 +87,7 @@ def firehose_to_s3(endpoint: str, bucket: str, stream: str) -> Any:
             "RoleARN": "arn:aws:iam::123456789012:role/firehose",
             "BucketARN": f"arn:aws:s3:::{bucket}",
             "Prefix": "decisions/",
+            "ProcessingConfiguration": {"Enabled": True, "Processors": [{"Type": "AppendDelimiterToRecord"}]},
         },
     )
     return s3
@@ -95,20 +100,28 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(app: DecisionApp) -> Iterator[int]:
-    """Serve `app` with the production server on a free port in a thread; yields the port."""
+def serving(handler: Handler, idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> Iterator[tuple[Server, int]]:
+    """Serve `handler` with the production server on a free port in a thread; yields the server and its port."""
     sock = bound_socket("127.0.0.1", 0)
-    server = Server(app.handle, sock)
+    server = Server(handler, sock, idle_timeout)
     thread = threading.Thread(target=run, args=(server, False), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.running and time.monotonic() < deadline:
         time.sleep(0.01)
     try:
-        yield sock.getsockname()[1]
+        yield server, sock.getsockname()[1]
     finally:
         server.request_stop()
         thread.join(10)
+        assert not thread.is_alive(), "the server did not stop"
+
+
+@contextmanager
+def running(app: DecisionApp) -> Iterator[int]:
+    """Serve `app` with the production server on a free port in a thread; yields the port."""
+    with serving(app.handle) as (_, port):
+        yield port
 
 
 def call(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
@@ -120,3 +133,44 @@ def call(port: int, method: str, path: str, body: bytes | None = None) -> tuple[
         return response.status, json.loads(data) if data else None
     finally:
         connection.close()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve_environment(root: Path, port: int, extra: dict[str, str], workers: int = 2) -> dict[str, str]:
+    """`python -m container serve`'s environment as SageMaker sets it, the model under `root`, plus `extra`."""
+    return {
+        **os.environ,
+        "SM_ML_ROOT": str(root),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SERVE_WORKERS": str(workers),
+        "PYTHONPATH": str(REPO_ROOT),
+        **extra,
+    }
+
+
+def start_serve(root: Path, extra: dict[str, str], workers: int = 2) -> tuple[subprocess.Popen[str], int]:
+    """`serve` as SageMaker runs it (a subprocess), ready to answer; returns the process and its port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "container", "serve"],
+        cwd=REPO_ROOT,
+        env=serve_environment(root, port, extra, workers),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read() if process.stdout else "serve exited")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/ping")
+            if connection.getresponse().status == 200:
+                return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("serve did not become ready")

@@ -48,7 +48,8 @@ def test_train_executable_runs_a_job(tmp_path: Path) -> None:
 
 def test_dockerfile_puts_the_package_where_the_executables_expect_it() -> None:
     dockerfile = (REPO_ROOT / "container" / "Dockerfile").read_text()
-    assert "COPY . /opt/program/container" in dockerfile and "PYTHONPATH=/opt/program" in dockerfile
+    assert "COPY container /opt/program/container" in dockerfile and "PYTHONPATH=/opt/program" in dockerfile
+    assert "COPY contract /opt/program/contract" in dockerfile
     assert "/opt/program/container/bin" in dockerfile
     for command in ("train", "serve", "evaluate"):
         script = REPO_ROOT / "container" / "bin" / command

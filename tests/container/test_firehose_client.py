@@ -1,6 +1,6 @@
-"""The decision log's Firehose client is boto3's (`container.serving.decision_log.firehose_client`): records land
-byte for byte through moto's server, and against a stub that answers what moto never does (throttling, 5xx, partial
-failures, a closed port) the sink's retry rules hold with botocore's own retries off."""
+"""The producers' Firehose client is boto3's (`container.core.producer.firehose_client`): records land byte for byte
+through moto's server, and against a stub that answers what moto never does (throttling, 5xx, partial failures, a
+closed port) the producer's retry rules hold with botocore's own retries off."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from container_helpers import firehose_to_s3, free_port
 
-from container.serving.decision_log import Counters, DeliveryError, FirehoseSink, _retryable, firehose_client
+from container.core.producer import DeliveryError, FirehoseProducer, RetryPolicy, firehose_client, retryable
 
 FAKE = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
@@ -43,10 +43,10 @@ def moto_endpoint() -> Iterator[str]:
 def test_records_land_byte_for_byte_through_moto(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     client = _client(moto_endpoint, monkeypatch)
     records = [(json.dumps({"event_id": f"e{i}", "text": "\u00e9" * i}) + "\n").encode() for i in range(500)]
-    records.append(b"\x00\xff binary\n")
-    sink = FirehoseSink(client, "log-decisions", Counters())
-    sink.deliver(records[:500], threading.Event())
-    sink.deliver(records[500:], threading.Event())
+    records.append(b"\x00\xff binary\n")  # moto's stream has no delimiter processor: these bring their own
+    producer = FirehoseProducer(client, "log-decisions")
+    producer.deliver(records)
+    assert producer.calls == 2
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, **FAKE)
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="log-lake", Prefix="decisions/")["Contents"])
     landed = b"".join(s3.get_object(Bucket="log-lake", Key=k)["Body"].read() for k in keys)
@@ -58,11 +58,11 @@ def test_a_missing_stream_is_a_client_error_the_sink_does_not_retry(
 ) -> None:
     client = _client(moto_endpoint, monkeypatch)
     with pytest.raises(ClientError) as raised:
-        client.put_record_batch(DeliveryStreamName="nope", Records=[{"Data": b"x\n"}])
+        client.put_record_batch(DeliveryStreamName="nope", Records=[{"Data": b"x"}])
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
-    assert not _retryable(raised.value)
+    assert not retryable(raised.value)
     with pytest.raises(DeliveryError, match="nope"):
-        FirehoseSink(client, "nope", Counters()).deliver([b"x\n"], threading.Event())
+        FirehoseProducer(client, "nope").deliver([b"x"])
 
 
 class _Stub(BaseHTTPRequestHandler):
@@ -104,16 +104,14 @@ def test_throttling_then_5xx_then_partial_failure_delivers_each_record_once(monk
     ]
     try:
         client = _client(f"http://127.0.0.1:{server.server_port}", monkeypatch)
-        counters = Counters()
-        FirehoseSink(client, "log-decisions", counters, base_delay=0.001).deliver(
-            [b"a\n", b"b\n", b"c\n"], threading.Event()
-        )
+        producer = FirehoseProducer(client, "log-decisions", RetryPolicy(base_delay=0.001))
+        producer.deliver([b"a", b"b", b"c"])
     finally:
         server.shutdown()
     bodies = [json.loads(body) for _, body in _Stub.seen]
     sent = [[base64.b64decode(r["Data"]) for r in body["Records"]] for body in bodies]
-    assert sent == [[b"a\n", b"b\n", b"c\n"]] * 3 + [[b"b\n"]]  # the whole batch while throttled, then b alone
-    assert counters.retried == 3 + 3 + 1
+    assert sent == [[b"a", b"b", b"c"]] * 3 + [[b"b"]]  # the whole batch while throttled, then b alone
+    assert producer.resent == 3 + 3 + 1
     headers = _Stub.seen[0][0]
     assert headers["X-Amz-Target"] == "Firehose_20150804.PutRecordBatch"
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=test/")
@@ -123,5 +121,5 @@ def test_throttling_then_5xx_then_partial_failure_delivers_each_record_once(monk
 def test_a_closed_port_is_a_retryable_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:
     client = _client(f"http://127.0.0.1:{free_port()}", monkeypatch)
     with pytest.raises(Exception) as raised:
-        client.put_record_batch(DeliveryStreamName="log-decisions", Records=[{"Data": b"x\n"}])
-    assert _retryable(raised.value), type(raised.value).__name__
+        client.put_record_batch(DeliveryStreamName="log-decisions", Records=[{"Data": b"x"}])
+    assert retryable(raised.value), type(raised.value).__name__

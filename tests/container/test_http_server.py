@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from container_helpers import serving
 
 from container.serving.invocations import MAX_BODY_BYTES, InvalidRequest
-from container.serving.serve import bound_socket
-from container.serving.server import Server, run
 
 
 def _echo(method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, bytes]:
@@ -24,16 +22,8 @@ def _echo(method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, by
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    sock = bound_socket("127.0.0.1", 0)
-    server = Server(_echo, sock)
-    thread = threading.Thread(target=run, args=(server, False), daemon=True)
-    thread.start()
-    while not server.running:
-        time.sleep(0.01)
-    yield sock.getsockname()[1]
-    server.request_stop()
-    thread.join(10)
-    assert not thread.is_alive()
+    with serving(_echo) as (_, port):
+        yield port
 
 
 def _exchange(port: int, raw: bytes, expect_close: bool = False) -> bytes:
@@ -97,37 +87,67 @@ def test_a_handler_bug_is_a_500_and_the_server_keeps_serving(port: int) -> None:
 
 
 def test_idle_keep_alive_connections_are_closed_at_shutdown() -> None:
-    sock = bound_socket("127.0.0.1", 0)
-    server = Server(_echo, sock)
-    thread = threading.Thread(target=run, args=(server, False), daemon=True)
-    thread.start()
-    while not server.running:
-        time.sleep(0.01)
-    client = socket.create_connection(sock.getsockname(), timeout=5)
-    client.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert client.recv(65536).startswith(b"HTTP/1.1 200")
-    server.request_stop()
-    thread.join(10)
-    assert not thread.is_alive()
-    assert client.recv(65536) == b""  # the server closed the idle connection
-    client.close()
+    with serving(_echo) as (server, port):
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        client.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(65536).startswith(b"HTTP/1.1 200")
+        server.request_stop()
+        assert client.recv(65536) == b""  # the server closed the idle connection
+        client.close()
 
 
 def test_a_client_stalled_mid_request_does_not_block_shutdown_forever(monkeypatch) -> None:
     import container.serving.server as server_module
 
     monkeypatch.setattr(server_module, "DRAIN_SECONDS", 0.3)
-    sock = bound_socket("127.0.0.1", 0)
-    server = Server(_echo, sock)
-    thread = threading.Thread(target=run, args=(server, False), daemon=True)
-    thread.start()
-    while not server.running:
-        time.sleep(0.01)
-    client = socket.create_connection(sock.getsockname(), timeout=5)
-    client.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")  # never finished
-    time.sleep(0.1)
-    started = time.monotonic()
-    server.request_stop()
-    thread.join(10)
-    assert not thread.is_alive() and time.monotonic() - started < 5
+    with serving(_echo) as (server, port):
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        client.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")  # never finished
+        time.sleep(0.1)
+        started = time.monotonic()
+        server.request_stop()
+    assert time.monotonic() - started < 5
     client.close()
+
+
+def _closed_within(client: socket.socket, seconds: float) -> bool:
+    """Whether the server closes `client` within `seconds` (nothing but the close may arrive)."""
+    client.settimeout(seconds)
+    try:
+        return client.recv(65536) == b""
+    except TimeoutError:
+        return False
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"",  # connected, never sent a byte
+        b"POST /x HTTP/1.1\r\nHost: x\r\n",  # headers never completed
+        b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",  # body never completed
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost:",  # a second request cut short
+    ],
+)
+def test_a_half_sent_request_is_timed_out_like_an_idle_connection(sent: bytes) -> None:
+    """uvicorn alone times out only an idle connection after a response: a slow client could hold a connection
+    (and its file descriptor) forever by never finishing a request."""
+    with serving(_echo, idle_timeout=0.5) as (_, port):
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        client.sendall(sent)
+        if sent.startswith(b"GET /a"):
+            assert client.recv(65536).startswith(b"HTTP/1.1 200")  # the complete first request is answered
+        started = time.monotonic()
+        assert _closed_within(client, 5.0)
+        assert time.monotonic() - started < 3.0
+        client.close()
+
+
+def test_a_request_that_keeps_arriving_is_not_cut_off_before_the_timeout() -> None:
+    """The timer bounds the whole request, not each read: a request completed in time is answered."""
+    with serving(_echo, idle_timeout=2.0) as (_, port):
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        for piece in (b"POST /x HTTP/1.1\r\n", b"Host: x\r\nContent-Length: 2\r\n\r\n", b"{", b"}"):
+            client.sendall(piece)
+            time.sleep(0.2)
+        assert client.recv(65536).startswith(b"HTTP/1.1 200")
+        client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import request_strategies as strategies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,24 +103,10 @@ def test_oversized_body() -> None:
     assert _field(b" " * (MAX_BODY_BYTES + 1)) == "body"
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12,
-)
-request_like = st.fixed_dictionaries(
-    {},
-    optional={
-        "context": json_values,
-        "observation": json_values,
-        "actions": json_values,
-        "event_id": json_values,
-        "instances": st.lists(json_values, max_size=3),
-    },
-)
+json_values = strategies.json_values()
+request_like = strategies.request_like(json_values, instances=3)
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.one_of(request_like, json_values))
 def test_any_json_is_either_a_valid_request_or_invalid_request(value: object) -> None:
     try:

@@ -30,8 +30,8 @@ class CapturingLogger:
     def __init__(self) -> None:
         self.records: list[DecisionRecord] = []
 
-    def log(self, record: DecisionRecord) -> None:
-        self.records.append(record)
+    def log_many(self, records: Sequence[DecisionRecord]) -> None:
+        self.records.extend(records)
 
 
 def _app(actions: Sequence[str] = ("a", "b")) -> tuple[DecisionApp, CapturingLogger]:

@@ -31,8 +31,8 @@ class ListLogger:
     def __init__(self) -> None:
         self.records: list[object] = []
 
-    def log(self, record: object) -> None:
-        self.records.append(record)
+    def log_many(self, records: list[object]) -> None:
+        self.records.extend(records)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+import request_strategies as strategies
 from container_helpers import call, running
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -128,23 +129,10 @@ def test_bad_requests_get_4xx_naming_the_field_and_are_not_logged(server, method
     assert len(sink.lines) == before
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
-    max_leaves=10,
-)
+json_values = strategies.json_values(text=6, size=3, leaves=10)
 bodies = st.one_of(
     st.binary(max_size=40),
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "context": json_values,
-            "observation": json_values,
-            "actions": json_values,
-            "event_id": json_values,
-            "instances": st.lists(json_values, max_size=2),
-        },
-    ).map(lambda d: json.dumps(d).encode()),
+    strategies.request_like(json_values, instances=2).map(lambda d: json.dumps(d).encode()),
 )
 
 

@@ -69,7 +69,7 @@ def test_job_writes_the_contract_and_metric_lines(
     value = float(re.search(r"METRIC difference_dr_low=(\S+)", out).group(1))
     assert value == pytest.approx(evaluation["difference"]["dr"]["ci_low"], rel=1e-5)
     # The evaluate Lambda reads this file with pipeline_common.gate: same verdict, same numbers.
-    summary = summarize(evaluation)
+    summary = summarize(evaluation).to_payload()
     assert summary["promote"] is True and summary["difference"] == evaluation["difference"]["dr"]
     assert summary["serving"]["kind"] == "logging_policy" and summary["candidate_ess"] == candidate["ess"]
 

@@ -19,7 +19,7 @@ Glue, SageMaker passing the role) is in `IMPLIED`, each with its reason.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -290,29 +290,28 @@ def _scanner() -> _Scanner:
     return _Scanner()
 
 
+def _reachable(function_key: str, calls: Callable[[Function], set[str]]) -> set[str]:
+    """`calls(function)` over the handler's call graph from `handler`, plus the methods reached through
+    `getattr(client(service), name)` (resolved from the names passed in)."""
+    scanner = _scanner()
+    found: set[str] = set()
+    for function in scanner.reachable(function_key):
+        found |= calls(function)
+        for service in function.dynamic_clients:
+            found |= {iam_action(service, m) for m in scanner.dynamic_methods((function.module, function.name))}
+    assert found, f"no AWS calls found for {function_key}: the scanner missed the handler"
+    return found
+
+
 def code_actions(function_key: str) -> set[str]:
     """The actions the handler `lambdas/<function_key>.py` calls, following its call graph from `handler`."""
-    scanner = _scanner()
-    actions: set[str] = set()
-    for function in scanner.reachable(function_key):
-        actions |= function.actions
-        for service in function.dynamic_clients:
-            actions |= {iam_action(service, m) for m in scanner.dynamic_methods((function.module, function.name))}
-    assert actions, f"no AWS calls found for {function_key}: the scanner missed the handler"
-    return actions
+    return _reachable(function_key, lambda function: function.actions)
 
 
 def code_operations(function_key: str) -> set[str]:
     """The AWS API operations the handler calls (`dynamodb:TransactWriteItems` once, not per item), for
     `local/fidelity.py`'s coverage check."""
-    scanner = _scanner()
-    operations: set[str] = set()
-    for function in scanner.reachable(function_key):
-        operations |= function.operations
-        for service in function.dynamic_clients:
-            operations |= {iam_action(service, m) for m in scanner.dynamic_methods((function.module, function.name))}
-    assert operations, f"no AWS calls found for {function_key}: the scanner missed the handler"
-    return operations
+    return _reachable(function_key, lambda function: function.operations)
 
 
 def required_actions(function_key: str, *, dead_letter_queue: bool) -> dict[str, str]:

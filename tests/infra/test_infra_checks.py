@@ -15,14 +15,14 @@ FINDING = re.compile(r"^(Annotation::)?AwsSolutions-[A-Za-z]+\d+(\[.+\])?$")
 def test_cdk_nag_has_no_unacknowledged_findings(synth):
     report = AwsSolutionsChecks(synth.app).validate_scope(synth.app)
     findings = [
-        f"{v.rule_name} at {', '.join(r.construct_path for r in v.violating_resources)}" for v in report.violations
+        f"{v.rule_name} at {', '.join(str(r.construct_path) for r in v.violating_resources)}" for v in report.violations
     ]
     assert report.success, "\n".join(findings)
     assert not findings
 
 
 def _acknowledgments(synth) -> list[tuple[str, str, str]]:
-    found = []
+    found: list[tuple[str, str, str]] = []
     for construct in synth.app.node.find_all():
         for entry in construct.node.metadata:
             if entry.type == ACK_KEY:

@@ -74,6 +74,21 @@ def test_firehose_streams_deliver_hour_prefixes(synth):
         assert dest["BucketARN"] == {"Fn::GetAtt": [_data_bucket(synth)[0], "Arn"]}
 
 
+def test_firehose_streams_delimit_every_record_as_the_local_firehose_reads_it(synth):
+    """Producers send bare JSON objects: each stream's AppendDelimiterToRecord processor (default delimiter: a
+    newline) keeps one record per line in S3, and the local Firehose reads the same setting from the template."""
+    from types import SimpleNamespace
+
+    from local.firehose import delimiter_of
+
+    streams = synth.of_type("AWS::KinesisFirehose::DeliveryStream")
+    assert len(streams) == 2
+    for stream in streams.values():
+        dest = stream["Properties"]["ExtendedS3DestinationConfiguration"]
+        assert dest["ProcessingConfiguration"] == {"Enabled": True, "Processors": [{"Type": "AppendDelimiterToRecord"}]}
+        assert delimiter_of(SimpleNamespace(destinations=[{"ExtendedS3": dest}])) == b"\n"
+
+
 def test_glue_tables_project_the_hour_partitions(synth):
     synth.template.has_resource_properties(
         "AWS::Glue::Database", {"DatabaseInput": {"Name": f"{synth.settings.experiment_id.replace('-', '_')}_lake"}}

@@ -1,42 +1,19 @@
-"""Lambdas, state machine, trigger rule, SageMaker role and image, alarms, dashboard, outputs."""
+"""Lambdas, state machine, trigger rule, SageMaker execution roles and image, alarms, dashboard, outputs."""
 
 from __future__ import annotations
 
 import json
 import re
 
+import pytest
+
+from contract import environment
 from infra.names import FUNCTION_KEYS
 from infra.pipeline import INVOKED_BY_STATE_MACHINE, POWERTOOLS_LAYER_NAME
 
-CONTRACT_ENV = {
-    "SETTINGS_JSON",
-    "BUCKET_NAME",
-    "GLUE_DATABASE",
-    "GLUE_DECISIONS_TABLE",
-    "GLUE_REWARDS_TABLE",
-    "ATHENA_WORKGROUP",
-    "EXPERIMENTS_TABLE",
-    "MODELS_TABLE",
-    "JOINS_TABLE",
-    "STATE_TABLE",
-    "IDEMPOTENCY_TABLE",
-    "STATE_MACHINE_ARN",
-    "TRAINING_IMAGE_URI",
-    "SAGEMAKER_ROLE_ARN",
-    "ENDPOINT_NAME",
-    "ROLLBACK_ALARMS",
-    "DECISIONS_STREAM",
-    "DELIVERY_LAG_SECONDS",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-}
-SUBSTITUTIONS = {
-    "TriggerFunctionArn",
-    "JoinFunctionArn",
-    "TrainFunctionArn",
-    "EvaluateFunctionArn",
-    "DeployFunctionArn",
-    "FinalizeFunctionArn",
+# docs/contracts.md: `${<Key>FunctionArn}` per function the ASL may name (reconcile runs on the execution's end
+# event, outside it), the poll interval and the run timeout.
+SUBSTITUTIONS = {f"{key.capitalize()}FunctionArn" for key in FUNCTION_KEYS if key != "reconcile"} | {
     "PollSeconds",
     "RunTimeoutSeconds",
 }
@@ -79,7 +56,7 @@ def test_six_functions_python312_powertools_tracing_own_log_group(synth):
         mapping = synth.raw["Mappings"][lookup["Fn::FindInMap"][0]]
         assert all(f":layer:{POWERTOOLS_LAYER_NAME}:" in arn for row in mapping.values() for arn in row.values())
         env = props["Environment"]["Variables"]
-        assert set(env) >= CONTRACT_ENV
+        assert set(env) == set(environment.LAMBDA)
         assert json.loads(env["SETTINGS_JSON"]) == json.loads(synth.settings.to_json())
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "BanditPipeline"
         assert env["ENDPOINT_NAME"] == f"{experiment}-policy"
@@ -155,7 +132,7 @@ def test_trigger_may_start_the_state_machine_and_read_rewards_only(synth):
     assert all("sagemaker" not in json.dumps(s) for s in statements)
 
 
-def test_deploy_scoped_to_experiment_prefix_and_passes_only_the_sagemaker_role(synth):
+def test_deploy_scoped_to_experiment_prefix_and_passes_only_the_endpoint_role(synth):
     experiment = synth.settings.experiment_id
     _, props = _functions(synth)[f"{experiment}-deploy"]
     statements = _policy_statements(synth, props["Role"]["Fn::GetAtt"][0])
@@ -174,33 +151,55 @@ def test_deploy_scoped_to_experiment_prefix_and_passes_only_the_sagemaker_role(s
         "Service": "sagemaker.amazonaws.com"
     }
     assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert role_id == props["Environment"]["Variables"]["ENDPOINT_ROLE_ARN"]["Fn::GetAtt"][0]
 
 
-def test_sagemaker_role_reads_and_writes_its_prefixes(synth):
-    roles = {
-        k: v
-        for k, v in synth.of_type("AWS::IAM::Role").items()
-        if v["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"].get("Service")
-        == "sagemaker.amazonaws.com"
-    }
-    assert len(roles) == 1
-    statements = _policy_statements(synth, next(iter(roles)))
-    reads = json.dumps([s["Resource"] for s in statements if _actions(s) == ["s3:GetObject"]])
-    writes = json.dumps([s["Resource"] for s in statements if "s3:PutObject" in _actions(s)])
-    assert "/joined/*" in reads and "/models/*" in reads and "/evaluations/*" not in reads
-    assert "/models/*" in writes and "/evaluations/*" in writes and "/joined/*" not in writes
+# role construct id -> (prefixes read, prefixes written, log group, other actions beyond image pull, logs, metrics)
+EXECUTION_ROLES = {
+    "TrainingRole": ({"joined", "models"}, {"models"}, "/aws/sagemaker/TrainingJobs", set()),
+    "EvaluationRole": ({"joined", "models"}, {"evaluations"}, "/aws/sagemaker/TrainingJobs", set()),
+    "ExecutionRole": (  # the endpoint's: it keeps the shared role's id (infra.model.ENDPOINT_ROLE_ID)
+        {"models"},
+        set(),
+        "/aws/sagemaker/Endpoints/",
+        {"firehose:PutRecordBatch", "cloudwatch:DescribeAlarms"},
+    ),
+}
+BASE_ACTIONS = {
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:GetBucketLocation",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+    "ecr:GetAuthorizationToken",
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:DescribeLogStreams",
+    "cloudwatch:PutMetricData",
+}
+WRITE_ACTIONS = {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+
+
+def _prefixes(statements, predicate):
+    text = json.dumps([s["Resource"] for s in statements if predicate(_actions(s))])
+    return {prefix for prefix in re.findall(r"/([a-z-]+)/\*", text)}
+
+
+@pytest.mark.parametrize("construct_id", sorted(EXECUTION_ROLES))
+def test_each_execution_role_holds_exactly_its_jobs_actions(synth, construct_id):
+    reads, writes, log_group, extra = EXECUTION_ROLES[construct_id]
+    (role_id,) = [k for k in synth.of_type("AWS::IAM::Role") if k.startswith(f"Model{construct_id}")]
+    trust = synth.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "sagemaker.amazonaws.com"}]
+    statements = _policy_statements(synth, role_id)
+    assert _prefixes(statements, lambda a: a == ["s3:GetObject"]) == reads
+    assert _prefixes(statements, lambda a: "s3:PutObject" in a) == writes
     actions = {a for s in statements for a in _actions(s)}
-    assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:GetAuthorizationToken"} <= actions
-    assert {"logs:PutLogEvents", "cloudwatch:PutMetricData", "firehose:PutRecordBatch"} <= actions
-
-
-def test_image_is_staged_not_built(synth):
-    """DockerImageAsset only copies `container/` into the assembly at synth; the CLI builds it at deploy."""
-    manifest = json.loads((synth.outdir / f"{synth.stack.artifact_id}.assets.json").read_text())
-    (image,) = manifest["dockerImages"].values()
-    staged = synth.outdir / image["source"]["directory"]
-    assert (staged / "Dockerfile").is_file()
-    assert image["source"].get("platform") == "linux/amd64"
+    assert actions == BASE_ACTIONS | (WRITE_ACTIONS if writes else set()) | extra
+    logs = [s for s in statements if "logs:PutLogEvents" in _actions(s)]
+    assert [log_group in json.dumps(s["Resource"]) for s in logs] == [True]
 
 
 def test_rollback_alarms_watch_the_endpoint_variant(synth):
@@ -250,6 +249,9 @@ def test_outputs(synth):
         "JoinsTableName",
         "StateTableName",
         "IdempotencyTableName",
+        "TrainingRoleArn",
+        "EvaluationRoleArn",
+        "EndpointRoleArn",
     ):
         assert name in outputs, name
     assert outputs["EndpointName"]["Value"] == f"{synth.settings.experiment_id}-policy"

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from moto.events.models import EventPattern
+from moto.events.utils import EventMessageType
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:bandit-demo-retrain"
 
@@ -25,7 +26,7 @@ def _reconcile_rule(synth: Any) -> tuple[str, dict[str, Any]]:
     return rules[0]
 
 
-def _event(status: str, state_machine: str = STATE_MACHINE) -> dict[str, Any]:
+def _event(status: str, state_machine: str = STATE_MACHINE) -> EventMessageType:
     execution = state_machine.replace(":stateMachine:", ":execution:") + ":run-1"
     return {
         "version": "0",

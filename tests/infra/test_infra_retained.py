@@ -18,8 +18,8 @@ KEPT_TABLES = ("experiments", "models", "joins")
 def test_every_retained_resource_with_a_fixed_name_is_a_kept_table_in_the_import_mapping(synth) -> None:
     names = ResourceNames.of(synth.settings)
     # fixed_name raises for a retained type whose import identifier is unknown (e.g. a retained log stream)
-    named = {lid: retained.fixed_name(r) for lid, r in retained.retained(synth.raw).items()}
-    named = {lid: name for lid, name in named.items() if name is not None}
+    fixed = {lid: retained.fixed_name(r) for lid, r in retained.retained(synth.raw).items()}
+    named = {lid: name for lid, name in fixed.items() if name is not None}
     assert sorted(named.values()) == sorted(names.table(key) for key in KEPT_TABLES)
     mapping = retained.import_mapping(synth.raw)
     assert mapping == {lid: {"TableName": name} for lid, name in named.items()}

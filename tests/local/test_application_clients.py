@@ -138,6 +138,8 @@ def _create_rewards_stream(gateway: Gateway) -> str:
             "RoleARN": "arn:aws:iam::123456789012:role/firehose",
             "BucketARN": f"arn:aws:s3:::{bucket}",
             "Prefix": "rewards/",
+            # as the stack's rewards stream (infra/data_lake.py): the application sends records without a newline
+            "ProcessingConfiguration": {"Enabled": True, "Processors": [{"Type": "AppendDelimiterToRecord"}]},
         },
     )
     return bucket

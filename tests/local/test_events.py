@@ -49,7 +49,7 @@ def test_firehose_objects_notify_too(gateway: Gateway, fixture_stack: Stack) -> 
     firehose = client("firehose", endpoint_url=gateway.url)
     s3 = client("s3", endpoint_url=gateway.url)
     bucket = fixture_stack.outputs["BucketName"]
-    firehose.put_record(DeliveryStreamName="fixture-rewards", Record={"Data": b'{"event_id": "f", "reward": 0}\n'})
+    firehose.put_record(DeliveryStreamName="fixture-rewards", Record={"Data": b'{"event_id": "f", "reward": 0}'})
     deadline = time.monotonic() + 10
     keys: list[str] = []
     while time.monotonic() < deadline:

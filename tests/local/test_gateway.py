@@ -180,11 +180,9 @@ def test_firehose_buffers_records_into_json_lines_under_the_hour_prefix(gateway:
     for n in range(3):
         firehose.put_record_batch(
             DeliveryStreamName=stream,
-            Records=[
-                {"Data": (json.dumps({"event_id": f"e{n}-{i}", "reward": 1.0}) + "\n").encode()} for i in range(2)
-            ],
+            Records=[{"Data": json.dumps({"event_id": f"e{n}-{i}", "reward": 1.0}).encode()} for i in range(2)],
         )
-    firehose.put_record(DeliveryStreamName=stream, Record={"Data": b'{"event_id": "single", "reward": 0.0}\n'})
+    firehose.put_record(DeliveryStreamName=stream, Record={"Data": b'{"event_id": "single", "reward": 0.0}'})
     with pytest.raises(ClientError) as err:
         firehose.put_record(DeliveryStreamName="no-such-stream", Record={"Data": b"x"})
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -40,6 +40,7 @@ def _spec(bucket: str) -> join_sql.JoinSpec:
         missing_reward="default",
         default_reward=0.0,
         output_prefix=f"s3://{bucket}/joined/run-1/",
+        quarantine_prefix=f"s3://{bucket}/quarantine/run-1/",
     )
 
 
@@ -58,12 +59,23 @@ def test_the_queries_read_both_tables_and_write_the_unload_prefix(setup: tuple[A
     assert athena.tables(unload, DATABASE) == [(DATABASE, "decisions"), (DATABASE, "rewards")]
     puts = [c.resource for c in _checks(unload, bucket) if c.action == "s3:PutObject"]
     assert puts == [f"arn:aws:s3:::{bucket}/athena-results/", f"arn:aws:s3:::{bucket}/joined/run-1/"]
+    quarantine = [c.resource for c in _checks(join_sql.quarantine_unload(_spec(bucket)), bucket)]
+    assert f"arn:aws:s3:::{bucket}/quarantine/run-1/" in quarantine
+
+
+def test_the_join_role_may_write_the_quarantine_and_nothing_beside_it(setup: tuple[Authorizer, str, str]) -> None:
+    authorizer, role, bucket = setup
+    checks = _checks(join_sql.quarantine_unload(_spec(bucket)), bucket)
+    assert all(authorizer.allows(role, "bandit-demo-join", check) for check in checks)
+    elsewhere = join_sql.JoinSpec(**{**_spec(bucket).__dict__, "quarantine_prefix": f"s3://{bucket}/models/run-1/"})
+    denied = [c for c in _checks(join_sql.quarantine_unload(elsewhere), bucket) if not authorizer.allows(role, "j", c)]
+    assert [(c.action, c.resource) for c in denied] == [("s3:PutObject", f"arn:aws:s3:::{bucket}/models/run-1/")]
 
 
 def test_the_join_role_may_run_its_queries(setup: tuple[Authorizer, str, str]) -> None:
     authorizer, role, bucket = setup
     spec = _spec(bucket)
-    for sql in (join_sql.unload(spec), join_sql.counts_select(spec)):
+    for sql in (join_sql.unload(spec), join_sql.counts_select(spec), join_sql.quarantine_unload(spec)):
         for check in _checks(sql, bucket):
             assert authorizer.allows(role, "bandit-demo-join", check), check
 

@@ -223,6 +223,7 @@ def test_a_function_whose_role_lambda_cannot_assume_fails_provisioning(gateway: 
             "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": trust}},
             "Fn": {
                 "Type": "AWS::Lambda::Function",
+                "Metadata": {"aws:asset:path": "asset.trust-test"},  # staged code, as `cdk synth` leaves it
                 "Properties": {
                     "FunctionName": "trust-test",
                     "Handler": "echo.handler",
@@ -234,6 +235,8 @@ def test_a_function_whose_role_lambda_cannot_assume_fails_provisioning(gateway: 
     }
     path = tmp_path / "template.json"
     path.write_text(json.dumps(template))
+    (tmp_path / "asset.trust-test").mkdir()
+    (tmp_path / "asset.trust-test" / "echo.py").write_text("def handler(event, context):\n    return event\n")
     with pytest.raises(
         ProvisionError, match=r"trust-test: The role defined for the function cannot be assumed by Lambda"
     ):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
+from pipeline_common import aws as pipeline_aws
 from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext, InProcessLambda, render_asl
 
-from infra.settings import parse_settings
+from contract.settings import parse_settings
 
 TABLES = {
     "experiments": "experiment_id",
@@ -45,7 +46,9 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, settings_overrides: dict[str, An
         "IDEMPOTENCY_TABLE": "idempotency",
         "STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}",
         "TRAINING_IMAGE_URI": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/bandit:latest",
-        "SAGEMAKER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/sagemaker",
+        "TRAINING_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/training",
+        "EVALUATION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/evaluation",
+        "ENDPOINT_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/endpoint",
         "ENDPOINT_NAME": ENDPOINT,
         "ROLLBACK_ALARMS": "bandit-demo-5xx,bandit-demo-latency",
         "DECISIONS_STREAM": "bandit-demo-decisions",
@@ -71,6 +74,20 @@ def aws(lambda_env: dict[str, str]) -> Iterator[None]:
                 BillingMode="PAY_PER_REQUEST",
             )
         yield
+
+
+StubAws = Callable[[str, Any], None]
+
+
+@pytest.fixture
+def stub_aws(aws: None, monkeypatch: pytest.MonkeyPatch) -> StubAws:
+    """`stub_aws("sagemaker", fake)`: every handler's `client("sagemaker")` is `fake` until the test ends (the one
+    way to stub AWS here; take the real client with `client(service)` first to wrap it)."""
+
+    def stub(service: str, fake: Any) -> None:
+        monkeypatch.setitem(pipeline_aws.CLIENTS, service, fake)
+
+    return stub
 
 
 @pytest.fixture

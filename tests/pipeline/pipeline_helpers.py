@@ -3,6 +3,7 @@ Step Functions interpreter, and canned evaluation outputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 import json
@@ -11,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -18,21 +20,31 @@ from urllib.parse import unquote
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
+from pipeline_common.deadline import Deadline
+from pipeline_common.steps import (
+    DeploymentMode,
+    DeploymentResult,
+    DeploymentStatus,
+    EvaluationResult,
+    Interval,
+    JobStatus,
+    JoinCounts,
+    JoinResult,
+    JoinState,
+    ServingEstimate,
+    TrainingResult,
+    Verdict,
+)
+from pipeline_common.timefmt import now
+from pipeline_common.window import Window
+
+from infra.names import ASL_FUNCTION_SUBSTITUTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = REPO_ROOT / "statemachine" / "retrain.asl.json"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 BUCKET = "bandit-lake"
-FUNCTIONS = ("trigger", "join", "train", "evaluate", "deploy", "finalize")
-SUBSTITUTIONS = {
-    "TriggerFunctionArn": "trigger",
-    "JoinFunctionArn": "join",
-    "TrainFunctionArn": "train",
-    "EvaluateFunctionArn": "evaluate",
-    "DeployFunctionArn": "deploy",
-    "FinalizeFunctionArn": "finalize",
-}
 
 
 def function_arn(name: str) -> str:
@@ -42,7 +54,7 @@ def function_arn(name: str) -> str:
 def render_asl(poll_seconds: int = 0, run_timeout_seconds: int = 300) -> str:
     """The real ASL file with the contract's substitutions applied (as CDK's definition_substitutions do)."""
     text = ASL_PATH.read_text()
-    for key, function in SUBSTITUTIONS.items():
+    for key, function in ASL_FUNCTION_SUBSTITUTIONS.items():
         text = text.replace("${" + key + "}", function_arn(function))
     text = text.replace("${RunTimeoutSeconds}", str(run_timeout_seconds))
     return text.replace("${PollSeconds}", str(poll_seconds))
@@ -162,3 +174,114 @@ def evaluation_archive(promote: bool, candidate: float = 0.8, serving: float = 0
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+# --- step payloads as the state machine passes them (complete, from the step dataclasses, through JSON) -------------
+
+WINDOW = {"start": "2026-11-23T00:00:00.000Z", "end": "2026-11-23T01:00:00.000Z"}
+
+
+def _json(payload: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(payload))
+
+
+def _deadline(seconds: int = 3600) -> Deadline:
+    return Deadline(now() + timedelta(seconds=seconds), seconds)
+
+
+def join_payload(
+    run_id: str,
+    *,
+    state: str = "SUCCEEDED",
+    rows: int = 100,
+    enough_rows: bool = True,
+    bootstrap: bool = False,
+    window: dict[str, str] = WINDOW,
+) -> dict[str, Any]:
+    """`$.join` after CheckJoin (with counts once SUCCEEDED)."""
+    counts = (
+        JoinCounts(rows, *[0] * (len(dataclasses.fields(JoinCounts)) - 2), enough_rows=enough_rows)
+        if state == "SUCCEEDED"
+        else None
+    )
+    result = JoinResult(
+        run_id=run_id,
+        window=Window.from_dict(window),
+        query_execution_id="q-unload",
+        count_query_execution_id="q-counts",
+        output_prefix=f"s3://{BUCKET}/joined/{run_id}/",
+        bootstrap=bootstrap,
+        state=JoinState(state),
+        deadline=_deadline(),
+        counts=counts,
+    )
+    return _json(result.to_payload())
+
+
+def training_payload(model_id: str, *, status: str = "Completed", artifact_uri: str | None = None) -> dict[str, Any]:
+    """`$.training` after CheckTraining (a Completed job has its artifact)."""
+    if artifact_uri is None and status == "Completed":
+        artifact_uri = f"s3://{BUCKET}/models/{model_id}/output/model.tar.gz"
+    result = TrainingResult(
+        model_id=model_id,
+        job_name=model_id,
+        parent_model_id=None,
+        warm_start=False,
+        status=JobStatus(status),
+        deadline=_deadline(),
+        artifact_uri=artifact_uri,
+    )
+    return _json(result.to_payload())
+
+
+def evaluation_payload(
+    model_id: str, *, status: str = "Completed", promote: bool = True, candidate: float = 0.8, serving: float = 0.7
+) -> dict[str, Any]:
+    """`$.evaluation` after CheckEvaluation (with the verdict once Completed)."""
+    verdict = Verdict(
+        promote=promote,
+        reason="gate passed" if promote else "candidate worse than serving",
+        estimator="dr",
+        margin=0.01,
+        rows=400,
+        candidate=Interval(candidate, candidate - 0.02, candidate + 0.02),
+        serving=ServingEstimate(Interval(serving, serving - 0.02, serving + 0.02), "model", "m-serving"),
+        difference=Interval(candidate - serving, None, None),
+        candidate_ess=300.0,
+        logged_mean_reward=0.6,
+    )
+    result = EvaluationResult(
+        job_name=f"{model_id}-eval",
+        model_id=model_id,
+        serving_model_id="m-serving",
+        status=JobStatus(status),
+        deadline=_deadline(),
+        verdict=verdict if status == "Completed" else None,
+    )
+    return _json(result.to_payload())
+
+
+def deployment_payload(
+    model_id: str,
+    *,
+    status: str = "deployed",
+    previous_model_id: str | None = None,
+    endpoint_config: str = "new",
+    previous_config: str | None = "old",
+    endpoint_name: str = "bandit-demo-policy",
+) -> dict[str, Any]:
+    """`$.deployment` after StartDeployment or CheckDeployment."""
+    result = DeploymentResult(
+        model_id=model_id,
+        artifact_uri=None,
+        sagemaker_model=f"{model_id}-model",
+        endpoint_name=endpoint_name,
+        endpoint_config=endpoint_config,
+        previous_config=previous_config,
+        previous_model_id=previous_model_id,
+        mode=DeploymentMode.UPDATE,
+        seen_updating=False,
+        status=DeploymentStatus(status),
+        deadline=_deadline(),
+    )
+    return _json(result.to_payload())

@@ -7,16 +7,10 @@ import re
 
 from pipeline_helpers import ASL_PATH, render_asl
 
-CONTRACT_SUBSTITUTIONS = {
-    "TriggerFunctionArn",
-    "JoinFunctionArn",
-    "TrainFunctionArn",
-    "EvaluateFunctionArn",
-    "DeployFunctionArn",
-    "FinalizeFunctionArn",
-    "PollSeconds",
-    "RunTimeoutSeconds",
-}
+from infra.names import ASL_FUNCTION_SUBSTITUTIONS, ASL_VALUE_SUBSTITUTIONS
+
+CONTRACT_SUBSTITUTIONS = {*ASL_FUNCTION_SUBSTITUTIONS, *ASL_VALUE_SUBSTITUTIONS}
+"""What the stack substitutes (infra.names); the ASL may use nothing else."""
 LAMBDA_RETRIED = {"Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.AWSLambdaException"}
 
 

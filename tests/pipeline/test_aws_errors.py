@@ -99,9 +99,6 @@ def test_clients_use_botocores_standard_retry_mode(monkeypatch: pytest.MonkeyPat
     created: list[Any] = []
     real = boto3.client
     monkeypatch.setattr(boto3, "client", lambda *a, **k: created.append(k.get("config")) or real(*a, **k))
-    aws.client.cache_clear()
-    try:
-        aws.client("sagemaker")
-    finally:
-        aws.client.cache_clear()
+    monkeypatch.delitem(aws.CLIENTS, "sagemaker", raising=False)  # created anew here, the cached one put back after
+    aws.client("sagemaker")
     assert created[0].retries == {"mode": "standard", "total_max_attempts": aws.SDK_MAX_ATTEMPTS}

@@ -9,10 +9,11 @@ import pytest
 from pipeline_common import deadline
 from pipeline_common.config import RunSettings
 from pipeline_common.errors import InvalidEvent, StepTimedOut
+from pipeline_common.payloads import Fields
 from pipeline_common.sagemaker_requests import MAX_TRAINING_SECONDS, deployment_config
 from pipeline_common.timefmt import iso, now
 
-from infra.settings import (
+from contract.settings import (
     TRAINING_JOB_MAX_RUNTIME_SECONDS,
     SettingsError,
     parse_settings,
@@ -27,20 +28,25 @@ def run_settings(**overrides: int) -> RunSettings:
 @pytest.mark.parametrize("step", deadline.STEPS)
 def test_a_start_stamps_the_steps_limit_from_the_settings(step: str) -> None:
     stamp = deadline.stamp(step, run_settings())
-    assert stamp["timeout_seconds"] == getattr(parse_settings({}), f"{step}_timeout_seconds")
-    assert stamp["deadline"] > iso(now() + timedelta(seconds=stamp["timeout_seconds"] - 5))
+    assert stamp.timeout_seconds == getattr(parse_settings({}), f"{step}_timeout_seconds")
+    assert stamp.at > now() + timedelta(seconds=stamp.timeout_seconds - 5)
+    payload = stamp.to_payload()
+    assert payload == {"deadline": iso(stamp.at), "timeout_seconds": stamp.timeout_seconds}
+    assert deadline.Deadline.from_fields(Fields(payload)) == stamp  # what the status check reads back
 
 
 def test_a_step_in_progress_past_its_deadline_times_out_naming_step_and_limit() -> None:
-    deadline.enforce("join", {"deadline": iso(now() + timedelta(seconds=60)), "timeout_seconds": 2400}, "RUNNING")
-    passed = iso(now() - timedelta(seconds=1))
+    deadline.enforce("join", deadline.Deadline(now() + timedelta(seconds=60), 2400), "RUNNING")
+    passed = now() - timedelta(seconds=1)
     with pytest.raises(StepTimedOut, match=r"^deployment still Updating after its limit of 7200 s \(deadline "):
-        deadline.enforce("deployment", {"deadline": passed, "timeout_seconds": 7200}, "Updating")
+        deadline.enforce("deployment", deadline.Deadline(passed, 7200), "Updating")
 
 
 def test_a_progress_payload_without_a_deadline_is_an_invalid_event() -> None:
-    with pytest.raises(InvalidEvent, match="deadline"):
-        deadline.enforce("training", {"job_name": "j"}, "InProgress")
+    with pytest.raises(InvalidEvent, match=r"'payload\.training\.deadline' is missing"):
+        deadline.Deadline.from_fields(Fields({"job_name": "j"}, "payload.training"))
+    with pytest.raises(InvalidEvent, match=r"not an ISO-8601 timestamp: 'soon'"):
+        deadline.Deadline.from_fields(Fields({"deadline": "soon", "timeout_seconds": 60}))
 
 
 def test_the_settings_formulas_match_the_requests_the_lambdas_send() -> None:

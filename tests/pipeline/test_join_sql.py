@@ -1,4 +1,4 @@
-"""The join SQL: its text (partition pruning, quoting) and its semantics, run in DuckDB with the contract's shims."""
+"""The join SQL: its text (partition pruning, quoting) and its semantics, run by the local Athena engine."""
 
 from __future__ import annotations
 
@@ -8,21 +8,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from pipeline_common import join_sql
 from pipeline_common.window import Window
 
-from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS
+from container.core.layout import Layout
+from container.core.policy import Policy
+from container.training import train
+from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS
+from local.engines.athena import TableSource, local_table, run_query
 
 WINDOW = Window(datetime(2026, 11, 23, 1, 0, tzinfo=UTC), datetime(2026, 11, 23, 3, 0, tzinfo=UTC))
-SHIMS = (
-    # Like Trino's: a string that is not a timestamp fails the query (a cast, so `try()` can catch it).
-    "CREATE MACRO from_iso8601_timestamp(x) AS CAST(x AS TIMESTAMPTZ)",
-    "CREATE MACRO regexp_like(s, p) AS regexp_matches(s, p)",
-    "CREATE MACRO date_add(unit, n, ts) AS ts + to_seconds(n)",
-    "CREATE MACRO to_iso8601(ts) AS strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ')",
-)
 
 
 def spec(missing_reward: str = "default", wait: int = 300, window: Window = WINDOW) -> join_sql.JoinSpec:
@@ -46,7 +42,9 @@ def table_references(sql: str) -> list[tuple[str, str]]:
     return re.findall(r'"bandit_demo"\."(\w+)" (\w+)', sql)
 
 
-@pytest.mark.parametrize("build", [join_sql.joined_select, join_sql.counts_select, join_sql.unload])
+@pytest.mark.parametrize(
+    "build", [join_sql.joined_select, join_sql.counts_select, join_sql.unload, join_sql.quarantine_select]
+)
 def test_every_table_reference_is_restricted_to_hour_partitions(build: Any) -> None:
     sql = build(spec())
     references = table_references(sql)
@@ -103,6 +101,9 @@ def test_string_columns_are_converted_without_failing_the_query() -> None:
         {"output_prefix": "/tmp/out"},
         {"default_reward": float("nan")},
         {"reward_wait_seconds": -1},
+        {"reward_range": (1.0, 1.0)},
+        {"reward_range": (0.0, float("inf"))},
+        {"quarantine_prefix": "s3://bandit-lake/quarantine/run-1"},
     ],
 )
 def test_unsafe_or_invalid_inputs_are_refused(changes: dict[str, Any]) -> None:
@@ -192,40 +193,59 @@ REWARDS = {
 }
 
 
+def write_lines(root: Path, table: str, dt: str, name: str, rows: list[Any]) -> None:
+    path = root / table / dt / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows))
+
+
+def firehose_name(table: str, dt: str, minute: int = 59, tag: str = "a") -> str:
+    """A Firehose object name: `<stream>-<version>-YYYY-MM-dd-HH-mm-ss-<uuid>` (the object's arrival time)."""
+    return f"{table}-1-{dt.replace('/', '-')}-{minute:02d}-00-{tag}"
+
+
+def tables_at(root: Path) -> dict[tuple[str, str], TableSource]:
+    """The Glue tables (infra/data_lake.py: producer-set fields are strings, the stack's SerDe parameters) over the
+    Firehose hour folders under `root`, as the local Athena engine reads them."""
+    tables = {}
+    for table, columns in (("decisions", DECISION_COLUMNS), ("rewards", REWARD_COLUMNS)):
+        assert {kind for _, kind in columns} == {"string"}, columns
+        source = local_table("bandit_demo", table, list(columns), root / table, serde_parameters=dict(SERDE_PARAMETERS))
+        tables[("bandit_demo", table)] = source
+    return tables
+
+
 @pytest.fixture
-def lake(tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    """The Glue tables (infra/data_lake.py: producer-set fields are strings) loaded from JSON-lines files, one file
-    per hour partition; every field is read as its text, as the JSON SerDe reads a string column."""
-    connection = duckdb.connect()
-    for shim in SHIMS:
-        connection.execute(shim)
-    connection.execute("CREATE SCHEMA bandit_demo")
+def lake(tmp_path: Path) -> dict[tuple[str, str], TableSource]:
+    """DECISIONS and REWARDS, one Firehose-named object per hour partition."""
     for table, partitions in (("decisions", DECISIONS), ("rewards", REWARDS)):
-        glue = dict(DECISION_COLUMNS if table == "decisions" else REWARD_COLUMNS)
-        assert set(glue.values()) == {"string"}, glue
-        columns = ", ".join(f"{name} VARCHAR" for name in glue)
-        connection.execute(f"CREATE TABLE bandit_demo.{table} ({columns}, dt VARCHAR)")
-        spec_text = "{" + ", ".join(f"{name}: 'VARCHAR'" for name in glue) + "}"
         for dt, rows in partitions.items():
-            path = tmp_path / table / dt.replace("/", "-") / "part.json"
-            path.parent.mkdir(parents=True)
-            path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows))
-            connection.execute(
-                f"INSERT INTO bandit_demo.{table} SELECT *, '{dt}' FROM read_json('{path}', "
-                f"format='newline_delimited', columns={spec_text}, ignore_errors=true)"
-            )
-    return connection
+            write_lines(tmp_path, table, dt, firehose_name(table, dt), rows)
+    return tables_at(tmp_path)
 
 
-def joined(connection: duckdb.DuckDBPyConnection, sql: str) -> dict[str, tuple[float, str | None]]:
-    cursor = connection.execute(sql)
-    names = [column[0] for column in cursor.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+def select(tables: dict[tuple[str, str], TableSource], sql: str) -> list[dict[str, Any]]:
+    answer = run_query(sql, tables)
+    names = [name for name, _ in answer["columns"]]
+    return [dict(zip(names, row, strict=True)) for row in answer["rows"]]
+
+
+def joined(tables: dict[tuple[str, str], TableSource], sql: str) -> dict[str, tuple[float, str | None]]:
+    answer = run_query(sql, tables)
+    names = [name for name, _ in answer["columns"]]
     assert names[-2:] == ["reward", "reward_time"] and names[:10] == list(join_sql.DECISION_COLUMNS)
+    rows = [dict(zip(names, row, strict=True)) for row in answer["rows"]]
+    assert len({row["event_id"] for row in rows}) == len(rows), "an event joined twice"
     return {row["event_id"]: (row["reward"], row["reward_time"]) for row in rows}
 
 
-def test_default_policy_keeps_every_window_decision(lake: duckdb.DuckDBPyConnection) -> None:
+def counts(tables: dict[tuple[str, str], TableSource], spec: join_sql.JoinSpec) -> dict[str, int]:
+    answer = run_query(join_sql.counts_select(spec), tables)
+    assert tuple(name for name, _ in answer["columns"]) == join_sql.COUNT_COLUMNS
+    return dict(zip(join_sql.COUNT_COLUMNS, answer["rows"][0], strict=True))
+
+
+def test_default_policy_keeps_every_window_decision(lake: dict[tuple[str, str], TableSource]) -> None:
     rows = joined(lake, join_sql.joined_select(spec("default")))
     assert rows == {
         "first-wins": (1.0, "2026-11-23T01:12:00.000Z"),  # the first reward by reward_time, not by file order
@@ -238,37 +258,197 @@ def test_default_policy_keeps_every_window_decision(lake: duckdb.DuckDBPyConnect
     }
 
 
-def test_drop_policy_keeps_only_rewarded_decisions(lake: duckdb.DuckDBPyConnection) -> None:
+def test_drop_policy_keeps_only_rewarded_decisions(lake: dict[tuple[str, str], TableSource]) -> None:
     rows = joined(lake, join_sql.joined_select(spec("drop")))
     assert set(rows) == {"first-wins", "nan-then-valid", "edge"}
 
 
-def test_a_longer_wait_accepts_the_late_reward(lake: duckdb.DuckDBPyConnection) -> None:
+def test_a_longer_wait_accepts_the_late_reward(lake: dict[tuple[str, str], TableSource]) -> None:
     rows = joined(lake, join_sql.joined_select(spec("default", wait=900)))
     assert rows["late"] == (1.0, "2026-11-23T02:40:00.000Z")
 
 
-def test_counts(lake: duckdb.DuckDBPyConnection) -> None:
-    cursor = lake.execute(join_sql.counts_select(spec("default")))
-    names = [column[0] for column in cursor.description]
-    counts = dict(zip(names, cursor.fetchone(), strict=True))
-    assert tuple(names) == join_sql.COUNT_COLUMNS
-    assert counts == {
+def test_counts(lake: dict[tuple[str, str], TableSource]) -> None:
+    assert counts(lake, spec("default")) == {
         "joined_rows": 7,
         "defaulted_rows": 4,
-        # 'ghost' and 'quoted' have no decision; 'outside-partition' has none in the hours read either.
-        "unmatched_rewards": 3,
         # 'abc', missing event_id, 'NaN', missing reward_time, null reward, 'yesterday', February 30th.
         "malformed_rewards": 7,
+        "out_of_range_rewards": 0,
+        # 'ghost' and 'quoted' have no decision; 'outside-partition' has none in the hours read either.
+        "unmatched_rewards": 3,
+        "backdated_rewards": 0,
+        "duplicate_rewards": 1,  # first-wins' second reward
         "late_rewards": 1,
         # 'bad-prob', 'bad-index', 'bad-time', the line that is not JSON.
         "malformed_decisions": 4,
+        "duplicate_decisions": 0,
+        "quarantined_lines": 16,
     }
 
 
-def test_a_decision_field_of_the_wrong_type_leaves_the_others_joined(lake: duckdb.DuckDBPyConnection) -> None:
+def test_a_decision_field_of_the_wrong_type_leaves_the_others_joined(
+    lake: dict[tuple[str, str], TableSource],
+) -> None:
     rows = joined(lake, join_sql.joined_select(spec("default")))
     assert not {"bad-prob", "bad-index", "bad-time"} & set(rows)
-    cursor = lake.execute(join_sql.joined_select(spec("default")))
-    types = {column[0]: str(column[1]) for column in cursor.description}
+    types = dict(run_query(join_sql.joined_select(spec("default")), lake)["columns"])
     assert (types["action_index"], types["action_prob"], types["reward"]) == ("INTEGER", "DOUBLE", "DOUBLE")
+
+
+# --- integrity: one row per event, rewards by arrival, range, quarantine ----------------------------------------
+
+
+def one_hour_spec(wait: int = 300) -> join_sql.JoinSpec:
+    window = Window(datetime(2026, 11, 23, 1, 0, tzinfo=UTC), datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    return spec(wait=wait, window=window)
+
+
+HOUR = "2026/11/23/01"
+
+
+def test_a_decision_delivered_twice_or_a_reused_event_id_joins_once(tmp_path: Path) -> None:
+    """Firehose redelivers a batch (the same line in a second object, or twice in one); a client reuses an id."""
+    first = decision("twice", "2026-11-23T01:10:00.000Z")
+    reused = {**decision("reused", "2026-11-23T01:20:00.000Z"), "action": "a"}
+    write_lines(tmp_path, "decisions", HOUR, firehose_name("decisions", HOUR, 15, "a"), [first, first, reused])
+    later = {**decision("reused", "2026-11-23T01:25:00.000Z"), "action": "b", "action_index": 1}
+    write_lines(tmp_path, "decisions", HOUR, firehose_name("decisions", HOUR, 30, "b"), [first, later])
+    write_lines(
+        tmp_path,
+        "rewards",
+        HOUR,
+        firehose_name("rewards", HOUR),
+        [reward("twice", 1.0, "2026-11-23T01:11:00.000Z"), reward("reused", 0.5, "2026-11-23T01:22:00.000Z")],
+    )
+    tables = tables_at(tmp_path)
+    rows = select(tables, join_sql.joined_select(one_hour_spec()))
+    assert sorted((row["event_id"], row["action"], row["reward"]) for row in rows) == [
+        ("reused", "a", 0.5),  # the first decision of the id is kept, the later one is a duplicate
+        ("twice", "a", 1.0),
+    ]
+    numbers = counts(tables, one_hour_spec())
+    assert numbers["joined_rows"] == 2 and numbers["duplicate_decisions"] == 3
+    quarantined = select(tables, join_sql.quarantine_select(one_hour_spec()))
+    assert sorted((q["reason"], q["kind"], q["event_id"], q["event_time"]) for q in quarantined) == [
+        ("duplicate", "decision", "reused", "2026-11-23T01:25:00.000Z"),
+        ("duplicate", "decision", "twice", "2026-11-23T01:10:00.000Z"),
+        ("duplicate", "decision", "twice", "2026-11-23T01:10:00.000Z"),
+    ]
+
+
+def one_decision_lake(root: Path, *reward_objects: tuple[int, str, list[Any]]) -> dict[tuple[str, str], TableSource]:
+    """Decision `e` at 01:10 and each `(minute, tag, rewards)` as one reward object arriving at that minute."""
+    write_lines(root, "decisions", HOUR, firehose_name("decisions", HOUR), [decision("e", "2026-11-23T01:10:00.000Z")])
+    for minute, tag, rows in reward_objects:
+        write_lines(root, "rewards", HOUR, firehose_name("rewards", HOUR, minute, tag), rows)
+    return tables_at(root)
+
+
+def test_rewards_rank_by_arrival_not_by_the_clients_reward_time(tmp_path: Path) -> None:
+    """A forged duplicate dated just after the decision, sent after the genuine reward, does not replace it."""
+    genuine = reward("e", 1.0, "2026-11-23T01:12:00.000Z")
+    forged = reward("e", 0.0, "2026-11-23T01:10:00.001Z")
+    tables = one_decision_lake(tmp_path, (12, "genuine", [genuine]), (40, "forged", [forged]))
+    assert joined(tables, join_sql.joined_select(one_hour_spec())) == {"e": (1.0, "2026-11-23T01:12:00.000Z")}
+    quarantined = select(tables, join_sql.quarantine_select(one_hour_spec()))
+    assert [(q["reason"], q["reward"], q["source"].rsplit("-", 1)[1]) for q in quarantined] == [
+        ("duplicate", "0.0", "forged")
+    ]
+
+
+def test_a_reward_dated_before_its_decision_is_rejected(tmp_path: Path) -> None:
+    backdated = [reward("e", 1.0, "1970-01-01T00:00:00.000Z"), reward("e", 1.0, "2026-11-23T01:09:59.999Z")]
+    tables = one_decision_lake(tmp_path, (59, "a", backdated))
+    assert joined(tables, join_sql.joined_select(one_hour_spec())) == {"e": (0.0, None)}
+    numbers = counts(tables, one_hour_spec())
+    assert numbers["backdated_rewards"] == 2 and numbers["defaulted_rows"] == 1 and numbers["quarantined_lines"] == 2
+
+
+def test_a_reward_outside_the_range_is_quarantined_and_the_next_one_counts(tmp_path: Path) -> None:
+    huge, fair = reward("e", 1e6, "2026-11-23T01:11:00.000Z"), reward("e", 0.5, "2026-11-23T01:12:00.000Z")
+    tables = one_decision_lake(tmp_path, (11, "a", [huge]), (12, "b", [fair]))
+    assert joined(tables, join_sql.joined_select(one_hour_spec())) == {"e": (0.5, "2026-11-23T01:12:00.000Z")}
+    quarantined = select(tables, join_sql.quarantine_select(one_hour_spec()))
+    assert [(q["reason"], q["kind"], q["event_id"], q["reward"]) for q in quarantined] == [
+        ("out_of_range", "reward", "e", "1000000.0")
+    ]
+    wide = join_sql.JoinSpec(**{**one_hour_spec().__dict__, "reward_range": (-1.0, 2e6)})
+    assert joined(tables, join_sql.joined_select(wide)) == {"e": (1e6, "2026-11-23T01:11:00.000Z")}
+
+
+def _policy_after(rows: list[dict[str, Any]], root: Path) -> list[list[float]]:
+    """The `train` job on these joined rows (sorted, so the order is the same); its distribution per context."""
+    (root / "input" / "config").mkdir(parents=True)
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps({"model_id": "m-1", "seed": "7"}))
+    (root / "input" / "data" / "training").mkdir(parents=True)
+    lines = "".join(json.dumps(row) + "\n" for row in sorted(rows, key=lambda r: r["event_id"]))
+    (root / "input" / "data" / "training" / "part-0.json").write_text(lines)
+    train.run(Layout(root))
+    policy = Policy.load(root / "model", seed=11)
+    return [policy.distribution({"x": x}) for x in range(10)]
+
+
+def test_one_huge_reward_among_2000_rows_does_not_move_the_policy(tmp_path: Path) -> None:
+    """The same policy trains from the lake with a 1e6 reward as from the lake without it; had the 1e6 been
+    joined (the old rule: any finite reward), the policy would have moved. (`e8` is on the training side of the
+    holdout split.)"""
+
+    def logged(i: int) -> dict[str, Any]:
+        return {
+            **decision(f"e{i}", f"2026-11-23T01:{i // 60:02d}:{i % 60:02d}.001Z"),
+            "context": json.dumps({"x": i % 10}),
+            "action": "ab"[i % 2],
+            "action_index": i % 2,
+        }
+
+    decisions = [logged(i) for i in range(2000)]
+    rewards = [reward(f"e{i}", (i % 7) / 6, f"2026-11-23T02:00:00.{i % 1000:03d}Z") for i in range(2000)]
+    clean, attacked = tmp_path / "clean", tmp_path / "attacked"
+    for root, extra in ((clean, []), (attacked, [reward("e8", 1e6, "2026-11-23T01:30:00.000Z")])):
+        write_lines(root, "decisions", HOUR, firehose_name("decisions", HOUR), decisions)
+        write_lines(root, "rewards", HOUR, firehose_name("rewards", HOUR, 10, "attack"), extra)
+        write_lines(root, "rewards", "2026/11/23/02", firehose_name("rewards", "2026/11/23/02", 5), rewards)
+    the_spec = one_hour_spec(wait=3600)
+    expected = select(tables_at(clean), join_sql.joined_select(the_spec))
+    got = select(tables_at(attacked), join_sql.joined_select(the_spec))
+    assert len(expected) == 2000 and max(row["reward"] for row in expected) == 1.0
+    assert sorted(got, key=lambda r: r["event_id"]) == sorted(expected, key=lambda r: r["event_id"])
+    assert counts(tables_at(attacked), the_spec)["out_of_range_rewards"] == 1
+    served = _policy_after(expected, tmp_path / "train-clean")
+    assert _policy_after(got, tmp_path / "train-attacked") == served
+    forged = [{**row, "reward": 1e6} if row["event_id"] == "e8" else row for row in expected]
+    assert _policy_after(forged, tmp_path / "train-forged") != served  # the test can tell a moved policy
+
+
+def test_every_rejected_line_is_quarantined_with_its_reason(lake: dict[tuple[str, str], TableSource]) -> None:
+    rows = select(lake, join_sql.quarantine_select(spec("default")))
+    assert [name for name in rows[0]] == list(join_sql.QUARANTINE_COLUMNS)
+    reasons = sorted((q["kind"], q["reason"], q["event_id"] or "-") for q in rows)
+    assert reasons == sorted(
+        [("decision", "malformed", e) for e in ("bad-prob", "bad-index", "bad-time", "-")]
+        + [("reward", "malformed", e) for e in ("malformed-only", "-", "nan-then-valid", "no-time", "null-reward")]
+        + [("reward", "malformed", "late"), ("reward", "malformed", "late")]  # 'yesterday', February 30th
+        + [("reward", "unknown_event", e) for e in ("ghost", "quoted", "outside-partition")]
+        + [("reward", "duplicate", "first-wins"), ("reward", "late", "late")]
+    )
+    assert all(
+        q["source"].startswith(str(Path(q["source"]).parents[4])) and q["reason"] in join_sql.REASONS for q in rows
+    )
+
+
+def test_a_line_in_an_hour_two_windows_share_is_judged_by_one_run(tmp_path: Path) -> None:
+    """Malformed and unknown lines belong to the run owning their hour folder: `[hour(start), hour(end))`."""
+    write_lines(tmp_path, "rewards", "2026/11/23/02", firehose_name("rewards", "2026/11/23/02"), ["not json"])
+    tables = tables_at(tmp_path)
+    first = one_hour_spec()  # (01:00, 02:00]: reads hour 02 for rewards, does not own it
+    second = spec(window=Window(datetime(2026, 11, 23, 2, 0, tzinfo=UTC), datetime(2026, 11, 23, 3, 0, tzinfo=UTC)))
+    assert counts(tables, first)["malformed_rewards"] == 0 and counts(tables, second)["malformed_rewards"] == 1
+
+
+def test_the_quarantine_unload_writes_to_the_run_quarantine_prefix() -> None:
+    the_spec = join_sql.JoinSpec(**{**spec().__dict__, "quarantine_prefix": "s3://bandit-lake/quarantine/run-1/"})
+    sql = join_sql.quarantine_unload(the_spec)
+    assert sql.endswith(") TO 's3://bandit-lake/quarantine/run-1/' WITH (format = 'JSON')")
+    with pytest.raises(join_sql.SqlBuildError, match="no quarantine_prefix"):
+        join_sql.quarantine_unload(spec())

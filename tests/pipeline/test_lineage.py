@@ -7,9 +7,11 @@ from typing import Any
 import boto3
 import evaluate
 import finalize
+import pytest
 import train
 from pipeline_common import lineage, store
-from pipeline_helpers import BUCKET, REGION, FakeContext
+from pipeline_common.window import Window
+from pipeline_helpers import BUCKET, REGION, FakeContext, deployment_payload, evaluation_payload, join_payload
 
 EXPERIMENT = "bandit-demo"
 FIRST, SECOND, THIRD = (f"{EXPERIMENT}-20261123T0{h}0000" for h in (1, 2, 3))
@@ -27,14 +29,7 @@ def artifact(model_id: str) -> str:
 
 
 def join_of(run_id: str, rows: int) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "output_prefix": f"s3://{BUCKET}/joined/{run_id}/",
-        "window": WINDOWS[run_id],
-        "rows": rows,
-        "state": "SUCCEEDED",
-        "enough_rows": True,
-    }
+    return join_payload(run_id, rows=rows, window=WINDOWS[run_id])
 
 
 def serving_model_exists() -> None:
@@ -71,7 +66,7 @@ def finish(run: dict[str, Any], context: FakeContext) -> dict[str, Any]:
 
 
 def rejected(run: dict[str, Any]) -> dict[str, Any]:
-    return {**run, "evaluation": {"status": "Completed", "promote": False}}
+    return {**run, "evaluation": evaluation_payload(run["run_id"], promote=False)}
 
 
 def test_after_a_rejected_run_the_next_candidate_learns_from_the_rejected_one(aws: None, context: FakeContext) -> None:
@@ -112,31 +107,23 @@ def test_the_registry_records_parent_and_cumulative_data_range(aws: None, contex
     assert second["rows_learned"] == 1000 and second["window_start"] == WINDOWS[SECOND]["start"]
 
 
-def test_a_promoted_candidate_heads_the_lineage_and_serves(aws: None, context: FakeContext) -> None:
+@pytest.mark.parametrize(
+    ("rollout", "outcome", "serving", "state"),
+    [("deployed", "promoted", FIRST, "serving"), ("rolled_back", "rolled_back", SERVING, "rolled_back")],
+)
+def test_a_promoted_candidate_heads_the_lineage_whether_its_rollout_stayed_or_rolled_back(
+    aws: None, context: FakeContext, rollout: str, outcome: str, serving: str, state: str
+) -> None:
     serving_model_exists()
-    run = trained(FIRST, 300, context)
-    promoted = {
-        **run,
-        "evaluation": {"status": "Completed", "promote": True},
-        "deployment": {"model_id": FIRST, "status": "deployed", "previous_model_id": SERVING},
+    run = {
+        **trained(FIRST, 300, context),
+        "evaluation": evaluation_payload(FIRST, promote=True),
+        "deployment": deployment_payload(FIRST, status=rollout, previous_model_id=SERVING),
     }
-    assert finish(promoted, context)["outcome"] == "promoted"
+    assert finish(run, context)["outcome"] == outcome
     experiment = store.read_experiment(EXPERIMENT)
-    assert experiment["serving_model_id"] == FIRST and experiment["learner_model_id"] == FIRST
-
-
-def test_a_rolled_back_candidate_stays_the_lineage_head(aws: None, context: FakeContext) -> None:
-    serving_model_exists()
-    run = trained(FIRST, 300, context)
-    rolled = {
-        **run,
-        "evaluation": {"status": "Completed", "promote": True},
-        "deployment": {"model_id": FIRST, "status": "rolled_back", "previous_model_id": SERVING},
-    }
-    assert finish(rolled, context)["outcome"] == "rolled_back"
-    experiment = store.read_experiment(EXPERIMENT)
-    assert experiment["serving_model_id"] == SERVING and experiment["learner_model_id"] == FIRST
-    assert store.read_model(FIRST)["state"] == "rolled_back"  # type: ignore[index]
+    assert experiment["serving_model_id"] == serving and experiment["learner_model_id"] == FIRST
+    assert store.read_model(FIRST)["state"] == state  # type: ignore[index]
     trained(SECOND, 100, context)
     assert pretrained_channel(SECOND) == artifact(FIRST)
 
@@ -170,7 +157,7 @@ def test_an_experiment_from_before_the_lineage_learns_from_the_serving_model(aws
 def test_data_range_starts_a_new_lineage_without_a_trained_parent() -> None:
     window = WINDOWS[FIRST]
     for parent in (None, {"model_id": "uniform", "state": "serving"}):
-        assert lineage.data_range(parent, window, 120) == {
+        assert lineage.data_range(parent, Window.from_dict(window), 120) == {
             "window_start": window["start"],
             "window_end": window["end"],
             "window_rows": 120,
@@ -178,5 +165,5 @@ def test_data_range_starts_a_new_lineage_without_a_trained_parent() -> None:
             "data_end": window["end"],
             "rows_learned": 120,
         }
-    legacy = lineage.data_range({"model_id": "old", "artifact_uri": "s3://b/old"}, window, 120)
+    legacy = lineage.data_range({"model_id": "old", "artifact_uri": "s3://b/old"}, Window.from_dict(window), 120)
     assert legacy["data_start"] is None and legacy["rows_learned"] is None and legacy["data_end"] == window["end"]

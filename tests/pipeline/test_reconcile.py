@@ -14,7 +14,15 @@ import pytest
 import reconcile
 from moto.sagemaker.models import sagemaker_backends
 from pipeline_common import store
-from pipeline_helpers import ACCOUNT, REGION, FakeContext
+from pipeline_helpers import (
+    ACCOUNT,
+    REGION,
+    FakeContext,
+    deployment_payload,
+    evaluation_payload,
+    join_payload,
+    training_payload,
+)
 
 EXPERIMENT = "bandit-demo"
 ENDPOINT = "bandit-demo-policy"  # the conftest's endpoint and state machine
@@ -187,10 +195,10 @@ def test_a_failed_run_keeps_what_record_failure_wrote(mid_deployment: None, cont
             "run_id": RUN,
             "run": {
                 "reward_count": 12,
-                "join": {"state": "SUCCEEDED", "enough_rows": True},
-                "training": {"model_id": RUN, "status": "Completed"},
-                "evaluation": {"status": "Completed", "promote": True},
-                "deployment": {"status": "in_progress"},
+                "join": join_payload(RUN),
+                "training": training_payload(RUN),
+                "evaluation": evaluation_payload(RUN, promote=True),
+                "deployment": deployment_payload(RUN, status="in_progress"),
                 "error": {"Error": "DeploymentFailed", "Cause": "x"},
             },
         },

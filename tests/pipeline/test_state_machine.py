@@ -16,11 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import deploy
-import join
 import pytest
-import train
-from conftest import ENDPOINT
+from conftest import ENDPOINT, StubAws
 from moto.athena.models import QueryResults, athena_backends
 from pipeline_common import store
 from pipeline_common.aws import client
@@ -93,7 +90,7 @@ class Endpoint:
 
 
 @pytest.fixture
-def endpoint(aws: None, monkeypatch: pytest.MonkeyPatch) -> Endpoint:
+def endpoint(stub_aws: StubAws) -> Endpoint:
     """An existing endpoint serving `m-old` on `old-config` (set `.config = None` for a first deployment)."""
     scripted = Endpoint("old-config")
     sagemaker = Scripted(
@@ -102,7 +99,7 @@ def endpoint(aws: None, monkeypatch: pytest.MonkeyPatch) -> Endpoint:
         create_endpoint=scripted.create_endpoint,
         update_endpoint=scripted.update_endpoint,
     )
-    monkeypatch.setattr(deploy, "client", lambda service: sagemaker if service == "sagemaker" else client(service))
+    stub_aws("sagemaker", sagemaker)
     store.put_model(
         {
             "model_id": "m-old",
@@ -233,23 +230,25 @@ def test_too_few_rows_skips_and_releases_the_lock(
     assert store.read_experiment("bandit-demo")["watermark"] == WINDOW["end"]
 
 
-def fail_join(monkeypatch: pytest.MonkeyPatch) -> None:
+def fail_join(stub_aws: StubAws) -> None:
+    athena = client("athena")
+
     def get_query_execution(QueryExecutionId: str) -> dict[str, Any]:
-        real = client("athena").get_query_execution(QueryExecutionId=QueryExecutionId)
+        real = athena.get_query_execution(QueryExecutionId=QueryExecutionId)
         real["QueryExecution"]["Status"] = {"State": "FAILED", "StateChangeReason": "HIVE_BAD_DATA: bad json"}
         return real
 
-    athena = Scripted(client("athena"), get_query_execution=get_query_execution)
-    monkeypatch.setattr(join, "client", lambda service: athena if service == "athena" else client(service))
+    stub_aws("athena", Scripted(athena, get_query_execution=get_query_execution))
 
 
-def fail_training(monkeypatch: pytest.MonkeyPatch) -> None:
+def fail_training(stub_aws: StubAws) -> None:
+    sagemaker = client("sagemaker")
+
     def describe_training_job(TrainingJobName: str) -> dict[str, Any]:
-        real = client("sagemaker").describe_training_job(TrainingJobName=TrainingJobName)
+        real = sagemaker.describe_training_job(TrainingJobName=TrainingJobName)
         return {**real, "TrainingJobStatus": "Failed", "FailureReason": "AlgorithmError: vw crashed"}
 
-    sagemaker = Scripted(client("sagemaker"), describe_training_job=describe_training_job)
-    monkeypatch.setattr(train, "client", lambda service: sagemaker if service == "sagemaker" else client(service))
+    stub_aws("sagemaker", Scripted(sagemaker, describe_training_job=describe_training_job))
 
 
 @pytest.mark.parametrize(
@@ -265,7 +264,7 @@ def test_each_step_failing_records_the_failure_and_releases_the_lock(
     state_machine_arn: str,
     lambdas: InProcessLambda,
     endpoint: Endpoint,
-    monkeypatch: pytest.MonkeyPatch,
+    stub_aws: StubAws,
     step: str,
     error: str,
     states_before_failure: str,
@@ -273,9 +272,9 @@ def test_each_step_failing_records_the_failure_and_releases_the_lock(
     take_lock()
     queue_counts(120)
     if step == "join":
-        fail_join(monkeypatch)
+        fail_join(stub_aws)
     elif step == "training":
-        fail_training(monkeypatch)
+        fail_training(stub_aws)
     elif step == "deployment":
         put_evaluation(RUN, promote=True)
         endpoint.rollout = "failed"
@@ -326,13 +325,19 @@ def test_rollback_on_demand(state_machine_arn: str, lambdas: InProcessLambda, en
     assert experiment["serving_model_id"] == "m-older" and experiment["watermark"] == WINDOW["start"]
 
 
+def bootstrap(state_machine_arn: str, endpoint: Endpoint, rows: int) -> dict[str, Any]:
+    """A run started by hand with `{"bootstrap": true}` before any endpoint exists, on `rows` joined rows."""
+    endpoint.config = None
+    queue_counts(rows)
+    description, output = execute(state_machine_arn, {"bootstrap": True}, name="bootstrap")
+    assert description["status"] == "SUCCEEDED"
+    return output
+
+
 def test_bootstrap_without_data_creates_the_endpoint_with_the_uniform_policy(
     state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint
 ) -> None:
-    endpoint.config = None
-    queue_counts(0)
-    description, output = execute(state_machine_arn, {"bootstrap": True}, name="bootstrap")
-    assert description["status"] == "SUCCEEDED"
+    output = bootstrap(state_machine_arn, endpoint, 0)
     assert lambdas.actions("train") == [] and lambdas.actions("evaluate") == []
     assert output["deployment"]["mode"] == "create" and output["deployment"]["artifact_uri"] is None
     assert output["result"]["outcome"] == "bootstrapped"
@@ -343,10 +348,7 @@ def test_bootstrap_without_data_creates_the_endpoint_with_the_uniform_policy(
 def test_bootstrap_with_data_trains_and_deploys_without_evaluation(
     state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint
 ) -> None:
-    endpoint.config = None
-    queue_counts(3)
-    description, output = execute(state_machine_arn, {"bootstrap": True}, name="bootstrap")
-    assert description["status"] == "SUCCEEDED"
+    output = bootstrap(state_machine_arn, endpoint, 3)
     assert lambdas.actions("train") == ["start", "status"] and lambdas.actions("evaluate") == []
     assert output["deployment"]["model_id"] == "bandit-demo-bootstrap" and output["result"]["outcome"] == "bootstrapped"
 
@@ -370,7 +372,7 @@ def test_create_endpoint_right_after_its_config_is_retried(
             raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "CreateEndpoint")
         return create(**request)
 
-    deploy.client("sagemaker")._scripts["create_endpoint"] = not_yet_consistent
+    client("sagemaker")._scripts["create_endpoint"] = not_yet_consistent
     description, output = execute(state_machine_arn, {"bootstrap": True}, name="bootstrap")
     assert description["status"] == "SUCCEEDED", description
     assert lambdas.actions("deploy")[:2] == ["start", "start"] and len(refusals) == 1
@@ -378,8 +380,18 @@ def test_create_endpoint_right_after_its_config_is_retried(
     assert "RecordFailure" not in entered_states(state_machine_arn, "bootstrap")
 
 
+def triggered_run_fails(state_machine_arn: str, error: str) -> str:
+    """A triggered run on 120 joined rows that fails with `error`: the message of its cause."""
+    take_lock()
+    queue_counts(120)
+    description, _ = execute(state_machine_arn, TRIGGERED)
+    assert description["status"] == "FAILED"
+    assert description["error"] == error, description
+    return str(json.loads(description["cause"])["errorMessage"])
+
+
 def test_an_aws_refusal_fails_fast_with_the_service_operation_code_and_message(
-    state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+    state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint, stub_aws: StubAws
 ) -> None:
     from botocore.exceptions import ClientError
 
@@ -387,21 +399,19 @@ def test_an_aws_refusal_fails_fast_with_the_service_operation_code_and_message(
         message = "User: arn:aws:sts::123456789012:assumed-role/train is not authorized to perform: iam:PassRole"
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, "CreateTrainingJob")
 
-    sagemaker = Scripted(client("sagemaker"), create_training_job=create_training_job)
-    monkeypatch.setattr(train, "client", lambda service: sagemaker if service == "sagemaker" else client(service))
-    take_lock()
-    queue_counts(120)
-    description, _ = execute(state_machine_arn, TRIGGERED)
-    assert description["status"] == "FAILED"
-    assert description["error"] == "AwsCallFailed", description
-    cause = json.loads(description["cause"])["errorMessage"]
+    stub_aws("sagemaker", Scripted(client("sagemaker"), create_training_job=create_training_job))
+    cause = triggered_run_fails(state_machine_arn, "AwsCallFailed")
     assert cause.startswith("sagemaker.CreateTrainingJob failed: AccessDeniedException: User: arn:aws:sts::")
     assert lambdas.actions("train") == ["start"]  # not retried: repeating it would be refused the same way
     assert store.read_lock("bandit-demo") is None
 
 
 def test_a_polling_loop_past_its_limit_fails_the_run_and_releases_the_lock(
-    state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+    state_machine_arn: str,
+    lambdas: InProcessLambda,
+    endpoint: Endpoint,
+    stub_aws: StubAws,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A training job that never leaves InProgress: the training loop gives up at `training_timeout_seconds`."""
     import pipeline_common.deadline as deadline
@@ -410,19 +420,15 @@ def test_a_polling_loop_past_its_limit_fails_the_run_and_releases_the_lock(
     real_now = deadline.now
     monkeypatch.setattr(deadline, "now", lambda: real_now() + timedelta(seconds=skew["seconds"]))
 
+    sagemaker = client("sagemaker")
+
     def describe_training_job(TrainingJobName: str) -> dict[str, Any]:
+        real = sagemaker.describe_training_job(TrainingJobName=TrainingJobName)  # before the job: not found
         skew["seconds"] += 10_000  # each poll, time runs on by almost three hours
-        real = client("sagemaker").describe_training_job(TrainingJobName=TrainingJobName)
         return {**real, "TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}
 
-    sagemaker = Scripted(client("sagemaker"), describe_training_job=describe_training_job)
-    monkeypatch.setattr(train, "client", lambda service: sagemaker if service == "sagemaker" else client(service))
-    take_lock()
-    queue_counts(120)
-    description, _ = execute(state_machine_arn, TRIGGERED)
-    assert description["status"] == "FAILED"
-    assert description["error"] == "StepTimedOut", description
-    cause = json.loads(description["cause"])["errorMessage"]
+    stub_aws("sagemaker", Scripted(sagemaker, describe_training_job=describe_training_job))
+    cause = triggered_run_fails(state_machine_arn, "StepTimedOut")
     assert cause.startswith("training still Training after its limit of 16200 s")
     assert lambdas.actions("train") == ["start", "status", "status"]
     assert entered_states(state_machine_arn)[-3:] == ["CheckTraining", "RecordFailure", "Fail"]

@@ -16,30 +16,52 @@ import join
 import pytest
 import train
 from botocore.stub import ANY, Stubber
-from conftest import ENDPOINT
+from conftest import ENDPOINT, StubAws
 from hypothesis import given
 from hypothesis import strategies as st
 from moto.athena.models import QueryResults, athena_backends
-from pipeline_common import errors, jobs, store
-from pipeline_common.aws import client
-from pipeline_common.config import RunSettings
+from pipeline_common import errors, store
+from pipeline_common.config import RunSettings, parse_run_settings
+from pipeline_common.errors import ConfigError
 from pipeline_common.names import sagemaker_name
+from pipeline_common.outcome import failed_step
+from pipeline_common.payloads import Fields
 from pipeline_common.sagemaker_requests import metric_definitions, traffic_routing
+from pipeline_common.steps import RunState
 from pipeline_common.timefmt import iso
-from pipeline_helpers import ACCOUNT, BUCKET, REGION, FakeContext, evaluation_archive
+from pipeline_helpers import (
+    ACCOUNT,
+    BUCKET,
+    REGION,
+    FakeContext,
+    deployment_payload,
+    evaluation_archive,
+    evaluation_payload,
+    join_payload,
+    training_payload,
+)
 
-from infra.settings import Settings, parse_settings
+from contract.settings import Settings, parse_settings
 
 RUN = "bandit-demo-20261123T010000"
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/bandit:latest"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/training"
+ENDPOINT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/endpoint"
 SM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:"
 
 
-def test_hyperparameters_match_the_settings_module() -> None:
+def test_settings_json_round_trips_through_the_lambdas_parse() -> None:
     for raw in ({}, {"exploration": {"algorithm": "bag", "bag": 7}, "interactions": ["sa", "ua"], "seed": 3}):
         settings = parse_settings(raw)
-        assert RunSettings.from_json(settings.to_json()).hyperparameters() == settings.hyperparameters()
+        assert parse_run_settings(settings.to_json()) == settings
+
+
+def test_invalid_settings_json_is_a_config_error_naming_the_setting() -> None:
+    text = json.dumps({**json.loads(Settings().to_json()), "holdout_share": 0.95})
+    with pytest.raises(ConfigError, match="holdout_share"):
+        parse_run_settings(text)
+    with pytest.raises(ConfigError, match="SETTINGS_JSON"):
+        parse_run_settings("not json")
 
 
 def test_sagemaker_names_are_valid_and_stable() -> None:
@@ -55,16 +77,11 @@ def test_sagemaker_names_are_valid_and_stable() -> None:
 
 
 @pytest.fixture
-def sagemaker_stub(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+def sagemaker_stub(stub_aws: StubAws) -> Iterator[Stubber]:
     """A stubbed SageMaker client handed to the handlers; every other service stays moto's."""
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     stubber = Stubber(sagemaker)
-
-    def fake_client(service: str) -> Any:
-        return sagemaker if service == "sagemaker" else client(service)
-
-    for module in (train, evaluate, deploy, jobs):
-        monkeypatch.setattr(module, "client", fake_client)
+    stub_aws("sagemaker", sagemaker)
     with stubber:
         yield stubber
     stubber.assert_no_pending_responses()
@@ -88,7 +105,7 @@ def serve(model_id: str, artifact: str | None) -> None:
     store.update_experiment("bandit-demo", serving_model_id=model_id)
 
 
-JOIN = {"run_id": RUN, "output_prefix": f"s3://{BUCKET}/joined/{RUN}/"}
+JOIN = join_payload(RUN)
 
 
 def test_train_start_sends_the_exact_create_training_job_request(sagemaker_stub: Stubber, context: FakeContext) -> None:
@@ -153,13 +170,15 @@ def test_a_failed_training_job_raises_with_its_reason(sagemaker_stub: Stubber, c
         },
     )
     with pytest.raises(errors.TrainingJobFailed, match="AlgorithmError: no rows"):
-        train.handler({"action": "status", "run_id": RUN, "training": {"job_name": RUN}}, context)
+        train.handler(
+            {"action": "status", "run_id": RUN, "training": training_payload(RUN, status="InProgress")}, context
+        )
     assert store.read_model(RUN)["state"] == "failed"  # type: ignore[index]
 
 
 def test_evaluate_start_request_and_metric_regexes(aws: None, context: FakeContext) -> None:
     serve("m-old", f"s3://{BUCKET}/models/m-old/output/model.tar.gz")
-    training = {"model_id": RUN, "artifact_uri": f"s3://{BUCKET}/models/{RUN}/output/model.tar.gz"}
+    training = training_payload(RUN)
     result = evaluate.handler({"action": "start", "run_id": RUN, "join": JOIN, "training": training}, context)
     job = boto3.client("sagemaker", region_name=REGION).describe_training_job(TrainingJobName=f"{RUN}-eval")
     assert result["job_name"] == f"{RUN}-eval" and result["serving_model_id"] == "m-old"
@@ -195,7 +214,7 @@ def test_evaluate_status_reports_the_verdict_and_numbers(aws: None, context: Fak
     boto3.client("s3", region_name=REGION).put_object(
         Bucket=BUCKET, Key=f"evaluations/{RUN}-eval/output/model.tar.gz", Body=evaluation_archive(False, 0.6, 0.7)
     )
-    evaluation = {"job_name": f"{RUN}-eval", "model_id": RUN, "status": "InProgress"}
+    evaluation = evaluation_payload(RUN, status="InProgress")
     result = evaluate.handler({"action": "status", "run_id": RUN, "evaluation": evaluation}, context)
     assert result["status"] == "Completed" and result["promote"] is False
     assert result["candidate"]["value"] == pytest.approx(0.6)
@@ -254,7 +273,7 @@ def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
                     "AWS_REGION": REGION,
                 },
             },
-            "ExecutionRoleArn": ROLE,
+            "ExecutionRoleArn": ENDPOINT_ROLE,
         },
     )
     sagemaker_stub.add_response(
@@ -292,7 +311,8 @@ def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
             },
         },
     )
-    result = deploy.handler({"action": "start", "run_id": RUN, "run": {"training": {"model_id": RUN}}}, context)
+    run = {"join": JOIN, "training": training_payload(RUN), "evaluation": evaluation_payload(RUN)}
+    result = deploy.handler({"action": "start", "run_id": RUN, "run": run}, context)
     assert result["mode"] == "update"
     assert result["previous_config"] == "old-config" and result["previous_model_id"] == "m-old"
     assert result["endpoint_config"] == f"{RUN}-config" and result["status"] == "in_progress"
@@ -368,7 +388,7 @@ def test_deploy_status_raises_when_the_endpoint_failed(sagemaker_stub: Stubber, 
         "describe_endpoint",
         {**ENDPOINT_IN_SERVICE, "EndpointStatus": "Failed", "FailureReason": "no capacity"},
     )
-    deployment = {"endpoint_name": ENDPOINT, "endpoint_config": "new", "previous_config": None}
+    deployment = deployment_payload(RUN, status="in_progress", previous_config=None)
     with pytest.raises(errors.DeploymentFailed, match="no capacity"):
         deploy.handler({"action": "status", "run_id": RUN, "deployment": deployment}, context)
 
@@ -384,14 +404,14 @@ def test_deploy_status_fails_the_run_when_the_rollback_failed(sagemaker_stub: St
             "FailureReason": "could not restore the blue fleet",
         },
     )
-    deployment = {"endpoint_name": ENDPOINT, "endpoint_config": "new", "previous_config": "old-config"}
+    deployment = deployment_payload(RUN, status="in_progress", previous_config="old-config")
     with pytest.raises(errors.DeploymentFailed, match="UpdateRollbackFailed: could not restore the blue fleet"):
         deploy.handler({"action": "status", "run_id": RUN, "deployment": deployment}, context)
 
 
 def test_deploy_status_fails_when_the_endpoint_is_gone(sagemaker_stub: Stubber, context: FakeContext) -> None:
     sagemaker_stub.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
-    deployment = {"endpoint_name": ENDPOINT, "endpoint_config": "new", "previous_config": "old-config"}
+    deployment = deployment_payload(RUN, status="in_progress", previous_config="old-config")
     with pytest.raises(errors.DeploymentFailed, match="does not exist"):
         deploy.handler({"action": "status", "run_id": RUN, "deployment": deployment}, context)
 
@@ -459,7 +479,7 @@ def test_a_retried_bootstrap_start_sends_the_same_sql(
     with pytest.raises(TimeoutError):
         join.handler(event, context)
     started = join.handler(event, context)
-    assert [kind for kind, _, _ in sent] == ["unload", "counts", "unload", "counts"]
+    assert [kind for kind, _, _ in sent] == ["unload", "counts", "unload", "counts", "quarantine"]
     assert sent[2] == sent[0] and sent[3] == sent[1]  # same token, same SQL
     wait = timedelta(seconds=join.settings().reward_wait_seconds)
     first_clock = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
@@ -492,10 +512,10 @@ def test_finalize_resets_the_counter_by_what_was_consumed_and_releases_the_lock(
         "run_id": RUN,
         "reward_count": 12,
         "window": {"start": "2026-11-23T00:00:00.000Z", "end": "2026-11-23T01:00:00.000Z"},
-        "join": {"rows": 100, "window": {"start": "2026-11-23T00:00:00.000Z", "end": "2026-11-23T01:00:00.000Z"}},
-        "training": {"model_id": RUN, "status": "Completed"},
-        "evaluation": {"promote": True, "candidate": {"value": 0.8}, "serving": {"value": 0.7}},
-        "deployment": {"model_id": RUN, "status": "deployed", "previous_model_id": "m-old"},
+        "join": join_payload(RUN),
+        "training": training_payload(RUN),
+        "evaluation": evaluation_payload(RUN, promote=True),
+        "deployment": deployment_payload(RUN, previous_model_id="m-old"),
     }
     result = finalize.handler({"action": "finalize", "run_id": RUN, "run": run}, context)
     assert result["outcome"] == "promoted" and result["lock_released"] is True and result["counter_reset_by"] == 12
@@ -517,8 +537,8 @@ def test_record_failure_keeps_the_watermark_and_releases_the_lock(aws: None, con
     run = {
         "run_id": RUN,
         "reward_count": 12,
-        "join": {"state": "SUCCEEDED", "rows": 100, "enough_rows": True},
-        "training": {"model_id": RUN, "job_name": RUN, "status": "InProgress"},
+        "join": join_payload(RUN),
+        "training": training_payload(RUN, status="InProgress"),
         "error": {"Error": "TrainingJobFailed", "Cause": '{"errorMessage": "AlgorithmError"}'},
     }
     result = finalize.handler({"action": "record_failure", "run_id": RUN, "run": run}, context)
@@ -532,7 +552,7 @@ def test_record_failure_keeps_the_watermark_and_releases_the_lock(aws: None, con
 def test_a_manual_run_does_not_release_a_triggered_runs_lock(aws: None, context: FakeContext) -> None:
     take_lock("bandit-demo-triggered", 12)
     store.put_model({"model_id": "m-1", "state": "retired", "artifact_uri": "s3://m1"})
-    run = {"rollback_to": "m-1", "deployment": {"model_id": "m-1", "status": "deployed"}}
+    run = {"rollback_to": "m-1", "deployment": deployment_payload("m-1")}
     result = finalize.handler({"action": "finalize", "run_id": "manual", "run": run}, context)
     assert result["outcome"] == "rollback_deployed" and result["lock_released"] is False
     assert store.read_lock("bandit-demo") is not None and store.read_counter("bandit-demo") == 16
@@ -547,29 +567,29 @@ def test_bad_payloads_name_the_problem(aws: None, context: FakeContext, event: d
         finalize.handler(event, context)
 
 
+SUCCEEDED = join_payload(RUN)
+TOO_FEW = join_payload(RUN, rows=3, enough_rows=False)
+TRAINED = training_payload(RUN)
+
+
 @pytest.mark.parametrize(
     ("run", "step"),
     [
         ({}, "join"),
-        ({"join": {"state": "RUNNING"}}, "join"),
-        ({"join": {"state": "SUCCEEDED", "enough_rows": False}}, "finalize"),
-        ({"bootstrap": True, "join": {"state": "SUCCEEDED", "enough_rows": False}}, "deployment"),
-        ({"join": {"state": "SUCCEEDED", "enough_rows": True}}, "training"),
-        ({"join": {"state": "SUCCEEDED", "enough_rows": True}, "training": {"status": "Completed"}}, "evaluation"),
+        ({"join": join_payload(RUN, state="RUNNING")}, "join"),
+        ({"join": TOO_FEW}, "finalize"),
+        ({"bootstrap": True, "join": TOO_FEW}, "deployment"),
+        ({"join": SUCCEEDED}, "training"),
+        ({"join": SUCCEEDED, "training": training_payload(RUN, status="InProgress")}, "training"),
+        ({"join": SUCCEEDED, "training": TRAINED}, "evaluation"),
+        ({"join": SUCCEEDED, "training": TRAINED, "evaluation": evaluation_payload(RUN, promote=False)}, "finalize"),
+        ({"bootstrap": True, "join": SUCCEEDED, "training": TRAINED}, "deployment"),
         (
             {
-                "bootstrap": True,
-                "join": {"state": "SUCCEEDED", "enough_rows": True},
-                "training": {"status": "Completed"},
-            },
-            "deployment",
-        ),
-        (
-            {
-                "join": {"state": "SUCCEEDED", "enough_rows": True},
-                "training": {"status": "Completed"},
-                "evaluation": {"status": "Completed", "promote": True},
-                "deployment": {"status": "in_progress"},
+                "join": SUCCEEDED,
+                "training": TRAINED,
+                "evaluation": evaluation_payload(RUN, promote=True),
+                "deployment": deployment_payload(RUN, status="in_progress"),
             },
             "deployment",
         ),
@@ -577,9 +597,7 @@ def test_bad_payloads_name_the_problem(aws: None, context: FakeContext, event: d
     ],
 )
 def test_failed_step_follows_the_runs_path(run: dict[str, Any], step: str) -> None:
-    from pipeline_common.outcome import failed_step
-
-    assert failed_step(run) == step
+    assert failed_step(RunState.from_fields(Fields(run))) == step
 
 
 @given(st.text(min_size=1, max_size=80), st.sampled_from(["", "-eval", "-model", "-config"]))

@@ -9,6 +9,7 @@ import threading
 import time
 import tracemalloc
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -360,8 +361,8 @@ def test_a_lock_stranded_by_an_execution_stopped_by_hand_is_taken_over(
     assert recorded == {"run_id": first["run_id"], "since": recorded["since"], "execution_status": "ABORTED"}
 
 
-def test_a_lock_held_by_a_running_execution_is_kept(machine: str, context: FakeContext) -> None:
-    """A lock naming an execution Step Functions reports RUNNING stays, whatever its age."""
+def a_started_run_holds_the_lock() -> str:
+    """A triggered run on 11 rewards took the lock and started; one more reward object has arrived. Its run id."""
     window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
     run_id = "bandit-demo-20261123T000000"
     text = trigger.execution_input(run_id, window, 11, "2026-11-23T00:05:00.000Z")
@@ -369,6 +370,12 @@ def test_a_lock_held_by_a_running_execution_is_kept(machine: str, context: FakeC
     store.mark_lock_started("bandit-demo", run_id)
     store.add_to_counter("bandit-demo", 11)
     put_rewards("rewards/2026/11/23/00/late", 1)
+    return run_id
+
+
+def test_a_lock_held_by_a_running_execution_is_kept(machine: str, context: FakeContext) -> None:
+    """A lock naming an execution Step Functions reports RUNNING stays, whatever its age."""
+    run_id = a_started_run_holds_the_lock()
     original = trigger._execution_status
     seen: list[str] = []
 
@@ -399,19 +406,17 @@ def test_a_started_lock_whose_execution_does_not_exist_is_released(machine: str,
     assert store.read_experiment("bandit-demo")["last_stale_lock"]["execution_status"] == "UNKNOWN"
 
 
-def test_a_count_read_before_the_previous_finalize_is_not_consumed_twice(
-    machine: str, context: FakeContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The race seen under load: the trigger read 2T-1 rewards, then the previous run's finalize released the lock and
-    subtracted its T before the trigger looked at the lock. The new run must not take 2T-1 (the counter would end
-    below zero and the next rewards would start nothing)."""
+def previous_run_finalizes_meanwhile(
+    monkeypatch: pytest.MonkeyPatch, counted: int, watermark: str
+) -> Callable[[str], store.Lock | None]:
+    """A started previous run holds the lock with `counted` rewards on the counter; it finalizes (releases the lock,
+    takes its threshold off) between the trigger's count and its look at the lock. Returns the real `read_lock`."""
     threshold = trigger.settings().retrain_threshold
-    window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
     previous = "bandit-demo-20261122T000000"
     assert store.acquire_lock("bandit-demo", previous, "2026-11-22T00:05:00.000Z", "{}")
     store.mark_lock_started("bandit-demo", previous)
-    store.add_to_counter("bandit-demo", 2 * threshold - 2)
-    store.update_experiment("bandit-demo", watermark=window["end"])
+    store.add_to_counter("bandit-demo", counted)
+    store.update_experiment("bandit-demo", watermark=watermark)
     put_rewards("rewards/2026/11/23/00/during", 1)
     real_read_lock = store.read_lock
 
@@ -422,6 +427,17 @@ def test_a_count_read_before_the_previous_finalize_is_not_consumed_twice(
         return real_read_lock(experiment_id)
 
     monkeypatch.setattr(store, "read_lock", finalize_between)
+    return real_read_lock
+
+
+def test_a_count_read_before_the_previous_finalize_is_not_consumed_twice(
+    machine: str, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race seen under load: the trigger read 2T-1 rewards, then the previous run's finalize released the lock and
+    subtracted its T before the trigger looked at the lock. The new run must not take 2T-1 (the counter would end
+    below zero and the next rewards would start nothing)."""
+    threshold = trigger.settings().retrain_threshold
+    real_read_lock = previous_run_finalizes_meanwhile(monkeypatch, 2 * threshold - 2, "2026-11-23T00:00:00.000Z")
     result = trigger.handler(s3_event("rewards/2026/11/23/00/during"), context)
     assert result["started"] is False and result["reason"] == "below_threshold"
     assert result["counter"] == threshold - 1
@@ -434,21 +450,7 @@ def test_the_run_takes_the_count_read_under_the_lock(
     machine: str, context: FakeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threshold = trigger.settings().retrain_threshold
-    previous = "bandit-demo-20261122T000000"
-    assert store.acquire_lock("bandit-demo", previous, "2026-11-22T00:05:00.000Z", "{}")
-    store.mark_lock_started("bandit-demo", previous)
-    store.add_to_counter("bandit-demo", 3 * threshold - 1)
-    store.update_experiment("bandit-demo", watermark="2026-11-22T12:00:00.000Z")
-    put_rewards("rewards/2026/11/23/00/during", 1)
-    real_read_lock = store.read_lock
-
-    def finalize_between(experiment_id: str) -> store.Lock | None:
-        if real_read_lock(experiment_id) is not None:
-            store.release_lock(experiment_id, previous)
-            store.add_to_counter(experiment_id, -threshold)
-        return real_read_lock(experiment_id)
-
-    monkeypatch.setattr(store, "read_lock", finalize_between)
+    real_read_lock = previous_run_finalizes_meanwhile(monkeypatch, 3 * threshold - 1, "2026-11-22T12:00:00.000Z")
     result = trigger.handler(s3_event("rewards/2026/11/23/00/during"), context)
     assert result["started"] is True and result["reward_count"] == 2 * threshold
     started = executions(machine)
@@ -533,13 +535,7 @@ def test_a_lock_held_by_an_execution_pending_redrive_is_kept(
     machine: str, context: FakeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PENDING_REDRIVE (DescribeExecution) is an execution about to run again: its lock is not stale."""
-    window = {"start": "2026-11-22T00:00:00.000Z", "end": "2026-11-23T00:00:00.000Z"}
-    run_id = "bandit-demo-20261123T000000"
-    text = trigger.execution_input(run_id, window, 11, "2026-11-23T00:05:00.000Z")
-    assert store.acquire_lock("bandit-demo", run_id, "2026-11-23T00:05:00.000Z", text)
-    store.mark_lock_started("bandit-demo", run_id)
-    store.add_to_counter("bandit-demo", 11)
-    put_rewards("rewards/2026/11/23/00/late", 1)
+    run_id = a_started_run_holds_the_lock()
     monkeypatch.setattr(trigger, "_execution_status", lambda run: "PENDING_REDRIVE")
     result = trigger.handler(s3_event("rewards/2026/11/23/00/late"), context)
     assert result["started"] is False and result["reason"] == "run_in_flight"

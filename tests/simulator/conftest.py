@@ -1,15 +1,17 @@
-"""Fixtures for the simulator: a real `serve` subprocess, moto's Firehose into S3, small classification files."""
+"""Fixtures for the simulator: a real `serve` subprocess, the local Firehose into S3, small classification files."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
-from sim_fixtures import BUCKET, DECISIONS_STREAM, REWARDS_STREAM, ServeProcess
+from sim_fixtures import BUCKET, DECISIONS_STREAM, REWARDS_STREAM, ServeProcess, delivery_streams
+
+from local.aws import client
+from local.gateway import Gateway
 
 
 @pytest.fixture(scope="session")
@@ -19,25 +21,29 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def local_firehose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """The local gateway (no engines): Firehose applies the streams' AppendDelimiterToRecord processor at delivery,
+    as the stack's streams do; moto alone concatenates records as sent."""
+    gateway = Gateway(port=0, state_dir=tmp_path_factory.mktemp("gateway"), engines=False, firehose_buffer_seconds=0.2)
+    gateway.start()
+    yield gateway
+    gateway.close()
+
+
 @pytest.fixture
-def aws() -> Iterator[dict[str, Any]]:
-    """moto: a bucket and the two Firehose streams delivering into its Firehose layout."""
-    with mock_aws():
-        region = "us-east-1"
-        s3 = boto3.client("s3", region_name=region)
-        s3.create_bucket(Bucket=BUCKET)
-        firehose = boto3.client("firehose", region_name=region)
-        for stream, prefix in ((REWARDS_STREAM, "rewards/"), (DECISIONS_STREAM, "decisions/")):
-            firehose.create_delivery_stream(
-                DeliveryStreamName=stream,
-                DeliveryStreamType="DirectPut",
-                ExtendedS3DestinationConfiguration={
-                    "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                    "BucketARN": f"arn:aws:s3:::{BUCKET}",
-                    "Prefix": prefix,
-                },
-            )
-        yield {"s3": s3, "firehose": firehose, "bucket": BUCKET}
+def aws(local_firehose: Gateway) -> Iterator[dict[str, Any]]:
+    """A fresh bucket and the two Firehose streams delivering into its Firehose layout; `flush()` delivers what the
+    streams buffer."""
+    bucket = f"{BUCKET}-{uuid.uuid4().hex[:8]}"
+    delivery_streams(local_firehose, bucket, {REWARDS_STREAM: "rewards/", DECISIONS_STREAM: "decisions/"})
+    assert local_firehose.firehose is not None
+    yield {
+        "s3": client("s3", endpoint_url=local_firehose.url),
+        "firehose": client("firehose", endpoint_url=local_firehose.url),
+        "bucket": bucket,
+        "flush": local_firehose.firehose.flush_all,
+    }
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -11,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from local.aws import client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "sim-test-bucket"
@@ -90,3 +93,22 @@ def s3_lines(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
             lines.extend(json.loads(line) for line in body.splitlines() if line.strip())
     return lines
+
+
+def delivery_streams(gateway: Any, bucket: str, streams: dict[str, str]) -> None:
+    """A fresh bucket and the streams (name -> prefix) into it, delimited like the stack's (infra/data_lake.py)."""
+    client("s3", endpoint_url=gateway.url).create_bucket(Bucket=bucket)
+    firehose = client("firehose", endpoint_url=gateway.url)
+    for stream, prefix in streams.items():
+        with contextlib.suppress(firehose.exceptions.ResourceNotFoundException):
+            firehose.delete_delivery_stream(DeliveryStreamName=stream)
+        firehose.create_delivery_stream(
+            DeliveryStreamName=stream,
+            DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                "BucketARN": f"arn:aws:s3:::{bucket}",
+                "Prefix": prefix,
+                "ProcessingConfiguration": {"Enabled": True, "Processors": [{"Type": "AppendDelimiterToRecord"}]},
+            },
+        )

@@ -6,13 +6,15 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
-from sim_fixtures import BUCKET, free_port, s3_lines
+from conftest import delivery_streams
+from sim_fixtures import BUCKET, s3_lines
 from sim_standins import forward_to, http_server, scripted
 
+from local.gateway import Gateway
 from simulator.cli import main
 from simulator.scenarios import DEFAULT_SHUTTLE_PATH
 
@@ -20,32 +22,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """moto as a server (like the local gateway): a bucket and an experiment's rewards/decisions streams.
-
-    moto's backends are process-global, so names are unique per test instead of resetting someone else's state.
-    """
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
+def moto_server(local_firehose: Gateway, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The local Firehose and S3 (moto behind the gateway) as the CLI's endpoints: a bucket and an experiment's
+    rewards/decisions streams. moto's backends are process-global, so names are unique per test."""
+    url = local_firehose.url
     monkeypatch.setenv("AWS_ENDPOINT_URL_FIREHOSE", url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", url)
     experiment = f"sim-{uuid.uuid4().hex[:8]}"
     bucket = f"{BUCKET}-{experiment}"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    firehose = boto3.client("firehose")
-    for kind in ("rewards", "decisions"):
-        firehose.create_delivery_stream(
-            DeliveryStreamName=f"{experiment}-{kind}",
-            ExtendedS3DestinationConfiguration={
-                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                "BucketARN": f"arn:aws:s3:::{bucket}",
-                "Prefix": f"{kind}/",
-            },
-        )
-    yield {"url": url, "experiment": experiment, "bucket": bucket}
-    server.stop()
+    delivery_streams(local_firehose, bucket, {f"{experiment}-{kind}": f"{kind}/" for kind in ("rewards", "decisions")})
+    assert local_firehose.firehose is not None
+    yield {"url": url, "experiment": experiment, "bucket": bucket, "flush": local_firehose.firehose.flush_all}
 
 
 def test_run_with_boto3_clients_against_gateway_and_moto(serve, moto_server, monkeypatch, tmp_path, capsys) -> None:
@@ -77,6 +64,7 @@ def test_run_with_boto3_clients_against_gateway_and_moto(serve, moto_server, mon
     assert code == 0
     assert seen == [f"/endpoints/{experiment}-policy/invocations"] * 3
     summary = json.loads((tmp_path / "summary.json").read_text())
+    moto_server["flush"]()
     delivered = s3_lines(boto3.client("s3"), bucket, "rewards/")
     assert len(delivered) == summary["rewards"]["sent"] > 0
     assert (tmp_path / "reward.png").stat().st_size > 10_000
@@ -149,6 +137,7 @@ def test_warmstart_into_bucket_and_streams(moto_server, capsys) -> None:
     s3 = boto3.client("s3")
     assert len(s3_lines(s3, bucket, "decisions/")) == 100
     assert main(["warmstart", "--count", "50", "--scenario", "reviews", "--experiment-id", experiment]) == 0
+    moto_server["flush"]()
     assert len(s3_lines(s3, bucket, "decisions/")) == 150
     assert len(s3_lines(s3, bucket, "rewards/")) == 150
 

@@ -14,7 +14,6 @@ from simulator.rewards import (
     JsonLinesRewardSink,
     MemoryRewardSink,
     RewardRecord,
-    chunks,
     iso_time,
 )
 
@@ -24,23 +23,19 @@ def test_iso_time_is_the_contract_format() -> None:
     assert iso_time(1_700_000_000.1234) == "2023-11-14T22:13:20.123Z"
 
 
-def test_record_is_one_json_line() -> None:
-    line = RewardRecord("e1", 1.0, "2026-01-01T00:00:00.000Z").to_line()
-    assert line.endswith(b"\n") and line.count(b"\n") == 1
-    assert json.loads(line) == {"event_id": "e1", "reward": 1.0, "reward_time": "2026-01-01T00:00:00.000Z"}
-
-
-def test_chunks_respect_firehose_limits() -> None:
-    assert [len(c) for c in chunks([b"x\n"] * 1201)] == [500, 500, 201]
-    big = [b"y" * (1024 * 1024)] * 9
-    assert all(sum(map(len, c)) <= 4 * 1024 * 1024 for c in chunks(big))
+def test_record_is_one_json_object_without_a_delimiter() -> None:
+    """The rewards stream's AppendDelimiterToRecord processor adds the newline; the sender must not."""
+    data = RewardRecord("e1", 1.0, "2026-01-01T00:00:00.000Z").to_json()
+    assert b"\n" not in data
+    assert json.loads(data) == {"event_id": "e1", "reward": 1.0, "reward_time": "2026-01-01T00:00:00.000Z"}
 
 
 def test_firehose_sink_delivers_json_lines_to_the_rewards_prefix(aws) -> None:
     sink = FirehoseRewardSink(REWARDS_STREAM, aws["firehose"])
     records = [RewardRecord(f"e{i}", float(i % 2), iso_time()) for i in range(1234)]
     sink.send(records)
-    assert sink.calls == 3
+    assert sink.producer.calls == 3
+    aws["flush"]()
     lines = s3_lines(aws["s3"], aws["bucket"], "rewards/")
     assert sorted(line["event_id"] for line in lines) == sorted(r.event_id for r in records)  # one object per call
     keys = [o["Key"] for o in aws["s3"].list_objects_v2(Bucket=aws["bucket"], Prefix="rewards/")["Contents"]]
@@ -67,12 +62,12 @@ def test_firehose_sink_resends_only_rejected_records() -> None:
     sink = FirehoseRewardSink("s", client, attempts=5, sleep=lambda s: None)
     sink.send([RewardRecord(f"e{i}", 1.0, "t") for i in range(10)])
     assert [len(b) for b in client.batches] == [10, 1, 1]
-    assert sink.resent == 2
+    assert sink.producer.resent == 2
 
 
 def test_firehose_sink_gives_up_after_bounded_attempts() -> None:
     sink = FirehoseRewardSink("s", _PartlyFailing(failures=99), attempts=3, sleep=lambda s: None)
-    with pytest.raises(RewardDeliveryError, match="rejected by s after 3 attempts"):
+    with pytest.raises(RewardDeliveryError, match="not taken by s after 3 attempts"):
         sink.send([RewardRecord("e", 1.0, "t")])
 
 

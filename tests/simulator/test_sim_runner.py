@@ -47,6 +47,7 @@ def test_synthetic_against_serve_with_faulty_rewards_into_firehose(serve, aws) -
     assert counts["unique_sent"] == 1500 - counts["lost"]
     assert counts["sent"] == counts["unique_sent"] + counts["duplicated"]
 
+    aws["flush"]()
     delivered = s3_lines(aws["s3"], aws["bucket"], "rewards/")
     assert len(delivered) == counts["sent"]
     assert len({d["event_id"] for d in delivered}) == counts["unique_sent"]

@@ -8,21 +8,11 @@ import re
 import pytest
 from sim_fixtures import DECISIONS_STREAM, REWARDS_STREAM, s3_lines
 
+from contract.records import DECISION_COLUMNS
 from simulator.scenarios import build_scenario
 from simulator.warmstart import hour_key, logged_data, write_to_bucket, write_to_streams
 
-DECISION_FIELDS = {
-    "event_id",
-    "event_time",
-    "experiment_id",
-    "model_id",
-    "context",
-    "actions",
-    "action",
-    "action_index",
-    "action_prob",
-    "probabilities",
-}
+DECISION_FIELDS = set(DECISION_COLUMNS)
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 WHEN = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 
@@ -72,5 +62,6 @@ def test_write_through_the_streams(aws) -> None:
         "decisions": 100,
         "rewards": 100,
     }
+    aws["flush"]()
     assert len(s3_lines(aws["s3"], aws["bucket"], "decisions/")) == 100
     assert len(s3_lines(aws["s3"], aws["bucket"], "rewards/")) == 100

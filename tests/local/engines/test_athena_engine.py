@@ -28,21 +28,11 @@ sys.path.insert(0, str(REPO / "lambdas"))
 from pipeline_common import join_sql  # noqa: E402
 from pipeline_common.window import Window  # noqa: E402
 
-from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS  # noqa: E402
+from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS, glue_table_input  # noqa: E402
 
-OLD_DECISION_COLUMNS = [
-    ("event_id", "string"),
-    ("event_time", "string"),
-    ("experiment_id", "string"),
-    ("model_id", "string"),
-    ("context", "string"),
-    ("actions", "string"),
-    ("action", "string"),
-    ("action_index", "int"),
-    ("action_prob", "double"),
-    ("probabilities", "string"),
-]
-OLD_REWARD_COLUMNS = [("event_id", "string"), ("reward", "double"), ("reward_time", "string")]
+_TYPED = {"action_index": "int", "action_prob": "double", "reward": "double"}
+OLD_DECISION_COLUMNS = [(name, _TYPED.get(name, kind)) for name, kind in DECISION_COLUMNS]
+OLD_REWARD_COLUMNS = [(name, _TYPED.get(name, kind)) for name, kind in REWARD_COLUMNS]
 """The schema before issue 12: typed columns the OpenX JSON SerDe fails the whole query on."""
 
 
@@ -83,31 +73,8 @@ class Lake:
         glue = client("glue", endpoint_url=self.url)
         glue.create_database(DatabaseInput={"Name": self.database})
         for table, columns in (("decisions", decision_columns), ("rewards", reward_columns)):
-            glue.create_table(
-                DatabaseName=self.database,
-                TableInput={
-                    "Name": table,
-                    "TableType": "EXTERNAL_TABLE",
-                    "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-                    "Parameters": {
-                        "projection.enabled": "true",
-                        "projection.dt.type": "date",
-                        "projection.dt.format": "yyyy/MM/dd/HH",
-                        "projection.dt.range": "2020/01/01/00,NOW",
-                        "projection.dt.interval": "1",
-                        "projection.dt.interval.unit": "HOURS",
-                        "storage.location.template": f"s3://{self.bucket}/{table}/${{dt}}/",
-                    },
-                    "StorageDescriptor": {
-                        "Columns": [{"Name": n, "Type": t} for n, t in columns],
-                        "Location": f"s3://{self.bucket}/{table}/",
-                        "SerdeInfo": {
-                            "SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe",
-                            "Parameters": dict(serde),
-                        },
-                    },
-                },
-            )
+            location = f"s3://{self.bucket}/{table}/"
+            glue.create_table(DatabaseName=self.database, TableInput=glue_table_input(table, location, columns, serde))
 
     def put(self, key: str, records: list[Any], compress: bool = True) -> None:
         body = _lines(records)
@@ -254,10 +221,15 @@ def test_count_query_results_shape_and_malformed_lines(athena: Any, engine: Athe
     assert values == {
         "joined_rows": 3,
         "defaulted_rows": 2,
-        "unmatched_rewards": 1,
         "malformed_rewards": 3,
+        "out_of_range_rewards": 0,
+        "unmatched_rewards": 1,
+        "backdated_rewards": 0,
+        "duplicate_rewards": 1,
         "late_rewards": 1,
         "malformed_decisions": 1,
+        "duplicate_decisions": 0,
+        "quarantined_lines": 7,
     }
     info = results["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
     assert [c["Name"] for c in info] == header and all(c["Type"] == "bigint" for c in info)
@@ -266,6 +238,44 @@ def test_count_query_results_shape_and_malformed_lines(athena: Any, engine: Athe
     text = lake.s3.get_object(Bucket=lake.bucket, Key=csv_key)["Body"].read().decode()
     assert text.splitlines()[0] == ",".join(f'"{c}"' for c in header)
     assert query_id in athena.list_query_executions(WorkGroup="primary")["QueryExecutionIds"]
+
+
+def test_path_pseudo_column_is_the_s3_uri_of_the_rows_object(athena: Any, engine: AthenaEngine, lake: Lake) -> None:
+    _fill(lake)
+    sql = (
+        f'SELECT r."$path" AS source, count(*) AS n FROM "{lake.database}"."rewards" r '
+        "WHERE r.dt BETWEEN '2026/11/23/00' AND '2026/11/23/23' GROUP BY 1 ORDER BY 1"
+    )
+    execution = _run(athena, engine, sql, lake)
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    rows = athena.get_query_results(QueryExecutionId=execution["QueryExecutionId"])["ResultSet"]["Rows"][1:]
+    assert [[cell.get("VarCharValue") for cell in row["Data"]] for row in rows] == [
+        [f"s3://{lake.bucket}/rewards/2026/11/23/01/r-1.gz", "7"],
+        [f"s3://{lake.bucket}/rewards/2026/11/23/09/r-9.gz", "1"],
+    ]
+
+
+def test_the_quarantine_unload_writes_each_rejected_line_with_its_reason(
+    athena: Any, engine: AthenaEngine, lake: Lake
+) -> None:
+    _fill(lake)
+    spec = join_sql.JoinSpec(
+        **{**_spec(lake, "run-q").__dict__, "quarantine_prefix": f"s3://{lake.bucket}/quarantine/run-q/"}
+    )
+    execution = _run(athena, engine, join_sql.quarantine_unload(spec), lake)
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    lines = [line for key in lake.keys("quarantine/run-q/") for line in lake.read_lines(key)]
+    assert sorted((q["kind"], q["reason"], q["event_id"] or "-") for q in lines) == [
+        ("decision", "malformed", "e4"),
+        ("reward", "duplicate", "e1"),
+        ("reward", "late", "e2"),
+        ("reward", "malformed", "-"),  # 'this is not json'
+        ("reward", "malformed", "-"),  # the JSON array line
+        ("reward", "malformed", "e3"),
+        ("reward", "unknown_event", "ghost"),
+    ]
+    assert {q["source"] for q in lines if q["kind"] == "reward"} == {f"s3://{lake.bucket}/rewards/2026/11/23/01/r-1.gz"}
+    assert execution["Statistics"]["DataScannedInBytes"] > 0
 
 
 def test_select_with_default_database_nulls_and_paging(athena: Any, engine: AthenaEngine, lake: Lake) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from local.engines.sagemaker import _Pool
+from local.engines.sagemaker.pool import ConnectionPool
 
 
 class _SlowServing(BaseHTTPRequestHandler):
@@ -53,7 +53,7 @@ def serving() -> Iterator[ThreadingHTTPServer]:
 
 
 def test_a_connection_opened_by_a_health_check_takes_the_invocations_timeout(serving: ThreadingHTTPServer) -> None:
-    pool = _Pool(serving.server_port)
+    pool = ConnectionPool(serving.server_port)
     assert pool.request("GET", "/ping", None, {}, timeout=0.2)[0] == 200  # opens the pooled connection
     _SlowServing.delay = 0.5  # slower than the health check's timeout, well within the invocation's
     status, _, body = pool.request("POST", "/invocations", b"{}", {"Content-Type": "application/json"}, timeout=5.0)
@@ -63,7 +63,7 @@ def test_a_connection_opened_by_a_health_check_takes_the_invocations_timeout(ser
 
 
 def test_a_timed_out_invocation_is_not_sent_again(serving: ThreadingHTTPServer) -> None:
-    pool = _Pool(serving.server_port)
+    pool = ConnectionPool(serving.server_port)
     assert pool.request("GET", "/ping", None, {}, timeout=5.0)[0] == 200
     _SlowServing.delay = 0.6
     with pytest.raises(TimeoutError):
@@ -76,7 +76,7 @@ def test_a_timed_out_invocation_is_not_sent_again(serving: ThreadingHTTPServer) 
 def test_a_keep_alive_connection_the_server_closed_is_retried_once_on_a_fresh_one(
     serving: ThreadingHTTPServer,
 ) -> None:
-    pool = _Pool(serving.server_port)
+    pool = ConnectionPool(serving.server_port)
     assert pool.request("GET", "/ping", None, {}, timeout=5.0)[0] == 200
     for conn in pool._idle:  # the server side closes the idle connection (its keep-alive timeout)
         conn.sock.shutdown(2)  # type: ignore[union-attr]

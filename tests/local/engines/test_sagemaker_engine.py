@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import signal
 import tarfile
 import time
 import uuid
@@ -15,7 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local.aws import client
@@ -55,13 +59,12 @@ def bucket(gateway: Gateway) -> str:
 
 @pytest.fixture(scope="module")
 def engine(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SageMakerEngine]:
-    eng = SageMakerEngine(
-        state_dir=tmp_path_factory.mktemp("sagemaker"), endpoint_url=gateway.url, ping_timeout=20, watch_interval=0.2
-    )
-    previous = gateway.sagemaker
-    gateway.sagemaker = eng
-    yield eng
-    gateway.sagemaker = previous
+    """An engine of its own in the session's gateway for this module (the gateway's own is restored after)."""
+    state_dir = tmp_path_factory.mktemp("sagemaker")
+    eng = SageMakerEngine(state_dir=state_dir, endpoint_url=gateway.url, ping_timeout=20, watch_interval=0.2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gateway, "sagemaker", eng)
+        yield eng
     eng.close()
 
 
@@ -197,6 +200,24 @@ def _invoke(runtime: Any, endpoint: str) -> dict[str, Any]:
     return json.loads(answer["Body"].read())
 
 
+def _update(
+    sm: Any,
+    endpoint: str,
+    config: str,
+    routing: dict[str, Any],
+    termination_wait: int | None = None,
+    alarms: list[str] | None = None,
+) -> None:
+    """UpdateEndpoint with a blue/green policy of `routing` (TrafficRoutingConfiguration)."""
+    policy: dict[str, Any] = {"TrafficRoutingConfiguration": routing}
+    if termination_wait is not None:
+        policy["TerminationWaitInSeconds"] = termination_wait
+    deployment: dict[str, Any] = {"BlueGreenUpdatePolicy": policy}
+    if alarms:
+        deployment["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in alarms]}
+    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=deployment)
+
+
 def _wait_status(sm: Any, endpoint: str, engine: SageMakerEngine, timeout: float = 60) -> dict[str, Any]:
     engine.wait_endpoint(endpoint, timeout=timeout)
     return sm.describe_endpoint(EndpointName=endpoint)
@@ -255,16 +276,7 @@ def test_green_failing_ping_is_rolled_back_while_blue_serves(
         tar.addfile(info, io.BytesIO(meta))
     s3.put_object(Bucket=bucket, Key="models/broken/output/model.tar.gz", Body=broken.getvalue())
     config = _model_and_config(sm, "broken", f"s3://{bucket}/models/broken/output/model.tar.gz")
-    sm.update_endpoint(
-        EndpointName=serving,
-        EndpointConfigName=config,
-        DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-                "TerminationWaitInSeconds": 0,
-            }
-        },
-    )
+    _update(sm, serving, config, {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}, termination_wait=0)
     seen = set()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -286,20 +298,8 @@ def test_canary_shifts_to_green_and_stops_blue(
 ) -> None:
     # a canary needs 2+ instances (at most 50% of the variant's instances): one of green's two
     config = _model_and_config(sm, "green", trained_model, {"MODEL_ID": "green"}, instances=2)
-    sm.update_endpoint(
-        EndpointName=serving,
-        EndpointConfigName=config,
-        DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {
-                    "Type": "CANARY",
-                    "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
-                    "WaitIntervalInSeconds": 3,
-                },
-                "TerminationWaitInSeconds": 1,
-            }
-        },
-    )
+    canary = {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": 3}
+    _update(sm, serving, config, canary, termination_wait=1)
     models: set[str] = set()
     saw_pending = False
     deadline = time.monotonic() + 60
@@ -327,22 +327,14 @@ def test_errors_on_green_roll_back(sm: Any, runtime: Any, engine: SageMakerEngin
     the errors as Invocation5XXErrors and the update is rolled back."""
     current = sm.describe_endpoint(EndpointName=serving)["EndpointConfigName"]
     config = _model_and_config(sm, "flaky", None, {"MODEL_ID": "flaky"})
-    sm.update_endpoint(
-        EndpointName=serving,
-        EndpointConfigName=config,
-        DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30},
-            }
-        },
-    )
+    _update(sm, serving, config, {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        endpoint = engine._endpoint(serving)
+        endpoint = engine.table.get(serving)
         if endpoint.green is not None and endpoint.green_share > 0:
             break
         time.sleep(0.05)
-    green = engine._endpoint(serving).green
+    green = engine.table.get(serving).green
     assert green is not None
     green.variants[0].process.kill()
     for _ in range(10):
@@ -370,18 +362,9 @@ def test_an_alarm_in_alarm_state_rolls_back(sm: Any, runtime: Any, engine: SageM
     )
     current = sm.describe_endpoint(EndpointName=serving)["EndpointConfigName"]
     config = _model_and_config(sm, "alarmed", None, {"MODEL_ID": "alarmed"})
-    sm.update_endpoint(
-        EndpointName=serving,
-        EndpointConfigName=config,
-        DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30},
-            },
-            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "policy-5xx"}]},
-        },
-    )
+    _update(sm, serving, config, {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30}, alarms=["policy-5xx"])
     deadline = time.monotonic() + 30
-    while engine._endpoint(serving).green_share == 0 and time.monotonic() < deadline:
+    while engine.table.get(serving).green_share == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     cloudwatch.set_alarm_state(AlarmName="policy-5xx", StateValue="ALARM", StateReason="test")
     described = _wait_status(sm, serving, engine)
@@ -401,23 +384,11 @@ def test_a_canary_sagemaker_refuses_is_refused(sm: Any, engine: SageMakerEngine,
         "WaitIntervalInSeconds": 300,
     }
     with pytest.raises(ClientError) as caught:
-        sm.update_endpoint(
-            EndpointName=serving,
-            EndpointConfigName=config,
-            DeploymentConfig={"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": refused}},
-        )
+        _update(sm, serving, config, refused)
     assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert "50% of the variant's total instance count" in caught.value.response["Error"]["Message"]
     with pytest.raises(ClientError, match="less than or equal to 3600"):
-        sm.update_endpoint(
-            EndpointName=serving,
-            EndpointConfigName=config,
-            DeploymentConfig={
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 4000}
-                }
-            },
-        )
+        _update(sm, serving, config, {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 4000})
     described = sm.describe_endpoint(EndpointName=serving)
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", current)
 
@@ -425,24 +396,12 @@ def test_a_canary_sagemaker_refuses_is_refused(sm: Any, engine: SageMakerEngine,
 def test_linear_steps_through_the_instances(sm: Any, runtime: Any, engine: SageMakerEngine, serving: str) -> None:
     """LINEAR on 4 instances, one instance (25%) per step: green's share walks 0.25, 0.5, 0.75, 1.0."""
     config = _model_and_config(sm, "linear", None, {"MODEL_ID": "linear"}, instances=4)
-    sm.update_endpoint(
-        EndpointName=serving,
-        EndpointConfigName=config,
-        DeploymentConfig={
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {
-                    "Type": "LINEAR",
-                    "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
-                    "WaitIntervalInSeconds": 1,
-                },
-                "TerminationWaitInSeconds": 1,  # the last step (all traffic) is baked by the termination wait
-            }
-        },
-    )
+    linear = {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}, "WaitIntervalInSeconds": 1}
+    _update(sm, serving, config, linear, termination_wait=1)  # the last step (all traffic) is baked by this wait
     shares: list[float] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        endpoint = engine._endpoint(serving)
+        endpoint = engine.table.get(serving)
         if endpoint.green is not None and (not shares or shares[-1] != endpoint.green_share):
             shares.append(endpoint.green_share)
         if endpoint.status == "InService" and endpoint.update_thread and not endpoint.update_thread.is_alive():
@@ -488,3 +447,164 @@ def test_a_training_container_gets_sagemakers_variables_and_no_region(sm: Any, b
     sm.create_training_job(**request)
     described = _wait_job(sm, "env-job")
     assert described["FailureReason"] == "AlgorithmError: MY_SETTING SM_ML_ROOT TRAINING_JOB_ARN TRAINING_JOB_NAME"
+
+
+def _environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+
+
+def _unretried_runtime(url: str) -> Any:
+    """sagemaker-runtime with no retries: each call shows what InvokeEndpoint answered."""
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def _live_endpoint(
+    sm: Any, runtime: Any, engine: SageMakerEngine, name: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """An InService endpoint of its own (a uniform policy logging to a file) that served once; its process."""
+    log = tmp_path_factory.mktemp(name) / "decisions.jsonl"
+    config = _model_and_config(sm, name, None, {"MODEL_ID": name, "DECISIONS_LOG_PATH": str(log)})
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    assert _wait_status(sm, name, engine)["EndpointStatus"] == "InService"
+    assert _invoke(runtime, name)["model_id"] == name
+    [process] = engine.variant_processes(name)
+    return process
+
+
+def test_a_dead_container_is_replaced_and_the_outage_shows(
+    sm: Any, runtime: Any, engine: SageMakerEngine, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 14.2: a SIGKILLed serving container left the endpoint InService with every call a 424. SageMaker pings
+    every container and replaces an unhealthy instance: while it does, the endpoint has no healthy instance
+    (OutOfService, CurrentInstanceCount 0, a VariantStatus saying why) and calls get ServiceUnavailable (503); the
+    new instance has the same environment on a fresh disk, and serves."""
+    first = _live_endpoint(sm, runtime, engine, "crashy", tmp_path_factory)
+    first_env = _environ(first["pid"])
+
+    os.killpg(first["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while engine.variant_processes("crashy")[0]["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    with pytest.raises(ClientError) as outage:
+        _unretried_runtime(sm.meta.endpoint_url).invoke_endpoint(
+            EndpointName="crashy", ContentType="application/json", Body=b'{"context": {}}'
+        )
+    error = outage.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ServiceUnavailable", 503)
+    assert "no healthy instance" in error["Error"]["Message"]
+    described = sm.describe_endpoint(EndpointName="crashy")
+    assert described["EndpointStatus"] == "OutOfService"
+    [variant] = described["ProductionVariants"]
+    assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (0, 1)
+    assert variant["VariantStatus"][0]["Status"] == "Creating"
+    assert "exited with code -9" in variant["VariantStatus"][0]["StatusMessage"]
+
+    deadline = time.monotonic() + 60
+    while sm.describe_endpoint(EndpointName="crashy")["EndpointStatus"] != "InService":
+        assert time.monotonic() < deadline, engine.variant_processes("crashy")
+        time.sleep(0.1)
+    assert _invoke(runtime, "crashy")["model_id"] == "crashy"
+    [second] = engine.variant_processes("crashy")
+    assert (second["instance"], second["replacements"], second["healthy"]) == (2, 1, True)
+    assert second["pid"] != first["pid"]
+    described = sm.describe_endpoint(EndpointName="crashy")
+    assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+    assert "VariantStatus" not in described["ProductionVariants"][0]
+    second_env = _environ(second["pid"])
+    instance_disk = {"SM_ML_ROOT", "TMPDIR", "SAGEMAKER_BIND_TO_PORT"}
+    assert {k: v for k, v in second_env.items() if k not in instance_disk} == {
+        k: v for k, v in first_env.items() if k not in instance_disk
+    }
+    assert first_env["SM_ML_ROOT"].endswith("/instance-1/ml") and second_env["SM_ML_ROOT"].endswith("/instance-2/ml")
+    assert second_env["TMPDIR"].endswith("/instance-2/tmp")  # a new instance's disk: nothing of the dead one's
+    sm.delete_endpoint(EndpointName="crashy")
+
+
+def test_a_container_that_stops_answering_ping_is_replaced(
+    sm: Any, runtime: Any, engine: SageMakerEngine, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A container that is alive but answers no `/ping` (2 s timeout) three times in a row is unhealthy too: no
+    traffic, OutOfService, then stopped (SIGTERM, its logger flushes) and replaced by a new instance."""
+    first = _live_endpoint(sm, runtime, engine, "hung", tmp_path_factory)
+    os.killpg(first["pid"], signal.SIGSTOP)  # alive, but it answers nothing
+    try:
+        deadline = time.monotonic() + 30
+        while sm.describe_endpoint(EndpointName="hung")["EndpointStatus"] != "OutOfService":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        os.killpg(first["pid"], signal.SIGCONT)  # it can take the SIGTERM of its replacement now
+    assert _wait_status(sm, "hung", engine)["EndpointStatus"] == "InService"
+    [second] = engine.variant_processes("hung")
+    assert (second["instance"], second["replacements"]) == (2, 1) and second["pid"] != first["pid"]
+    assert _invoke(runtime, "hung")["model_id"] == "hung"
+    sm.delete_endpoint(EndpointName="hung")
+
+
+def test_a_variant_without_a_healthy_instance_gets_no_traffic(sm: Any, runtime: Any, engine: SageMakerEngine) -> None:
+    """Two variants, one container killed: the endpoint stays InService (the other variant has healthy instances)
+    and serves every call from it until the replacement passes its health check; then both serve again."""
+    variants = []
+    for name in ("left", "right"):
+        container = {"Image": "local/bandit:latest", "Environment": {"EXPERIMENT_ID": "exp", "MODEL_ID": name}}
+        sm.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=ROLE)
+        variants.append(
+            {"VariantName": name, "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        )
+    sm.create_endpoint_config(EndpointConfigName="two-variants", ProductionVariants=variants)
+    sm.create_endpoint(EndpointName="two-variants", EndpointConfigName="two-variants")
+    assert _wait_status(sm, "two-variants", engine)["EndpointStatus"] == "InService"
+    left = next(p for p in engine.variant_processes("two-variants") if p["variant"] == "left")
+    os.killpg(left["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while next(p for p in engine.variant_processes("two-variants") if p["variant"] == "left")["healthy"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    # the replacement is a new serve process, seconds away: these calls and this description fall within it
+    assert {_invoke(runtime, "two-variants")["model_id"] for _ in range(20)} == {"right"}
+    described = sm.describe_endpoint(EndpointName="two-variants")
+    assert described["EndpointStatus"] == "InService"
+    counts = {v["VariantName"]: v["CurrentInstanceCount"] for v in described["ProductionVariants"]}
+    assert counts == {"left": 0, "right": 1}
+    deadline = time.monotonic() + 60
+    while not all(p["healthy"] for p in engine.variant_processes("two-variants")):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert {_invoke(runtime, "two-variants")["model_id"] for _ in range(40)} == {"left", "right"}
+    sm.delete_endpoint(EndpointName="two-variants")
+
+
+def test_closing_the_engine_mid_replacement_leaves_no_container_running(
+    gateway: Gateway, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The replacement of a dead container that the engine's close() interrupts stops what it launched."""
+    engine = SageMakerEngine(state_dir=tmp_path_factory.mktemp("closing"), endpoint_url=gateway.url, ping_timeout=20)
+    container = {"Image": "local/bandit:latest", "Environment": {"EXPERIMENT_ID": "exp", "MODEL_ID": "closing"}}
+    engine.dispatch("CreateModel", {"ModelName": "m", "PrimaryContainer": container, "ExecutionRoleArn": ROLE})
+    variant = {"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+    engine.dispatch("CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [variant]})
+    engine.dispatch("CreateEndpoint", {"EndpointName": "closing", "EndpointConfigName": "c"})
+    assert engine.wait_endpoint("closing", timeout=60) == "InService"
+    serving = engine.table.get("closing").blue
+    assert serving is not None
+    [replaced] = serving.variants
+    assert replaced.process is not None
+    os.killpg(replaced.process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while replaced.instance < 2:  # the replacement's container is starting
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    engine.close()
+    while replaced.replacing:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert replaced.process is not None and replaced.process.poll() is not None

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from local.engines.sagemaker import Fleet, SageMakerEngine, Variant, _JobFailed, _Rollback
+from local.engines.sagemaker import SageMakerEngine
+from local.engines.sagemaker.common import JobFailed, Params, Rollback
+from local.engines.sagemaker.state import Fleet, Variant
 from local.iam import requests
 from local.iam.authorizer import Authorizer
 from local.iam.catalog import from_raw_template
@@ -57,13 +59,23 @@ def _without_describe_alarms(raw: dict[str, Any]) -> dict[str, Any]:
     return old
 
 
-def _green(engine: SageMakerEngine, raw: dict[str, Any], tmp_path: Path) -> Fleet:
-    engine._models["candidate"] = {
+def _model(raw: dict[str, Any]) -> Params:
+    return {
         "ModelName": "candidate",
         "ExecutionRoleArn": _role(raw, "ModelExecutionRole"),
         "PrimaryContainer": {"Image": _image(raw), "ModelDataUrl": f"s3://{_bucket(raw)}/models/m1/model.tar.gz"},
     }
-    return Fleet("candidate-config", [Variant("AllTraffic", "candidate", 1.0, 1, "image", tmp_path)])
+
+
+def _green(raw: dict[str, Any], tmp_path: Path) -> Fleet:
+    """A green fleet of the candidate model, as the launcher makes it (the variant runs as the model's role)."""
+    model = _model(raw)
+    variant = Variant("AllTraffic", "candidate", 1.0, 1, "image", tmp_path, role_arn=model["ExecutionRoleArn"])
+    return Fleet("candidate-config", [variant])
+
+
+def _roles(green: Fleet) -> list[str]:
+    return [v.role_arn for v in green.variants]
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +86,14 @@ def raw(real_template: Path) -> dict[str, Any]:
 def test_auto_rollback_alarms_are_readable_by_the_execution_role(raw: dict[str, Any], tmp_path: Path) -> None:
     """Defect 2: SageMaker reads the AutoRollbackConfiguration alarms with the execution role."""
     engine = _engine(raw, tmp_path)
-    engine._authorize_alarms(_green(engine, raw, tmp_path), ALARMS)
+    engine.roles.authorize_alarms(_roles(_green(raw, tmp_path)), ALARMS)
 
 
 def test_without_the_grant_the_update_rolls_back_naming_the_denied_action(raw: dict[str, Any], tmp_path: Path) -> None:
     old = _without_describe_alarms(raw)
     engine = _engine(old, tmp_path)
-    with pytest.raises(_Rollback) as rollback:
-        engine._check(_green(engine, old, tmp_path), ALARMS)  # what every bake step of an update runs
+    with pytest.raises(Rollback) as rollback:
+        engine.deployments.check(_green(old, tmp_path), ALARMS)  # what every bake step of an update runs
     message = str(rollback.value)
     assert "assumed-role/BanditPipeline-ModelExecutionRole" in message
     assert f"cloudwatch:DescribeAlarms on resource: arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARMS[0]}" in message
@@ -89,24 +101,38 @@ def test_without_the_grant_the_update_rolls_back_naming_the_denied_action(raw: d
 
 def test_the_grant_names_exactly_the_alarms(raw: dict[str, Any], tmp_path: Path) -> None:
     engine = _engine(raw, tmp_path)
-    with pytest.raises(_Rollback, match="alarm:some-other-alarm"):
-        engine._authorize_alarms(_green(engine, raw, tmp_path), ["some-other-alarm"])
+    with pytest.raises(Rollback, match="alarm:some-other-alarm"):
+        engine.roles.authorize_alarms(_roles(_green(raw, tmp_path)), ["some-other-alarm"])
 
 
 def test_a_model_must_pull_its_image_and_read_its_artifact(raw: dict[str, Any], tmp_path: Path) -> None:
     engine = _engine(raw, tmp_path)
-    _green(engine, raw, tmp_path)
-    model = engine._models["candidate"]
-    engine._authorize_model(model)
+    model = _model(raw)
+    engine.roles.authorize_model(model)
     outside = {**model, "PrimaryContainer": {**model["PrimaryContainer"], "ModelDataUrl": f"s3://{_bucket(raw)}/x.gz"}}
     with pytest.raises(RuntimeError, match=r"s3:ListBucket on resource"):
-        engine._authorize_model(outside)
+        engine.roles.authorize_model(outside)
     other_repo = {
         **model,
         "PrimaryContainer": {**model["PrimaryContainer"], "Image": _image(raw).replace("cdk-", "x-")},
     }
     with pytest.raises(RuntimeError, match=r"ecr:BatchCheckLayerAvailability"):
-        engine._authorize_model(other_repo)
+        engine.roles.authorize_model(other_repo)
+
+
+def _job(raw: dict[str, Any], name: str, role: str, channels: dict[str, str], output: str) -> dict[str, Any]:
+    """A CreateTrainingJob request as the engine authorizes it: channel name -> key in the data lake bucket."""
+    bucket = _bucket(raw)
+    return {
+        "TrainingJobName": name,
+        "RoleArn": _role(raw, role),
+        "AlgorithmSpecification": {"TrainingImage": _image(raw)},
+        "InputDataConfig": [
+            {"ChannelName": channel, "DataSource": {"S3DataSource": {"S3Uri": f"s3://{bucket}/{key}"}}}
+            for channel, key in channels.items()
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{output}"},
+    }
 
 
 def test_a_training_job_reads_its_channels_and_writes_its_artifact_as_its_role(
@@ -114,23 +140,27 @@ def test_a_training_job_reads_its_channels_and_writes_its_artifact_as_its_role(
 ) -> None:
     engine = _engine(raw, tmp_path)
     bucket = _bucket(raw)
-    request = {
-        "TrainingJobName": "bandit-demo-train-1",
-        "RoleArn": _role(raw, "ModelExecutionRole"),
-        "AlgorithmSpecification": {"TrainingImage": _image(raw)},
-        "InputDataConfig": [
-            {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": f"s3://{bucket}/joined/run-1/"}}}
-        ],
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models/"},
-    }
-    engine._authorize_job(request)
+    request = _job(raw, "bandit-demo-train-1", "ModelTrainingRole", {"train": "joined/run-1/"}, "models/")
+    engine.roles.authorize_job(request)
     rewards = copy.deepcopy(request)
     rewards["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{bucket}/rewards/"
-    with pytest.raises(_JobFailed, match=r"ClientError: User: .* s3:ListBucket"):
-        engine._authorize_job(rewards)
+    with pytest.raises(JobFailed, match=r"ClientError: User: .* s3:ListBucket"):
+        engine.roles.authorize_job(rewards)
     joined_output = {**request, "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/joined/"}}
-    with pytest.raises(_JobFailed, match=r"s3:PutObject on resource: arn:aws:s3:::.*/joined/bandit-demo-train-1/"):
-        engine._authorize_job(joined_output)
+    with pytest.raises(JobFailed, match=r"s3:PutObject on resource: arn:aws:s3:::.*/joined/bandit-demo-train-1/"):
+        engine.roles.authorize_job(joined_output)
+
+
+def test_an_evaluation_job_writes_its_verdict_only_as_the_evaluation_role(raw: dict[str, Any], tmp_path: Path) -> None:
+    """The engine acts as the RoleArn of each request: the training role must not write under evaluations/."""
+    engine = _engine(raw, tmp_path)
+    channels = {"holdout": "joined/run-1/", "candidate": "models/bandit-demo-run-1/output/model.tar.gz"}
+    request = _job(raw, "bandit-demo-run-1-eval", "ModelEvaluationRole", channels, "evaluations/")
+    engine.roles.authorize_job(request)
+    denied = {"ModelTrainingRole": r"s3:PutObject on resource: .*/evaluations/", "ModelExecutionRole": r"s3:ListBucket"}
+    for other, what in denied.items():
+        with pytest.raises(JobFailed, match=rf"assumed-role/BanditPipeline-{other}.* not authorized .*{what}"):
+            engine.roles.authorize_job({**request, "RoleArn": _role(raw, other)})
 
 
 def test_the_functions_may_pass_the_execution_role_to_sagemaker_only(raw: dict[str, Any]) -> None:
@@ -157,7 +187,7 @@ def test_the_functions_may_pass_the_execution_role_to_sagemaker_only(raw: dict[s
 def test_the_execution_role_is_assumable_by_sagemaker_only_from_this_account(raw: dict[str, Any]) -> None:
     authorizer = Authorizer()
     authorizer.load(from_raw_template(raw, "BanditPipeline", ACCOUNT, REGION))
-    role = _role(raw, "ModelExecutionRole")
+    role = _role(raw, "ModelTrainingRole")
     assert authorizer.assumable(role, "sagemaker.amazonaws.com", {"aws:SourceAccount": ACCOUNT})
     assert not authorizer.assumable(role, "sagemaker.amazonaws.com", {"aws:SourceAccount": "999999999999"})
     assert not authorizer.assumable(_role(raw, "PipelineDeployRole"), "sagemaker.amazonaws.com", {})
