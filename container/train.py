@@ -20,7 +20,7 @@ import vowpalwabbit
 
 from container.artifacts import MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
 from container.config import ConfigError, TrainConfig, parse_config
-from container.data import BadRow, LoggedRow, ReadStats, read_rows
+from container.data import BadRow, LoggedRow, ReadStats, in_arrival_order, logged_after, moment, read_rows
 from container.featurizer import Action, Featurizer, Label, actions_from_ids
 from container.layout import HyperparametersError, Layout
 from container.split import is_holdout
@@ -63,6 +63,18 @@ def load_parent(layout: Layout) -> Parent | None:
         actions=[str(a) for a in metadata.get("actions") or []],
         vw_args=metadata.get("vw_args"),
     )
+
+
+def training_since(raw: dict[str, str]) -> datetime | None:
+    """Optional `training_since`: learn only the rows logged after it (set by the pipeline after a detected change,
+    with the training channel holding every run's joined rows)."""
+    text = str(raw.get("training_since", "")).strip().strip('"')
+    if not text:
+        return None
+    try:
+        return moment(text)
+    except ValueError:
+        raise ConfigError("training_since", f"is {text!r}, not an ISO-8601 time such as 2026-11-23T00:00:00Z") from None
 
 
 def known_actions(config: TrainConfig, parent: Parent | None, rows: list[LoggedRow]) -> list[str]:
@@ -183,6 +195,14 @@ def run(layout: Layout) -> dict[str, Any]:
     channel = layout.channel(TRAINING_CHANNEL)
     rows = [r for r in read_rows(channel, stats) if not is_holdout(r.event_id, config.holdout_share)]
     _log(f"read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} on the training side")
+    since = training_since(layout.hyperparameters())
+    if since is not None:
+        rows, before = logged_after(rows, since)
+        rows, repeated = in_arrival_order(rows)
+        _log(
+            f"after a detected change: {len(rows)} rows logged after {since.isoformat()} ({before} earlier left out, "
+            f"{repeated} repeated events counted once)"
+        )
     actions = known_actions(config, parent, rows)
     featurizer = (
         parent.featurizer if parent is not None else Featurizer.fit((r.context for r in rows), config.quantile_bins)

@@ -28,15 +28,25 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
     config = settings()
     model_id = sagemaker_name(run_id, experiment_id=config.experiment_id)
     parent = store.lineage_head(config.experiment_id)
+    serving_id, _ = store.serving_model(config.experiment_id)
+    floor = float(config.raw.get("exploration", {}).get("floor", 0.0))
+    adapting = lineage.adaptation(parent, store.read_drift(config.experiment_id), serving_id, floor)
+    window = optional(join, "window", dict)
+    training_uri = field(join, "output_prefix", str)
+    extra = dict(adapting.hyperparameters)
+    if adapting.fresh:  # after a detected change: a new lineage on every row logged since the change
+        parent, training_uri = None, lineage.pooled_prefix(training_uri)
+        window = {**(window or {}), "start": adapting.training_since}
+        extra["training_since"] = adapting.training_since or ""
     parent_id = str(parent["model_id"]) if parent else None
     pretrained = parent.get("artifact_uri") if parent else None
-    hyperparameters = {**config.hyperparameters(), "model_id": model_id, "parent_model_id": parent_id or ""}
+    hyperparameters = {**config.hyperparameters(), **extra, "model_id": model_id, "parent_model_id": parent_id or ""}
     request = training_job_request(
         job_name=model_id,
         image_uri=env("TRAINING_IMAGE_URI"),
         role_arn=env("SAGEMAKER_ROLE_ARN"),
         bucket=env("BUCKET_NAME"),
-        training_uri=field(join, "output_prefix", str),
+        training_uri=training_uri,
         pretrained_uri=pretrained,
         hyperparameters=hyperparameters,
         instance_type=config.training_instance_type,
@@ -52,15 +62,20 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
                 "run_id": run_id,
                 "state": "training",
                 "created_at": iso(now()),
-                **lineage.data_range(parent, optional(join, "window", dict), join.get("rows")),
+                **lineage.data_range(parent, window, None if adapting.fresh else join.get("rows")),
             }
         )
-    logger.info("training started", extra={"model_id": model_id, "parent_model_id": parent_id})
+    logger.info(
+        "training started",
+        extra={"model_id": model_id, "parent_model_id": parent_id, "adapting_to_drift": adapting.active},
+    )
     return {
         "model_id": model_id,
         "job_name": model_id,
         "parent_model_id": parent_id,
         "warm_start": pretrained is not None,
+        "adapting_to_drift": adapting.active,
+        "training_since": adapting.training_since if adapting.fresh else None,
         "status": jobs.IN_PROGRESS,
         **deadline.stamp("training", config),
     }

@@ -13,12 +13,14 @@ import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from container.artifacts import ArtifactError
-from container.data import LoggedRow, ReadStats, read_rows
+from container.data import LoggedRow, ReadStats, in_arrival_order, logged_after, moment, read_rows
 from container.evaluation.confidence import BET_CAP, HORIZONS
+from container.evaluation.drift import THRESHOLD, DriftCheck, Expected, detect
 from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
 from container.evaluation.estimators import ESTIMATORS, logging_policy_terms, paired_difference, policy_terms
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
@@ -50,6 +52,8 @@ class EvaluateConfig:
     seed: int = 7
     reward_range: tuple[float, float] | None = None
     promotion_interval: str = "normal"
+    holdout_since: datetime | None = None
+    serving_expected: Expected | None = None
 
 
 def _float(raw: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -86,7 +90,36 @@ def parse_config(raw: Mapping[str, str]) -> EvaluateConfig:
         int(seed),
         _reward_range(raw),
         interval_kind,
+        _since(raw),
+        _expected(raw),
     )
+
+
+def _expected(raw: Mapping[str, str]) -> Expected | None:
+    """Optional `serving_expected_low` / `_high` (both or neither): the serving model's predicted value band."""
+    given = [name for name in ("serving_expected_low", "serving_expected_high") if name in raw]
+    if not given:
+        return None
+    if len(given) == 1:
+        raise HyperparameterError("set both serving_expected_low and serving_expected_high, or neither")
+    low = _float(raw, "serving_expected_low", 0.0, -1e12, 1e12)
+    high = _float(raw, "serving_expected_high", 1.0, -1e12, 1e12)
+    if low > high:
+        raise HyperparameterError(f"serving_expected_low={low} must not exceed serving_expected_high={high}")
+    return Expected(low, high)
+
+
+def _since(raw: Mapping[str, str]) -> datetime | None:
+    """Optional `holdout_since`: only rows logged after it are scored (the pooled holdout's start)."""
+    text = str(raw.get("holdout_since", "")).strip().strip('"')
+    if not text:
+        return None
+    try:
+        return moment(text)
+    except ValueError:
+        raise HyperparameterError(
+            f"holdout_since={text!r} is not an ISO-8601 time such as 2026-11-23T00:00:00Z"
+        ) from None
 
 
 def _reward_range(raw: Mapping[str, str]) -> tuple[float, float] | None:
@@ -167,6 +200,7 @@ def evaluate(
         "logged_mean_reward": float(holdout.logged.reward.mean()),
         "actions": holdout.vocabulary,
         "holdout_share": config.holdout_share,
+        "holdout_since": config.holdout_since.isoformat() if config.holdout_since else None,
         "seed": config.seed,
         "reward_range": list(holdout.logged.bounds),
     }
@@ -179,22 +213,70 @@ def _load(layout: Layout, name: str, actions: list[str], seed: int) -> Policy:
         raise EvaluationError(f"the {name} channel does not hold a loadable model: {error}") from None
 
 
-def in_arrival_order(rows: list[LoggedRow]) -> tuple[list[LoggedRow], int]:
-    """The holdout in the order it was logged (event time, then event id), each event once; and the repeats dropped.
+def on_policy_rewards(rows: list[LoggedRow], model_id: str | None) -> tuple[list[LoggedRow], list[float]]:
+    """The serving model's own logged rows (training side too: a realized reward is not learned), in logging order."""
+    if not model_id:
+        return [], []
+    own, _ = in_arrival_order([r for r in rows if r.model_id == model_id])
+    return own, [r.reward for r in own]
 
-    The confidence sequence is valid at every prefix of the rows in arrival order, so a holdout pooled from
-    several runs' joined rows (everything since the serving model went live) is scored as one growing stream:
-    each run's look is a later prefix of the same sequence. A row read twice (overlapping windows) counts once.
+
+def drift_block(
+    rows: list[LoggedRow], serving: Policy | None, config: EvaluateConfig, bounds: tuple[float, float]
+) -> dict[str, Any]:
+    """`evaluation.json`'s `drift`: did the serving model's realized reward leave its predicted band?
+
+    Checked only when the pipeline passes the band (`serving_expected_low/high`, from the evaluation that promoted
+    the serving model) and the serving policy is a model with logged rows of its own.
     """
-    seen: set[str] = set()
-    unique = []
-    for row in rows:
-        if row.event_id in seen:
-            continue
-        seen.add(row.event_id)
-        unique.append(row)
-    unique.sort(key=lambda r: (r.event_time or "", r.event_id))
-    return unique, len(rows) - len(unique)
+    model_id = serving.model_id if serving is not None else None
+    own, rewards = on_policy_rewards(rows, model_id)
+    if config.serving_expected is None or not rewards:
+        why = "no predicted band for the serving model" if config.serving_expected is None else "no on-policy rows"
+        return {"checked": False, "detected": False, "reason": why, "rows": len(rewards)}
+    band = Expected(
+        config.serving_expected.low - config.promotion_margin, config.serving_expected.high + config.promotion_margin
+    )
+    check = detect(rewards, band, bounds)
+    return {"checked": True, **_describe(check, own, model_id)}
+
+
+def _describe(check: DriftCheck, own: list[LoggedRow], model_id: str | None) -> dict[str, Any]:
+    alarm = check.alarm
+    block: dict[str, Any] = {
+        "detected": check.detected,
+        "serving_model_id": model_id,
+        "rows": check.rows,
+        "realized_mean": check.realized_mean,
+        "expected_low": check.expected.low,
+        "expected_high": check.expected.high,
+        "log_statistic_down": check.log_statistic_down,
+        "log_statistic_up": check.log_statistic_up,
+        "threshold": THRESHOLD,
+        "direction": alarm.direction if alarm else None,
+        "change_after": None,
+        "detected_at": None,
+    }
+    if alarm is None:
+        block["reason"] = (
+            f"realized reward {check.realized_mean:.4f} over {check.rows} on-policy rows is consistent with the "
+            f"predicted band [{check.expected.low:.4f}, {check.expected.high:.4f}]"
+        )
+        return block
+    after = own[alarm.start - 1].event_time if alarm.start > 0 else None
+    since_change = [r.reward for r in own[alarm.start : alarm.row + 1]]
+    block["change_after"] = after or own[alarm.start].event_time
+    block["detected_at"] = own[alarm.row].event_time
+    block["rows_since_change"] = len(since_change)
+    block["realized_mean_since_change"] = sum(since_change) / len(since_change)
+    word = "fell below" if alarm.direction == "down" else "rose above"
+    block["reason"] = (
+        f"serving model {model_id}'s realized reward {word} its predicted band "
+        f"[{check.expected.low:.4f}, {check.expected.high:.4f}]: mean {block['realized_mean_since_change']:.4f} over "
+        f"the {len(since_change)} on-policy rows after {block['change_after']} (CUSUM e-detector reached "
+        f"{THRESHOLD:g} at {block['detected_at']})"
+    )
+    return block
 
 
 def run(layout: Layout) -> dict[str, Any]:
@@ -207,12 +289,17 @@ def run(layout: Layout) -> dict[str, Any]:
     if _has_files(layout.channel(SERVING_CHANNEL)):
         serving = _load(layout, SERVING_CHANNEL, [a.id for a in candidate.actions], config.seed)
     stats = ReadStats()
-    rows = [
-        r for r in read_rows(layout.channel(HOLDOUT_CHANNEL), stats) if is_holdout(r.event_id, config.holdout_share)
-    ]
+    logged, before = logged_after(list(read_rows(layout.channel(HOLDOUT_CHANNEL), stats)), config.holdout_since)
+    rows = [r for r in logged if is_holdout(r.event_id, config.holdout_share)]
     print(
         f"[evaluate] read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} in the holdout", flush=True
     )
+    if config.holdout_since is not None:
+        print(
+            f"[evaluate] pooled holdout since {config.holdout_since.isoformat()}: {len(rows)} rows kept, "
+            f"{before} logged earlier left out",
+            flush=True,
+        )
     rows, duplicates = in_arrival_order(rows)
     try:
         holdout = build_holdout(
@@ -235,6 +322,9 @@ def run(layout: Layout) -> dict[str, Any]:
     if stats.rows_skipped or holdout.skipped:
         read_warnings.append(f"{stats.rows_skipped + len(holdout.skipped)} malformed holdout rows were skipped")
     evaluation = evaluate(holdout, candidate, serving, config, read_warnings)
+    evaluation["drift"] = drift_block(logged, serving, config, holdout.logged.bounds)
+    if evaluation["drift"]["detected"]:
+        print(f"[evaluate] DRIFT: {evaluation['drift']['reason']}", flush=True)
     layout.model_dir.mkdir(parents=True, exist_ok=True)
     (layout.model_dir / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2, sort_keys=True))
     for line in metric_lines(evaluation):

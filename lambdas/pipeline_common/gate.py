@@ -65,4 +65,59 @@ def summarize(evaluation: dict[str, Any]) -> dict[str, Any]:
         "difference": _interval((evaluation.get("difference") or {}).get(estimator)),
         "candidate_ess": _number(candidate.get("ess")),
         "logged_mean_reward": _number(evaluation.get("logged_mean_reward")),
+        "holdout_since": evaluation.get("holdout_since"),
+        "drift": _drift(evaluation),
     }
+
+
+def _drift(evaluation: dict[str, Any]) -> dict[str, Any] | None:
+    """The evaluator's drift block, trimmed to what the run's output and the registry keep."""
+    block = evaluation.get("drift")
+    if not isinstance(block, dict) or not block.get("checked"):
+        return None
+    keys = ("detected", "direction", "serving_model_id", "rows", "realized_mean", "expected_low", "expected_high")
+    kept = {key: block.get(key) for key in (*keys, "change_after", "detected_at", "reason")}
+    return {key: value for key, value in kept.items() if value is not None}
+
+
+def predicted_band(serving: dict[str, Any] | None, estimator: str) -> tuple[float, float] | None:
+    """The serving model's value interval from the evaluation that promoted it (its registry `scores`), if any."""
+    scores = (serving or {}).get("scores")
+    if isinstance(scores, str):
+        try:
+            scores = json.loads(scores)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(scores, dict) or scores.get("promote") is not True:
+        return None
+    block = _interval(((scores.get("policies") or {}).get("candidate") or {}).get(estimator))
+    low, high = block["ci_low"], block["ci_high"]
+    return (low, high) if low is not None and high is not None and low <= high else None
+
+
+def holdout_since(serving: dict[str, Any] | None, drift: dict[str, Any] | None) -> str | None:
+    """Where the pooled holdout starts: the serving model's data cutoff, or a later change the detector placed.
+
+    Every holdout row after the serving model's training data ended is one it was never trained on, and (bar the
+    minutes of its own rollout) one it logged; after a detected change only rows from the new world count.
+    """
+    if not serving:
+        return None
+    since = serving.get("data_end") if isinstance(serving.get("data_end"), str) else None
+    change = (drift or {}).get("change_after")
+    if (drift or {}).get("serving_model_id") == serving.get("model_id") and isinstance(change, str):
+        since = max(since, change) if since else change
+    return since
+
+
+def evaluation_inputs(serving: dict[str, Any] | None, drift: dict[str, Any] | None, estimator: str) -> dict[str, str]:
+    """The evaluation job's pooled-holdout and drift hyperparameters (absent when unknown)."""
+    inputs: dict[str, str] = {}
+    since = holdout_since(serving, drift)
+    if since:
+        inputs["holdout_since"] = since
+    band = predicted_band(serving, estimator)
+    if band is not None:
+        inputs["serving_expected_low"] = f"{band[0]:.6g}"
+        inputs["serving_expected_high"] = f"{band[1]:.6g}"
+    return inputs

@@ -9,7 +9,10 @@ from the failed run's model as well would count it twice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+
+from pipeline_common.errors import InvalidEvent
 
 
 def _count(value: Any) -> int | None:
@@ -33,3 +36,50 @@ def data_range(parent: dict[str, Any] | None, window: dict[str, Any] | None, row
     inherited = _count(parent.get("rows_learned"))
     total = inherited + window_rows if inherited is not None and window_rows is not None else None
     return {**own, "data_start": parent.get("data_start"), "rows_learned": total}
+
+
+DRIFT_EXPLORATION_FLOOR = 0.02
+"""The per-action probability floor while the serving model is off its prediction: every action stays seen."""
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """How the next candidate learns after a detected change (`store.record_drift`).
+
+    `fresh`: the lineage head learned rows from before the change, so the candidate starts a new lineage instead of
+    warm-starting from it, and trains on every joined row logged after the change (`training_since`: the old world's
+    data is what misleads, so recent data gets all the weight). `hyperparameters` raise the exploration floor while
+    the drifted model serves; once a candidate trained after the change is the head, warm starts resume.
+    """
+
+    active: bool
+    fresh: bool = False
+    training_since: str | None = None
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+
+
+def adaptation(
+    head: dict[str, Any] | None, drift: dict[str, Any] | None, serving_model_id: str | None, floor: float
+) -> Adaptation:
+    """The adaptation a detected change asks of the next training run (pure); inactive once another model serves."""
+    if not drift or not drift.get("detected") or drift.get("serving_model_id") != serving_model_id:
+        return Adaptation(False)
+    change = drift.get("change_after")
+    raised = {"exploration_floor": f"{max(floor, DRIFT_EXPLORATION_FLOOR):g}"}
+    started = (head or {}).get("data_start")
+    learned_before = not isinstance(started, str) or not isinstance(change, str) or started < change
+    if head and head.get("artifact_uri") and learned_before:
+        return Adaptation(True, True, change if isinstance(change, str) else None, raised)
+    return Adaptation(True, False, None, raised)
+
+
+def pooled_prefix(output_prefix: str) -> str:
+    """The prefix holding every run's joined rows (`s3://B/joined/`), from one run's (`s3://B/joined/<run_id>/`).
+
+    A job reading it filters the rows by time (`holdout_since`, `training_since`) and counts each event once.
+    """
+    trimmed = output_prefix.rstrip("/")
+    parent, _, run = trimmed.rpartition("/")
+    if not run or not parent.startswith("s3://") or parent.count("/") < 3:
+        raise InvalidEvent(f"cannot pool joined rows: {output_prefix!r} is not s3://bucket/joined/<run_id>/")
+    return parent + "/"

@@ -254,3 +254,33 @@ def learner_model(experiment_id: str) -> tuple[str | None, str | None]:
     if head is None:
         return None, None
     return str(head["model_id"]), head.get("artifact_uri")
+
+
+def serving_row(experiment_id: str) -> dict[str, Any] | None:
+    """The serving model's registry row (None without a serving model; a row missing from the registry is its id)."""
+    serving_id = read_experiment(experiment_id).get("serving_model_id")
+    if not serving_id:
+        return None
+    return read_model(str(serving_id)) or {"model_id": str(serving_id)}
+
+
+# --- drift ---------------------------------------------------------------------------------------------------
+
+
+def record_drift(experiment_id: str, run_id: str, event: dict[str, Any]) -> None:
+    """Record a detected change: on the experiment (`drift`, read by the next runs) and on the serving model's row.
+
+    The experiment keeps the latest event; the next run's training reads it to start a fresh lineage on the rows
+    after the change, and its evaluation pools the holdout from there (`lineage.adaptation`, `gate.holdout_since`).
+    """
+    row = {**event, "run_id": run_id}
+    update_experiment(experiment_id, drift=row)
+    model_id = event.get("serving_model_id")
+    if model_id:
+        update_model(str(model_id), drift=row)
+
+
+def read_drift(experiment_id: str) -> dict[str, Any] | None:
+    """The latest detected change of the experiment (None if none was ever detected)."""
+    drift = read_experiment(experiment_id).get("drift")
+    return drift if isinstance(drift, dict) else None
