@@ -28,6 +28,7 @@ METRIC_SERVING_VALUE = "ServingValue"
 METRIC_PROMOTIONS = "Promotions"
 METRIC_ROLLBACKS = "Rollbacks"
 METRIC_RUNS_FAILED = "RunsFailed"
+METRIC_DRIFT_DETECTED = "DriftDetected"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,10 @@ class ResourceNames:
     @property
     def alarm_latency(self) -> str:
         return f"{self.endpoint_name}-latency"
+
+    @property
+    def alarm_drift(self) -> str:
+        return f"{self.experiment_id}-drift"
 
     @property
     def dashboard(self) -> str:

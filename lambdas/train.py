@@ -74,9 +74,8 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
         "job_name": model_id,
         "parent_model_id": parent_id,
         "warm_start": pretrained is not None,
-        "adapting_to_drift": adapting.active,
-        "training_since": adapting.training_since if adapting.fresh else None,
         "status": jobs.IN_PROGRESS,
+        **({"adapting_to_drift": True, "training_since": adapting.training_since} if adapting.active else {}),
         **deadline.stamp("training", config),
     }
 
