@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from simulator.scenarios.base import Candidate, Interaction
+from simulator.scenarios.base import Candidate, FeatureValue, Interaction
 
 CATEGORIES: tuple[str, ...] = ("books", "electronics", "apparel")
 LONG_REVIEW_WORDS = 60
@@ -53,5 +53,5 @@ class ReviewsScenario:
             noise = float(rng.random())
             candidates = late if index >= add_at else early
             expected = {c.id: accuracy(c.id, words, category) for c in candidates}
-            context = {"words": words, "category": category, "stars": stars}
+            context: dict[str, FeatureValue] = {"words": words, "category": category, "stars": stars}
             yield Interaction(index, context, candidates, expected, noise)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from simulator.scenarios.base import Candidate, Interaction
+from simulator.scenarios.base import Candidate, FeatureValue, Interaction
 
 ACTIONS: tuple[str, ...] = ("grid", "list", "carousel", "hero")
 SEGMENTS: tuple[str, ...] = ("new", "returning", "loyal")
@@ -52,5 +52,5 @@ class SyntheticScenario:
             mobile = bool(rng.random() < 0.6)
             hour = int(rng.integers(24))
             noise = float(rng.random())
-            context = {"segment": segment, "age": age, "mobile": mobile, "hour": hour}
+            context: dict[str, FeatureValue] = {"segment": segment, "age": age, "mobile": mobile, "hour": hour}
             yield Interaction(index, context, candidates, conversion_rates(segment, age), noise)
