@@ -89,9 +89,8 @@ def digits_data() -> Any:
 
     wheels = sorted(DATA_DIR.glob("scikit_learn-*.whl"))
     if not wheels:
-        raise FileNotFoundError(
-            f"no scikit-learn wheel in {DATA_DIR}: pip download scikit-learn --no-deps --only-binary=:all: -d {DATA_DIR}"
-        )
+        fetch = f"pip download scikit-learn --no-deps --only-binary=:all: -d {DATA_DIR}"
+        raise FileNotFoundError(f"no scikit-learn wheel in {DATA_DIR}: {fetch}")
     with zipfile.ZipFile(wheels[-1]) as wheel:
         text = gzip.decompress(wheel.read("sklearn/datasets/data/digits.csv.gz")).decode()
     return parse_classification(text, "digits.csv.gz")
@@ -205,16 +204,20 @@ def _log(message: str) -> None:
 
 def run_summary(output: dict[str, Any]) -> dict[str, Any]:
     """What one run's execution output says: the gate's verdict and numbers, and the drift check."""
-    evaluation = output.get("evaluation") if isinstance(output.get("evaluation"), dict) else {}
-    drift = evaluation.get("drift") if isinstance(evaluation.get("drift"), dict) else None
-    training = output.get("training") if isinstance(output.get("training"), dict) else {}
+
+    def block(parent: dict[str, Any], key: str) -> dict[str, Any]:
+        value = parent.get(key)
+        return value if isinstance(value, dict) else {}
+
+    evaluation, training = block(output, "evaluation"), block(output, "training")
+    drift = block(evaluation, "drift")
     return {
         "promote": evaluation.get("promote"),
         "rows": evaluation.get("rows"),
         "difference": evaluation.get("difference"),
         "holdout_since": evaluation.get("holdout_since"),
-        "drift_detected": bool(drift and drift.get("detected")),
-        "drift_reason": drift.get("reason") if drift and drift.get("detected") else None,
+        "drift_detected": drift.get("detected") is True,
+        "drift_reason": drift.get("reason") if drift.get("detected") is True else None,
         "adapting_to_drift": bool(training.get("adapting_to_drift")),
     }
 
@@ -301,7 +304,7 @@ def block_means(values: Sequence[float], block: int = BLOCK) -> list[float]:
     return [float(data[i : i + block].mean()) for i in range(0, len(data), block)]
 
 
-def rolling(values: Sequence[float], window: int) -> np.ndarray:
+def rolling(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
     """Trailing mean over `window` (shorter at the start)."""
     data = np.asarray(values, dtype=float)
     sums = np.cumsum(np.insert(data, 0, 0.0))
@@ -324,7 +327,7 @@ def recovery(expected: Sequence[float], change_at: int, share: float = 0.9, wind
 
 
 def new_action_share(plan: Sequence[Any], actions: Sequence[str], at: int, block: int = BLOCK) -> dict[str, Any]:
-    """Where the new action (offered from `at` on) is best: the share of those interactions that picked it, per block."""
+    """Where the new action (offered from `at` on) is best: the share of those interactions picking it, per block."""
     new = sorted(set(plan[at].action_ids) - set(plan[at - 1].action_ids))
     shares, counts = [], []
     for start in range(at, len(plan), block):

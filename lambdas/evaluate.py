@@ -75,7 +75,7 @@ def report_drift(run_id: str, drift: dict[str, Any] | None) -> None:
     detected = drift.get("detected") is True
     metrics.add_metric(name="DriftDetected", unit=MetricUnit.Count, value=1 if detected else 0)
     if detected:
-        store.record_drift(settings().experiment_id, run_id, drift)
+        store.record_drift(run_id, drift)
         logger.warning("drift detected: the serving model's realized reward left its prediction", extra=drift)
 
 

@@ -267,20 +267,19 @@ def serving_row(experiment_id: str) -> dict[str, Any] | None:
 # --- drift ---------------------------------------------------------------------------------------------------
 
 
-def record_drift(experiment_id: str, run_id: str, event: dict[str, Any]) -> None:
-    """Record a detected change: on the experiment (`drift`, read by the next runs) and on the serving model's row.
+def record_drift(run_id: str, event: dict[str, Any]) -> None:
+    """Record a detected change on the serving model's registry row (`drift`, with the run that detected it).
 
-    The experiment keeps the latest event; the next run's training reads it to start a fresh lineage on the rows
-    after the change, and its evaluation pools the holdout from there (`lineage.adaptation`, `gate.holdout_since`).
+    It belongs to that model: the next runs read it while the model serves (`read_drift`), training a new lineage on
+    the rows after the change and pooling the holdout from there (`lineage.adaptation`, `gate.holdout_since`); once
+    another model serves it no longer applies. The evaluate function may update registry rows, not the experiment.
     """
-    row = {**event, "run_id": run_id}
-    update_experiment(experiment_id, drift=row)
     model_id = event.get("serving_model_id")
     if model_id:
-        update_model(str(model_id), drift=row)
+        update_model(str(model_id), drift={**event, "run_id": run_id})
 
 
 def read_drift(experiment_id: str) -> dict[str, Any] | None:
-    """The latest detected change of the experiment (None if none was ever detected)."""
-    drift = read_experiment(experiment_id).get("drift")
+    """The change detected under the serving model, if any (None when none was, or no model serves)."""
+    drift = (serving_row(experiment_id) or {}).get("drift")
     return drift if isinstance(drift, dict) else None

@@ -106,6 +106,7 @@ def test_a_detected_change_is_in_the_output_the_registry_and_the_metric(
     recorded = store.read_drift(EXPERIMENT)
     assert recorded is not None and recorded["run_id"] == FIRST and recorded["change_after"] == CHANGE
     assert store.read_model(SERVING)["drift"]["detected_at"] == DRIFT["detected_at"]  # type: ignore[index]
+    assert "drift" not in store.read_experiment(EXPERIMENT)  # the evaluate function writes registry rows only
     assert _metric(capsys.readouterr().out, "DriftDetected") == [1.0]
 
 
@@ -123,7 +124,7 @@ def test_after_a_change_the_next_candidate_starts_a_new_lineage_on_the_rows_sinc
     aws: None, context: FakeContext
 ) -> None:
     serving_model_exists()
-    store.record_drift(EXPERIMENT, FIRST, DRIFT)
+    store.record_drift(FIRST, DRIFT)
     started = train.handler({"action": "start", "run_id": SECOND, "join": join_of(SECOND, 200)}, context)
     assert started["warm_start"] is False and started["adapting_to_drift"] is True
     assert started["training_since"] == CHANGE and started["parent_model_id"] is None
