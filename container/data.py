@@ -276,3 +276,9 @@ def in_arrival_order(rows: list[LoggedRow]) -> tuple[list[LoggedRow], int]:
         unique.append(row)
     unique.sort(key=lambda r: (r.event_time or "", r.event_id))
     return unique, len(rows) - len(unique)
+
+
+def reward_bounds(rows: list[LoggedRow]) -> tuple[float, float]:
+    """The reward range when none is declared: [0, 1] widened to the logged rewards (the evaluator's default)."""
+    rewards = [r.reward for r in rows]
+    return min([0.0, *rewards]), max([1.0, *rewards])

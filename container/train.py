@@ -18,11 +18,21 @@ from typing import Any
 
 import vowpalwabbit
 
+from container.adaptation import detect_change, exploration_floor
 from container.artifacts import MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
 from container.config import ConfigError, TrainConfig, parse_config
-from container.data import BadRow, LoggedRow, ReadStats, in_arrival_order, logged_after, moment, read_rows
+from container.data import (
+    BadRow,
+    LoggedRow,
+    ReadStats,
+    in_arrival_order,
+    logged_after,
+    moment,
+    read_rows,
+    reward_bounds,
+)
 from container.featurizer import Action, Featurizer, Label, actions_from_ids
-from container.layout import HyperparametersError, Layout
+from container.layout import HyperparametersError, Layout, run_job
 from container.split import is_holdout
 
 TRAINING_CHANNEL = "training"
@@ -193,9 +203,20 @@ def run(layout: Layout) -> dict[str, Any]:
         parent = Parent(parent.model_id, None, parent.featurizer, parent.actions, parent.vw_args)
     stats = ReadStats()
     channel = layout.channel(TRAINING_CHANNEL)
-    rows = [r for r in read_rows(channel, stats) if not is_holdout(r.event_id, config.holdout_share)]
+    logged = list(read_rows(channel, stats))
+    rows = [r for r in logged if not is_holdout(r.event_id, config.holdout_share)]
+    holdout_rows = stats.rows_read - len(rows)
     _log(f"read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} on the training side")
-    since = training_since(layout.hyperparameters())
+    raw = layout.hyperparameters()
+    change = detect_change(raw, logged, reward_bounds(logged))
+    since = training_since(raw)
+    if change is not None:
+        _log(
+            f"DRIFT: the serving model's realized reward left its predicted band after {change.change_after} "
+            f"(detected at {change.detected_at}): learning only the rows after it, from scratch, with more exploration"
+        )
+        since = max(since, moment(change.change_after)) if since is not None else moment(change.change_after)
+        parent = None
     if since is not None:
         rows, before = logged_after(rows, since)
         rows, repeated = in_arrival_order(rows)
@@ -232,8 +253,16 @@ def run(layout: Layout) -> dict[str, Any]:
         "average_loss": loss,
         "rows_read": stats.rows_read,
         "rows_skipped": stats.rows_skipped + len(unusable),
-        "rows_holdout": stats.rows_read - len(rows),
-        "hyperparameters": config.as_dict(),
+        "rows_holdout": holdout_rows,
+        "hyperparameters": {
+            **config.as_dict(),
+            "exploration_floor": exploration_floor(raw, config.exploration_floor, len(actions), change),
+        },
+        "drift": (
+            {"change_after": change.change_after, "detected_at": change.detected_at, "rows_after": change.rows_after}
+            if change is not None
+            else None
+        ),
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "training_seconds": round(time.perf_counter() - started, 3),
     }
@@ -245,17 +274,4 @@ def run(layout: Layout) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `train`; exit code 1 with `output/failure` on any error."""
-    layout = Layout.from_env()
-    try:
-        run(layout)
-    except (ConfigError, HyperparametersError, ArtifactError, TrainingError) as error:
-        return _fail(layout, str(error))
-    except Exception as error:  # anything else still leaves SageMaker a reason a person can act on
-        return _fail(layout, f"training failed unexpectedly: {type(error).__name__}: {error}")
-    return 0
-
-
-def _fail(layout: Layout, message: str) -> int:
-    layout.write_failure(message)
-    print(f"[train] FAILED: {message}", file=sys.stderr, flush=True)
-    return 1
+    return run_job("train", "training", run, (ConfigError, HyperparametersError, ArtifactError, TrainingError))

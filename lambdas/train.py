@@ -13,6 +13,7 @@ from pipeline_common import deadline, jobs, lineage, store
 from pipeline_common.aws import aws_errors, client
 from pipeline_common.config import env, settings
 from pipeline_common.errors import TrainingJobFailed
+from pipeline_common.gate import drift_inputs
 from pipeline_common.names import sagemaker_name
 from pipeline_common.observability import logger, metrics, tracer
 from pipeline_common.payloads import action, field, optional
@@ -28,12 +29,12 @@ def start(event: dict[str, Any]) -> dict[str, Any]:
     config = settings()
     model_id = sagemaker_name(run_id, experiment_id=config.experiment_id)
     parent = store.lineage_head(config.experiment_id)
-    serving_id, _ = store.serving_model(config.experiment_id)
-    floor = float(config.raw.get("exploration", {}).get("floor", 0.0))
-    adapting = lineage.adaptation(parent, store.read_drift(config.experiment_id), serving_id, floor)
+    serving = store.serving_row(config.experiment_id)
+    serving_id = str(serving["model_id"]) if serving else None
+    adapting = lineage.adaptation(parent, store.read_drift(config.experiment_id), serving_id)
     window = optional(join, "window", dict)
     training_uri = field(join, "output_prefix", str)
-    extra = dict(adapting.hyperparameters)
+    extra = {**drift_inputs(serving, config.promotion_estimator, config.promotion_margin), **adapting.hyperparameters}
     if adapting.fresh:  # after a detected change: a new lineage on every row logged since the change
         parent, training_uri = None, lineage.pooled_prefix(training_uri)
         window = {**(window or {}), "start": adapting.training_since}

@@ -22,6 +22,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from container.data import LoggedRow, in_arrival_order
+
 BET = 0.5  # share of the largest safe bet: the factor is at least 1 - BET whatever the reward
 THRESHOLD = 1000.0  # 1 / alpha: at least 1,000 on-policy rows on average before a false alarm
 
@@ -101,3 +103,16 @@ def detect(rewards: Sequence[float], expected: Expected, bounds: tuple[float, fl
         log_statistic_down=down[0] if down is not None and values else 0.0,
         log_statistic_up=up[0] if up is not None and values else 0.0,
     )
+
+
+def on_policy_rewards(rows: list[LoggedRow], model_id: str | None) -> tuple[list[LoggedRow], list[float]]:
+    """The serving model's own logged rows (training side too: a realized reward is not learned), in logging order."""
+    if not model_id:
+        return [], []
+    own, _ = in_arrival_order([r for r in rows if r.model_id == model_id])
+    return own, [r.reward for r in own]
+
+
+def change_point(own: list[LoggedRow], alarm: Alarm) -> str | None:
+    """The event time after which the alarming run began (the last row before it; the first row if it began there)."""
+    return own[alarm.start - 1].event_time if alarm.start > 0 else own[alarm.start].event_time

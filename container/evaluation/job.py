@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from container.artifacts import ArtifactError
-from container.data import LoggedRow, ReadStats, in_arrival_order, logged_after, moment, read_rows
+from container.data import LoggedRow, ReadStats, in_arrival_order, logged_after, moment, read_rows, reward_bounds
 from container.evaluation.confidence import BET_CAP, HORIZONS
-from container.evaluation.drift import THRESHOLD, DriftCheck, Expected, detect
+from container.evaluation.drift import THRESHOLD, DriftCheck, Expected, change_point, detect, on_policy_rewards
 from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
 from container.evaluation.estimators import ESTIMATORS, logging_policy_terms, paired_difference, policy_terms
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
 from container.evaluation.report import gate, metric_lines, policy_block
 from container.evaluation.reward_model import cross_fitted_rewards, design_matrix
 from container.featurizer import Action, actions_from_ids
-from container.layout import HyperparametersError, Layout
+from container.layout import HyperparametersError, Layout, run_job
 from container.policy import Policy
 from container.split import is_holdout
 
@@ -36,6 +35,9 @@ CANDIDATE_CHANNEL = "candidate"
 SERVING_CHANNEL = "serving"
 EVALUATION_FILE = "evaluation.json"
 
+
+MIN_ROWS_AFTER_CHANGE = 30
+"""After a detected change the gate reads only the holdout rows logged since, when there are at least this many."""
 
 PROMOTION_INTERVALS = ("normal", "anytime")
 """How the gate bounds the paired difference: the normal approximation, or the betting confidence sequence that
@@ -213,14 +215,6 @@ def _load(layout: Layout, name: str, actions: list[str], seed: int) -> Policy:
         raise EvaluationError(f"the {name} channel does not hold a loadable model: {error}") from None
 
 
-def on_policy_rewards(rows: list[LoggedRow], model_id: str | None) -> tuple[list[LoggedRow], list[float]]:
-    """The serving model's own logged rows (training side too: a realized reward is not learned), in logging order."""
-    if not model_id:
-        return [], []
-    own, _ = in_arrival_order([r for r in rows if r.model_id == model_id])
-    return own, [r.reward for r in own]
-
-
 def drift_block(
     rows: list[LoggedRow], serving: Policy | None, config: EvaluateConfig, bounds: tuple[float, float]
 ) -> dict[str, Any]:
@@ -263,9 +257,8 @@ def _describe(check: DriftCheck, own: list[LoggedRow], model_id: str | None) -> 
             f"predicted band [{check.expected.low:.4f}, {check.expected.high:.4f}]"
         )
         return block
-    after = own[alarm.start - 1].event_time if alarm.start > 0 else None
     since_change = [r.reward for r in own[alarm.start : alarm.row + 1]]
-    block["change_after"] = after or own[alarm.start].event_time
+    block["change_after"] = change_point(own, alarm)
     block["detected_at"] = own[alarm.row].event_time
     block["rows_since_change"] = len(since_change)
     block["realized_mean_since_change"] = sum(since_change) / len(since_change)
@@ -300,6 +293,14 @@ def run(layout: Layout) -> dict[str, Any]:
             f"{before} logged earlier left out",
             flush=True,
         )
+    drift = drift_block(logged, serving, config, config.reward_range or reward_bounds(logged))
+    since_change = None
+    if drift["detected"]:
+        print(f"[evaluate] DRIFT: {drift['reason']}", flush=True)
+        after, _ = logged_after(rows, moment(drift["change_after"]))
+        if len(after) >= MIN_ROWS_AFTER_CHANGE:  # the gate judges both policies on the world as it is now
+            rows, since_change = after, drift["change_after"]
+            print(f"[evaluate] the gate reads the {len(rows)} holdout rows logged after the change", flush=True)
     rows, duplicates = in_arrival_order(rows)
     try:
         holdout = build_holdout(
@@ -322,9 +323,9 @@ def run(layout: Layout) -> dict[str, Any]:
     if stats.rows_skipped or holdout.skipped:
         read_warnings.append(f"{stats.rows_skipped + len(holdout.skipped)} malformed holdout rows were skipped")
     evaluation = evaluate(holdout, candidate, serving, config, read_warnings)
-    evaluation["drift"] = drift_block(logged, serving, config, holdout.logged.bounds)
-    if evaluation["drift"]["detected"]:
-        print(f"[evaluate] DRIFT: {evaluation['drift']['reason']}", flush=True)
+    evaluation["drift"] = drift
+    if since_change is not None:
+        evaluation["holdout_since"] = since_change
     layout.model_dir.mkdir(parents=True, exist_ok=True)
     (layout.model_dir / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2, sort_keys=True))
     for line in metric_lines(evaluation):
@@ -338,17 +339,6 @@ def run(layout: Layout) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `evaluate`; exit code 1 with `output/failure` on any error (never a silent promotion)."""
-    layout = Layout.from_env()
-    try:
-        run(layout)
-    except (EvaluationError, HyperparametersError) as error:
-        return _fail(layout, f"{type(error).__name__}: {error}")
-    except Exception as error:  # anything else still leaves SageMaker a reason a person can act on
-        return _fail(layout, f"evaluation failed unexpectedly: {type(error).__name__}: {error}")
-    return 0
-
-
-def _fail(layout: Layout, message: str) -> int:
-    layout.write_failure(message)
-    print(f"[evaluate] FAILED: {message}", file=sys.stderr, flush=True)
-    return 1
+    return run_job(
+        "evaluate", "evaluation", run, (EvaluationError, HyperparametersError), lambda e: f"{type(e).__name__}: {e}"
+    )

@@ -121,3 +121,20 @@ def evaluation_inputs(serving: dict[str, Any] | None, drift: dict[str, Any] | No
         inputs["serving_expected_low"] = f"{band[0]:.6g}"
         inputs["serving_expected_high"] = f"{band[1]:.6g}"
     return inputs
+
+
+def drift_inputs(serving: dict[str, Any] | None, estimator: str, margin: float) -> dict[str, str]:
+    """The training job's drift-check hyperparameters: the serving model, its predicted band and the gate's margin.
+
+    With them the training job detects a change in its own window and restarts on the rows after it in the same
+    run (`container/adaptation.py`); without a band (bootstrap, or a model promoted before bands) there is none.
+    """
+    band = predicted_band(serving, estimator)
+    if serving is None or band is None:
+        return {}
+    return {
+        "serving_model_id": str(serving["model_id"]),
+        "serving_expected_low": f"{band[0]:.6g}",
+        "serving_expected_high": f"{band[1]:.6g}",
+        "drift_margin": f"{margin:g}",
+    }

@@ -38,18 +38,21 @@ def data_range(parent: dict[str, Any] | None, window: dict[str, Any] | None, row
     return {**own, "data_start": parent.get("data_start"), "rows_learned": total}
 
 
-DRIFT_EXPLORATION_FLOOR = 0.02
-"""The per-action probability floor while the serving model is off its prediction: every action stays seen."""
+DRIFT_EXPLORATION_SHARE = 0.3
+"""The share of uniform exploration (spread over the actions as a per-action floor, by the training job) of the
+models trained while the serving model is off its prediction: the changed world has to be seen again."""
 
 
 @dataclass(frozen=True)
 class Adaptation:
-    """How the next candidate learns after a detected change (`store.record_drift`).
+    """How the next candidate learns after a change the evaluator recorded (`store.record_drift`).
 
-    `fresh`: the lineage head learned rows from before the change, so the candidate starts a new lineage instead of
-    warm-starting from it, and trains on every joined row logged after the change (`training_since`: the old world's
-    data is what misleads, so recent data gets all the weight). `hyperparameters` raise the exploration floor while
-    the drifted model serves; once a candidate trained after the change is the head, warm starts resume.
+    `fresh`: the lineage head learned rows from before the change and was trained before the run that detected it,
+    so the candidate starts a new lineage instead of warm-starting from it, and trains on every joined row logged
+    after the change (`training_since`: the old world's data is what misleads, so recent data gets all the weight).
+    A head trained in the detecting run or later learned after the change already (the training job runs the same
+    detector on its window and restarts on its own, `container/adaptation.py`). `hyperparameters` raise exploration
+    while the drifted model serves; once another model serves the event no longer applies.
     """
 
     active: bool
@@ -58,17 +61,17 @@ class Adaptation:
     hyperparameters: dict[str, str] = field(default_factory=dict)
 
 
-def adaptation(
-    head: dict[str, Any] | None, drift: dict[str, Any] | None, serving_model_id: str | None, floor: float
-) -> Adaptation:
-    """The adaptation a detected change asks of the next training run (pure); inactive once another model serves."""
+def adaptation(head: dict[str, Any] | None, drift: dict[str, Any] | None, serving_model_id: str | None) -> Adaptation:
+    """The adaptation a recorded change asks of the next training run (pure); inactive once another model serves."""
     if not drift or not drift.get("detected") or drift.get("serving_model_id") != serving_model_id:
         return Adaptation(False)
     change = drift.get("change_after")
-    raised = {"exploration_floor": f"{max(floor, DRIFT_EXPLORATION_FLOOR):g}"}
-    started = (head or {}).get("data_start")
+    raised = {"exploration_share": f"{DRIFT_EXPLORATION_SHARE:g}"}
+    head = head or {}
+    started, trained_in, detected_in = head.get("data_start"), head.get("run_id"), drift.get("run_id")
     learned_before = not isinstance(started, str) or not isinstance(change, str) or started < change
-    if head and head.get("artifact_uri") and learned_before:
+    trained_before = not isinstance(trained_in, str) or not isinstance(detected_in, str) or trained_in < detected_in
+    if head.get("artifact_uri") and learned_before and trained_before:
         return Adaptation(True, True, change if isinstance(change, str) else None, raised)
     return Adaptation(True, False, None, raised)
 

@@ -32,3 +32,38 @@ def test_a_training_since_that_is_not_a_time_fails_with_its_name(
     assert train.main([]) == 1
     failure = (root / "output" / "failure").read_text()
     assert "hyperparameter 'training_since' is 'last tuesday'" in failure
+
+
+def _served_rows(n: int, drop_at: int) -> list[dict]:
+    """Rows the serving model logged itself, one a second; every reward 1 before `drop_at` and 0 from it on."""
+    rows = logged_rows(n, seed=5)
+    for i, row in enumerate(rows):
+        row["model_id"] = "serving-1"
+        row["event_time"] = f"2026-11-23T01:{i // 60:02d}:{i % 60:02d}.000Z"
+        row["reward"] = 1.0 if i < drop_at else 0.0
+    return rows
+
+
+def test_a_change_in_its_own_window_restarts_the_job_on_the_rows_after_it_with_more_exploration(tmp_path: Path) -> None:
+    band = {"serving_model_id": "serving-1", "serving_expected_low": "0.85", "serving_expected_high": "0.95"}
+    hyperparameters = {"model_id": "m-2", "drift_margin": "0.01", **band}
+    metadata = train.run(Layout(make_layout(tmp_path, _served_rows(300, 200), hyperparameters)))
+    # Band [0.84, 0.96]: a failure multiplies the CUSUM by 3.625, the sixth (row 205) reaches 1,000; the run began
+    # after row 199, the last success (01:03:19).
+    assert metadata["drift"] == {
+        "change_after": "2026-11-23T01:03:19.000Z",
+        "detected_at": "2026-11-23T01:03:25.000Z",
+        "rows_after": 100,
+    }
+    after = [f"e-5-{i}" for i in range(200, 300) if not is_holdout(f"e-5-{i}", 0.2)]
+    assert metadata["examples"] == len(after)
+    assert metadata["hyperparameters"]["exploration_floor"] == pytest.approx(0.3 / 3)  # 30% over the 3 actions
+
+
+def test_inside_the_band_nothing_changes_and_exploration_share_alone_raises_the_floor(tmp_path: Path) -> None:
+    band = {"serving_model_id": "serving-1", "serving_expected_low": "0.85", "serving_expected_high": "1"}
+    hyperparameters = {"model_id": "m-3", "exploration_share": "0.6", **band}
+    metadata = train.run(Layout(make_layout(tmp_path, _served_rows(300, 300), hyperparameters)))
+    assert metadata["drift"] is None
+    assert metadata["examples"] == sum(not is_holdout(f"e-5-{i}", 0.2) for i in range(300))
+    assert metadata["hyperparameters"]["exploration_floor"] == pytest.approx(0.2)

@@ -132,3 +132,15 @@ def test_bad_pooling_or_band_hyperparameters_fail_with_the_reason(
     monkeypatch.setenv("SM_ML_ROOT", str(tmp_path))
     assert _evaluate(tmp_path, _serving_rows(50, 50), hyperparameters, copy_model, trained_model) == {}
     assert message in (tmp_path / "output" / "failure").read_text()
+
+
+def test_after_a_change_the_gate_reads_only_the_holdout_rows_logged_since(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("SM_ML_ROOT", str(tmp_path))
+    hyperparameters = {"holdout_share": "1", "serving_expected_low": "0.85", "serving_expected_high": "0.95"}
+    evaluation = _evaluate(tmp_path, _serving_rows(400, 300), hyperparameters, copy_model, trained_model)
+    assert evaluation["drift"]["change_after"] == "2026-11-23T01:04:59.000Z"
+    assert evaluation["holdout_since"] == "2026-11-23T01:04:59.000Z" and evaluation["rows"] == 100
+    assert evaluation["gate"]["first_event_time"] == "2026-11-23T01:05:00.000Z"
+    assert "the gate reads the 100 holdout rows logged after the change" in capsys.readouterr().out

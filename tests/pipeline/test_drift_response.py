@@ -132,7 +132,7 @@ def test_after_a_change_the_next_candidate_starts_a_new_lineage_on_the_rows_sinc
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
     assert channels == {"training": f"s3://{BUCKET}/joined/"}
     assert job["HyperParameters"]["training_since"] == CHANGE
-    assert job["HyperParameters"]["exploration_floor"] == "0.02"
+    assert job["HyperParameters"]["exploration_share"] == "0.3"
     row = store.read_model(SECOND)
     assert row is not None and row["data_start"] == CHANGE and "rows_learned" not in row
 
@@ -140,12 +140,28 @@ def test_after_a_change_the_next_candidate_starts_a_new_lineage_on_the_rows_sinc
 def test_adaptation_resumes_warm_starts_once_the_head_learned_after_the_change_and_ends_with_a_new_serving_model() -> (
     None
 ):
-    head = {"model_id": "fresh", "artifact_uri": "s3://b/fresh", "data_start": CHANGE}
-    assert lineage.adaptation(head, DRIFT, SERVING, 0.0) == lineage.Adaptation(
-        True, False, None, {"exploration_floor": "0.02"}
-    )
-    old_head = {**head, "data_start": "2026-11-22T00:00:00.000Z"}
-    assert lineage.adaptation(old_head, DRIFT, SERVING, 0.05).hyperparameters == {"exploration_floor": "0.05"}
-    assert lineage.adaptation(old_head, DRIFT, SERVING, 0.0).fresh is True
-    assert lineage.adaptation(old_head, DRIFT, "a-newer-model", 0.0).active is False
-    assert lineage.adaptation(old_head, None, SERVING, 0.0).active is False
+    drift = {**DRIFT, "run_id": SECOND}
+    raised = {"exploration_share": "0.3"}
+    old_head = {
+        "model_id": "old",
+        "artifact_uri": "s3://b/old",
+        "data_start": "2026-11-22T00:00:00.000Z",
+        "run_id": FIRST,
+    }
+    assert lineage.adaptation(old_head, drift, SERVING) == lineage.Adaptation(True, True, CHANGE, raised)
+    fresh_head = {**old_head, "data_start": CHANGE}
+    assert lineage.adaptation(fresh_head, drift, SERVING) == lineage.Adaptation(True, False, None, raised)
+    # trained in the detecting run: its training job saw the change in its window and restarted on its own
+    assert lineage.adaptation({**old_head, "run_id": SECOND}, drift, SERVING).fresh is False
+    assert lineage.adaptation(old_head, drift, "a-newer-model").active is False
+    assert lineage.adaptation(old_head, None, SERVING).active is False
+
+
+def test_the_training_job_gets_the_serving_models_band_to_check_its_own_window(aws: None, context: FakeContext) -> None:
+    serving_model_exists()
+    store.update_model(SERVING, scores=PROMOTING)
+    train.handler({"action": "start", "run_id": FIRST, "join": join_of(FIRST, 300)}, context)
+    job = boto3.client("sagemaker", region_name=REGION).describe_training_job(TrainingJobName=FIRST)
+    hyperparameters = job["HyperParameters"]
+    assert hyperparameters["serving_model_id"] == SERVING and hyperparameters["drift_margin"] == "0.01"
+    assert (hyperparameters["serving_expected_low"], hyperparameters["serving_expected_high"]) == ("0.86", "0.93")
