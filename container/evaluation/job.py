@@ -97,18 +97,24 @@ def parse_config(raw: Mapping[str, str]) -> EvaluateConfig:
     )
 
 
-def _expected(raw: Mapping[str, str]) -> Expected | None:
-    """Optional `serving_expected_low` / `_high` (both or neither): the serving model's predicted value band."""
-    given = [name for name in ("serving_expected_low", "serving_expected_high") if name in raw]
+def _pair(raw: Mapping[str, str], low_name: str, high_name: str) -> tuple[float, float] | None:
+    """Two hyperparameters that come together (both or neither), each a finite number."""
+    given = [name for name in (low_name, high_name) if name in raw]
     if not given:
         return None
     if len(given) == 1:
-        raise HyperparameterError("set both serving_expected_low and serving_expected_high, or neither")
-    low = _float(raw, "serving_expected_low", 0.0, -1e12, 1e12)
-    high = _float(raw, "serving_expected_high", 1.0, -1e12, 1e12)
-    if low > high:
-        raise HyperparameterError(f"serving_expected_low={low} must not exceed serving_expected_high={high}")
-    return Expected(low, high)
+        raise HyperparameterError(f"set both {low_name} and {high_name}, or neither")
+    return _float(raw, low_name, 0.0, -1e12, 1e12), _float(raw, high_name, 1.0, -1e12, 1e12)
+
+
+def _expected(raw: Mapping[str, str]) -> Expected | None:
+    """Optional `serving_expected_low` / `_high`: the serving model's predicted value band."""
+    pair = _pair(raw, "serving_expected_low", "serving_expected_high")
+    if pair is None:
+        return None
+    if pair[0] > pair[1]:
+        raise HyperparameterError(f"serving_expected_low={pair[0]} must not exceed serving_expected_high={pair[1]}")
+    return Expected(*pair)
 
 
 def _since(raw: Mapping[str, str]) -> datetime | None:
@@ -126,16 +132,10 @@ def _since(raw: Mapping[str, str]) -> datetime | None:
 
 def _reward_range(raw: Mapping[str, str]) -> tuple[float, float] | None:
     """Optional `reward_min` / `reward_max` (both or neither); absent, the estimators use [0, 1] widened to the data."""
-    given = [name for name in ("reward_min", "reward_max") if name in raw]
-    if not given:
-        return None
-    if len(given) == 1:
-        raise HyperparameterError("set both reward_min and reward_max, or neither")
-    low = _float(raw, "reward_min", 0.0, -1e12, 1e12)
-    high = _float(raw, "reward_max", 1.0, -1e12, 1e12)
-    if not low < high:
-        raise HyperparameterError(f"reward_min={low} must be below reward_max={high}")
-    return low, high
+    pair = _pair(raw, "reward_min", "reward_max")
+    if pair is not None and not pair[0] < pair[1]:
+        raise HyperparameterError(f"reward_min={pair[0]} must be below reward_max={pair[1]}")
+    return pair
 
 
 def _has_files(path: Path) -> bool:

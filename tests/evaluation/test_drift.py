@@ -62,6 +62,9 @@ def _serving_rows(n: int, drop_at: int) -> list[dict]:
     return rows
 
 
+PREDICTED = {"serving_expected_low": "0.85", "serving_expected_high": "0.95"}
+
+
 def _evaluate(root: Path, rows: list[dict], hyperparameters: dict[str, str], copy_model, trained_model: Path) -> dict:
     write_hyperparameters(root, hyperparameters)
     write_channel(root, "holdout", rows)
@@ -76,8 +79,9 @@ def test_the_job_reports_the_change_with_where_it_began_and_the_lambda_summary_k
     tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     monkeypatch.setenv("SM_ML_ROOT", str(tmp_path))
-    hyperparameters = {"holdout_share": "0.3", "serving_expected_low": "0.85", "serving_expected_high": "0.95"}
-    evaluation = _evaluate(tmp_path, _serving_rows(400, 300), hyperparameters, copy_model, trained_model)
+    evaluation = _evaluate(
+        tmp_path, _serving_rows(400, 300), {"holdout_share": "0.3", **PREDICTED}, copy_model, trained_model
+    )
     drift = evaluation["drift"]
     # The band is widened by the margin (0.01): [0.84, 0.96]; every row counts (the training side too), and a
     # failure multiplies by 1 + 0.5/0.16 * 0.84 = 3.625: 3.625^5 = 625 < 1000 <= 3.625^6, the alarm at row 305.
@@ -138,8 +142,9 @@ def test_after_a_change_the_gate_reads_only_the_holdout_rows_logged_since(
     tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     monkeypatch.setenv("SM_ML_ROOT", str(tmp_path))
-    hyperparameters = {"holdout_share": "1", "serving_expected_low": "0.85", "serving_expected_high": "0.95"}
-    evaluation = _evaluate(tmp_path, _serving_rows(400, 300), hyperparameters, copy_model, trained_model)
+    evaluation = _evaluate(
+        tmp_path, _serving_rows(400, 300), {"holdout_share": "1", **PREDICTED}, copy_model, trained_model
+    )
     assert evaluation["drift"]["change_after"] == "2026-11-23T01:04:59.000Z"
     assert evaluation["holdout_since"] == "2026-11-23T01:04:59.000Z" and evaluation["rows"] == 100
     assert evaluation["gate"]["first_event_time"] == "2026-11-23T01:05:00.000Z"
