@@ -11,8 +11,10 @@ previous terms, measured on the same holdouts:
 - coverage of the true difference by the paired 95% interval at n = 50, 100, 300, 1,000;
 - the share promoted (`gate`, margin 0.01) at n = 300 for candidates better by 0.05 / 0.07 (power) and worse by
   0.03 / 0.05 (false promotions; target <= 5%);
-- repeated looks: the gate looks after every run of 50 new holdout rows on the pooled holdout (12 runs), and a
-  candidate counts as promoted at its first look that promotes.
+- the pipeline's protocol (`pipeline_runs`): a run adds 100 holdout rows and the gate looks once per run for 10 runs,
+  on the run's own rows (the gate before pooling) or on every row since the serving model went live (pooled); a
+  candidate counts as promoted at its first promoting look. Reported: the share of truly better candidates (gap
+  above the margin) promoted, within 3 runs and within 10, and of truly worse ones (target <= 5%).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import write_result  # noqa: E402
+from bench.common import RESULTS_DIR, write_result  # noqa: E402
 from container.evaluation.estimators import (  # noqa: E402
     ESTIMATORS,
     Interval,
@@ -48,9 +51,11 @@ MARGIN = 0.01
 SIZES = (50, 100, 300, 1000)
 GAPS = (-0.05, -0.03, 0.0, 0.05, 0.07)
 REPETITIONS = 300
-RUN_ROWS = 50
-RUNS = 12
-SEQUENTIAL_REPETITIONS = 150
+RUN_ROWS = 100  # a run's holdout: 500 rewards per run (retrain_threshold) x holdout_share 0.2
+RUNS = 10
+SEQUENTIAL_REPETITIONS = 100
+PIPELINE_GAPS = (-0.05, -0.03, -0.02, 0.02, 0.05, 0.07)
+ESTIMATOR = "dr"  # the pipeline's promotion estimator
 POOL = 200_000
 
 
@@ -83,7 +88,7 @@ def mixing_shares(rng: np.random.Generator) -> dict[float, tuple[str, float]]:
     means = reward_means(x)
     values = {name: float(np.mean(np.sum(p * means, axis=1))) for name, p in policies(x).items()}
     shares = {}
-    for gap in GAPS:
+    for gap in sorted({*GAPS, *PIPELINE_GAPS}):
         other = "best" if gap >= 0 else "worst"
         shares[gap] = (other, gap / (values[other] - values["serving"]))
     return shares
@@ -167,71 +172,108 @@ def fixed_size(shares: dict[float, tuple[str, float]], rng: np.random.Generator)
     return out
 
 
-def repeated_looks(shares: dict[float, tuple[str, float]], rng: np.random.Generator) -> dict[str, Any]:
-    """The gate looks after every run of `RUN_ROWS` rows on the pooled holdout; first promoting look counts."""
-    first: dict[str, dict[str, dict[str, list[int]]]] = {
-        m: {e: {str(g): [] for g in GAPS} for e in ESTIMATORS} for m in ("sequence", "normal")
+def _prefix(logged: Logged, start: int, stop: int) -> Logged:
+    """Rows `start:stop` of a log (the logger's distribution is always logged here)."""
+    assert logged.logging is not None
+    return Logged(
+        logged.chosen[start:stop],
+        logged.propensity[start:stop],
+        logged.reward[start:stop],
+        (0.0, 1.0),
+        logging=logged.logging[start:stop],
+    )
+
+
+def pipeline_runs(shares: dict[float, tuple[str, float]], rng: np.random.Generator) -> dict[str, Any]:
+    """The pipeline's protocol: each run adds `RUN_ROWS` holdout rows; the gate looks once per run, until it promotes.
+
+    A candidate of a given true gap is evaluated at every run (a lineage that keeps learning towards it) and the
+    episode ends at its first promotion, as the serving model then changes. Two holdouts: the run's own rows only
+    (the gate before pooling) and every row since the serving model went live (pooled); two intervals: the normal
+    one and the anytime-valid sequence. A truly worse candidate promoted at any look counts as a false promotion.
+    """
+    looks: dict[str, dict[str, list[int]]] = {
+        f"{holdout}/{method}": {str(g): [] for g in PIPELINE_GAPS}
+        for holdout in ("per_run", "pooled")
+        for method in ("sequence", "normal")
     }
     for repetition in range(SEQUENTIAL_REPETITIONS):
         x, logged = draw(RUN_ROWS * RUNS, rng)
-        for gap in GAPS:
-            found: dict[str, dict[str, int]] = {m: {e: 0 for e in ESTIMATORS} for m in first}
+        for gap in PIPELINE_GAPS:
+            first = dict.fromkeys(looks, 0)
             for look in range(1, RUNS + 1):
-                n = look * RUN_ROWS
-                assert logged.logging is not None  # draw() logs the full distribution
-                prefix = Logged(
-                    logged.chosen[:n], logged.propensity[:n], logged.reward[:n], (0.0, 1.0), logging=logged.logging[:n]
-                )
-                result = score(x[:n], prefix, shares[gap], seed=repetition)
-                for method, intervals in result.items():
-                    for e, ci in intervals.items():
-                        if not found[method][e] and gate(ci, e, MARGIN).promote:
-                            found[method][e] = look
-            for method in first:
-                for e in ESTIMATORS:
-                    first[method][e][str(gap)].append(found[method][e])
+                stop = look * RUN_ROWS
+                for holdout, start in (("per_run", stop - RUN_ROWS), ("pooled", 0)):
+                    if all(first[f"{holdout}/{m}"] for m in ("sequence", "normal")):
+                        continue
+                    result = score(x[start:stop], _prefix(logged, start, stop), shares[gap], seed=repetition)
+                    for method in ("sequence", "normal"):
+                        key = f"{holdout}/{method}"
+                        if not first[key] and gate(result[method][ESTIMATOR], ESTIMATOR, MARGIN).promote:
+                            first[key] = look
+            for key, look_found in first.items():
+                looks[key][str(gap)].append(look_found)
     summary: dict[str, Any] = {}
-    for method, per_estimator in first.items():
-        summary[method] = {}
-        for e, per_gap in per_estimator.items():
-            summary[method][e] = {}
-            for g, looks in per_gap.items():
-                looks_array = np.array(looks)
-                promoted = looks_array > 0
-                summary[method][e][g] = {
-                    "promoted_ever": float(promoted.mean()),
-                    "promoted_by_look": [float(np.mean(promoted & (looks_array <= k))) for k in range(1, RUNS + 1)],
-                    "median_first_look": float(np.median(looks_array[promoted])) if promoted.any() else None,
-                }
+    for key, per_gap in looks.items():
+        summary[key] = {}
+        for g, found in per_gap.items():
+            array = np.array(found)
+            promoted = array > 0
+            summary[key][g] = {
+                "promoted_ever": float(promoted.mean()),
+                "promoted_by_run": [float(np.mean(promoted & (array <= k))) for k in range(1, RUNS + 1)],
+                "median_first_run": float(np.median(array[promoted])) if promoted.any() else None,
+            }
+        worse = [g for g in PIPELINE_GAPS if g < -MARGIN]
+        better = [g for g in PIPELINE_GAPS if g > MARGIN]
+        summary[key]["truly_worse_promoted"] = float(np.mean([summary[key][str(g)]["promoted_ever"] for g in worse]))
+        summary[key]["truly_better_promoted"] = float(np.mean([summary[key][str(g)]["promoted_ever"] for g in better]))
+        summary[key]["truly_better_promoted_within_3_runs"] = float(
+            np.mean([summary[key][str(g)]["promoted_by_run"][2] for g in better])
+        )
     return summary
 
 
-def main() -> dict[str, Any]:
+def main(parts: Sequence[str] = ("fixed_size", "pipeline_runs")) -> dict[str, Any]:
+    """Both parts by default; `python -m bench.gate pipeline_runs` reruns one and keeps the other from gate.json."""
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
     shares = mixing_shares(rng)
-    data: dict[str, Any] = {
-        "problem": (
-            "2 uniform features, 4 actions, Bernoulli rewards with known means; logged by the serving policy "
-            f"(epsilon-greedy, epsilon {EPSILON}, min propensity {EPSILON / ACTIONS}); candidates mix serving with "
-            "the best / worst epsilon-greedy policy to a known true gap"
-        ),
-        "gaps": list(GAPS),
-        "margin": MARGIN,
-        "repetitions": REPETITIONS,
-        "fixed_size": fixed_size(shares, rng),
-    }
-    fixed = time.perf_counter()
-    data["repeated_looks"] = {
-        "run_rows": RUN_ROWS,
-        "runs": RUNS,
-        "repetitions": SEQUENTIAL_REPETITIONS,
-        **repeated_looks(shares, rng),
-    }
-    data["seconds"] = {"fixed_size": round(fixed - started, 1), "total": round(time.perf_counter() - started, 1)}
+    previous = RESULTS_DIR / "gate.json"
+    data: dict[str, Any] = json.loads(previous.read_text()) if previous.is_file() else {}
+    data.pop("_meta", None)
+    data.pop("repeated_looks", None)  # the previous protocol (one fixed run size), replaced by pipeline_runs
+    data.update(
+        {
+            "problem": (
+                "2 uniform features, 4 actions, Bernoulli rewards with known means; logged by the serving policy "
+                f"(epsilon-greedy, epsilon {EPSILON}, min propensity {EPSILON / ACTIONS}); candidates mix serving "
+                "with the best / worst epsilon-greedy policy to a known true gap"
+            ),
+            "gaps": list(GAPS),
+            "margin": MARGIN,
+            "repetitions": REPETITIONS,
+        }
+    )
+    seconds = dict(data.get("seconds") or {})
+    if "fixed_size" in parts:
+        data["fixed_size"] = fixed_size(shares, rng)
+        seconds["fixed_size"] = round(time.perf_counter() - started, 1)
+    if "pipeline_runs" in parts:
+        begun = time.perf_counter()
+        data["pipeline_runs"] = {
+            "run_rows": RUN_ROWS,
+            "runs": RUNS,
+            "repetitions": SEQUENTIAL_REPETITIONS,
+            "estimator": ESTIMATOR,
+            "gaps": list(PIPELINE_GAPS),
+            **pipeline_runs(shares, np.random.default_rng(SEED + 1)),
+        }
+        seconds["pipeline_runs"] = round(time.perf_counter() - begun, 1)
+    data["seconds"] = seconds
     write_result("gate", data)
     return data
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2, sort_keys=True))
+    print(json.dumps(main(sys.argv[1:] or ("fixed_size", "pipeline_runs")), indent=2, sort_keys=True))

@@ -1,26 +1,39 @@
-"""Does the loop learn, and how fast: the AWS bandits example's Statlog Shuttle protocol through the real local loop.
+"""Does the loop learn as well as online VW, and does it adapt? Six scenarios through the real local loop.
 
-Protocol (the example's): 100 uniformly random logged decisions warm-start the first policy; then 7,500 interactions,
-and after every 500 of them the loop retrains (`retrain_threshold` = 500). Everything goes through the local runtime
-as it would on AWS: InvokeEndpoint on the serving policy (explores, logs to Firehose), rewards to Firehose, the S3
-event, the trigger, the state machine, the Athena join on DuckDB, SageMaker training and evaluation jobs, the
-promotion gate and the blue/green deployment. The simulator waits at each 500-interaction boundary for the run it
-triggered to end, so every run sees exactly its batch (the example's batch protocol, not a race with wall time).
+Each scenario is played through the local runtime as it would run on AWS: 100 uniformly random logged decisions
+warm-start the first policy, then 6,000 interactions by InvokeEndpoint (explores, logs to Firehose), rewards to
+Firehose, and after every 500 rewards a retraining run (trigger, state machine, Athena join on DuckDB, SageMaker
+training and evaluation jobs, the gate, the blue/green deployment). The simulator waits at each 500-interaction
+boundary for the run it triggered to end, so every run sees exactly its batch.
 
-Measured in the same run: this project's production configuration (`cdk.json`), and the example's own configuration
-as the baseline (VW `--cover 3`, raw features: no quantile binning); uniform random, the best constant action and the
-oracle from the same 7,500 interactions. Writes `bench/results/learning.json` and `learning.png`.
+Next to it, on the same stream (same contexts, same reward noise), an **online VW reference**: one in-process
+`--cb_explore_adf` workspace with the same arguments, features and exploration floor as the loop's models,
+learning after every interaction from the same warm start. And from the ground truth: uniform random, the best
+constant action and the oracle.
+
+Scenarios (`SCENARIOS`): a non-linear reward with action features (`nonlinear`), string-valued contexts with 24
+actions (`catalog`), the demo's scenario with an abrupt change of the best action at interaction 3,000 (`change`),
+a new action at 3,000 (`new_action`, the reviews scenario), scikit-learn's digits (`digits`, 10 classes) and Statlog
+Shuttle (`shuttle`). `python -m bench.learning [name ...]` runs the named ones (all by default), writes
+`bench/results/learning/<name>.json` and `.png` per scenario, and `bench/results/learning.json` from every scenario
+result on disk. Data: Shuttle and the scikit-learn wheel (for `digits.csv.gz`) are read from `BANDIT_DATA_DIR`
+(default `../shared/data`); `pip download scikit-learn --no-deps --only-binary=:all: -d $BANDIT_DATA_DIR` fetches the
+wheel.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import random
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +44,127 @@ from local.driver import FAST_SETTINGS
 from local.driver import DetachedRuntime as Runtime
 
 REPO = Path(__file__).resolve().parents[1]
-SHUTTLE = REPO.parent / "shared" / "data" / "shuttle.trn"
-INTERACTIONS = 7500
+DATA_DIR = Path(os.environ.get("BANDIT_DATA_DIR", str(REPO.parent / "shared" / "data")))
+SCENARIOS = ("nonlinear", "catalog", "change", "new_action", "digits", "shuttle")
+INTERACTIONS = 6000
 RETRAIN_EVERY = 500
 WARM_START = 100
 BATCH = 50
+BLOCK = 500
 LAST = 1000
+EVENT_AT = 3000  # the abrupt change, and the new action's arrival
+RECOVERY_WINDOW = 250
 INTERACTIONS_PER_S = 100.0
-"""Paced like a live application (a run's window ends at its crossing, so it holds the whole batch either way)."""
 SEED = 2026
 LOOP_SETTINGS: dict[str, Any] = {**FAST_SETTINGS, "retrain_threshold": RETRAIN_EVERY, "min_training_rows": 50}
 """Only what makes the local loop fast; the policy and gate settings are `cdk.json`'s."""
-BASELINE_SETTINGS: dict[str, Any] = {
-    "exploration": {"algorithm": "cover", "cover": 3},
-    "quantile_bins": 0,
+TARGETS = {
+    "loop_last_1000_at_least_online_vw": True,
+    "recovery_within": 1500,
+    "recovery_share": 0.9,
+    "new_action_share_where_best_within_1000": 0.8,
+    "demo_above_best_constant_within": 1000,
 }
-"""The AWS example's configuration: online cover with 3 policies on raw features."""
 
 
-def configurations() -> dict[str, dict[str, Any]]:
-    """Settings overrides per configuration measured (merged over cdk.json by the local synth)."""
-    return {"project": dict(LOOP_SETTINGS), "baseline": {**LOOP_SETTINGS, **BASELINE_SETTINGS}}
+@dataclass(frozen=True)
+class Spec:
+    """One scenario of the benchmark: how to build it, and where its change or new action happens."""
+
+    name: str
+    build: Callable[[int], Any]
+    change_at: int | None = None
+    new_action_at: int | None = None
+
+
+def digits_data() -> Any:
+    """scikit-learn's digits (1,797 8x8 images, 64 features, class last) from the wheel in `DATA_DIR`."""
+    from simulator.datasets import parse_classification
+
+    wheels = sorted(DATA_DIR.glob("scikit_learn-*.whl"))
+    if not wheels:
+        fetch = f"pip download scikit-learn --no-deps --only-binary=:all: -d {DATA_DIR}"
+        raise FileNotFoundError(f"no scikit-learn wheel in {DATA_DIR}: {fetch}")
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        text = gzip.decompress(wheel.read("sklearn/datasets/data/digits.csv.gz")).decode()
+    return parse_classification(text, "digits.csv.gz")
+
+
+def spec(name: str) -> Spec:
+    """The scenario called `name` (`SCENARIOS`)."""
+    from simulator.datasets import load_classification
+    from simulator.scenarios import (
+        CatalogScenario,
+        CbifyScenario,
+        DriftingScenario,
+        NonlinearScenario,
+        ReviewsScenario,
+        SyntheticScenario,
+    )
+
+    builders: dict[str, Spec] = {
+        "nonlinear": Spec(name, NonlinearScenario),
+        "catalog": Spec(name, CatalogScenario),
+        "change": Spec(name, lambda seed: DriftingScenario(SyntheticScenario(seed), EVENT_AT), change_at=EVENT_AT),
+        "new_action": Spec(name, lambda seed: ReviewsScenario(seed, EVENT_AT), new_action_at=EVENT_AT),
+        "digits": Spec(name, lambda seed: CbifyScenario(digits_data(), seed)),
+        "shuttle": Spec(name, lambda seed: CbifyScenario(load_classification(DATA_DIR / "shuttle.trn"), seed)),
+    }
+    if name not in builders:
+        raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+    return builders[name]
+
+
+# --- the online VW reference ---------------------------------------------------------------------------------
+
+
+class OnlineReference:
+    """VW `--cb_explore_adf` learning online in-process: the loop's arguments, features and exploration floor."""
+
+    def __init__(self, warm_rows: Sequence[Any], seed: int) -> None:
+        import vowpalwabbit
+
+        from container.core.config import parse_config
+        from container.core.featurizer import Featurizer
+        from container.training.train import train_examples
+        from infra.settings import Settings
+
+        self.config = parse_config(Settings().hyperparameters())
+        self.featurizer = Featurizer.fit((r.context for r in warm_rows), self.config.quantile_bins)
+        self.workspace = vowpalwabbit.Workspace(f"{self.config.vw_args()} --quiet")
+        self.rng = random.Random(seed)
+        examples, _ = train_examples(self.config, self.featurizer, list(warm_rows), [])
+        for example in examples:
+            self.workspace.learn(example)
+
+    def play(self, interaction: Any) -> tuple[str, float]:
+        """Choose for one interaction, learn from its reward; (chosen action, realised reward)."""
+        from container.core.featurizer import Action, Label
+        from container.core.policy import _normalised, with_floor
+
+        candidates = [Action(c.id, dict(c.features)) for c in interaction.candidates]
+        pmf = self.workspace.predict(self.featurizer.example(interaction.context, candidates))
+        probabilities = with_floor(_normalised(pmf, len(candidates)), self.config.exploration_floor)
+        index = self.rng.choices(range(len(candidates)), weights=probabilities)[0]
+        action = candidates[index].id
+        reward = interaction.reward(action)
+        label = Label(index, self.config.cost(reward), probabilities[index])
+        self.workspace.learn(self.featurizer.example(interaction.context, candidates, label))
+        return action, reward
+
+    def close(self) -> None:
+        self.workspace.finish()
+
+
+def warm_rows(logged: Any) -> list[Any]:
+    """The warm start's decision and reward records joined, as the container reads them."""
+    from container.training.data import parse_row
+
+    rewards = {r.event_id: r.reward for r in logged.rewards}
+    return [parse_row({**d, "reward": rewards[d["event_id"]]}) for d in logged.decisions]
+
+
+# --- the loop ------------------------------------------------------------------------------------------------
 
 
 def segments(interactions: int, every: int, warm_start: int) -> list[int]:
@@ -65,42 +178,11 @@ def segments(interactions: int, every: int, warm_start: int) -> list[int]:
     return [*stops, interactions]
 
 
-def reward_summary(rewards: Sequence[float], last: int = LAST) -> dict[str, float]:
-    """Mean reward over every interaction and over the last `last`."""
-    values = np.asarray(rewards, dtype=float)
-    if values.size == 0:
-        raise ValueError("no rewards to summarise")
-    return {"mean_reward": float(values.mean()), "mean_reward_last_1000": float(values[-last:].mean())}
-
-
-def reference_values(expected: Sequence[dict[str, float]]) -> dict[str, float | str]:
-    """Uniform random, best constant action and oracle over the same interactions (expected rewards per action)."""
-    actions = sorted({a for row in expected for a in row})
-    table = np.array([[row.get(a, 0.0) for a in actions] for row in expected])
-    best = int(np.argmax(table.mean(axis=0)))
-    return {
-        "uniform_random": float(table.mean()),
-        "best_constant": float(table[:, best].mean()),
-        "best_constant_action": actions[best],
-        "oracle": float(table.max(axis=1).mean()),
-    }
-
-
-def rolling(values: Sequence[float], window: int) -> np.ndarray:
-    """Trailing mean over `window` (shorter at the start)."""
-    data = np.asarray(values, dtype=float)
-    sums = np.cumsum(np.insert(data, 0, 0.0))
-    ends = np.arange(1, len(data) + 1)
-    starts = np.maximum(0, ends - window)
-    return (sums[ends] - sums[starts]) / (ends - starts)
-
-
 class _Slice:
     """A scenario view that hands out the next interactions of one fixed plan (so batches continue, not restart)."""
 
-    name = "shuttle"
-
-    def __init__(self, plan: Sequence[Any]) -> None:
+    def __init__(self, name: str, plan: Sequence[Any]) -> None:
+        self.name = name
         self._plan = list(plan)
         self._next = 0
 
@@ -114,9 +196,29 @@ def _log(message: str) -> None:
     print(f"[learning {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _wait_run(rt: Runtime, known: set[str], timeout: float = 240.0) -> dict[str, Any] | None:
+def run_summary(output: dict[str, Any]) -> dict[str, Any]:
+    """What one run's execution output says: the gate's verdict and numbers, and the drift check."""
+
+    def block(parent: dict[str, Any], key: str) -> dict[str, Any]:
+        value = parent.get(key)
+        return value if isinstance(value, dict) else {}
+
+    evaluation, training = block(output, "evaluation"), block(output, "training")
+    drift = block(evaluation, "drift")
+    return {
+        "promote": evaluation.get("promote"),
+        "rows": evaluation.get("rows"),
+        "difference": evaluation.get("difference"),
+        "holdout_since": evaluation.get("holdout_since"),
+        "drift_detected": drift.get("detected") is True,
+        "drift_reason": drift.get("reason") if drift.get("detected") is True else None,
+        "adapting_to_drift": bool(training.get("adapting_to_drift")),
+    }
+
+
+def _wait_run(rt: Runtime, known: set[str], timeout: float = 600.0) -> dict[str, Any] | None:
     """The run the last batch's rewards triggered, once it has ended (None when no run started)."""
-    execution = rt.new_execution(known, timeout=30)
+    execution = rt.new_execution(known, timeout=60)
     if execution is None:
         return None
     known.add(execution["name"])
@@ -127,6 +229,7 @@ def _wait_run(rt: Runtime, known: set[str], timeout: float = 240.0) -> dict[str,
         "status": described["status"],
         "outcome": (output.get("result") or {}).get("outcome") or rt.experiment().get("last_outcome"),
         "seconds": round((described["stopDate"] - described["startDate"]).total_seconds(), 1),
+        **run_summary(output),
         **(
             {"error": described.get("error"), "cause": (described.get("cause") or "")[:500]}
             if described["status"] != "SUCCEEDED"
@@ -135,153 +238,265 @@ def _wait_run(rt: Runtime, known: set[str], timeout: float = 240.0) -> dict[str,
     }
 
 
-def run_protocol(name: str, settings: dict[str, Any], work: Path) -> dict[str, Any]:
-    """The protocol on a fresh runtime with `settings`: rewards per interaction, expected rewards, the runs."""
-    from simulator import FirehoseRewardSink, SageMakerDecisionClient, build_scenario, run_simulation
-    from simulator.scenarios import take
-    from simulator.warmstart import logged_data, write_to_streams
+def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dict[str, Any]:
+    """The plan through a fresh local runtime: per interaction the action, reward and model; the runs."""
+    from simulator import FirehoseRewardSink, SageMakerDecisionClient, run_simulation
+    from simulator.warmstart import write_to_streams
 
     started = time.monotonic()
-    rt = Runtime(work / name, settings).start()
+    rt = Runtime(work / scenario.name, LOOP_SETTINGS).start()
     try:
         outputs = rt.outputs
         firehose = rt.client("firehose")
-        history = build_scenario("shuttle", data=SHUTTLE, seed=SEED + 1)
-        warm = logged_data(history, WARM_START, seed=SEED, experiment_id=rt.experiment_id)
         write_to_streams(warm, outputs["DecisionsStreamName"], outputs["RewardsStreamName"], firehose)
-        time.sleep(float(settings["reward_wait_seconds"]) + 2.5)  # landed and older than the bootstrap window's end
+        time.sleep(float(LOOP_SETTINGS["reward_wait_seconds"]) + 2.5)  # landed and older than the window's end
         sfn = rt.client("stepfunctions")
         boot = sfn.start_execution(
             stateMachineArn=outputs["StateMachineArn"], name="bootstrap-1", input=json.dumps({"bootstrap": True})
         )
         booted = rt.wait_execution(boot["executionArn"])
         if booted["status"] != "SUCCEEDED":
-            raise RuntimeError(f"{name}: the bootstrap ended {booted['status']}: {booted.get('cause', '')[:300]}")
+            raise RuntimeError(f"{scenario.name}: the bootstrap ended {booted['status']}: {booted.get('cause')}")
         known = {"bootstrap-1"}
-        plan = list(take(build_scenario("shuttle", data=SHUTTLE, seed=SEED).interactions(INTERACTIONS), INTERACTIONS))
-        scenario = _Slice(plan)
+        stream = _Slice(scenario.name, plan)
         decisions = SageMakerDecisionClient(outputs["EndpointName"], runtime=rt.client("sagemaker-runtime"))
         sink = FirehoseRewardSink(outputs["RewardsStreamName"], firehose)
-        rewards: list[float] = []
-        models: list[str] = []
+        rounds: list[Any] = []
         runs: list[dict[str, Any]] = []
-        stops = segments(INTERACTIONS, RETRAIN_EVERY, WARM_START)
+        stops = segments(len(plan), RETRAIN_EVERY, WARM_START)
         for start, stop in zip([0, *stops[:-1]], stops, strict=True):
             result = run_simulation(
-                scenario, stop - start, decisions, sink, batch_size=BATCH, seed=start, rate=INTERACTIONS_PER_S
+                stream, stop - start, decisions, sink, batch_size=BATCH, seed=start, rate=INTERACTIONS_PER_S
             )
-            rewards += [r.reward for r in result.rounds]
-            models += [r.model_id for r in result.rounds]
-            batch_mean = float(np.mean([r.reward for r in result.rounds]))
-            run = _wait_run(rt, known) if stop < INTERACTIONS else None
+            rounds += result.rounds
+            run = _wait_run(rt, known) if stop < len(plan) else None
             if run is not None:
                 runs.append({**run, "after_interactions": stop})
+            batch = float(np.mean([r.reward for r in result.rounds]))
             _log(
-                f"{name}: interactions {start + 1}-{stop} mean reward {batch_mean:.3f} (model {models[-1]})"
-                + (f"; run {run['run_id']} {run['status']} {run['outcome']} in {run['seconds']}s" if run else "")
+                f"{scenario.name}: {start + 1}-{stop} mean reward {batch:.3f} (model {rounds[-1].model_id})"
+                + (f"; run {run['outcome']} in {run['seconds']}s" if run else "")
+                + ("; DRIFT detected" if run and run.get("drift_detected") else "")
             )
     finally:
         rt.stop()
     return {
-        "rewards": rewards,
-        "expected": [dict(i.expected) for i in plan],
-        "models": models,
+        "actions": [r.action for r in rounds],
+        "rewards": [r.reward for r in rounds],
+        "models": [r.model_id for r in rounds],
         "runs": runs,
         "wall_s": round(time.monotonic() - started, 1),
     }
 
 
-def plot(curves: dict[str, Sequence[float]], references: dict[str, float], path: Path) -> Path:
-    """Rolling mean reward of each configuration with the oracle, best constant and uniform random drawn in."""
+# --- what the rounds amount to (pure) ------------------------------------------------------------------------
+
+
+def block_means(values: Sequence[float], block: int = BLOCK) -> list[float]:
+    """Mean of each consecutive `block` of values (the last one may be shorter)."""
+    data = np.asarray(values, dtype=float)
+    return [float(data[i : i + block].mean()) for i in range(0, len(data), block)]
+
+
+def rolling(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over `window` (shorter at the start)."""
+    data = np.asarray(values, dtype=float)
+    sums = np.cumsum(np.insert(data, 0, 0.0))
+    ends = np.arange(1, len(data) + 1)
+    starts = np.maximum(0, ends - window)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def recovery(expected: Sequence[float], change_at: int, share: float = 0.9, window: int = RECOVERY_WINDOW) -> dict:
+    """Interactions after the change until the trailing `window` mean expected reward is back to `share` of the
+    level of the 1,000 before it (None if never); the window counts only rows after the change."""
+    values = np.asarray(expected, dtype=float)
+    before = float(values[max(0, change_at - LAST) : change_at].mean())
+    after = values[change_at:]
+    trailing = rolling(after, window)
+    for t in range(window - 1, len(after)):
+        if trailing[t] >= share * before:
+            return {"pre_change_level": before, "target": share * before, "interactions": t + 1}
+    return {"pre_change_level": before, "target": share * before, "interactions": None}
+
+
+def new_action_share(plan: Sequence[Any], actions: Sequence[str], at: int, block: int = BLOCK) -> dict[str, Any]:
+    """Where the new action (offered from `at` on) is best: the share of those interactions picking it, per block."""
+    new = sorted(set(plan[at].action_ids) - set(plan[at - 1].action_ids))
+    shares, counts = [], []
+    for start in range(at, len(plan), block):
+        where = [i for i in range(start, min(start + block, len(plan))) if plan[i].best_action in new]
+        counts.append(len(where))
+        shares.append(float(np.mean([actions[i] in new for i in where])) if where else None)
+    return {"actions": new, "share_per_block": shares, "contexts_per_block": counts}
+
+
+def describe(name: str, plan: Sequence[Any], actions: Sequence[str], rewards: Sequence[float]) -> dict[str, Any]:
+    """One policy's figures on the plan: mean reward per block, last 1,000, and expected reward per block."""
+    expected = [plan[i].expected[a] for i, a in enumerate(actions)]
+    return {
+        "policy": name,
+        "mean_reward": float(np.mean(rewards)),
+        "mean_reward_last_1000": float(np.mean(rewards[-LAST:])),
+        "expected_reward_last_1000": float(np.mean(expected[-LAST:])),
+        "reward_per_block": block_means(rewards),
+        "expected_reward_per_block": block_means(expected),
+    }
+
+
+def plot(name: str, curves: dict[str, Sequence[float]], references: dict[str, float], marks: dict[str, Any]) -> Path:
+    """Rolling mean expected reward of the loop and the online reference, with the ground-truth baselines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    for label, rewards in curves.items():
-        ax.plot(np.arange(1, len(rewards) + 1), rolling(rewards, 500), label=f"{label} (rolling mean, 500)")
-    ax.axhline(references["oracle"], color="green", linestyle="--", label=f"oracle ({references['oracle']:.3f})")
-    ax.axhline(
-        references["best_constant"],
-        color="orange",
-        linestyle="-.",
-        label=f"best constant action ({references['best_constant']:.3f})",
-    )
-    ax.axhline(
-        references["uniform_random"],
-        color="grey",
-        linestyle=":",
-        label=f"uniform random ({references['uniform_random']:.3f})",
-    )
-    for boundary in range(RETRAIN_EVERY, INTERACTIONS, RETRAIN_EVERY):
-        ax.axvline(boundary, color="#cccccc", linewidth=0.6)
-    ax.set_xlabel("interaction (a retraining run after every 500)")
-    ax.set_ylabel("reward")
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for label, values in curves.items():
+        ax.plot(np.arange(1, len(values) + 1), rolling(values, BLOCK), label=f"{label} (rolling 500)")
+    styles = {"oracle": ("green", "--"), "best_constant": ("orange", "-."), "uniform": ("grey", ":")}
+    for key, (color, style) in styles.items():
+        ax.axhline(references[key], color=color, linestyle=style, label=f"{key} ({references[key]:.3f})")
+    for run in marks.get("promoted", []):
+        ax.axvline(run, color="#88bb88", linewidth=0.8)
+    if marks.get("event") is not None:
+        ax.axvline(marks["event"], color="red", linewidth=1.2, label=marks["event_label"])
+    ax.set_xlabel("interaction (green lines: a promotion)")
+    ax.set_ylabel("expected reward of the chosen action")
     ax.set_ylim(0.0, 1.05)
-    ax.set_title("Statlog Shuttle through the local loop: warm start 100, retrain every 500")
-    ax.legend(loc="lower right")
+    ax.set_title(f"{name}: the loop vs online VW on the same stream")
+    ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    path = RESULTS_DIR / "learning" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def main() -> dict[str, Any]:
-    if not SHUTTLE.is_file():
-        raise FileNotFoundError(f"{SHUTTLE} is missing (python -m simulator download-shuttle {SHUTTLE} when online)")
+def measure(name: str, work: Path) -> dict[str, Any]:
+    """One scenario: the loop, the online reference and the baselines on the same plan, and the targets."""
+    from simulator.scenarios import baselines, take
+    from simulator.warmstart import logged_data
+
+    scenario = spec(name)
+    plan = take(scenario.build(SEED).interactions(INTERACTIONS), INTERACTIONS)
+    warm = logged_data(scenario.build(SEED + 1), WARM_START, seed=SEED, experiment_id="bandit-demo")
     started = time.monotonic()
-    load = os.getloadavg()
-    work = Path(tempfile.mkdtemp(prefix="bench-learning-"))
-    try:
-        measured = {name: run_protocol(name, settings, work) for name, settings in configurations().items()}
-    except BaseException:
-        print(f"bench learning failed; the runtimes' state (logs, models) is kept in {work}", file=sys.stderr)
-        raise
-    shutil.rmtree(work, ignore_errors=True)
-    project, baseline = measured["project"], measured["baseline"]
-    references = reference_values(project["expected"])
-    picture = plot(
-        {"this project (cdk.json)": project["rewards"], "example's configuration": baseline["rewards"]},
-        {name: value for name, value in references.items() if isinstance(value, float)},
-        RESULTS_DIR / "learning.png",
-    )
-
-    def described(m: dict[str, Any]) -> dict[str, Any]:
-        return {
-            **reward_summary(m["rewards"]),
-            "runs": m["runs"],
-            "promoted": sum(1 for r in m["runs"] if r["outcome"] == "promoted"),
-            "wall_s": m["wall_s"],
-        }
-
-    project_summary = described(project)
-    result = {
-        "mean_reward": project_summary["mean_reward"],
-        "mean_reward_last_1000": project_summary["mean_reward_last_1000"],
-        "baseline": {**described(baseline), "settings": BASELINE_SETTINGS},
-        "project": project_summary,
-        **references,
-        "wall_s": round(time.monotonic() - started, 1),
-        "protocol": {
-            "interactions": INTERACTIONS,
-            "retrain_every": RETRAIN_EVERY,
-            "warm_start": WARM_START,
-            "decisions_per_request": BATCH,
-            "loop_settings": LOOP_SETTINGS,
+    reference = OnlineReference(warm_rows(warm), SEED)
+    played = [reference.play(i) for i in plan]
+    reference.close()
+    online_s = time.monotonic() - started
+    loop = play_loop(scenario, plan, warm, work)
+    ref = baselines(plan).to_json()
+    loop_figures = describe("loop", plan, loop["actions"], loop["rewards"])
+    online = describe("online_vw", plan, [a for a, _ in played], [r for _, r in played])
+    result: dict[str, Any] = {
+        "scenario": name,
+        "interactions": INTERACTIONS,
+        "loop": {
+            **loop_figures,
+            "runs": loop["runs"],
+            "promoted": sum(1 for r in loop["runs"] if r["outcome"] == "promoted"),
+            "rejected": sum(1 for r in loop["runs"] if r["outcome"] == "rejected"),
+            "drift_detected": [r["after_interactions"] for r in loop["runs"] if r.get("drift_detected")],
+            "wall_s": loop["wall_s"],
         },
-        "targets": {
-            "mean_reward": 0.95,
-            "mean_reward_last_1000": 0.98,
-            "over_baseline": 0.1,
-        },
-        "plot": str(picture.relative_to(REPO)),
-        "load_average_at_start": [round(x, 2) for x in load],
+        "online_vw": {**online, "wall_s": round(online_s, 1)},
+        "baselines": {k: ref[k] for k in ("oracle", "best_constant", "best_constant_action", "uniform")},
     }
-    write_result("learning", result)
+    checks: dict[str, Any] = {
+        "loop_last_1000_minus_online_vw": loop_figures["mean_reward_last_1000"] - online["mean_reward_last_1000"],
+    }
+    checks["loop_at_least_online_vw"] = checks["loop_last_1000_minus_online_vw"] >= 0.0
+    expected_loop = [plan[i].expected[a] for i, a in enumerate(loop["actions"])]
+    expected_online = [plan[i].expected[a] for i, (a, _) in enumerate(played)]
+    if scenario.change_at is not None:
+        result["recovery"] = {
+            "loop": recovery(expected_loop, scenario.change_at),
+            "online_vw": recovery(expected_online, scenario.change_at),
+        }
+        done = result["recovery"]["loop"]["interactions"]
+        checks["recovery_within_1500"] = done is not None and done <= TARGETS["recovery_within"]
+        # The change scenario is the demo's (synthetic) before the change: above the best constant within 1,000?
+        pre = baselines(plan[: scenario.change_at]).best_constant
+        blocks = block_means(expected_loop[: scenario.change_at])
+        above = next(((k + 1) * BLOCK for k, v in enumerate(blocks) if v > pre), None)
+        result["demo"] = {"best_constant_before_change": pre, "first_block_above_it_ends_at": above}
+        checks["demo_above_best_constant_within_1000"] = above is not None and above <= 1000
+    if scenario.new_action_at is not None:
+        result["new_action"] = {
+            "loop": new_action_share(plan, loop["actions"], scenario.new_action_at),
+            "online_vw": new_action_share(plan, [a for a, _ in played], scenario.new_action_at),
+        }
+        second = result["new_action"]["loop"]["share_per_block"][1]
+        checks["new_action_share_within_1000"] = second
+        checks["new_action_at_least_80_percent"] = second is not None and second >= 0.8
+    result["checks"] = checks
+    marks = {
+        "promoted": [r["after_interactions"] for r in loop["runs"] if r["outcome"] == "promoted"],
+        "event": scenario.change_at or scenario.new_action_at,
+        "event_label": "abrupt change" if scenario.change_at else "new action",
+    }
+    picture = plot(name, {"loop": expected_loop, "online VW": expected_online}, ref, marks)
+    result["plot"] = str(picture.relative_to(REPO))
     return result
 
 
+def summary() -> dict[str, Any]:
+    """`learning.json`: every scenario result on disk, side by side."""
+    per: dict[str, Any] = {}
+    for name in SCENARIOS:
+        path = RESULTS_DIR / "learning" / f"{name}.json"
+        if path.is_file():
+            data = json.loads(path.read_text())
+            per[name] = {
+                "loop_last_1000": data["loop"]["mean_reward_last_1000"],
+                "online_vw_last_1000": data["online_vw"]["mean_reward_last_1000"],
+                "best_constant": data["baselines"]["best_constant"],
+                "oracle": data["baselines"]["oracle"],
+                "promoted": data["loop"]["promoted"],
+                "rejected": data["loop"]["rejected"],
+                "checks": data["checks"],
+                "finished_at": data["_meta"]["finished_at"],
+            }
+    return {"scenarios": per, "targets": TARGETS, "protocol": protocol()}
+
+
+def protocol() -> dict[str, Any]:
+    return {
+        "interactions": INTERACTIONS,
+        "retrain_every": RETRAIN_EVERY,
+        "warm_start": WARM_START,
+        "decisions_per_request": BATCH,
+        "event_at": EVENT_AT,
+        "loop_settings": LOOP_SETTINGS,
+    }
+
+
+def main(names: Sequence[str] = SCENARIOS) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="bench-learning-"))
+    (RESULTS_DIR / "learning").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        load = os.getloadavg()
+        try:
+            result = measure(name, work)
+        except BaseException:
+            print(f"bench learning {name} failed; the runtime's state is kept in {work}", file=sys.stderr)
+            raise
+        result["load_average_at_start"] = [round(x, 2) for x in load]
+        result["protocol"] = protocol()
+        write_result(f"learning/{name}", result)
+        _log(
+            f"{name}: loop last 1,000 {result['loop']['mean_reward_last_1000']:.3f}, online VW "
+            f"{result['online_vw']['mean_reward_last_1000']:.3f}; checks {result['checks']}"
+        )
+    shutil.rmtree(work, ignore_errors=True)
+    data = summary()
+    write_result("learning", data)
+    return data
+
+
 if __name__ == "__main__":
-    json.dump(main(), sys.stdout, indent=2, default=str)
+    json.dump(main(sys.argv[1:] or SCENARIOS), sys.stdout, indent=2, default=str)

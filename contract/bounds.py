@@ -124,12 +124,35 @@ def _job_bounds(names: dict[str, str], overrides: dict[str, Bound]) -> dict[str,
     return {**table, **overrides}
 
 
+MAX_EXPLORATION_SHARE = 0.9
+"""The uniform exploration a drift response may ask for (`exploration_share`): the policy keeps a tenth at least."""
+SERVING_BAND_BOUNDS: dict[str, Bound] = {
+    "serving_expected_low": Bound(-1e12, 1e12),
+    "serving_expected_high": Bound(-1e12, 1e12),
+}
+"""The serving model's predicted value interval, passed by the pipeline to both jobs for the drift detector."""
+DRIFT_TRAINING_BOUNDS: dict[str, Bound] = {
+    **SERVING_BAND_BOUNDS,
+    "drift_margin": SETTING_BOUNDS["promotion_margin"],
+    "exploration_share": Bound(0.0, MAX_EXPLORATION_SHARE),
+}
+"""The training job's drift hyperparameters (`gate.drift_inputs`, `lineage.adaptation`): the band widened by the
+gate's margin, and the share of uniform exploration after a change."""
+
 TRAINING_BOUNDS: dict[str, Bound] = _job_bounds(
-    HYPERPARAMETER_SETTINGS, {"holdout_share": TRAINING_HOLDOUT_SHARE, "passes": Bound(0, 100)}
+    HYPERPARAMETER_SETTINGS,
+    {"holdout_share": TRAINING_HOLDOUT_SHARE, "passes": Bound(0, 100), **DRIFT_TRAINING_BOUNDS},
 )
-"""Numeric hyperparameters of the training job (`passes`: extra passes over the data, a job-only knob)."""
+"""Numeric hyperparameters of the training job (`passes`: extra passes over the data, a job-only knob; the drift
+ones come from the pipeline, not the settings)."""
 EVALUATION_BOUNDS: dict[str, Bound] = _job_bounds(
     EVALUATION_HYPERPARAMETER_SETTINGS,
-    {"holdout_share": EVALUATION_HOLDOUT_SHARE, "reward_min": Bound(-1e12, 1e12), "reward_max": Bound(-1e12, 1e12)},
+    {
+        "holdout_share": EVALUATION_HOLDOUT_SHARE,
+        "reward_min": Bound(-1e12, 1e12),
+        "reward_max": Bound(-1e12, 1e12),
+        **SERVING_BAND_BOUNDS,
+    },
 )
-"""Numeric hyperparameters of the evaluation job (`reward_min`/`reward_max`: the rewards' known range, optional)."""
+"""Numeric hyperparameters of the evaluation job (`reward_min`/`reward_max`: the rewards' known range, optional;
+`serving_expected_low/high`: the serving model's predicted band, for the drift check)."""

@@ -28,6 +28,10 @@ CONTEXT_KEY = "bandit"
 TRAINING_JOB_MAX_RUNTIME_SECONDS = 4 * 3600
 """The jobs' `StoppingCondition.MaxRuntimeInSeconds`: SageMaker stops a job after it, so a polling loop shorter
 than it would give up on a job still allowed to run."""
+DRIFT_EXPLORATION_SHARE = 0.3
+"""The share of uniform exploration (spread over the actions as a per-action floor by the training job) of a model
+trained while the serving model is off its prediction: the changed world has to be seen again, every action of it.
+The pipeline passes it as the `exploration_share` hyperparameter (`contract.bounds.DRIFT_TRAINING_BOUNDS`)."""
 STEPS = ("join", "training", "evaluation", "deployment")
 """The polling loops, each limited by its `<step>_timeout_seconds` setting."""
 

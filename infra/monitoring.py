@@ -1,4 +1,5 @@
-"""The CloudWatch dashboard of the loop: rewards in, rows joined, scores, promotions, rollbacks, traffic."""
+"""The CloudWatch dashboard of the loop (rewards in, rows joined, scores, promotions, rollbacks, traffic) and the
+drift alarm: the serving model's realized reward left what its evaluation predicted."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from constructs import Construct
 from infra.endpoint_alarms import EndpointAlarms
 from infra.names import (
     METRIC_CANDIDATE_VALUE,
+    METRIC_DRIFT_DETECTED,
     METRIC_PROMOTIONS,
     METRIC_REWARDS_COUNTED,
     METRIC_ROLLBACKS,
@@ -94,6 +96,31 @@ class Monitoring(Construct):
                 for alarm, name in zip(alarms.alarms, alarms.alarm_names, strict=True)
             )
         )
+        # The evaluate function emits DriftDetected (1 or 0) on every run whose serving model it could check, with
+        # Powertools' one dimension `service` (POWERTOOLS_SERVICE_NAME, the experiment id); an alarm needs the exact
+        # metric, not a SEARCH. A run is minutes apart at most, so one period with a 1 raises it.
+        drift = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=METRIC_DRIFT_DETECTED,
+            dimensions_map={"service": names.experiment_id},
+            statistic="Maximum",
+            period=PERIOD,
+        )
+        self.drift_alarm = cloudwatch.Alarm(
+            self,
+            "DriftAlarm",
+            alarm_name=names.alarm_drift,
+            alarm_description=(
+                "The serving model's realized reward left the band its evaluation predicted (CUSUM e-detector, "
+                "docs/evaluation.md): the next run retrains on the rows after the change with more exploration."
+            ),
+            metric=drift,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.dashboard.add_widgets(cloudwatch.AlarmWidget(title="Drift alarm", alarm=self.drift_alarm, width=12))
         self.dashboard_url = (
             f"https://console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}#dashboards:name={names.dashboard}"
         )

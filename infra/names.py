@@ -40,6 +40,7 @@ METRIC_SERVING_VALUE = "ServingValue"
 METRIC_PROMOTIONS = "Promotions"
 METRIC_ROLLBACKS = "Rollbacks"
 METRIC_RUNS_FAILED = "RunsFailed"
+METRIC_DRIFT_DETECTED = "DriftDetected"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class ResourceNames:
     athena_workgroup: str
     alarm_5xx: str
     alarm_latency: str
+    alarm_drift: str
     dashboard: str
 
     @classmethod
@@ -80,6 +82,7 @@ class ResourceNames:
             athena_workgroup=f"{experiment}-pipeline",
             alarm_5xx=f"{endpoint}-5xx",
             alarm_latency=f"{endpoint}-latency",
+            alarm_drift=f"{experiment}-drift",
             dashboard=f"{experiment}-pipeline",
         )
 

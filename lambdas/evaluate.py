@@ -10,38 +10,50 @@ from pipeline_common import deadline, jobs, store
 from pipeline_common.aws import client
 from pipeline_common.config import env, settings
 from pipeline_common.errors import EvaluationJobFailed, InvalidEvent
-from pipeline_common.gate import read_evaluation, summarize
+from pipeline_common.gate import evaluation_inputs, read_evaluation, summarize
+from pipeline_common.lineage import pooled_prefix
 from pipeline_common.names import sagemaker_name
-from pipeline_common.observability import logger, step_handler
+from pipeline_common.observability import MetricUnit, logger, metrics, step_handler
 from pipeline_common.payloads import Payload, Request
 from pipeline_common.sagemaker_requests import evaluation_job_request
-from pipeline_common.steps import EvaluationResult, JobStatus, JoinResult, TrainingResult
+from pipeline_common.steps import Drift, EvaluationResult, JobStatus, JoinResult, TrainingResult
+
+METRIC_DRIFT_DETECTED = "DriftDetected"
+"""The metric the drift alarm watches (infra/names.py's `METRIC_DRIFT_DETECTED`)."""
 
 
 def start(run_id: str, join: JoinResult, training: TrainingResult) -> EvaluationResult:
-    """Create the evaluation job: channels holdout (the run's joined rows), candidate, serving (when a model serves)."""
+    """Create the evaluation job: channels holdout (every run's joined rows, pooled by the evaluator from
+    `holdout_since`), candidate, serving (when a model serves), and the serving model's predicted band for drift."""
     if training.artifact_uri is None:
         raise InvalidEvent("payload field 'payload.training.artifact_uri' is missing: the candidate has not trained")
     config = settings()
     job_name = sagemaker_name(run_id, "-eval", config.experiment_id)
-    serving_id, serving_uri = store.serving_model(config.experiment_id)
+    serving = store.serving_row(config.experiment_id)
+    serving_id = str(serving["model_id"]) if serving else None
+    serving_uri = serving.get("artifact_uri") if serving else None
+    pooled = evaluation_inputs(serving, store.read_drift(config.experiment_id), config.promotion_estimator)
     request = evaluation_job_request(
         jobs.job_site(config, role_variable="EVALUATION_ROLE_ARN"),
         job_name=job_name,
-        holdout_uri=join.output_prefix,
+        holdout_uri=pooled_prefix(join.output_prefix),
         candidate_uri=training.artifact_uri,
         serving_uri=serving_uri,
-        hyperparameters=config.evaluation_hyperparameters(),
+        hyperparameters={**config.evaluation_hyperparameters(), **pooled},
     )
     if not jobs.exists(job_name):
         client("sagemaker").create_training_job(**request)
-    logger.info("evaluation started", extra={"job_name": job_name, "serving_model_id": serving_id})
+    since = pooled.get("holdout_since")
+    logger.info(
+        "evaluation started", extra={"job_name": job_name, "serving_model_id": serving_id, "holdout_since": since}
+    )
     return EvaluationResult(
         job_name=job_name,
         model_id=training.model_id,
         serving_model_id=serving_id,
         status=JobStatus.IN_PROGRESS,
         deadline=deadline.stamp("evaluation", config),
+        holdout_since=since,
     )
 
 
@@ -55,7 +67,19 @@ def _download(uri: str) -> bytes:
     return body
 
 
-def status(evaluation: EvaluationResult) -> EvaluationResult:
+def report_drift(run_id: str, drift: Drift | None) -> None:
+    """A checked serving model emits `DriftDetected` (1 or 0, the alarm's metric); a detection is recorded."""
+    if drift is None:
+        return
+    metrics.add_metric(name=METRIC_DRIFT_DETECTED, unit=MetricUnit.Count, value=1 if drift.detected else 0)
+    if drift.detected:
+        store.record_drift(run_id, drift.to_payload())
+        logger.warning(
+            "drift detected: the serving model's realized reward left its prediction", extra=drift.to_payload()
+        )
+
+
+def status(run_id: str, evaluation: EvaluationResult) -> EvaluationResult:
     """Describe the job; when Completed read `evaluation.json` and report the verdict with its numbers."""
     description = client("sagemaker").describe_training_job(TrainingJobName=evaluation.job_name)
     state = jobs.job_state(description)
@@ -68,8 +92,16 @@ def status(evaluation: EvaluationResult) -> EvaluationResult:
     full = read_evaluation(_download(output_uri))
     verdict = summarize(full)
     store.update_model(evaluation.model_id, scores=full)
+    report_drift(run_id, verdict.drift)
+    since = full.get("holdout_since")
     logger.info("evaluation finished", extra={"verdict": verdict.to_payload()})
-    return replace(evaluation, status=state, output_uri=output_uri, verdict=verdict)
+    return replace(
+        evaluation,
+        status=state,
+        output_uri=output_uri,
+        verdict=verdict,
+        holdout_since=since if isinstance(since, str) else evaluation.holdout_since,
+    )
 
 
 @step_handler("start", "status")
@@ -78,4 +110,4 @@ def handler(request: Request) -> Payload:
     if request.verb == "start":
         join = JoinResult.from_fields(request.child("join"))
         return start(request.run_id, join, TrainingResult.from_fields(request.child("training"))).to_payload()
-    return status(EvaluationResult.from_fields(request.child("evaluation"))).to_payload()
+    return status(request.run_id, EvaluationResult.from_fields(request.child("evaluation"))).to_payload()

@@ -12,12 +12,22 @@ from pipeline_common import deadline, jobs, lineage, store
 from pipeline_common.aws import client
 from pipeline_common.config import env, settings
 from pipeline_common.errors import TrainingJobFailed
+from pipeline_common.gate import drift_inputs
 from pipeline_common.names import sagemaker_name
 from pipeline_common.observability import logger, step_handler
 from pipeline_common.payloads import Payload, Request
 from pipeline_common.sagemaker_requests import training_job_request
 from pipeline_common.steps import JobStatus, JoinResult, ModelState, TrainingResult
-from pipeline_common.timefmt import iso, now
+from pipeline_common.timefmt import iso, now, parse_iso
+from pipeline_common.window import Window
+
+
+def _since(window: Window | None, since: str | None) -> Window | None:
+    """The data range of a candidate that learns every joined row after a change: from the change to the window's
+    end (the window as it was when the change is unknown or not before its end)."""
+    if window is None or since is None or parse_iso(since) >= window.end:
+        return window
+    return Window(parse_iso(since), window.end)
 
 
 def start(run_id: str, join: JoinResult) -> TrainingResult:
@@ -26,13 +36,23 @@ def start(run_id: str, join: JoinResult) -> TrainingResult:
     config = settings()
     model_id = sagemaker_name(run_id, experiment_id=config.experiment_id)
     parent = store.lineage_head(config.experiment_id)
+    serving = store.serving_row(config.experiment_id)
+    serving_id = str(serving["model_id"]) if serving else None
+    adapting = lineage.adaptation(parent, store.read_drift(config.experiment_id), serving_id)
+    window: Window | None = join.window
+    training_uri = join.output_prefix
+    extra = {**drift_inputs(serving, config.promotion_estimator, config.promotion_margin), **adapting.hyperparameters}
+    if adapting.fresh:  # after a detected change: a new lineage on every row logged since the change
+        parent, training_uri = None, lineage.pooled_prefix(training_uri)
+        window = _since(window, adapting.training_since)
+        extra["training_since"] = adapting.training_since or ""
     parent_id = str(parent["model_id"]) if parent else None
     pretrained = parent.get("artifact_uri") if parent else None
-    hyperparameters = {**config.hyperparameters(), "model_id": model_id, "parent_model_id": parent_id or ""}
+    hyperparameters = {**config.hyperparameters(), **extra, "model_id": model_id, "parent_model_id": parent_id or ""}
     request = training_job_request(
         jobs.job_site(config, role_variable="TRAINING_ROLE_ARN"),
         job_name=model_id,
-        training_uri=join.output_prefix,
+        training_uri=training_uri,
         pretrained_uri=pretrained,
         hyperparameters=hyperparameters,
     )
@@ -47,10 +67,13 @@ def start(run_id: str, join: JoinResult) -> TrainingResult:
                 "run_id": run_id,
                 "state": ModelState.TRAINING,
                 "created_at": iso(now()),
-                **lineage.data_range(parent, join.window, rows),
+                **lineage.data_range(parent, window, None if adapting.fresh else rows),
             }
         )
-    logger.info("training started", extra={"model_id": model_id, "parent_model_id": parent_id})
+    logger.info(
+        "training started",
+        extra={"model_id": model_id, "parent_model_id": parent_id, "adapting_to_drift": adapting.active},
+    )
     return TrainingResult(
         model_id=model_id,
         job_name=model_id,
@@ -58,6 +81,8 @@ def start(run_id: str, join: JoinResult) -> TrainingResult:
         warm_start=pretrained is not None,
         status=JobStatus.IN_PROGRESS,
         deadline=deadline.stamp("training", config),
+        adapting_to_drift=True if adapting.active else None,
+        training_since=adapting.training_since,
     )
 
 

@@ -56,14 +56,12 @@ def plot_reward(
         lw=2,
         label=f"policy (rolling mean, {window} rounds)",
     )
-    ax.plot(
-        x,
-        rolling_mean([r.oracle for r in rounds], window),
-        color="tab:green",
-        ls="--",
-        lw=1.5,
-        label=f"oracle ({baselines.get('oracle', 0):.3f})",
+    curves = (
+        ([r.oracle for r in rounds], "tab:green", "--", f"oracle ({baselines.get('oracle', 0):.3f})"),
+        ([r.uniform for r in rounds], "tab:gray", ":", f"uniform random ({baselines.get('uniform', 0):.3f})"),
     )
+    for values, color, style, label in curves:
+        ax.plot(x, rolling_mean(values, window), color=color, ls=style, lw=1.5, label=label)
     if baselines.get("best_constant_action") is not None:
         ax.axhline(
             baselines["best_constant"],
@@ -72,14 +70,6 @@ def plot_reward(
             lw=1.5,
             label=f"best constant action {baselines['best_constant_action']!r} ({baselines['best_constant']:.3f})",
         )
-    ax.plot(
-        x,
-        rolling_mean([r.uniform for r in rounds], window),
-        color="tab:gray",
-        ls=":",
-        lw=1.5,
-        label=f"uniform random ({baselines.get('uniform', 0):.3f})",
-    )
     changes = first_answers([r.model_id for r in rounds])[1:]
     for n, change in enumerate(changes):
         ax.axvline(

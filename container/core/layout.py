@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from container.core.errors import ContainerError
 from contract.environment import SM_ML_ROOT
@@ -60,3 +63,28 @@ class Layout:
         """SageMaker shows the first 1024 characters of this file as the job's FailureReason."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.failure_file.write_text(message)
+
+
+def run_job(
+    tag: str,
+    job: str,
+    run: Callable[[Layout], Any],
+    expected: tuple[type[Exception], ...],
+    describe: Callable[[Exception], str] = str,
+) -> int:
+    """A job's entry point: run it on the environment's layout; on any error write `output/failure` and return 1.
+
+    `expected` errors are described by `describe` (their message by default); anything else still leaves SageMaker
+    a reason a person can act on ("<job> failed unexpectedly: <type>: <message>")."""
+    layout = Layout.from_env()
+    try:
+        run(layout)
+    except expected as error:
+        message = describe(error)
+    except Exception as error:
+        message = f"{job} failed unexpectedly: {type(error).__name__}: {error}"
+    else:
+        return 0
+    layout.write_failure(message)
+    print(f"[{tag}] FAILED: {message}", file=sys.stderr, flush=True)
+    return 1

@@ -9,31 +9,44 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from container.core.artifacts import ArtifactError
 from container.core.featurizer import Action, actions_from_ids
-from container.core.layout import HyperparametersError, Layout
+from container.core.layout import HyperparametersError, Layout, run_job
 from container.core.policy import Policy
 from container.core.split import is_holdout
 from container.evaluation.confidence import BET_CAP, HORIZONS
+from container.evaluation.drift import THRESHOLD, DriftCheck, Expected, change_point, detect, on_policy_rewards
 from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
 from container.evaluation.estimators import logging_policy_terms, paired_difference, policy_terms
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
 from container.evaluation.report import gate, metric_lines, policy_block
 from container.evaluation.reward_model import cross_fitted_rewards, design_matrix
-from container.training.data import LoggedRow, ReadStats, read_rows
+from container.training.data import (
+    LoggedRow,
+    ReadStats,
+    in_arrival_order,
+    logged_after,
+    moment,
+    read_rows,
+    reward_bounds,
+)
 from contract.bounds import ESTIMATORS, EVALUATION_BOUNDS, EVALUATION_HOLDOUT_SHARE, PROMOTION_INTERVALS
 
 HOLDOUT_CHANNEL = "holdout"
 CANDIDATE_CHANNEL = "candidate"
 SERVING_CHANNEL = "serving"
 EVALUATION_FILE = "evaluation.json"
+
+
+MIN_ROWS_AFTER_CHANGE = 30
+"""After a detected change the gate reads only the holdout rows logged since, when there are at least this many."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,8 @@ class EvaluateConfig:
     seed: int = 7
     reward_range: tuple[float, float] | None = None
     promotion_interval: str = "normal"
+    holdout_since: datetime | None = None
+    serving_expected: Expected | None = None
 
 
 def _float(raw: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -89,21 +104,50 @@ def parse_config(raw: Mapping[str, str]) -> EvaluateConfig:
         int(seed),
         _reward_range(raw),
         interval_kind,
+        _since(raw),
+        _expected(raw),
     )
+
+
+def _pair(raw: Mapping[str, str], low_name: str, high_name: str) -> tuple[float, float] | None:
+    """Two hyperparameters that come together (both or neither), each within its `EVALUATION_BOUNDS` range."""
+    given = [name for name in (low_name, high_name) if name in raw]
+    if not given:
+        return None
+    if len(given) == 1:
+        raise HyperparameterError(f"set both {low_name} and {high_name}, or neither")
+    return _bounded(raw, low_name, 0.0), _bounded(raw, high_name, 1.0)
+
+
+def _expected(raw: Mapping[str, str]) -> Expected | None:
+    """Optional `serving_expected_low` / `_high`: the serving model's predicted value band."""
+    pair = _pair(raw, "serving_expected_low", "serving_expected_high")
+    if pair is None:
+        return None
+    if pair[0] > pair[1]:
+        raise HyperparameterError(f"serving_expected_low={pair[0]} must not exceed serving_expected_high={pair[1]}")
+    return Expected(*pair)
+
+
+def _since(raw: Mapping[str, str]) -> datetime | None:
+    """Optional `holdout_since`: only rows logged after it are scored (the pooled holdout's start)."""
+    text = str(raw.get("holdout_since", "")).strip().strip('"')
+    if not text:
+        return None
+    try:
+        return moment(text)
+    except ValueError:
+        raise HyperparameterError(
+            f"holdout_since={text!r} is not an ISO-8601 time such as 2026-11-23T00:00:00Z"
+        ) from None
 
 
 def _reward_range(raw: Mapping[str, str]) -> tuple[float, float] | None:
     """Optional `reward_min` / `reward_max` (both or neither); absent, the estimators use [0, 1] widened to the data."""
-    given = [name for name in ("reward_min", "reward_max") if name in raw]
-    if not given:
-        return None
-    if len(given) == 1:
-        raise HyperparameterError("set both reward_min and reward_max, or neither")
-    low = _float(raw, "reward_min", 0.0, -1e12, 1e12)
-    high = _float(raw, "reward_max", 1.0, -1e12, 1e12)
-    if not low < high:
-        raise HyperparameterError(f"reward_min={low} must be below reward_max={high}")
-    return low, high
+    pair = _pair(raw, "reward_min", "reward_max")
+    if pair is not None and not pair[0] < pair[1]:
+        raise HyperparameterError(f"reward_min={pair[0]} must be below reward_max={pair[1]}")
+    return pair
 
 
 def _has_files(path: Path) -> bool:
@@ -170,6 +214,7 @@ def evaluate(
         "logged_mean_reward": float(holdout.logged.reward.mean()),
         "actions": holdout.vocabulary,
         "holdout_share": config.holdout_share,
+        "holdout_since": config.holdout_since.isoformat() if config.holdout_since else None,
         "seed": config.seed,
         "reward_range": list(holdout.logged.bounds),
     }
@@ -182,22 +227,61 @@ def _load(layout: Layout, name: str, actions: list[str], seed: int) -> Policy:
         raise EvaluationError(f"the {name} channel does not hold a loadable model: {error}") from None
 
 
-def in_arrival_order(rows: list[LoggedRow]) -> tuple[list[LoggedRow], int]:
-    """The holdout in the order it was logged (event time, then event id), each event once; and the repeats dropped.
+def drift_block(
+    rows: list[LoggedRow], serving: Policy | None, config: EvaluateConfig, bounds: tuple[float, float]
+) -> dict[str, Any]:
+    """`evaluation.json`'s `drift`: did the serving model's realized reward leave its predicted band?
 
-    The confidence sequence is valid at every prefix of the rows in arrival order, so a holdout pooled from
-    several runs' joined rows (everything since the serving model went live) is scored as one growing stream:
-    each run's look is a later prefix of the same sequence. A row read twice (overlapping windows) counts once.
+    Checked only when the pipeline passes the band (`serving_expected_low/high`, from the evaluation that promoted
+    the serving model) and the serving policy is a model with logged rows of its own.
     """
-    seen: set[str] = set()
-    unique = []
-    for row in rows:
-        if row.event_id in seen:
-            continue
-        seen.add(row.event_id)
-        unique.append(row)
-    unique.sort(key=lambda r: (r.event_time or "", r.event_id))
-    return unique, len(rows) - len(unique)
+    model_id = serving.model_id if serving is not None else None
+    own, rewards = on_policy_rewards(rows, model_id)
+    if config.serving_expected is None or not rewards:
+        why = "no predicted band for the serving model" if config.serving_expected is None else "no on-policy rows"
+        return {"checked": False, "detected": False, "reason": why, "rows": len(rewards)}
+    band = Expected(
+        config.serving_expected.low - config.promotion_margin, config.serving_expected.high + config.promotion_margin
+    )
+    check = detect(rewards, band, bounds)
+    return {"checked": True, **_describe(check, own, model_id)}
+
+
+def _describe(check: DriftCheck, own: list[LoggedRow], model_id: str | None) -> dict[str, Any]:
+    alarm = check.alarm
+    block: dict[str, Any] = {
+        "detected": check.detected,
+        "serving_model_id": model_id,
+        "rows": check.rows,
+        "realized_mean": check.realized_mean,
+        "expected_low": check.expected.low,
+        "expected_high": check.expected.high,
+        "log_statistic_down": check.log_statistic_down,
+        "log_statistic_up": check.log_statistic_up,
+        "threshold": THRESHOLD,
+        "direction": alarm.direction if alarm else None,
+        "change_after": None,
+        "detected_at": None,
+    }
+    if alarm is None:
+        block["reason"] = (
+            f"realized reward {check.realized_mean:.4f} over {check.rows} on-policy rows is consistent with the "
+            f"predicted band [{check.expected.low:.4f}, {check.expected.high:.4f}]"
+        )
+        return block
+    since_change = [r.reward for r in own[alarm.start : alarm.row + 1]]
+    block["change_after"] = change_point(own, alarm)
+    block["detected_at"] = own[alarm.row].event_time
+    block["rows_since_change"] = len(since_change)
+    block["realized_mean_since_change"] = sum(since_change) / len(since_change)
+    word = "fell below" if alarm.direction == "down" else "rose above"
+    block["reason"] = (
+        f"serving model {model_id}'s realized reward {word} its predicted band "
+        f"[{check.expected.low:.4f}, {check.expected.high:.4f}]: mean {block['realized_mean_since_change']:.4f} over "
+        f"the {len(since_change)} on-policy rows after {block['change_after']} (CUSUM e-detector reached "
+        f"{THRESHOLD:g} at {block['detected_at']})"
+    )
+    return block
 
 
 def run(layout: Layout) -> dict[str, Any]:
@@ -210,12 +294,25 @@ def run(layout: Layout) -> dict[str, Any]:
     if _has_files(layout.channel(SERVING_CHANNEL)):
         serving = _load(layout, SERVING_CHANNEL, [a.id for a in candidate.actions], config.seed)
     stats = ReadStats()
-    rows = [
-        r for r in read_rows(layout.channel(HOLDOUT_CHANNEL), stats) if is_holdout(r.event_id, config.holdout_share)
-    ]
+    logged, before = logged_after(list(read_rows(layout.channel(HOLDOUT_CHANNEL), stats)), config.holdout_since)
+    rows = [r for r in logged if is_holdout(r.event_id, config.holdout_share)]
     print(
         f"[evaluate] read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} in the holdout", flush=True
     )
+    if config.holdout_since is not None:
+        print(
+            f"[evaluate] pooled holdout since {config.holdout_since.isoformat()}: {len(rows)} rows kept, "
+            f"{before} logged earlier left out",
+            flush=True,
+        )
+    drift = drift_block(logged, serving, config, config.reward_range or reward_bounds(logged))
+    since_change = None
+    if drift["detected"]:
+        print(f"[evaluate] DRIFT: {drift['reason']}", flush=True)
+        after, _ = logged_after(rows, moment(drift["change_after"]))
+        if len(after) >= MIN_ROWS_AFTER_CHANGE:  # the gate judges both policies on the world as it is now
+            rows, since_change = after, drift["change_after"]
+            print(f"[evaluate] the gate reads the {len(rows)} holdout rows logged after the change", flush=True)
     rows, duplicates = in_arrival_order(rows)
     try:
         holdout = build_holdout(
@@ -238,6 +335,9 @@ def run(layout: Layout) -> dict[str, Any]:
     if stats.rows_skipped or holdout.skipped:
         read_warnings.append(f"{stats.rows_skipped + len(holdout.skipped)} malformed holdout rows were skipped")
     evaluation = evaluate(holdout, candidate, serving, config, read_warnings)
+    evaluation["drift"] = drift
+    if since_change is not None:
+        evaluation["holdout_since"] = since_change
     layout.model_dir.mkdir(parents=True, exist_ok=True)
     (layout.model_dir / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2, sort_keys=True))
     for line in metric_lines(evaluation):
@@ -251,17 +351,6 @@ def run(layout: Layout) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `evaluate`; exit code 1 with `output/failure` on any error (never a silent promotion)."""
-    layout = Layout.from_env()
-    try:
-        run(layout)
-    except (EvaluationError, HyperparametersError) as error:
-        return _fail(layout, f"{type(error).__name__}: {error}")
-    except Exception as error:  # anything else still leaves SageMaker a reason a person can act on
-        return _fail(layout, f"evaluation failed unexpectedly: {type(error).__name__}: {error}")
-    return 0
-
-
-def _fail(layout: Layout, message: str) -> int:
-    layout.write_failure(message)
-    print(f"[evaluate] FAILED: {message}", file=sys.stderr, flush=True)
-    return 1
+    return run_job(
+        "evaluate", "evaluation", run, (EvaluationError, HyperparametersError), lambda e: f"{type(e).__name__}: {e}"
+    )

@@ -13,6 +13,7 @@ import math
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -234,3 +235,51 @@ def read_rows(path_or_dir: str | Path, stats: ReadStats | None = None) -> Iterat
     stats = stats if stats is not None else ReadStats()
     for path in _files(Path(path_or_dir)):
         yield from _read_file(path, stats)
+
+
+def moment(text: str) -> datetime:
+    """An ISO-8601 time (`Z` or an offset; a naive time is UTC)."""
+    parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def logged_after(rows: list[LoggedRow], since: datetime | None) -> tuple[list[LoggedRow], int]:
+    """The rows logged after `since` (all of them without it), and how many earlier rows were left out.
+
+    A row without an event time (the workshop CSV) or with one that does not parse is kept: it cannot be placed.
+    """
+    if since is None:
+        return rows, 0
+    kept = []
+    for row in rows:
+        try:
+            earlier = row.event_time is not None and moment(row.event_time) <= since
+        except ValueError:
+            earlier = False
+        if not earlier:
+            kept.append(row)
+    return kept, len(rows) - len(kept)
+
+
+def in_arrival_order(rows: list[LoggedRow]) -> tuple[list[LoggedRow], int]:
+    """Rows in the order they were logged (event time, then event id), each event once; and the repeats dropped.
+
+    The evaluator's confidence sequence is valid at every prefix of the rows in arrival order, so a holdout pooled from
+    several runs' joined rows (everything since the serving model went live) is scored as one growing stream:
+    each run's look is a later prefix of the same sequence. A row read twice (overlapping windows) counts once.
+    """
+    seen: set[str] = set()
+    unique = []
+    for row in rows:
+        if row.event_id in seen:
+            continue
+        seen.add(row.event_id)
+        unique.append(row)
+    unique.sort(key=lambda r: (r.event_time or "", r.event_id))
+    return unique, len(rows) - len(unique)
+
+
+def reward_bounds(rows: list[LoggedRow]) -> tuple[float, float]:
+    """The reward range when none is declared: [0, 1] widened to the logged rewards (the evaluator's default)."""
+    rewards = [r.reward for r in rows]
+    return min([0.0, *rewards]), max([1.0, *rewards])

@@ -22,9 +22,19 @@ from container.core.artifacts import MODEL_FILE, ArtifactError, read_metadata, r
 from container.core.config import ConfigError, TrainConfig, parse_config
 from container.core.errors import ContainerError
 from container.core.featurizer import Action, Featurizer, Label, actions_from_ids
-from container.core.layout import HyperparametersError, Layout
+from container.core.layout import HyperparametersError, Layout, run_job
 from container.core.split import is_holdout
-from container.training.data import BadRow, LoggedRow, ReadStats, read_rows
+from container.training.adaptation import detect_change, exploration_floor
+from container.training.data import (
+    BadRow,
+    LoggedRow,
+    ReadStats,
+    in_arrival_order,
+    logged_after,
+    moment,
+    read_rows,
+    reward_bounds,
+)
 
 TRAINING_CHANNEL = "training"
 PRETRAINED_CHANNEL = "pretrained_model"
@@ -64,6 +74,18 @@ def load_parent(layout: Layout) -> Parent | None:
         actions=[str(a) for a in metadata.get("actions") or []],
         vw_args=metadata.get("vw_args"),
     )
+
+
+def training_since(raw: dict[str, str]) -> datetime | None:
+    """Optional `training_since`: learn only the rows logged after it (set by the pipeline after a detected change,
+    with the training channel holding every run's joined rows)."""
+    text = str(raw.get("training_since", "")).strip().strip('"')
+    if not text:
+        return None
+    try:
+        return moment(text)
+    except ValueError:
+        raise ConfigError("training_since", f"is {text!r}, not an ISO-8601 time such as 2026-11-23T00:00:00Z") from None
 
 
 def known_actions(config: TrainConfig, parent: Parent | None, rows: list[LoggedRow]) -> list[str]:
@@ -182,8 +204,27 @@ def run(layout: Layout) -> dict[str, Any]:
         parent = Parent(parent.model_id, None, parent.featurizer, parent.actions, parent.vw_args)
     stats = ReadStats()
     channel = layout.channel(TRAINING_CHANNEL)
-    rows = [r for r in read_rows(channel, stats) if not is_holdout(r.event_id, config.holdout_share)]
+    logged = list(read_rows(channel, stats))
+    rows = [r for r in logged if not is_holdout(r.event_id, config.holdout_share)]
+    holdout_rows = stats.rows_read - len(rows)
     _log(f"read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} on the training side")
+    raw = layout.hyperparameters()
+    change = detect_change(raw, logged, reward_bounds(logged))
+    since = training_since(raw)
+    if change is not None:
+        _log(
+            f"DRIFT: the serving model's realized reward left its predicted band after {change.change_after} "
+            f"(detected at {change.detected_at}): learning only the rows after it, from scratch, with more exploration"
+        )
+        since = max(since, moment(change.change_after)) if since is not None else moment(change.change_after)
+        parent = None
+    if since is not None:
+        rows, before = logged_after(rows, since)
+        rows, repeated = in_arrival_order(rows)
+        _log(
+            f"after a detected change: {len(rows)} rows logged after {since.isoformat()} ({before} earlier left out, "
+            f"{repeated} repeated events counted once)"
+        )
     actions = known_actions(config, parent, rows)
     featurizer = (
         parent.featurizer if parent is not None else Featurizer.fit((r.context for r in rows), config.quantile_bins)
@@ -213,8 +254,16 @@ def run(layout: Layout) -> dict[str, Any]:
         "average_loss": loss,
         "rows_read": stats.rows_read,
         "rows_skipped": stats.rows_skipped + len(unusable),
-        "rows_holdout": stats.rows_read - len(rows),
-        "hyperparameters": config.as_dict(),
+        "rows_holdout": holdout_rows,
+        "hyperparameters": {
+            **config.as_dict(),
+            "exploration_floor": exploration_floor(raw, config.exploration_floor, len(actions), change),
+        },
+        "drift": (
+            {"change_after": change.change_after, "detected_at": change.detected_at, "rows_after": change.rows_after}
+            if change is not None
+            else None
+        ),
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "training_seconds": round(time.perf_counter() - started, 3),
     }
@@ -226,17 +275,4 @@ def run(layout: Layout) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `train`; exit code 1 with `output/failure` on any error."""
-    layout = Layout.from_env()
-    try:
-        run(layout)
-    except (ConfigError, HyperparametersError, ArtifactError, TrainingError) as error:
-        return _fail(layout, str(error))
-    except Exception as error:  # anything else still leaves SageMaker a reason a person can act on
-        return _fail(layout, f"training failed unexpectedly: {type(error).__name__}: {error}")
-    return 0
-
-
-def _fail(layout: Layout, message: str) -> int:
-    layout.write_failure(message)
-    print(f"[train] FAILED: {message}", file=sys.stderr, flush=True)
-    return 1
+    return run_job("train", "training", run, (ConfigError, HyperparametersError, ArtifactError, TrainingError))

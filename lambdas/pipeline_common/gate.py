@@ -9,7 +9,7 @@ import tarfile
 from typing import Any
 
 from pipeline_common.errors import EvaluationJobFailed
-from pipeline_common.steps import Interval, ServingEstimate, Verdict
+from pipeline_common.steps import Drift, Interval, ServingEstimate, Verdict
 
 EVALUATION_FILE = "evaluation.json"
 
@@ -73,4 +73,90 @@ def summarize(evaluation: dict[str, Any]) -> Verdict:
         difference=_interval(_object(evaluation.get("difference")).get(estimator)),
         candidate_ess=_number(candidate.get("ess")),
         logged_mean_reward=_number(evaluation.get("logged_mean_reward")),
+        drift=_drift(evaluation),
     )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _drift(evaluation: dict[str, Any]) -> Drift | None:
+    """The evaluator's drift block, trimmed to what the run's output and the registry keep (None unless checked)."""
+    block = _object(evaluation.get("drift"))
+    if not block.get("checked"):
+        return None
+    rows = block.get("rows")
+    return Drift(
+        detected=block.get("detected") is True,
+        serving_model_id=_text(block.get("serving_model_id")),
+        direction=_text(block.get("direction")),
+        rows=rows if isinstance(rows, int) and not isinstance(rows, bool) else None,
+        realized_mean=_number(block.get("realized_mean")),
+        expected_low=_number(block.get("expected_low")),
+        expected_high=_number(block.get("expected_high")),
+        change_after=_text(block.get("change_after")),
+        detected_at=_text(block.get("detected_at")),
+        reason=_text(block.get("reason")),
+    )
+
+
+def predicted_band(serving: dict[str, Any] | None, estimator: str) -> tuple[float, float] | None:
+    """The serving model's value interval from the evaluation that promoted it (its registry `scores`), if any."""
+    scores = (serving or {}).get("scores")
+    if isinstance(scores, str):
+        try:
+            scores = json.loads(scores)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(scores, dict) or scores.get("promote") is not True:
+        return None
+    block = _interval(_object(_object(scores.get("policies")).get("candidate")).get(estimator))
+    low, high = block.ci_low, block.ci_high
+    return (low, high) if low is not None and high is not None and low <= high else None
+
+
+def holdout_since(serving: dict[str, Any] | None, drift: dict[str, Any] | None) -> str | None:
+    """Where the pooled holdout starts: the serving model's data cutoff, or a later change the detector placed.
+
+    Every holdout row after the serving model's training data ended is one it was never trained on, and (bar the
+    minutes of its own rollout) one it logged; after a detected change only rows from the new world count.
+    """
+    if not serving:
+        return None
+    since = serving.get("data_end") if isinstance(serving.get("data_end"), str) else None
+    change = (drift or {}).get("change_after")
+    if (drift or {}).get("serving_model_id") == serving.get("model_id") and isinstance(change, str):
+        since = max(since, change) if since else change
+    return since
+
+
+def evaluation_inputs(serving: dict[str, Any] | None, drift: dict[str, Any] | None, estimator: str) -> dict[str, str]:
+    """The evaluation job's pooled-holdout and drift hyperparameters (absent when unknown)."""
+    inputs: dict[str, str] = {}
+    since = holdout_since(serving, drift)
+    if since:
+        inputs["holdout_since"] = since
+    band = predicted_band(serving, estimator)
+    if band is not None:
+        inputs["serving_expected_low"] = f"{band[0]:.6g}"
+        inputs["serving_expected_high"] = f"{band[1]:.6g}"
+    return inputs
+
+
+def drift_inputs(serving: dict[str, Any] | None, estimator: str, margin: float) -> dict[str, str]:
+    """The training job's drift-check hyperparameters: the serving model, its predicted band and the gate's margin.
+
+    With them the training job detects a change in its own window and restarts on the rows after it in the same
+    run (`container/training/adaptation.py`); without a band (bootstrap, or a model promoted before bands) there is
+    none.
+    """
+    band = predicted_band(serving, estimator)
+    if serving is None or band is None:
+        return {}
+    return {
+        "serving_model_id": str(serving["model_id"]),
+        "serving_expected_low": f"{band[0]:.6g}",
+        "serving_expected_high": f"{band[1]:.6g}",
+        "drift_margin": f"{margin:g}",
+    }

@@ -9,8 +9,11 @@ from the failed run's model as well would count it twice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from contract.settings import DRIFT_EXPLORATION_SHARE
+from pipeline_common.errors import InvalidEvent
 from pipeline_common.window import Window
 
 
@@ -35,3 +38,48 @@ def data_range(parent: dict[str, Any] | None, window: Window | None, rows: int |
     inherited = _count(parent.get("rows_learned"))
     total = inherited + rows if inherited is not None and rows is not None else None
     return {**own, "data_start": parent.get("data_start"), "rows_learned": total}
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """How the next candidate learns after a change the evaluator recorded (`store.record_drift`).
+
+    `fresh`: the lineage head learned rows from before the change and was trained before the run that detected it,
+    so the candidate starts a new lineage instead of warm-starting from it, and trains on every joined row logged
+    after the change (`training_since`: the old world's data is what misleads, so recent data gets all the weight).
+    A head trained in the detecting run or later learned after the change already (the training job runs the same
+    detector on its window and restarts on its own, `container/training/adaptation.py`). `hyperparameters` raise
+    exploration while the drifted model serves; once another model serves the event no longer applies.
+    """
+
+    active: bool
+    fresh: bool = False
+    training_since: str | None = None
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+
+
+def adaptation(head: dict[str, Any] | None, drift: dict[str, Any] | None, serving_model_id: str | None) -> Adaptation:
+    """The adaptation a recorded change asks of the next training run (pure); inactive once another model serves."""
+    if not drift or not drift.get("detected") or drift.get("serving_model_id") != serving_model_id:
+        return Adaptation(False)
+    change = drift.get("change_after")
+    raised = {"exploration_share": f"{DRIFT_EXPLORATION_SHARE:g}"}
+    head = head or {}
+    started, trained_in, detected_in = head.get("data_start"), head.get("run_id"), drift.get("run_id")
+    learned_before = not isinstance(started, str) or not isinstance(change, str) or started < change
+    trained_before = not isinstance(trained_in, str) or not isinstance(detected_in, str) or trained_in < detected_in
+    if head.get("artifact_uri") and learned_before and trained_before:
+        return Adaptation(True, True, change if isinstance(change, str) else None, raised)
+    return Adaptation(True, False, None, raised)
+
+
+def pooled_prefix(output_prefix: str) -> str:
+    """The prefix holding every run's joined rows (`s3://B/joined/`), from one run's (`s3://B/joined/<run_id>/`).
+
+    A job reading it filters the rows by time (`holdout_since`, `training_since`) and counts each event once.
+    """
+    trimmed = output_prefix.rstrip("/")
+    parent, _, run = trimmed.rpartition("/")
+    if not run or not parent.startswith("s3://") or parent.count("/") < 3:
+        raise InvalidEvent(f"cannot pool joined rows: {output_prefix!r} is not s3://bucket/joined/<run_id>/")
+    return parent + "/"

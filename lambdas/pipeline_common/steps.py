@@ -146,6 +146,10 @@ class TrainingResult(PayloadObject):
     deadline: Deadline = field(metadata=FLAT)
     secondary_status: str | None = field(default=None, metadata=WHEN_KNOWN)
     artifact_uri: str | None = field(default=None, metadata=WHEN_KNOWN)
+    adapting_to_drift: bool | None = field(default=None, metadata=WHEN_KNOWN)
+    """True while the serving model is off its prediction (a change the evaluator recorded): more exploration."""
+    training_since: str | None = field(default=None, metadata=WHEN_KNOWN)
+    """Set when the candidate starts a new lineage on every joined row logged after the recorded change."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,24 @@ class ServingEstimate(PayloadObject):
 
 
 @dataclass(frozen=True)
+class Drift(PayloadObject):
+    """The evaluator's check of the serving model's realized reward against the band its promoting evaluation
+    predicted (`evaluation.json`'s `drift`, trimmed); what `store.record_drift` keeps on the model's row when
+    `detected`. Absent numbers are left out (a check without a change has no `change_after`)."""
+
+    detected: bool
+    serving_model_id: str | None = field(default=None, metadata=WHEN_KNOWN)
+    direction: str | None = field(default=None, metadata=WHEN_KNOWN)
+    rows: int | None = field(default=None, metadata=WHEN_KNOWN)
+    realized_mean: float | None = field(default=None, metadata=WHEN_KNOWN)
+    expected_low: float | None = field(default=None, metadata=WHEN_KNOWN)
+    expected_high: float | None = field(default=None, metadata=WHEN_KNOWN)
+    change_after: str | None = field(default=None, metadata=WHEN_KNOWN)
+    detected_at: str | None = field(default=None, metadata=WHEN_KNOWN)
+    reason: str | None = field(default=None, metadata=WHEN_KNOWN)
+
+
+@dataclass(frozen=True)
 class Verdict(PayloadObject):
     """The evaluator's verdict and the numbers behind it (`gate.summarize` reads it from `evaluation.json`)."""
 
@@ -180,6 +202,8 @@ class Verdict(PayloadObject):
     difference: Interval
     candidate_ess: float | None
     logged_mean_reward: float | None
+    drift: Drift | None = None
+    """None when the serving model could not be checked (no predicted band, or nothing it logged)."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +216,9 @@ class EvaluationResult(PayloadObject):
     serving_model_id: str | None
     status: JobStatus
     deadline: Deadline = field(metadata=FLAT)
+    holdout_since: str | None = None
+    """Where the pooled holdout starts (the serving model's data cutoff, or a later change); once Completed, where
+    the evaluator's gate started (later again when it detected a change in this run)."""
     output_uri: str | None = field(default=None, metadata=WHEN_KNOWN)
     verdict: Verdict | None = field(default=None, metadata=FLAT)
 

@@ -252,3 +252,32 @@ def learner_model(experiment_id: str) -> tuple[str | None, str | None]:
     if head is None:
         return None, None
     return str(head["model_id"]), head.get("artifact_uri")
+
+
+def serving_row(experiment_id: str) -> dict[str, Any] | None:
+    """The serving model's registry row (None without a serving model; a row missing from the registry is its id)."""
+    serving_id = read_experiment(experiment_id).get("serving_model_id")
+    if not serving_id:
+        return None
+    return read_model(str(serving_id)) or {"model_id": str(serving_id)}
+
+
+# --- drift ---------------------------------------------------------------------------------------------------
+
+
+def record_drift(run_id: str, event: dict[str, Any]) -> None:
+    """Record a detected change on the serving model's registry row (`drift`, with the run that detected it).
+
+    It belongs to that model: the next runs read it while the model serves (`read_drift`), training a new lineage on
+    the rows after the change and pooling the holdout from there (`lineage.adaptation`, `gate.holdout_since`); once
+    another model serves it no longer applies. The evaluate function may update registry rows, not the experiment.
+    """
+    model_id = event.get("serving_model_id")
+    if model_id:
+        update_model(str(model_id), drift={**event, "run_id": run_id})
+
+
+def read_drift(experiment_id: str) -> dict[str, Any] | None:
+    """The change detected under the serving model, if any (None when none was, or no model serves)."""
+    drift = (serving_row(experiment_id) or {}).get("drift")
+    return drift if isinstance(drift, dict) else None

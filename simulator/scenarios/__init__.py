@@ -1,4 +1,5 @@
-"""Scenarios by name: `synthetic` (no file), `shuttle`/`cbify` (a classification file) and `reviews`."""
+"""Scenarios by name: `synthetic`, `nonlinear`, `catalog` (no file), `shuttle`/`cbify` (a classification file)
+and `reviews`."""
 
 from __future__ import annotations
 
@@ -7,21 +8,25 @@ from pathlib import Path
 from simulator.datasets import load_classification
 from simulator.errors import ScenarioError
 from simulator.scenarios.base import Baselines, Candidate, Interaction, Scenario, baselines, take
+from simulator.scenarios.catalog import CatalogScenario
 from simulator.scenarios.cbify import CbifyScenario
 from simulator.scenarios.drift import DriftingScenario
+from simulator.scenarios.nonlinear import NonlinearScenario
 from simulator.scenarios.reviews import ReviewsScenario
 from simulator.scenarios.synthetic import SyntheticScenario
 
-SCENARIOS = ("synthetic", "shuttle", "cbify", "reviews")
+SCENARIOS = ("synthetic", "nonlinear", "catalog", "shuttle", "cbify", "reviews")
 DEFAULT_SHUTTLE_PATH = Path("../shared/data/shuttle.trn")
 
 __all__ = [
     "SCENARIOS",
     "Baselines",
     "Candidate",
+    "CatalogScenario",
     "CbifyScenario",
     "DriftingScenario",
     "Interaction",
+    "NonlinearScenario",
     "ReviewsScenario",
     "Scenario",
     "SyntheticScenario",
@@ -43,6 +48,10 @@ def build_scenario(
     scenario: Scenario
     if name == "synthetic":
         scenario = SyntheticScenario(seed)
+    elif name == "nonlinear":
+        scenario = NonlinearScenario(seed)
+    elif name == "catalog":
+        scenario = CatalogScenario(seed)
     elif name in ("shuttle", "cbify"):
         path = data or (DEFAULT_SHUTTLE_PATH if name == "shuttle" else None)
         if path is None:

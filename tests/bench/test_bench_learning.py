@@ -1,46 +1,82 @@
-"""The learning benchmark's pure pieces: where the protocol pauses for runs, the summaries, the reference values."""
+"""The learning benchmark's pure pieces: where the protocol pauses, block means, recovery, the new action's share,
+the online reference and what a run's output says."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bench.learning import configurations, reference_values, reward_summary, rolling, segments
+from bench.learning import (
+    OnlineReference,
+    block_means,
+    new_action_share,
+    recovery,
+    rolling,
+    run_summary,
+    segments,
+    warm_rows,
+)
+from simulator.scenarios import Candidate, Interaction, SyntheticScenario, take
+from simulator.warmstart import logged_data
 
 
 def test_runs_come_each_time_the_reward_count_reaches_the_threshold_warm_start_included() -> None:
-    stops = segments(7500, 500, 100)
+    stops = segments(6000, 500, 100)
     assert stops[:3] == [400, 900, 1400]
-    assert stops[-2:] == [7400, 7500]
-    assert len(stops) - 1 == 15  # fifteen retraining runs, then the last 100 interactions
+    assert stops[-2:] == [5900, 6000]
+    assert len(stops) - 1 == 12  # twelve retraining runs, then the last 100 interactions
     assert segments(1000, 500, 0) == [500, 1000]
 
 
-def test_reward_summary_over_all_and_the_last_1000() -> None:
-    rewards = [0.0] * 500 + [1.0] * 1000
-    summary = reward_summary(rewards)
-    assert summary["mean_reward"] == pytest.approx(1000 / 1500)
-    assert summary["mean_reward_last_1000"] == 1.0
-    with pytest.raises(ValueError, match="no rewards"):
-        reward_summary([])
-
-
-def test_reference_values_from_expected_rewards() -> None:
-    expected = [{"1": 1.0, "2": 0.0}, {"1": 1.0, "2": 0.0}, {"1": 0.0, "2": 1.0}, {"1": 1.0, "2": 0.0}]
-    refs = reference_values(expected)
-    assert refs["best_constant_action"] == "1"
-    assert refs["best_constant"] == pytest.approx(0.75)
-    assert refs["uniform_random"] == pytest.approx(0.5)
-    assert refs["oracle"] == 1.0
-
-
-def test_rolling_mean_is_trailing_and_shorter_at_the_start() -> None:
+def test_block_means_and_the_trailing_rolling_mean() -> None:
+    assert block_means([1.0] * 500 + [0.0] * 500 + [1.0] * 10) == [1.0, 0.0, 1.0]
     assert np.allclose(rolling([1.0, 0.0, 1.0, 1.0], 2), [1.0, 0.5, 0.5, 1.0])
 
 
-def test_the_baseline_is_the_examples_configuration_on_the_same_loop() -> None:
-    configs = configurations()
-    assert configs["baseline"]["exploration"] == {"algorithm": "cover", "cover": 3}
-    assert configs["baseline"]["quantile_bins"] == 0
-    assert "exploration" not in configs["project"]  # the project's own settings come from cdk.json
-    assert configs["project"]["retrain_threshold"] == configs["baseline"]["retrain_threshold"] == 500
+def test_recovery_counts_interactions_until_the_trailing_mean_is_back_to_90_percent() -> None:
+    # Level 0.8 before; after the change 0.2 for 300 rows, then 0.8. With k rows of 0.2 in the trailing 250 the
+    # mean is 0.8 - 0.6 k / 250 >= 0.72 <=> k <= 33, first at row 300 + (250 - 33) = 517 after the change.
+    expected = [0.8] * 1000 + [0.2] * 300 + [0.8] * 1000
+    found = recovery(expected, 1000)
+    assert found["pre_change_level"] == pytest.approx(0.8) and found["target"] == pytest.approx(0.72)
+    assert found["interactions"] == 517
+    assert recovery([0.8] * 1000 + [0.2] * 600, 1000)["interactions"] is None
+
+
+def _interaction(index: int, ids: tuple[str, ...], best: str) -> Interaction:
+    expected = {a: 0.9 if a == best else 0.1 for a in ids}
+    return Interaction(index, {"x": 1.0}, tuple(Candidate(a) for a in ids), expected, 0.5)
+
+
+def test_the_new_actions_share_counts_only_contexts_where_it_is_best() -> None:
+    plan = [_interaction(i, ("a", "b"), "a") for i in range(4)]
+    plan += [_interaction(i, ("a", "b", "new"), "new" if i % 2 else "a") for i in range(4, 12)]
+    actions = ["a"] * 4 + ["new", "new", "a", "new", "b", "a", "new", "new"]
+    # From 4 on, blocks of 4: rows 5 and 7 are where "new" is best (picked "new", "new"), then 9 and 11 ("a", "new").
+    found = new_action_share(plan, actions, 4, block=4)
+    assert found == {"actions": ["new"], "share_per_block": [1.0, 0.5], "contexts_per_block": [2, 2]}
+
+
+def test_the_online_reference_learns_the_demo_scenario_above_uniform() -> None:
+    scenario = SyntheticScenario(3)
+    reference = OnlineReference(warm_rows(logged_data(SyntheticScenario(4), 100, seed=1)), seed=5)
+    rewards = [reference.play(i)[1] for i in take(scenario.interactions(3000), 3000)]
+    reference.close()
+    # Uniform random earns about 0.45 here, the best constant 0.53 (simulator/scenarios/synthetic.py).
+    assert np.mean(rewards[-1000:]) > 0.65
+
+
+def test_a_runs_output_gives_the_verdict_the_pooled_holdout_and_the_drift_check() -> None:
+    output = {
+        "evaluation": {
+            "promote": False,
+            "rows": 300,
+            "holdout_since": "2026-11-23T00:00:00.000Z",
+            "drift": {"detected": True, "reason": "fell below"},
+        },
+        "training": {"adapting_to_drift": True},
+    }
+    summary = run_summary(output)
+    assert summary["promote"] is False and summary["rows"] == 300 and summary["drift_detected"] is True
+    assert summary["drift_reason"] == "fell below" and summary["adapting_to_drift"] is True
+    assert run_summary({})["drift_detected"] is False

@@ -166,3 +166,22 @@ def test_dr_cannot_be_dragged_below_the_range_by_a_few_large_weight_failures() -
     assert abs(dr - ips) < 0.15
     assert terms.dr_unfloored == pytest.approx(1 - 60 / 49)
     assert any("DR with the full reward model fell below the reward range" in w for w in warnings_for(terms, n))
+
+
+def test_the_normal_interval_reads_the_policies_own_terms_not_the_floored_gate_terms() -> None:
+    """Under a near-deterministic logger (the candidate's action logged with 0.002) the floored model makes the
+    large-weight rows IPS terms; the normal interval must be centred on the policies' own DR difference."""
+    n = 400
+    rng = np.random.default_rng(7)
+    x = rng.random(n)
+    mu = np.column_stack([np.full(n, 0.002), np.full(n, 0.996), np.full(n, 0.002)])
+    chosen = (rng.random(n)[:, None] > np.cumsum(mu, axis=1)).sum(axis=1)
+    reward = (rng.random(n) < _means(x)[np.arange(n), chosen]).astype(float)
+    logged = Logged(chosen.astype(np.int64), mu[np.arange(n), chosen], reward, (0.0, 1.0), logging=mu)
+    reward_hat = _means(x)
+    candidate = policy_terms(np.eye(3)[np.argmax(_means(x), axis=1)], logged, reward_hat)
+    serving = policy_terms(mu, logged, reward_hat)
+    result = paired_difference(candidate, serving, "dr")
+    own = float(np.mean(candidate.terms["dr"]) - np.mean(serving.terms["dr"]))
+    assert result.normal.value == pytest.approx(own)
+    assert result.normal.ci_low <= own <= result.normal.ci_high

@@ -204,7 +204,10 @@ def test_each_execution_role_holds_exactly_its_jobs_actions(synth, construct_id)
 
 def test_rollback_alarms_watch_the_endpoint_variant(synth):
     experiment = synth.settings.experiment_id
-    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()}
+    every = synth.of_type("AWS::CloudWatch::Alarm").values()
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"] for a in every if a["Properties"]["Namespace"] != "BanditPipeline"
+    }
     assert set(alarms) == {f"{experiment}-policy-5xx", f"{experiment}-policy-latency"}
     expected_dims = [
         {"Name": "EndpointName", "Value": f"{experiment}-policy"},
@@ -216,6 +219,20 @@ def test_rollback_alarms_watch_the_endpoint_variant(synth):
         assert props["Namespace"] == "AWS/SageMaker"
         assert sorted(props["Dimensions"], key=lambda d: d["Name"]) == expected_dims
         assert props["TreatMissingData"] == "notBreaching"
+
+
+def test_the_drift_alarm_watches_the_evaluate_functions_metric(synth):
+    experiment = synth.settings.experiment_id
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()}
+    drift = alarms[f"{experiment}-drift"]
+    assert (drift["Namespace"], drift["MetricName"], drift["Statistic"]) == (
+        "BanditPipeline",
+        "DriftDetected",
+        "Maximum",
+    )
+    assert drift["Dimensions"] == [{"Name": "service", "Value": experiment}]
+    assert drift["Threshold"] == 1 and drift["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert drift["TreatMissingData"] == "notBreaching" and drift["EvaluationPeriods"] == 1
 
 
 def test_dashboard_graphs_pipeline_metrics_and_endpoint_traffic(synth):

@@ -144,8 +144,10 @@ def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 60.0) -> d
         time.sleep(0.05)
 
 
-def evaluation_archive(promote: bool, candidate: float = 0.8, serving: float = 0.7) -> bytes:
-    """A `model.tar.gz` as the evaluator writes it, holding `evaluation.json`."""
+def evaluation_archive(
+    promote: bool, candidate: float = 0.8, serving: float = 0.7, extra: dict[str, Any] | None = None
+) -> bytes:
+    """A `model.tar.gz` as the evaluator writes it, holding `evaluation.json` (plus `extra` keys)."""
     difference = candidate - serving
     evaluation = {
         "rows": 400,
@@ -166,6 +168,7 @@ def evaluation_archive(promote: bool, candidate: float = 0.8, serving: float = 0
         },
         "difference": {"dr": {"value": difference, "ci_low": difference - 0.03, "ci_high": difference + 0.03}},
         "logged_mean_reward": 0.6,
+        **(extra or {}),
     }
     data = json.dumps(evaluation).encode()
     buffer = io.BytesIO()

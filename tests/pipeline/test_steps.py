@@ -184,7 +184,7 @@ def test_evaluate_start_request_and_metric_regexes(aws: None, context: FakeConte
     assert result["job_name"] == f"{RUN}-eval" and result["serving_model_id"] == "m-old"
     assert job["AlgorithmSpecification"]["ContainerEntrypoint"] == ["evaluate"]
     assert {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]} == {
-        "holdout": f"s3://{BUCKET}/joined/{RUN}/",
+        "holdout": f"s3://{BUCKET}/joined/",  # every run's rows: the evaluator pools them from holdout_since
         "candidate": training["artifact_uri"],
         "serving": f"s3://{BUCKET}/models/m-old/output/model.tar.gz",
     }

@@ -1,0 +1,175 @@
+"""The pooled holdout and the answer to a detected change: evaluate passes the band and the pool's start, records
+the change and emits `DriftDetected`; the next training run starts a new lineage on the rows after the change."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import evaluate
+import pytest
+import train
+from pipeline_common import gate, lineage, store
+from pipeline_common.errors import InvalidEvent
+from pipeline_helpers import (
+    ACCOUNT,
+    BUCKET,
+    REGION,
+    FakeContext,
+    evaluation_archive,
+    evaluation_payload,
+    training_payload,
+)
+from test_lineage import EXPERIMENT, FIRST, SECOND, SERVING, SERVING_URI, WINDOWS, join_of, serving_model_exists
+
+IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/bandit:latest"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker"
+PROMOTING = {"promote": True, "policies": {"candidate": {"dr": {"value": 0.9, "ci_low": 0.86, "ci_high": 0.93}}}}
+CHANGE = "2026-11-23T00:40:00.000Z"
+DRIFT = {
+    "detected": True,
+    "direction": "down",
+    "serving_model_id": SERVING,
+    "change_after": CHANGE,
+    "detected_at": "2026-11-23T00:41:00.000Z",
+    "realized_mean": 0.5,
+    "reason": "fell below",
+}
+
+
+def test_pooled_prefix_is_the_parent_of_the_run_prefix() -> None:
+    assert lineage.pooled_prefix(f"s3://{BUCKET}/joined/{FIRST}/") == f"s3://{BUCKET}/joined/"
+    with pytest.raises(InvalidEvent, match="not s3://bucket/joined/<run_id>/"):
+        lineage.pooled_prefix(f"s3://{BUCKET}/")
+
+
+def test_the_band_comes_from_the_promoting_evaluation_and_the_pool_from_the_data_cutoff_or_a_later_change() -> None:
+    serving = {"model_id": SERVING, "data_end": WINDOWS[FIRST]["start"], "scores": json.dumps(PROMOTING)}
+    assert gate.evaluation_inputs(serving, None, "dr") == {
+        "holdout_since": WINDOWS[FIRST]["start"],
+        "serving_expected_low": "0.86",
+        "serving_expected_high": "0.93",
+    }
+    assert gate.holdout_since(serving, DRIFT) == CHANGE
+    assert gate.holdout_since(serving, {**DRIFT, "serving_model_id": "an-older-model"}) == WINDOWS[FIRST]["start"]
+    assert gate.predicted_band({**serving, "scores": json.dumps({**PROMOTING, "promote": False})}, "dr") is None
+    assert (
+        gate.predicted_band({"model_id": "bootstrap"}, "dr") is None and gate.evaluation_inputs(None, None, "dr") == {}
+    )
+
+
+def test_evaluate_start_reads_every_joined_row_since_the_serving_models_cutoff(aws: None, context: FakeContext) -> None:
+    serving_model_exists()
+    store.update_model(SERVING, scores=PROMOTING)
+    training = training_payload(FIRST)
+    result = evaluate.handler(
+        {"action": "start", "run_id": FIRST, "join": join_of(FIRST, 300), "training": training}, context
+    )
+    job = boto3.client("sagemaker", region_name=REGION).describe_training_job(TrainingJobName=f"{FIRST}-eval")
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
+    assert channels == {
+        "holdout": f"s3://{BUCKET}/joined/",
+        "candidate": training["artifact_uri"],
+        "serving": SERVING_URI,
+    }
+    hyperparameters = job["HyperParameters"]
+    assert hyperparameters["holdout_since"] == WINDOWS[FIRST]["start"] == result["holdout_since"]
+    assert (hyperparameters["serving_expected_low"], hyperparameters["serving_expected_high"]) == ("0.86", "0.93")
+
+
+def _status(run_id: str, drift: dict[str, Any], context: FakeContext) -> dict[str, Any]:
+    boto3.client("sagemaker", region_name=REGION).create_training_job(
+        TrainingJobName=f"{run_id}-eval",
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        RoleArn=ROLE,
+        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/evaluations/"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+    archive = evaluation_archive(False, 0.6, 0.7, extra={"drift": {"checked": True, **drift}})
+    key = f"evaluations/{run_id}-eval/output/model.tar.gz"
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=archive)
+    evaluation = evaluation_payload(run_id, status="InProgress")
+    return evaluate.handler({"action": "status", "run_id": run_id, "evaluation": evaluation}, context)
+
+
+def _metric(out: str, name: str) -> list[float]:
+    values = []
+    for line in out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            record = json.loads(line)
+            if name in record:
+                values.append(float(record[name]) if not isinstance(record[name], list) else record[name][0])
+    return values
+
+
+def test_a_detected_change_is_in_the_output_the_registry_and_the_metric(
+    aws: None, context: FakeContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serving_model_exists()
+    store.put_model({"model_id": FIRST, "state": "candidate"})
+    result = _status(FIRST, DRIFT, context)
+    assert result["drift"]["detected"] is True and result["drift"]["change_after"] == CHANGE
+    recorded = store.read_drift(EXPERIMENT)
+    assert recorded is not None and recorded["run_id"] == FIRST and recorded["change_after"] == CHANGE
+    assert store.read_model(SERVING)["drift"]["detected_at"] == DRIFT["detected_at"]  # type: ignore[index]
+    assert "drift" not in store.read_experiment(EXPERIMENT)  # the evaluate function writes registry rows only
+    assert _metric(capsys.readouterr().out, "DriftDetected") == [1.0]
+
+
+def test_a_checked_model_without_change_emits_zero_and_records_nothing(
+    aws: None, context: FakeContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serving_model_exists()
+    store.put_model({"model_id": FIRST, "state": "candidate"})
+    result = _status(FIRST, {"detected": False, "serving_model_id": SERVING, "rows": 80}, context)
+    assert result["drift"]["detected"] is False and store.read_drift(EXPERIMENT) is None
+    assert _metric(capsys.readouterr().out, "DriftDetected") == [0.0]
+
+
+def test_after_a_change_the_next_candidate_starts_a_new_lineage_on_the_rows_since_the_change(
+    aws: None, context: FakeContext
+) -> None:
+    serving_model_exists()
+    store.record_drift(FIRST, DRIFT)
+    started = train.handler({"action": "start", "run_id": SECOND, "join": join_of(SECOND, 200)}, context)
+    assert started["warm_start"] is False and started["adapting_to_drift"] is True
+    assert started["training_since"] == CHANGE and started["parent_model_id"] is None
+    job = boto3.client("sagemaker", region_name=REGION).describe_training_job(TrainingJobName=SECOND)
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
+    assert channels == {"training": f"s3://{BUCKET}/joined/"}
+    assert job["HyperParameters"]["training_since"] == CHANGE
+    assert job["HyperParameters"]["exploration_share"] == "0.3"
+    row = store.read_model(SECOND)
+    assert row is not None and row["data_start"] == CHANGE and "rows_learned" not in row
+
+
+def test_adaptation_resumes_warm_starts_once_the_head_learned_after_the_change_and_ends_with_a_new_serving_model() -> (
+    None
+):
+    drift = {**DRIFT, "run_id": SECOND}
+    raised = {"exploration_share": "0.3"}
+    old_head = {
+        "model_id": "old",
+        "artifact_uri": "s3://b/old",
+        "data_start": "2026-11-22T00:00:00.000Z",
+        "run_id": FIRST,
+    }
+    assert lineage.adaptation(old_head, drift, SERVING) == lineage.Adaptation(True, True, CHANGE, raised)
+    fresh_head = {**old_head, "data_start": CHANGE}
+    assert lineage.adaptation(fresh_head, drift, SERVING) == lineage.Adaptation(True, False, None, raised)
+    # trained in the detecting run: its training job saw the change in its window and restarted on its own
+    assert lineage.adaptation({**old_head, "run_id": SECOND}, drift, SERVING).fresh is False
+    assert lineage.adaptation(old_head, drift, "a-newer-model").active is False
+    assert lineage.adaptation(old_head, None, SERVING).active is False
+
+
+def test_the_training_job_gets_the_serving_models_band_to_check_its_own_window(aws: None, context: FakeContext) -> None:
+    serving_model_exists()
+    store.update_model(SERVING, scores=PROMOTING)
+    train.handler({"action": "start", "run_id": FIRST, "join": join_of(FIRST, 300)}, context)
+    job = boto3.client("sagemaker", region_name=REGION).describe_training_job(TrainingJobName=FIRST)
+    hyperparameters = job["HyperParameters"]
+    assert hyperparameters["serving_model_id"] == SERVING and hyperparameters["drift_margin"] == "0.01"
+    assert (hyperparameters["serving_expected_low"], hyperparameters["serving_expected_high"]) == ("0.86", "0.93")
