@@ -19,8 +19,10 @@ from typing import Any
 from container.serving.app import DecisionApp
 from container.serving.serve import bound_socket
 from container.serving.server import IDLE_TIMEOUT_SECONDS, Handler, Server, run
+from contract.records import decision_record
 
 ACTIONS = ["a", "b", "c"]
+REWARD_TIME = "2026-11-23T00:01:00.000Z"
 
 
 def true_class(x: list[float]) -> str:
@@ -37,6 +39,25 @@ def contexts(n: int, seed: int = 1) -> list[list[float]]:
     return [[round(rng.random(), 4) for _ in range(4)] for _ in range(n)]
 
 
+def joined_row(
+    event_id: str, x: list[float], index: int, probabilities: list[float], reward: float, *, model_id: str
+) -> dict[str, Any]:
+    """One joined row as the join writes it: the decision record (built by the contract) with its reward."""
+    decision = decision_record(
+        event_id=event_id,
+        event_time="2026-11-23T00:00:00.000Z",
+        experiment_id="test",
+        model_id=model_id,
+        context={f"x{j}": v for j, v in enumerate(x)},
+        actions=[{"id": a, "features": {}} for a in ACTIONS],
+        action=ACTIONS[index],
+        action_index=index,
+        action_prob=probabilities[index],
+        probabilities=probabilities,
+    )
+    return {**decision, "reward": reward, "reward_time": REWARD_TIME}
+
+
 def logged_rows(n: int, seed: int = 1, prefix: str = "e") -> list[dict[str, Any]]:
     """Joined rows as the join writes them: uniform-random logging policy, reward 1 for the right class."""
     rng = random.Random(seed + 1000)
@@ -44,22 +65,9 @@ def logged_rows(n: int, seed: int = 1, prefix: str = "e") -> list[dict[str, Any]
     for i, x in enumerate(contexts(n, seed)):
         index = rng.randrange(len(ACTIONS))
         action = ACTIONS[index]
-        rows.append(
-            {
-                "event_id": f"{prefix}-{seed}-{i}",
-                "event_time": "2026-11-23T00:00:00.000Z",
-                "experiment_id": "test",
-                "model_id": "uniform-random",
-                "context": json.dumps({f"x{j}": v for j, v in enumerate(x)}),
-                "actions": json.dumps([{"id": a, "features": {}} for a in ACTIONS]),
-                "action": action,
-                "action_index": index,
-                "action_prob": 1 / len(ACTIONS),
-                "probabilities": json.dumps([1 / len(ACTIONS)] * len(ACTIONS)),
-                "reward": 1.0 if action == true_class(x) else 0.0,
-                "reward_time": "2026-11-23T00:01:00.000Z",
-            }
-        )
+        reward = 1.0 if action == true_class(x) else 0.0
+        probabilities = [1 / len(ACTIONS)] * len(ACTIONS)
+        rows.append(joined_row(f"{prefix}-{seed}-{i}", x, index, probabilities, reward, model_id="uniform-random"))
     return rows
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "container"))
+
+from container_helpers import joined_row
 
 ACTIONS = ["a", "b", "c"]
 
@@ -25,22 +30,8 @@ def joined_rows(n: int, seed: int = 1, probabilities: list[float] | None = None)
         x = [round(rng.random(), 4) for _ in range(3)]
         index = rng.choices(range(len(ACTIONS)), weights=probs)[0]
         action = ACTIONS[index]
-        rows.append(
-            {
-                "event_id": f"ev-{seed}-{i}",
-                "event_time": "2026-11-23T00:00:00.000Z",
-                "experiment_id": "test",
-                "model_id": "logger",
-                "context": json.dumps({f"x{j}": v for j, v in enumerate(x)}),
-                "actions": json.dumps([{"id": a, "features": {}} for a in ACTIONS]),
-                "action": action,
-                "action_index": index,
-                "action_prob": probs[index],
-                "probabilities": json.dumps(probs),
-                "reward": 1.0 if action == true_class(x) else 0.0,
-                "reward_time": "2026-11-23T00:01:00.000Z",
-            }
-        )
+        reward = 1.0 if action == true_class(x) else 0.0
+        rows.append(joined_row(f"ev-{seed}-{i}", x, index, probs, reward, model_id="logger"))
     return rows
 
 

@@ -21,6 +21,11 @@ from simulator.scenarios import DEFAULT_SHUTTLE_PATH
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def run_quietly(out: Path, url: str, rewards: Path, *options: str) -> int:
+    """`simulator run` against one invocations URL, rewards to a file, outputs under `out`, no progress lines."""
+    return main(["run", *options, "--invoke-url", url, "--rewards-file", str(rewards), "--out", str(out), "--quiet"])
+
+
 @pytest.fixture
 def moto_server(local_firehose: Gateway, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """The local Firehose and S3 (moto behind the gateway) as the CLI's endpoints: a bucket and an experiment's
@@ -78,24 +83,11 @@ def test_run_with_boto3_clients_against_gateway_and_moto(serve, moto_server, mon
 
 def test_run_invoke_url_with_rewards_file(serve, tmp_path: Path) -> None:
     rewards = tmp_path / "rewards.jsonl"
-    code = main(
-        [
-            "run",
-            "--scenario",
-            "reviews",
-            "--interactions",
-            "300",
-            "--invoke-url",
-            serve.invocations_url,
-            "--rewards-file",
-            str(rewards),
-            "--out",
-            str(tmp_path),
-            "--quiet",
-            "--no-plots",
-            "--seed",
-            "5",
-        ]
+    code = run_quietly(
+        tmp_path,
+        serve.invocations_url,
+        rewards,
+        *["--scenario", "reviews", "--interactions", "300", "--no-plots", "--seed", "5"],
     )
     assert code == 0
     assert len(rewards.read_text().splitlines()) == 300
@@ -105,22 +97,11 @@ def test_run_invoke_url_with_rewards_file(serve, tmp_path: Path) -> None:
 @pytest.mark.skipif(not (REPO_ROOT / DEFAULT_SHUTTLE_PATH).exists(), reason="Statlog Shuttle not on this machine")
 def test_run_shuttle_reference_file(serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO_ROOT)
-    code = main(
-        [
-            "run",
-            "--scenario",
-            "shuttle",
-            "--interactions",
-            "300",
-            "--invoke-url",
-            serve.invocations_url,
-            "--rewards-file",
-            str(tmp_path / "r.jsonl"),
-            "--out",
-            str(tmp_path),
-            "--quiet",
-            "--no-plots",
-        ]
+    code = run_quietly(
+        tmp_path,
+        serve.invocations_url,
+        tmp_path / "r.jsonl",
+        *["--scenario", "shuttle", "--interactions", "300", "--no-plots"],
     )
     assert code == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -160,20 +141,7 @@ def test_errors_are_reported_not_raised(tmp_path: Path, capsys) -> None:
         == 1
     )
     assert "needs --data" in capsys.readouterr().err
-    code = main(
-        [
-            "run",
-            "--interactions",
-            "5",
-            "--invoke-url",
-            "http://127.0.0.1:9/invocations",
-            "--rewards-file",
-            str(tmp_path / "r"),
-            "--out",
-            str(tmp_path),
-            "--quiet",
-        ]
-    )
+    code = run_quietly(tmp_path, "http://127.0.0.1:9/invocations", tmp_path / "r", "--interactions", "5")
     assert code == 1
     assert "decision request failed" in capsys.readouterr().err
 
@@ -184,22 +152,7 @@ def test_interrupted_run_still_writes_its_summary(tmp_path: Path, capsys) -> Non
     with http_server(
         scripted([(200, {"predictions": [answer] * 10}), (400, {"error": "gone", "field": "x"})], calls)
     ) as url:
-        code = main(
-            [
-                "run",
-                "--interactions",
-                "50",
-                "--batch-size",
-                "10",
-                "--invoke-url",
-                url,
-                "--rewards-file",
-                str(tmp_path / "r.jsonl"),
-                "--out",
-                str(tmp_path),
-                "--quiet",
-            ]
-        )
+        code = run_quietly(tmp_path, url, tmp_path / "r.jsonl", "--interactions", "50", "--batch-size", "10")
     assert code == 1
     assert "stopped after 10 of 50 rounds" in capsys.readouterr().err
     assert json.loads((tmp_path / "summary.json").read_text())["interactions"] == 10
