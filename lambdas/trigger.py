@@ -205,6 +205,7 @@ def _count_once() -> Any:
         metrics.add_metric(name="RewardsCounted", unit=MetricUnit.Count, value=count.records)
         # Saved as the idempotency record: a redelivery answers this and adds nothing, however the count ended.
         return {
+            "object": reward_object["key"],  # the idempotency record names the object it counted
             "records": count.records,
             "invalid_lines": count.invalid_lines,
             "counter": total,

@@ -124,6 +124,28 @@ def expected_join_counts(bad: dict[str, list[bytes]]) -> dict[str, int]:
     return {"malformed_rewards": malformed, "unmatched_rewards": len(bad["unknown_event_id"]), "late_rewards": 3}
 
 
+def gzip_bomb_row(bomb: dict[str, Any]) -> KindRow:
+    """The bomb must be recorded (the function survived it) as counted in part or with its invalid line reported,
+    adding no record; the good object after it must be recorded with exactly its lines."""
+    if "error" in bomb:
+        return KindRow("gzip_bomb_reward_object", 1, lost=1, held=False, note=str(bomb["error"])[:300])
+    record, good = bomb.get("bomb_record") or {}, bomb.get("good_record") or {}
+    counted = int(good.get("records", 0))
+    survived = bool(record) and (record.get("complete") is False or int(record.get("invalid_lines", 0)) > 0)
+    lost = max(0, bomb["good_lines"] - counted)
+    corrupted = max(0, counted - bomb["good_lines"]) + int(record.get("records", 0))
+    return KindRow(
+        "gzip_bomb_reward_object",
+        1,
+        lost=lost,
+        corrupted=corrupted,
+        held=survived and bomb["trigger_errors"] == 0 and good.get("complete") is True and not (lost or corrupted),
+        note=f"{bomb['bomb_bytes']} bytes inflating to {bomb['inflated_bytes']}: recorded "
+        f"{ {k: record.get(k) for k in ('records', 'invalid_lines', 'stopped')} }; good object {counted} of "
+        f"{bomb['good_lines']}; trigger errors {bomb['trigger_errors']}",
+    )
+
+
 def summarize(observations: dict[str, Any], injected: dict[str, int]) -> dict[str, Any]:
     """The benchmark's headline figures from the scenarios' observations."""
     serving = observations.get("serving") or {}
@@ -370,17 +392,7 @@ def integrity_rows(observations: dict[str, Any], landed: set[str]) -> list[KindR
         )
     bomb = seen("gzip_bomb")
     if bomb:
-        rows.append(
-            KindRow(
-                "gzip_bomb_reward_object",
-                1,
-                lost=max(0, bomb["good_lines"] - bomb["counter_delta"]),
-                corrupted=max(0, bomb["counter_delta"] - bomb["good_lines"]),
-                held=bomb["trigger_errors"] == 0 and bomb["counter_delta"] == bomb["good_lines"],
-                note=f"{bomb['bomb_bytes']} bytes inflating to {bomb['inflated_bytes']}; "
-                f"trigger errors {bomb['trigger_errors']}",
-            )
-        )
+        rows.append(gzip_bomb_row(bomb))
     bad = seen("bad_requests")
     if bad:
         rows.append(refused_row("oversized_record_request", bad["oversized_record"], 413, landed, corrupts=False))

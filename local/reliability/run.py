@@ -21,6 +21,7 @@ from local.reliability.scenarios import (
     bootstrap,
     execution_report,
     landing,
+    quarantine_report,
     scenario_events,
     scenario_failure,
     scenario_garbage_rewards,
@@ -51,6 +52,7 @@ def run_all(
         if data_integrity:
             run_integrity(session, work, observations)
         observations["executions"] = execution_report(rt, session)
+        observations["quarantine"] = quarantine_report(rt, session)
         observations["injected"] = rt.faults()["injected"]
         observations["kinds"] = [row.__dict__ | {"clean": row.clean} for row in final_rows(rt, observations)]
     finally:

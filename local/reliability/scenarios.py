@@ -7,14 +7,17 @@
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import json
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.timefmt import hour_partition, hour_partition_of_epoch, parse_iso
 from local.driver import FAST_SETTINGS
 from local.driver import DetachedRuntime as Runtime
 from local.driver import timestamp as _ts
@@ -168,6 +171,14 @@ def scenario_events(session: Session) -> dict[str, Any]:
     }
 
 
+def malformed_sent(session: Session, scenario: str, lines: int, sent_from: float) -> None:
+    """Note `lines` malformed reward lines sent since `sent_from` (and landed by now) for `quarantine_report`: their
+    hour folder, when the sending did not straddle an hour (Firehose files a line under its arrival hour)."""
+    first, last = hour_partition_of_epoch(sent_from), hour_partition_of_epoch(time.time())
+    batch = {"scenario": scenario, "lines": lines, "folder": first if first == last else None}
+    session.observations.setdefault("malformed_sent", []).append(batch)
+
+
 def scenario_garbage_rewards(session: Session, timeout: float = 30.0) -> dict[str, Any]:
     """Twice the threshold of lines that are not reward records, sent to the rewards stream: the trigger counts
     each object (its idempotency table gains a record per object) but adds nothing, and no run starts."""
@@ -178,8 +189,10 @@ def scenario_garbage_rewards(session: Session, timeout: float = 30.0) -> dict[st
     counter_before = rt.counter()
     lines = garbage_reward_lines("garbage", 2 * THRESHOLD, time.time())
     delivered_before = rt.status()["firehose_records"]
+    sent_from = time.time()
     rt.put_lines("RewardsStreamName", lines)
     delivered = rt.wait_delivered(delivered_before, len(lines), timeout)
+    malformed_sent(session, "garbage_rewards", garbage_lines_malformed_for_the_join(len(lines)), sent_from)
     deadline = time.monotonic() + timeout
     objects_after = objects_before
     while objects_after == objects_before and time.monotonic() < deadline:
@@ -298,8 +311,10 @@ def scenario_recovery(session: Session) -> dict[str, Any]:
     before = rt.status()["firehose_records"]
     rt.put_lines("DecisionsStreamName", decisions)
     rt.wait_delivered(before, len(decisions))
+    sent_from = time.time()
     rt.put_lines("RewardsStreamName", good + [line for lines in bad.values() for line in lines])
     execution = rt.new_execution(session.known_executions, timeout=60)
+    malformed_sent(session, "recovery", expected_join_counts(bad)["malformed_rewards"], sent_from)
     if execution is None:
         return {"error": "no execution started"}
     session.known_executions.add(execution["name"])
@@ -438,6 +453,72 @@ def landing(session: Session, timeout: float = 30.0) -> dict[str, Any]:
             report["unreadable_lines"] = unreadable
             return report
         time.sleep(1.0)
+
+
+def _reward_folder(source: Any) -> str | None:
+    """The hour folder (`yyyy/MM/dd/HH`) of a quarantined line's S3 object (`s3://<bucket>/rewards/<folder>/...`)."""
+    parts = str(source or "").split("/rewards/", 1)
+    return "/".join(parts[1].split("/")[:4]) if len(parts) == 2 else None
+
+
+def quarantine_report(rt: Runtime, session: Session) -> dict[str, Any]:
+    """Malformed reward lines quarantined, per run and hour folder, against those the session sent.
+
+    A run judges the malformed lines of the hour folders it owns (`JoinSpec.owned_hours`: from its window's start
+    hour up to, not including, its end hour), once each folder is complete; a failed or stopped run keeps the
+    watermark, so its window is joined again by the next run, and only runs that SUCCEEDED consume theirs. So every
+    malformed line must be quarantined by exactly one SUCCEEDED run once a SUCCEEDED window has passed its hour,
+    and by none before (`pending`: its owner is a later run). A folder may hold more malformed lines than the
+    session counted here (a bomb's one line, records sent without a newline), hence `>=` for what was sent.
+    """
+    runs: dict[str, dict[str, Any]] = {}
+    for execution in rt.executions():
+        run_id = execution["name"]
+        join = rt.item("JoinsTableName", {"run_id": run_id})
+        if not join.get("window_start") or not join.get("window_end"):
+            continue
+        owned = (hour_partition(parse_iso(join["window_start"])), hour_partition(parse_iso(join["window_end"])))
+        by_folder: Counter[str] = Counter()
+        for line in rt.s3_lines(f"quarantine/{run_id}/"):
+            row = json.loads(line)
+            if row.get("kind") == "reward" and row.get("reason") == "malformed":
+                by_folder[str(_reward_folder(row.get("source")))] += 1
+        runs[run_id] = {
+            "status": execution["status"],
+            "window": [join["window_start"], join["window_end"]],
+            "owned": list(owned),
+            "malformed_by_folder": dict(by_folder),
+            "outside_owned": sum(n for f, n in by_folder.items() if not owned[0] <= f < owned[1]),
+        }
+    consumed = sorted((r for r in runs.values() if r["status"] == "SUCCEEDED"), key=lambda r: r["window"][1])
+    judges: dict[str, list[int]] = {}
+    for run in consumed:
+        for folder, n in run["malformed_by_folder"].items():
+            judges.setdefault(folder, []).append(n)
+    sent: Counter[str] = Counter()
+    unknown_folder = 0
+    for batch in session.observations.get("malformed_sent", []):
+        if batch["folder"] is None:
+            unknown_folder += batch["lines"]
+        else:
+            sent[batch["folder"]] += batch["lines"]
+    folders = {}
+    for folder, lines in sorted(sent.items()):
+        owners = [r["window"] for r in consumed if r["owned"][0] <= folder < r["owned"][1]]
+        quarantined = sum(judges.get(folder, []))
+        folders[folder] = {"sent": lines, "owners": len(owners), "quarantined": quarantined}
+    return {
+        "runs": runs,
+        "consumed_windows_tile": all(a["window"][1] == b["window"][0] for a, b in itertools.pairwise(consumed)),
+        "folders": folders,
+        "malformed_sent": sum(sent.values()) + unknown_folder,
+        "malformed_sent_folder_unknown": unknown_folder,
+        "folders_judged_by_two_runs": sorted(f for f, counts in judges.items() if len(counts) > 1),
+        "quarantined_outside_owned_hours": sum(r["outside_owned"] for r in consumed),
+        "malformed_lost": sum(max(0, f["sent"] - f["quarantined"]) for f in folders.values() if f["owners"]),
+        "malformed_pending": sum(f["sent"] for f in folders.values() if not f["owners"]),
+        "judged_before_their_owner": sum(f["quarantined"] for f in folders.values() if not f["owners"]),
+    }
 
 
 def execution_report(rt: Runtime, session: Session) -> dict[str, Any]:
