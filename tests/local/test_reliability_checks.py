@@ -189,7 +189,8 @@ def test_kind_rows_report_each_integrity_fault_and_a_table() -> None:
             "bomb_bytes": 300,
             "inflated_bytes": 3 << 20,
             "good_lines": 5,
-            "counter_delta": 5,
+            "bomb_record": {"records": 0, "complete": False, "invalid_lines": 0},
+            "good_record": {"records": 5, "complete": True},
             "trigger_errors": 0,
         },
         "bad_requests": {
@@ -200,6 +201,10 @@ def test_kind_rows_report_each_integrity_fault_and_a_table() -> None:
     }
     rows = {r.kind: r for r in kind_rows(observations, landed=set())}
     assert rows["gzip_bomb_reward_object"].clean
+    failed = kind_rows({"gzip_bomb": {**observations["gzip_bomb"], "bomb_record": {}}}, landed=set())
+    assert not next(
+        r for r in failed if r.kind == "gzip_bomb_reward_object"
+    ).held  # the bomb left no record: the trigger did not survive it
     assert rows["oversized_record_request"].unlogged == 1 and not rows["oversized_record_request"].clean
     assert rows["float32_overflowing_features"].clean
     assert "serve_worker_sigkilled_under_load" not in rows  # a scenario that raised is the runner's row
