@@ -158,7 +158,7 @@ class OnlineReference:
 
 def warm_rows(logged: Any) -> list[Any]:
     """The warm start's decision and reward records joined, as the container reads them."""
-    from container.training.data import parse_row
+    from container.core.logged_rows import parse_row
 
     rewards = {r.event_id: r.reward for r in logged.rewards}
     return [parse_row({**d, "reward": rewards[d["event_id"]]}) for d in logged.decisions]

@@ -22,7 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from container.training.data import LoggedRow, in_arrival_order
+from container.core.logged_rows import LoggedRow, in_arrival_order
 
 BET = 0.5  # share of the largest safe bet: the factor is at least 1 - BET whatever the reward
 THRESHOLD = 1000.0  # 1 / alpha: at least 1,000 on-policy rows on average before a false alarm

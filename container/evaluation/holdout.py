@@ -13,10 +13,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from container.core.featurizer import Action
+from container.core.logged_rows import BadRow, LoggedRow
 from container.core.policy import Policy
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, SingleActionError
 from container.evaluation.estimators import Logged
-from container.training.data import BadRow, LoggedRow
 
 MIN_ROWS = 2
 

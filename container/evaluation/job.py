@@ -16,9 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from container.core import logged_rows
 from container.core.artifacts import ArtifactError
 from container.core.featurizer import Action, actions_from_ids
 from container.core.layout import HyperparametersError, Layout, run_job
+from container.core.logged_rows import LoggedRow
 from container.core.policy import Policy
 from container.core.split import is_holdout
 from container.evaluation.confidence import BET_CAP, HORIZONS
@@ -28,15 +30,6 @@ from container.evaluation.estimators import logging_policy_terms, paired_differe
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
 from container.evaluation.report import gate, metric_lines, policy_block
 from container.evaluation.reward_model import cross_fitted_rewards, design_matrix
-from container.training.data import (
-    LoggedRow,
-    ReadStats,
-    in_arrival_order,
-    logged_after,
-    moment,
-    read_rows,
-    reward_bounds,
-)
 from contract.bounds import ESTIMATORS, EVALUATION_BOUNDS, EVALUATION_HOLDOUT_SHARE, PROMOTION_INTERVALS
 
 HOLDOUT_CHANNEL = "holdout"
@@ -135,7 +128,7 @@ def _since(raw: Mapping[str, str]) -> datetime | None:
     if not text:
         return None
     try:
-        return moment(text)
+        return logged_rows.moment(text)
     except ValueError:
         raise HyperparameterError(
             f"holdout_since={text!r} is not an ISO-8601 time such as 2026-11-23T00:00:00Z"
@@ -293,8 +286,10 @@ def run(layout: Layout) -> dict[str, Any]:
     serving = None
     if _has_files(layout.channel(SERVING_CHANNEL)):
         serving = _load(layout, SERVING_CHANNEL, [a.id for a in candidate.actions], config.seed)
-    stats = ReadStats()
-    logged, before = logged_after(list(read_rows(layout.channel(HOLDOUT_CHANNEL), stats)), config.holdout_since)
+    stats = logged_rows.ReadStats()
+    logged, before = logged_rows.logged_after(
+        list(logged_rows.read_rows(layout.channel(HOLDOUT_CHANNEL), stats)), config.holdout_since
+    )
     rows = [r for r in logged if is_holdout(r.event_id, config.holdout_share)]
     print(
         f"[evaluate] read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} in the holdout", flush=True
@@ -305,15 +300,15 @@ def run(layout: Layout) -> dict[str, Any]:
             f"{before} logged earlier left out",
             flush=True,
         )
-    drift = drift_block(logged, serving, config, config.reward_range or reward_bounds(logged))
+    drift = drift_block(logged, serving, config, config.reward_range or logged_rows.reward_bounds(logged))
     since_change = None
     if drift["detected"]:
         print(f"[evaluate] DRIFT: {drift['reason']}", flush=True)
-        after, _ = logged_after(rows, moment(drift["change_after"]))
+        after, _ = logged_rows.logged_after(rows, logged_rows.moment(drift["change_after"]))
         if len(after) >= MIN_ROWS_AFTER_CHANGE:  # the gate judges both policies on the world as it is now
             rows, since_change = after, drift["change_after"]
             print(f"[evaluate] the gate reads the {len(rows)} holdout rows logged after the change", flush=True)
-    rows, duplicates = in_arrival_order(rows)
+    rows, duplicates = logged_rows.in_arrival_order(rows)
     try:
         holdout = build_holdout(
             rows,

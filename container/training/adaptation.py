@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from container.core.config import ConfigError
+from container.core.logged_rows import LoggedRow, logged_after, moment
 from container.evaluation.drift import Expected, change_point, detect, on_policy_rewards
-from container.training.data import LoggedRow, logged_after, moment
 from contract.bounds import TRAINING_BOUNDS
 from contract.settings import DRIFT_EXPLORATION_SHARE
 

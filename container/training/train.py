@@ -23,9 +23,7 @@ from container.core.config import ConfigError, TrainConfig, parse_config
 from container.core.errors import ContainerError
 from container.core.featurizer import Action, Featurizer, Label, actions_from_ids
 from container.core.layout import HyperparametersError, Layout, run_job
-from container.core.split import is_holdout
-from container.training.adaptation import detect_change, exploration_floor
-from container.training.data import (
+from container.core.logged_rows import (
     BadRow,
     LoggedRow,
     ReadStats,
@@ -35,6 +33,8 @@ from container.training.data import (
     read_rows,
     reward_bounds,
 )
+from container.core.split import is_holdout
+from container.training.adaptation import detect_change, exploration_floor
 
 TRAINING_CHANNEL = "training"
 PRETRAINED_CHANNEL = "pretrained_model"

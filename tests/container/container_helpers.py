@@ -71,6 +71,15 @@ def logged_rows(n: int, seed: int = 1, prefix: str = "e") -> list[dict[str, Any]
     return rows
 
 
+def served_by(rows: list[dict[str, Any]], model_id: str, drop_at: int) -> list[dict[str, Any]]:
+    """`rows` as one serving model logged them, one a second: every reward 1 before `drop_at` and 0 from it on."""
+    for i, row in enumerate(rows):
+        row["model_id"] = model_id
+        row["event_time"] = f"2026-11-23T01:{i // 60:02d}:{i % 60:02d}.000Z"
+        row["reward"] = 1.0 if i < drop_at else 0.0
+    return rows
+
+
 def make_layout(root: Path, rows: list[dict[str, Any]] | None, hyperparameters: dict[str, str]) -> Path:
     (root / "input" / "config").mkdir(parents=True, exist_ok=True)
     (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from container_helpers import logged_rows
 
-from container.training.data import ReadStats, read_rows
+from container.core.logged_rows import ReadStats, read_rows
 
 
 def test_plain_and_gzip_files_with_and_without_extension(tmp_path: Path) -> None:

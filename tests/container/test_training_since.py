@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from container_helpers import logged_rows, make_layout
+from container_helpers import logged_rows, make_layout, served_by
 
 from container.core.layout import Layout
 from container.core.split import is_holdout
@@ -35,13 +35,7 @@ def test_a_training_since_that_is_not_a_time_fails_with_its_name(
 
 
 def _served_rows(n: int, drop_at: int) -> list[dict]:
-    """Rows the serving model logged itself, one a second; every reward 1 before `drop_at` and 0 from it on."""
-    rows = logged_rows(n, seed=5)
-    for i, row in enumerate(rows):
-        row["model_id"] = "serving-1"
-        row["event_time"] = f"2026-11-23T01:{i // 60:02d}:{i % 60:02d}.000Z"
-        row["reward"] = 1.0 if i < drop_at else 0.0
-    return rows
+    return served_by(logged_rows(n, seed=5), "serving-1", drop_at)
 
 
 def test_a_change_in_its_own_window_restarts_the_job_on_the_rows_after_it_with_more_exploration(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "container"))
 
 from container_helpers import joined_row
+from container_helpers import served_by as served_by  # re-exported for the drift tests
 
 ACTIONS = ["a", "b", "c"]
 

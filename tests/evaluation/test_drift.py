@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from eval_helpers import joined_rows, write_channel, write_hyperparameters
+from eval_helpers import joined_rows, served_by, write_channel, write_hyperparameters
 from pipeline_common.gate import summarize
 
 from container.__main__ import main as container_main
@@ -53,35 +54,39 @@ def test_a_band_at_the_range_edge_cannot_be_left_that_way_and_rewards_are_clippe
 
 
 def _serving_rows(n: int, drop_at: int) -> list[dict]:
-    """Rows the serving model logged itself, one a second: right class before `drop_at`, wrong after."""
-    rows = joined_rows(n, seed=21)
-    for i, row in enumerate(rows):
-        row["model_id"] = "serving-1"
-        row["event_time"] = f"2026-11-23T01:{i // 60:02d}:{i % 60:02d}.000Z"
-        row["reward"] = 1.0 if i < drop_at else 0.0
-    return rows
+    """Rows the serving model logged itself: right class before `drop_at`, wrong after."""
+    return served_by(joined_rows(n, seed=21), "serving-1", drop_at)
 
 
 PREDICTED = {"serving_expected_low": "0.85", "serving_expected_high": "0.95"}
 
 
-def _evaluate(root: Path, rows: list[dict], hyperparameters: dict[str, str], copy_model, trained_model: Path) -> dict:
-    write_hyperparameters(root, hyperparameters)
-    write_channel(root, "holdout", rows)
-    copy_model(trained_model, root, "candidate")
-    serving = copy_model(trained_model, root, "serving")
-    metadata = json.loads((serving / "metadata.json").read_text())
-    (serving / "metadata.json").write_text(json.dumps({**metadata, "model_id": "serving-1"}))
-    return json.loads((root / "model" / "evaluation.json").read_text()) if container_main(["evaluate"]) == 0 else {}
+Evaluate = Callable[[list[dict], dict[str, str]], dict]
+
+
+@pytest.fixture
+def evaluate_job(tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch) -> Evaluate:
+    """Run the evaluation job on `rows` with a candidate and a serving model (`serving-1`); its evaluation.json,
+    or {} when the job failed."""
+    monkeypatch.setenv("SM_ML_ROOT", str(tmp_path))
+
+    def run(rows: list[dict], hyperparameters: dict[str, str]) -> dict:
+        write_hyperparameters(tmp_path, hyperparameters)
+        write_channel(tmp_path, "holdout", rows)
+        copy_model(trained_model, tmp_path, "candidate")
+        serving = copy_model(trained_model, tmp_path, "serving")
+        metadata = json.loads((serving / "metadata.json").read_text())
+        (serving / "metadata.json").write_text(json.dumps({**metadata, "model_id": "serving-1"}))
+        evaluation = tmp_path / "model" / "evaluation.json"
+        return json.loads(evaluation.read_text()) if container_main(["evaluate"]) == 0 else {}
+
+    return run
 
 
 def test_the_job_reports_the_change_with_where_it_began_and_the_lambda_summary_keeps_it(
-    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
+    evaluate_job: Evaluate, capsys
 ) -> None:
-    monkeypatch.setenv("SM_ML_ROOT", str(tmp_path))
-    evaluation = _evaluate(
-        tmp_path, _serving_rows(400, 300), {"holdout_share": "0.3", **PREDICTED}, copy_model, trained_model
-    )
+    evaluation = evaluate_job(_serving_rows(400, 300), {"holdout_share": "0.3", **PREDICTED})
     drift = evaluation["drift"]
     # The band is widened by the margin (0.01): [0.84, 0.96]; every row counts (the training side too), and a
     # failure multiplies by 1 + 0.5/0.16 * 0.84 = 3.625: 3.625^5 = 625 < 1000 <= 3.625^6, the alarm at row 305.
@@ -97,10 +102,9 @@ def test_the_job_reports_the_change_with_where_it_began_and_the_lambda_summary_k
 
 
 def test_without_a_band_or_on_policy_rows_nothing_is_checked(
-    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch
+    evaluate_job: Evaluate,
 ) -> None:
-    monkeypatch.setenv("SM_ML_ROOT", str(tmp_path))
-    evaluation = _evaluate(tmp_path, _serving_rows(200, 0), {"holdout_share": "0.3"}, copy_model, trained_model)
+    evaluation = evaluate_job(_serving_rows(200, 0), {"holdout_share": "0.3"})
     assert evaluation["drift"] == {
         "checked": False,
         "detected": False,
@@ -110,13 +114,10 @@ def test_without_a_band_or_on_policy_rows_nothing_is_checked(
     assert summarize(evaluation).drift is None
 
 
-def test_holdout_since_scores_only_the_rows_logged_after_it(
-    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    monkeypatch.setenv("SM_ML_ROOT", str(tmp_path))
+def test_holdout_since_scores_only_the_rows_logged_after_it(evaluate_job: Evaluate, capsys) -> None:
     rows = _serving_rows(400, 400)
     hyperparameters = {"holdout_share": "1", "holdout_since": "2026-11-23T01:04:59.000Z"}
-    evaluation = _evaluate(tmp_path, rows, hyperparameters, copy_model, trained_model)
+    evaluation = evaluate_job(rows, hyperparameters)
     assert evaluation["rows"] == 100 and evaluation["holdout_since"] == "2026-11-23T01:04:59+00:00"
     assert evaluation["gate"]["first_event_time"] == "2026-11-23T01:05:00.000Z"
     assert "100 rows kept, 300 logged earlier left out" in capsys.readouterr().out
@@ -131,20 +132,14 @@ def test_holdout_since_scores_only_the_rows_logged_after_it(
     ],
 )
 def test_bad_pooling_or_band_hyperparameters_fail_with_the_reason(
-    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, hyperparameters, message
+    tmp_path: Path, evaluate_job: Evaluate, hyperparameters, message
 ) -> None:
-    monkeypatch.setenv("SM_ML_ROOT", str(tmp_path))
-    assert _evaluate(tmp_path, _serving_rows(50, 50), hyperparameters, copy_model, trained_model) == {}
+    assert evaluate_job(_serving_rows(50, 50), hyperparameters) == {}
     assert message in (tmp_path / "output" / "failure").read_text()
 
 
-def test_after_a_change_the_gate_reads_only_the_holdout_rows_logged_since(
-    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    monkeypatch.setenv("SM_ML_ROOT", str(tmp_path))
-    evaluation = _evaluate(
-        tmp_path, _serving_rows(400, 300), {"holdout_share": "1", **PREDICTED}, copy_model, trained_model
-    )
+def test_after_a_change_the_gate_reads_only_the_holdout_rows_logged_since(evaluate_job: Evaluate, capsys) -> None:
+    evaluation = evaluate_job(_serving_rows(400, 300), {"holdout_share": "1", **PREDICTED})
     assert evaluation["drift"]["change_after"] == "2026-11-23T01:04:59.000Z"
     assert evaluation["holdout_since"] == "2026-11-23T01:04:59.000Z" and evaluation["rows"] == 100
     assert evaluation["gate"]["first_event_time"] == "2026-11-23T01:05:00.000Z"

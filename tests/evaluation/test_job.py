@@ -14,6 +14,7 @@ from pipeline_common.sagemaker_requests import metric_definitions
 
 from container.__main__ import main as container_main
 from container.core.featurizer import actions_from_ids
+from container.core.logged_rows import parse_row
 from container.core.policy import Policy
 from container.core.split import is_holdout
 from container.evaluation import METRIC_DEFINITIONS
@@ -21,7 +22,6 @@ from container.evaluation.errors import DistributionError, EmptyHoldoutError, Si
 from container.evaluation.estimators import Interval
 from container.evaluation.holdout import build_holdout, distribution_matrix
 from container.evaluation.report import gate
-from container.training.data import parse_row
 
 HYPERPARAMETERS = {"holdout_share": "0.3", "promotion_estimator": "dr", "promotion_margin": "0.01", "seed": "7"}
 

@@ -8,10 +8,10 @@ import json
 import numpy as np
 
 from container.core.featurizer import Action
+from container.core.logged_rows import parse_row
 from container.core.policy import Decision
 from container.core.records import DecisionRecord
 from container.evaluation.holdout import build_holdout
-from container.training.data import parse_row
 
 
 def _joined(event_id: str, ids: list[str], probabilities: list[float], chosen: int) -> dict:

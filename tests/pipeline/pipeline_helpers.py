@@ -45,6 +45,7 @@ ASL_PATH = REPO_ROOT / "statemachine" / "retrain.asl.json"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 BUCKET = "bandit-lake"
+IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/bandit:latest"
 
 
 def function_arn(name: str) -> str:
@@ -235,6 +236,20 @@ def training_payload(model_id: str, *, status: str = "Completed", artifact_uri: 
         artifact_uri=artifact_uri,
     )
     return _json(result.to_payload())
+
+
+def finished_evaluation(run_id: str, archive: bytes) -> None:
+    """The evaluation job `<run_id>-eval` as moto knows it, with `archive` as its output `model.tar.gz`."""
+    boto3.client("sagemaker", region_name=REGION).create_training_job(
+        TrainingJobName=f"{run_id}-eval",
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/training",
+        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/evaluations/"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+    key = f"evaluations/{run_id}-eval/output/model.tar.gz"
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=archive)
 
 
 def evaluation_payload(

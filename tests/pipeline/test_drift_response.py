@@ -19,11 +19,11 @@ from pipeline_helpers import (
     FakeContext,
     evaluation_archive,
     evaluation_payload,
+    finished_evaluation,
     training_payload,
 )
 from test_lineage import EXPERIMENT, FIRST, SECOND, SERVING, SERVING_URI, WINDOWS, join_of, serving_model_exists
 
-IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/bandit:latest"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker"
 PROMOTING = {"promote": True, "policies": {"candidate": {"dr": {"value": 0.9, "ci_low": 0.86, "ci_high": 0.93}}}}
 CHANGE = "2026-11-23T00:40:00.000Z"
@@ -79,17 +79,7 @@ def test_evaluate_start_reads_every_joined_row_since_the_serving_models_cutoff(a
 
 
 def _status(run_id: str, drift: dict[str, Any], context: FakeContext) -> dict[str, Any]:
-    boto3.client("sagemaker", region_name=REGION).create_training_job(
-        TrainingJobName=f"{run_id}-eval",
-        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
-        RoleArn=ROLE,
-        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/evaluations/"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-        StoppingCondition={"MaxRuntimeInSeconds": 60},
-    )
-    archive = evaluation_archive(False, 0.6, 0.7, extra={"drift": {"checked": True, **drift}})
-    key = f"evaluations/{run_id}-eval/output/model.tar.gz"
-    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=archive)
+    finished_evaluation(run_id, evaluation_archive(False, 0.6, 0.7, extra={"drift": {"checked": True, **drift}}))
     evaluation = evaluation_payload(run_id, status="InProgress")
     return evaluate.handler({"action": "status", "run_id": run_id, "evaluation": evaluation}, context)
 

@@ -15,6 +15,7 @@ from pipeline_common.window import Window
 from container.core.layout import Layout
 from container.core.policy import Policy
 from container.training import train
+from contract.records import decision_record
 from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS
 from local.engines.athena import TableSource, local_table, run_query
 
@@ -116,18 +117,10 @@ def test_unsafe_or_invalid_inputs_are_refused(changes: dict[str, Any]) -> None:
 
 
 def decision(event_id: str, event_time: str) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "event_time": event_time,
-        "experiment_id": "bandit-demo",
-        "model_id": "m-0",
-        "context": json.dumps({"x": 1}),
-        "actions": json.dumps([{"id": "a"}, {"id": "b"}]),
-        "action": "a",
-        "action_index": 0,
-        "action_prob": 0.5,
-        "probabilities": "[0.5, 0.5]",
-    }
+    """A valid decision (the contract's record) for a two-action policy that chose `a`."""
+    choice = {"action": "a", "action_index": 0, "action_prob": 0.5, "probabilities": [0.5, 0.5]}
+    policy = {"experiment_id": "bandit-demo", "model_id": "m-0", "actions": [{"id": "a"}, {"id": "b"}]}
+    return decision_record(event_id=event_id, event_time=event_time, context={"x": 1}, **policy, **choice)
 
 
 def bad_decision(event_id: str, event_time: str, **fields: Any) -> dict[str, Any]:

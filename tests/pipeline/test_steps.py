@@ -32,11 +32,13 @@ from pipeline_common.timefmt import iso
 from pipeline_helpers import (
     ACCOUNT,
     BUCKET,
+    IMAGE,
     REGION,
     FakeContext,
     deployment_payload,
     evaluation_archive,
     evaluation_payload,
+    finished_evaluation,
     join_payload,
     training_payload,
 )
@@ -44,7 +46,6 @@ from pipeline_helpers import (
 from contract.settings import Settings, parse_settings
 
 RUN = "bandit-demo-20261123T010000"
-IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/bandit:latest"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/training"
 ENDPOINT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/endpoint"
 SM_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:"
@@ -203,17 +204,7 @@ def test_evaluate_start_request_and_metric_regexes(aws: None, context: FakeConte
 
 def test_evaluate_status_reports_the_verdict_and_numbers(aws: None, context: FakeContext) -> None:
     store.put_model({"model_id": RUN, "state": "candidate"})
-    boto3.client("sagemaker", region_name=REGION).create_training_job(
-        TrainingJobName=f"{RUN}-eval",
-        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
-        RoleArn=ROLE,
-        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/evaluations/"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-        StoppingCondition={"MaxRuntimeInSeconds": 60},
-    )
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=BUCKET, Key=f"evaluations/{RUN}-eval/output/model.tar.gz", Body=evaluation_archive(False, 0.6, 0.7)
-    )
+    finished_evaluation(RUN, evaluation_archive(False, 0.6, 0.7))
     evaluation = evaluation_payload(RUN, status="InProgress")
     result = evaluate.handler({"action": "status", "run_id": RUN, "evaluation": evaluation}, context)
     assert result["status"] == "Completed" and result["promote"] is False

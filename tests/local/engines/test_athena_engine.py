@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "lambdas"))
 from pipeline_common import join_sql  # noqa: E402
 from pipeline_common.window import Window  # noqa: E402
 
+from contract.records import decision_record  # noqa: E402
 from infra.data_lake import DECISION_COLUMNS, REWARD_COLUMNS, SERDE_PARAMETERS, glue_table_input  # noqa: E402
 
 _TYPED = {"action_index": "int", "action_prob": "double", "reward": "double"}
@@ -37,18 +38,10 @@ OLD_REWARD_COLUMNS = [(name, _TYPED.get(name, kind)) for name, kind in REWARD_CO
 
 
 def _decision(event_id: str, when: str) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "event_time": when,
-        "experiment_id": "exp",
-        "model_id": "m0",
-        "context": '{"x": 1}',
-        "actions": '[{"id": "a"}, {"id": "b"}]',
-        "action": "b",
-        "action_index": 1,
-        "action_prob": 0.5,
-        "probabilities": "[0.5, 0.5]",
-    }
+    """A valid decision (the contract's record) for a two-action policy that chose `b`."""
+    choice = {"action": "b", "action_index": 1, "action_prob": 0.5, "probabilities": [0.5, 0.5]}
+    policy = {"experiment_id": "exp", "model_id": "m0", "actions": [{"id": "a"}, {"id": "b"}]}
+    return decision_record(event_id=event_id, event_time=when, context={"x": 1}, **policy, **choice)
 
 
 def _lines(records: list[Any]) -> bytes:
@@ -197,7 +190,7 @@ def test_unload_of_the_join_writes_json_lines_and_reads_only_the_window(
     assert rows["e2"]["reward"] == 0.0 and rows["e2"]["reward_time"] is None  # late: default reward
     assert rows["e3"]["reward"] == 0.0  # its only reward was malformed
     assert rows["e1"]["action_index"] == 1 and rows["e1"]["action_prob"] == 0.5
-    assert rows["e1"]["context"] == '{"x": 1}'
+    assert rows["e1"]["context"] == _decision("e1", "")["context"]  # the decision's text, passed through as logged
     manifest = execution["ResultConfiguration"]["OutputLocation"]
     assert manifest.endswith("-manifest.csv")
     body = lake.s3.get_object(Bucket=lake.bucket, Key=manifest.split(lake.bucket + "/", 1)[1])["Body"].read()
