@@ -51,9 +51,10 @@ MAX_EXPLORATION_FLOOR = 0.5
 MAX_CANARY_PERCENT = 50
 """SageMaker's `CanarySize` may hold at most half of the variant's instances (checked in `contract.settings`)."""
 
-REWARD_RANGE_BOUND = Bound(-1e308, 1e308)
-"""Each end of the `reward_range` setting (`[low, high]`, low < high): finite, as the join's number test
-(`join_sql.FINITE`) takes them; the join quarantines a reward outside the setting's range."""
+REWARD_RANGE_BOUND = Bound(-1e12, 1e12)
+"""Each end of the `reward_range` setting (`[low, high]`, low < high), and so of the evaluation job's `reward_min` /
+`reward_max`: the join quarantines a reward outside the setting's range, and the estimators scale by its width,
+which must stay finite."""
 
 SETTING_BOUNDS: dict[str, Bound] = {
     "retrain_threshold": Bound(1, 10**9),
@@ -114,9 +115,12 @@ EVALUATION_HYPERPARAMETER_SETTINGS: dict[str, str] = {
     "promotion_estimator": "promotion_estimator",
     "promotion_margin": "promotion_margin",
     "promotion_interval": "promotion_interval",
+    "reward_min": "reward_range",
+    "reward_max": "reward_range",
     "seed": "seed",
 }
-"""The evaluation job's hyperparameters (`Settings.evaluation_hyperparameters()`) and their settings."""
+"""The evaluation job's hyperparameters (`Settings.evaluation_hyperparameters()`) and their settings (the two ends
+of `reward_range` are two hyperparameters)."""
 
 
 def _job_bounds(names: dict[str, str], overrides: dict[str, Bound]) -> dict[str, Bound]:
@@ -149,8 +153,8 @@ EVALUATION_BOUNDS: dict[str, Bound] = _job_bounds(
     EVALUATION_HYPERPARAMETER_SETTINGS,
     {
         "holdout_share": EVALUATION_HOLDOUT_SHARE,
-        "reward_min": Bound(-1e12, 1e12),
-        "reward_max": Bound(-1e12, 1e12),
+        "reward_min": REWARD_RANGE_BOUND,
+        "reward_max": REWARD_RANGE_BOUND,
         **SERVING_BAND_BOUNDS,
     },
 )

@@ -120,6 +120,9 @@ class Settings:
             "promotion_estimator": self.promotion_estimator,
             "promotion_margin": number_text(self.promotion_margin),
             "promotion_interval": self.promotion_interval,
+            # The join quarantines rewards outside the range, so it bounds every joined reward: the intervals use it.
+            "reward_min": number_text(self.reward_range[0]),
+            "reward_max": number_text(self.reward_range[1]),
             "seed": str(self.seed),
         }
 

@@ -221,12 +221,6 @@ class DataLake(Construct):
     def stream_arn(self, stream: firehose.CfnDeliveryStream) -> str:
         return stream.attr_arn
 
-    def grant_put_records(self, principal: iam.IGrantable, stream: firehose.CfnDeliveryStream) -> None:
-        """Producers (the endpoint's container, clients) put records on one stream."""
-        principal.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=["firehose:PutRecord", "firehose:PutRecordBatch"], resources=[stream.attr_arn])
-        )
-
     def _delivery_stream(
         self, construct_id: str, *, stream_name: str, prefix: str, log_retention: logs.RetentionDays
     ) -> firehose.CfnDeliveryStream:

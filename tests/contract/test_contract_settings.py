@@ -95,3 +95,13 @@ def test_a_bound_is_closed_unless_its_low_end_is_open() -> None:
     assert 0.0 not in Bound(0.0, 1.0, low_open=True) and 1e-9 in Bound(0.0, 1.0, low_open=True)
     assert Bound(0.0, 1.0, low_open=True).within(Bound(0.0, 1.0))
     assert not Bound(0.0, 1.0).within(Bound(0.0, 1.0, low_open=True))
+
+
+def test_the_reward_range_reaches_the_evaluation_job_and_its_widest_setting_is_one_the_job_accepts() -> None:
+    from container.evaluation.job import parse_config as parse_evaluation
+
+    widest = parse_settings({"reward_range": [-1e12, 1e12]}).evaluation_hyperparameters()
+    assert (widest["reward_min"], widest["reward_max"]) == ("-1e+12", "1e+12")
+    assert parse_evaluation(widest).reward_range == (-1e12, 1e12)
+    with pytest.raises(SettingsError, match=r"has 10000000000000.0; each end must be between -1e\+12 and 1e\+12"):
+        parse_settings({"reward_range": [0, 1e13]})

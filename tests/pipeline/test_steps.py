@@ -194,6 +194,8 @@ def test_evaluate_start_request_and_metric_regexes(aws: None, context: FakeConte
         "promotion_estimator": "dr",
         "promotion_margin": "0.01",
         "promotion_interval": "normal",
+        "reward_min": "0",  # the reward_range setting: the join quarantined every reward outside it
+        "reward_max": "1",
         "seed": "7",
     }
     assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/evaluations/"
