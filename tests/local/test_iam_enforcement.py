@@ -123,14 +123,14 @@ def test_step_functions_tasks_invoke_as_the_state_machine_role(gateway: Gateway,
 def test_eventbridge_invokes_a_function_only_as_its_permission_allows(gateway: Gateway, fixture_stack: Stack) -> None:
     function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fixture-counter"
     rule = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/fixture-RewardObjects"
-    gateway._authorize_event_target({"Arn": function, "_RuleArn": rule})
+    gateway.auth.authorize_event_target({"Arn": function, "_RuleArn": rule})
     with pytest.raises(
         AccessDenied, match=r"events\.amazonaws\.com is not authorized to perform: lambda:InvokeFunction"
     ):
-        gateway._authorize_event_target({"Arn": function, "_RuleArn": rule.replace("RewardObjects", "Other")})
+        gateway.auth.authorize_event_target({"Arn": function, "_RuleArn": rule.replace("RewardObjects", "Other")})
     echo = function.replace("counter", "echo")  # no AWS::Lambda::Permission for the echo function
     with pytest.raises(AccessDenied, match="no resource-based policy allows"):
-        gateway._authorize_event_target({"Arn": echo, "_RuleArn": rule})
+        gateway.auth.authorize_event_target({"Arn": echo, "_RuleArn": rule})
 
 
 def test_firehose_delivers_only_what_its_role_may_write(gateway: Gateway, fixture_stack: Stack) -> None:
@@ -160,7 +160,7 @@ def test_a_role_query_is_also_checked_for_what_athena_reads_and_writes_as_it(
         "QueryExecutionContext": {"Database": "fixture_lake"},
         "WorkGroup": "fixture-wg",
     }
-    checks = gateway._athena_query_checks(Call("athena", "StartQueryExecution", params, "us-east-1", ACCOUNT))
+    checks = gateway.auth.athena_query_checks(Call("athena", "StartQueryExecution", params, "us-east-1", ACCOUNT))
     assert [(c.action, c.resource) for c in checks] == [
         ("athena:GetWorkGroup", f"arn:aws:athena:us-east-1:{ACCOUNT}:workgroup/fixture-wg"),
         ("glue:GetTable", f"arn:aws:glue:us-east-1:{ACCOUNT}:catalog"),
@@ -198,12 +198,12 @@ def test_failure_destinations_are_sent_as_their_senders(gateway: Gateway, fixtur
     record = json.dumps(
         {"requestContext": {"functionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fixture-failing:$LATEST"}}
     )
-    gateway._send_failed_invocation(queue, record)
+    gateway.targets.send_failed_invocation(queue, record)
     with (
         _without_policies(gateway, FUNCTION_ROLE),
         pytest.raises(AccessDenied, match="fixture-failing is not authorized"),
     ):
-        gateway._send_failed_invocation(queue, record)
+        gateway.targets.send_failed_invocation(queue, record)
     send = Check(
         "sqs:SendMessage", queue, {"aws:SourceArn": f"arn:aws:events:us-east-1:{ACCOUNT}:rule/fixture-RewardObjects"}
     )
@@ -248,4 +248,4 @@ def test_sagemaker_refuses_a_role_it_cannot_assume(gateway: Gateway, fixture_sta
     assert not gateway.iam.assumable(FUNCTION_ROLE, "sagemaker.amazonaws.com", {"aws:SourceAccount": ACCOUNT})
     assert gateway.iam.assumable(FUNCTION_ROLE, "lambda.amazonaws.com")
     with pytest.raises(Exception, match=r"Could not assume role .*fixture-FunctionRole.*'sagemaker\.amazonaws\.com'"):
-        gateway._require_assumable(FUNCTION_ROLE, ACCOUNT)
+        gateway.auth.require_assumable(FUNCTION_ROLE, ACCOUNT)
