@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local.gateway import DEFAULT_HOST
+from local.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -33,13 +33,6 @@ FAST_SETTINGS: dict[str, Any] = {
     "termination_wait_seconds": 1,
 }
 """What makes a local loop quick (the policy and gate settings stay `cdk.json`'s); callers add their threshold."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now (a driven runtime never takes the default 4566 a developer may be using)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def timestamp(value: Any) -> float:

@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from container.serving.app import DecisionApp
 from container.serving.serve import bound_socket
 from container.serving.server import IDLE_TIMEOUT_SECONDS, Handler, Server, run
 from contract.records import decision_record
+from local.ports import free_port
 
 ACTIONS = ["a", "b", "c"]
 REWARD_TIME = "2026-11-23T00:01:00.000Z"
@@ -108,12 +108,6 @@ def firehose_to_s3(endpoint: str, bucket: str, stream: str) -> Any:
         },
     )
     return s3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -8,7 +8,6 @@ import importlib
 import io
 import json
 import tarfile
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from pipeline_common.timefmt import now
 from pipeline_common.window import Window
 
 from infra.names import ASL_FUNCTION_SUBSTITUTIONS
+from local.driver import wait_execution
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = REPO_ROOT / "statemachine" / "retrain.asl.json"
@@ -135,14 +135,10 @@ class InProcessLambda:
 
 def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
     """Poll until the execution is no longer RUNNING (moto runs it in a thread)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        description = sfn.describe_execution(executionArn=execution_arn)
-        if description["status"] != "RUNNING":
-            return description
-        if time.monotonic() > deadline:
-            raise AssertionError(f"execution still RUNNING after {timeout}s")
-        time.sleep(0.05)
+    description = wait_execution(sfn, execution_arn, timeout, poll=0.05)
+    if description["status"] == "RUNNING":
+        raise AssertionError(f"execution still RUNNING after {timeout}s")
+    return description
 
 
 def evaluation_archive(

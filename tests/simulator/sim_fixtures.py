@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from local.aws import client
+from local.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "sim-test-bucket"
 REWARDS_STREAM = "bandit-demo-rewards"
 DECISIONS_STREAM = "bandit-demo-decisions"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for_ping(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

@@ -18,11 +18,12 @@ from pathlib import Path
 from local.engines.sagemaker.common import Clients, split_s3
 from local.engines.sagemaker.images import Images
 from local.engines.sagemaker.pool import ConnectionPool
-from local.engines.sagemaker.processes import free_port, instance_environment, stop_process
+from local.engines.sagemaker.processes import instance_environment, stop_process
 from local.engines.sagemaker.registry import Registry
 from local.engines.sagemaker.roles import RoleChecks
 from local.engines.sagemaker.state import Fleet, Variant
 from local.faults import CORRUPT_MODEL_BYTES, Faults
+from local.ports import free_port
 
 PING_TIMEOUT_SECONDS = 2.0
 """SageMaker: "The request timeout on /ping attempts is 2 seconds"."""

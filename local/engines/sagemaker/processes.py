@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,6 @@ def stop_process(process: subprocess.Popen[Any] | None, grace: float = STOP_GRAC
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def instance_environment(endpoint_url: str, program_dir: Path = REPO_ROOT) -> dict[str, str]:
