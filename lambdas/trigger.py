@@ -201,7 +201,12 @@ def _count_once() -> Any:
         finally:
             body.close()
         _report(reward_object["key"], count)
-        total = store.add_to_counter(settings().experiment_id, count.records)
+        experiment_id = settings().experiment_id
+        # Nothing to add: read instead. An ADD of 0 changes no attribute, so UPDATED_NEW may return none (moto
+        # does), and a garbage or bomb object after earlier rewards raised on it until Lambda's retries ran out.
+        total = (
+            store.add_to_counter(experiment_id, count.records) if count.records else store.read_counter(experiment_id)
+        )
         metrics.add_metric(name="RewardsCounted", unit=MetricUnit.Count, value=count.records)
         # Saved as the idempotency record: a redelivery answers this and adds nothing, however the count ended.
         return {

@@ -64,6 +64,12 @@ class InvokeResult:
     duration_ms: float = 0.0
 
 
+def _error_summary(result: InvokeResult) -> tuple[str, str]:
+    """A failed invocation's error type and the start of its message (the cause, as the function's log has it)."""
+    error = json.loads(result.payload)
+    return str(error.get("errorType", "")), str(error.get("errorMessage", ""))[:500]
+
+
 class _Worker:
     """One execution environment: a subprocess with the handler module imported."""
 
@@ -262,6 +268,7 @@ class LambdaRuntime:
         self._closed = False
         self._on_failure = on_failure  # callable(queue_arn, message_body) for OnFailure destinations
         self.async_results: list[dict[str, Any]] = []
+        self._attempt_errors: dict[str, list[tuple[str, str]]] = {}
         self._pending = 0
         self._pending_cv = threading.Condition()
 
@@ -339,6 +346,8 @@ class LambdaRuntime:
             return
         too_old = time.time() - first_seen > spec.max_event_age
         if attempt < spec.max_retry_attempts and not too_old and not self._closed:
+            with self._lock:
+                self._attempt_errors.setdefault(request_id, []).append(_error_summary(result))
             delay = ASYNC_RETRY_DELAYS[min(attempt, len(ASYNC_RETRY_DELAYS) - 1)]
             timer = threading.Timer(delay, self._retry, (pool, event, request_id, attempt + 1, first_seen))
             timer.daemon = True
@@ -373,10 +382,18 @@ class LambdaRuntime:
         self._submit(pool, event, request_id, attempt, first_seen)
 
     def _record(self, name: str, request_id: str, attempt: int, outcome: str, result: InvokeResult) -> None:
-        entry = {"function": name, "request_id": request_id, "attempts": attempt + 1, "outcome": outcome}
+        entry: dict[str, Any] = {
+            "function": name,
+            "request_id": request_id,
+            "attempts": attempt + 1,
+            "outcome": outcome,
+        }
         if result.error_type:
-            entry["error"] = json.loads(result.payload).get("errorType")
+            entry["error"], entry["error_message"] = _error_summary(result)
         with self._lock:
+            earlier = self._attempt_errors.pop(request_id, None)
+            if earlier:
+                entry["attempt_errors"] = earlier  # each failed attempt before the last: type and message
             self.async_results.append(entry)
             del self.async_results[:-1000]
 

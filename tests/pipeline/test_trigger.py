@@ -169,6 +169,22 @@ def test_a_gzip_bomb_is_counted_in_part_with_bounded_memory_and_reported(
     assert store.read_counter("bandit-demo") == 0
 
 
+def test_an_object_with_no_record_is_counted_when_the_counter_already_holds_rewards(
+    machine: str, context: FakeContext
+) -> None:
+    """Adding 0 changes no attribute, and DynamoDB (moto here) may then return no `count` under UPDATED_NEW: an
+    object of garbage or a bomb after earlier rewards made the function raise, retried until Lambda gave up."""
+    store.add_to_counter("bandit-demo", 5)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/junk", Body=b"\n".join(GARBAGE) + b"\n")
+    s3.put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/bomb.gz", Body=gzip_bomb(200))
+    junk = trigger.handler(s3_event("rewards/2026/11/23/00/junk"), context)
+    assert (junk["status"], junk["records"], junk["invalid_lines"], junk["counter"]) == ("counted", 0, 14, 5)
+    bomb = trigger.handler(s3_event("rewards/2026/11/23/00/bomb.gz", sequencer="0002"), context)
+    assert (bomb["status"], bomb["records"], bomb["complete"], bomb["counter"]) == ("counted", 0, False, 5)
+    assert store.read_counter("bandit-demo") == 5 and executions(machine) == []
+
+
 class ShortContext(FakeContext):
     """An invocation with less time left than the steps after counting need."""
 
