@@ -129,6 +129,31 @@ def test_a_string_holding_a_number_is_a_reward_as_the_join_reads_it() -> None:
     assert (counted.records, counted.invalid_lines) == (2, 0)
 
 
+def test_rewards_outside_the_reward_range_are_not_counted_toward_the_threshold(
+    machine: str, context: FakeContext, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The join quarantines them (`out_of_range`), so they must not start a run: 1e6 or -3 for a [0, 1] reward is a
+    producer's bug, not a reward. Both ends of the range count, as the join's BETWEEN keeps them."""
+    inside = [reward_line("low", 0.0), reward_line("high", 1), reward_line("mid", "0.5")]
+    outside = [reward_line(f"big{n}", 1e6) for n in range(12)] + [reward_line("neg", -3.0), reward_line("up", "1.01")]
+    body = "".join(inside + outside).encode()
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/range", Body=body)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/range"), context)
+    assert (result["records"], result["invalid_lines"], result["out_of_range"]) == (3, 14, 14)
+    assert store.read_counter("bandit-demo") == 3  # threshold 10: counted, the 14 would have started a run
+    assert result["started"] is False and executions(machine) == []
+    assert '"RewardLinesOutOfRange":[14.0]' in capfd.readouterr().out
+    assert trigger.count_records(body).records == 17  # without a range (a direct call) every record counts
+
+
+@pytest.mark.parametrize("settings_overrides", [{"reward_range": [-1.0, 5.0]}])
+def test_the_reward_range_is_the_configured_one(machine: str, context: FakeContext) -> None:
+    body = "".join([reward_line("a", 4.5), reward_line("b", -1.0), reward_line("c", -3.0)]).encode()
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/wide", Body=body)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/wide"), context)
+    assert (result["records"], result["out_of_range"]) == (2, 1)
+
+
 def test_a_line_over_the_line_bound_is_invalid_not_a_crash(machine: str, context: FakeContext) -> None:
     huge = reward_line("x" * (2 << 20))  # a well-formed record, but no Firehose record is this long
     body = (reward_line("before") + huge + reward_line("after")).encode()
