@@ -1,7 +1,11 @@
 """`python -m bench reliability`: every reliability scenario (`local.reliability`) on one detached local runtime, with
 every failure and rollback kind, and the per-fault-kind table (injected, served, landed, joined, lost, duplicated,
 corrupted, answered-but-unlogged) in `bench/results/reliability.json`. docs/reliability.md says what each fault is
-and what must hold."""
+and what must hold.
+
+`RELIABILITY_KINDS=gzip_bomb_reward_object,garbage_reward_lines python -m bench reliability` runs the bootstrap and
+just the scenarios those fault kinds need (`local.reliability.run.KIND_SCENARIOS`) and prints their table and JSON
+without writing `bench/results/reliability.json`, which only a whole run replaces."""
 
 from __future__ import annotations
 
@@ -16,18 +20,28 @@ from typing import Any
 
 from bench.common import write_result
 from local.reliability.checks import KindRow, kind_table, summarize
-from local.reliability.run import run_all, without_served
+from local.reliability.run import run_all, scenarios_for, without_served
 from local.reliability.scenarios import FAILURES, SERVING_FAULTS, SETTINGS, TRIGGER_FAULTS, serving_figures
 
 ROLLBACKS = ("unhealthy", "erroring", "sigterm")
 
 
-def main(failures: Sequence[str] = tuple(FAILURES), rollbacks: Sequence[str] = ROLLBACKS) -> dict[str, Any]:
+KINDS_ENV = "RELIABILITY_KINDS"
+"""Comma-separated fault kinds: run only those (a subset run writes no result file)."""
+
+
+def main(
+    failures: Sequence[str] = tuple(FAILURES), rollbacks: Sequence[str] = ROLLBACKS, only: Sequence[str] | None = None
+) -> dict[str, Any]:
+    if only is None and os.environ.get(KINDS_ENV, "").strip():
+        only = [k.strip() for k in os.environ[KINDS_ENV].split(",") if k.strip()]
+    if only is not None:
+        scenarios_for(only)  # an unknown kind fails here, before a runtime starts
     work = Path(tempfile.mkdtemp(prefix="bench-reliability-"))
     started = time.monotonic()
     load_average = os.getloadavg()
     try:
-        observations = run_all(work, failures, rollbacks)
+        observations = run_all(work, failures, rollbacks, only=only)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     observations["serving"] = serving_figures(observations)
@@ -49,8 +63,10 @@ def main(failures: Sequence[str] = tuple(FAILURES), rollbacks: Sequence[str] = R
         "seconds": round(time.monotonic() - started, 1),
         "load_average_at_start": [round(x, 2) for x in load_average],
         "cpus": os.cpu_count(),
+        "only": sorted(only) if only is not None else None,
     }
-    write_result("reliability", result)
+    if only is None:
+        write_result("reliability", result)
     print(kind_table(rows), flush=True)
     return result
 

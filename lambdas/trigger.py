@@ -1,7 +1,8 @@
 """Trigger: count the reward records of each new S3 object once, and start one retraining run at the threshold.
 
-Only lines that are reward records count (`reward_record`, the rule the join's `valid_reward` agrees with): garbage
-is counted as invalid and cannot start a run. The object is streamed (`object_lines`), so a gzip bomb or a huge
+Only lines that are reward records count (`reward_record`, the rule the join's `valid_reward` agrees with), and
+only those whose reward is within `reward_range` (the join quarantines the others): garbage and out-of-range rewards
+are counted as invalid and cannot start a run. The object is streamed (`object_lines`), so a gzip bomb or a huge
 line costs bounded memory; an object too large for the function's byte or time budget is counted up to there and
 reported (metric `RewardObjectsPartlyCounted` and a warning naming the key), never crashes the function.
 
@@ -38,7 +39,7 @@ from pipeline_common.lock_rules import execution_arn, lock_is_stale, start_aband
 from pipeline_common.names import run_id_for
 from pipeline_common.object_lines import LineReader, Oversized, Readable
 from pipeline_common.observability import MetricUnit, logger, metrics, tracer
-from pipeline_common.reward_record import reward_problem
+from pipeline_common.reward_record import record_problem, reward_value
 from pipeline_common.timefmt import iso, now, parse_iso
 from pipeline_common.window import Window, join_after, plan_window
 
@@ -104,6 +105,8 @@ class RewardCount:
 
     records: int = 0
     invalid_lines: int = 0
+    """Lines that are not counted: not reward records, or rewards outside `reward_range` (`out_of_range`)."""
+    out_of_range: int = 0
     bytes_read: int = 0
     stopped: str | None = None
     """Why counting ended before the object's end (budget, deadline, unreadable gzip); None when it read it all."""
@@ -115,18 +118,39 @@ class RewardCount:
             self.examples.append(f"line {line_number}: {reason}")
 
 
+def line_problem(line: bytes, reward_range: tuple[float, float] | None) -> tuple[str | None, bool]:
+    """Why a line does not count (None when it does), and whether that is only its reward outside `reward_range`.
+
+    The record rule is `reward_record.record_problem` (the join's `valid_reward`); the range is the join's
+    `BETWEEN low AND high`, both ends included."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return "not JSON", False
+    problem = record_problem(record)
+    if problem is not None or reward_range is None:
+        return problem, False
+    low, high = reward_range
+    value = reward_value(record["reward"])
+    if value is None or not low <= value <= high:
+        return f"reward {value} is outside reward_range [{low}, {high}]", True
+    return None, False
+
+
 def count_records(
     body: bytes | Readable,
     *,
     deadline: float | None = None,
     max_bytes: int = MAX_OBJECT_BYTES,
     max_line_bytes: int = MAX_LINE_BYTES,
+    reward_range: tuple[float, float] | None = None,
 ) -> RewardCount:
     """Count the reward records of a Firehose object (plain or gzip), streamed, with bounded memory per line.
 
-    A record is a line `reward_record.reward_problem` accepts, the rule the join's `valid_reward` agrees with;
-    blank lines are delimiters (Firehose's appended newline after a producer's own), every other line is invalid.
-    Counting stops at `max_bytes` of text or at `deadline` (`time.monotonic()`), and `stopped` says so.
+    A record is a line `line_problem` accepts: a reward record (the rule the join's `valid_reward` agrees with)
+    whose reward is within `reward_range` when one is given; blank lines are delimiters (Firehose's appended newline
+    after a producer's own), every other line is invalid. Counting stops at `max_bytes` of text or at `deadline`
+    (`time.monotonic()`), and `stopped` says so.
     """
     reader = LineReader(
         io.BytesIO(body) if isinstance(body, bytes) else body,
@@ -139,11 +163,12 @@ def count_records(
         if isinstance(line, Oversized):
             count.invalid(number, f"longer than {max_line_bytes} bytes (at least {line.at_least_bytes})")
         elif line.strip():
-            problem = reward_problem(line)
+            problem, out_of_range = line_problem(line, reward_range)
             if problem is None:
                 count.records += 1
             else:
                 count.invalid(number, problem)
+                count.out_of_range += out_of_range
     count.bytes_read, count.stopped = reader.bytes_read, reader.stopped
     return count
 
@@ -157,9 +182,16 @@ def _report(key: str, count: RewardCount) -> None:
     """Metrics and warnings for what was not counted: invalid lines, and an object not read to its end."""
     if count.invalid_lines:
         metrics.add_metric(name="InvalidRewardLines", unit=MetricUnit.Count, value=count.invalid_lines)
+        if count.out_of_range:
+            metrics.add_metric(name="RewardLinesOutOfRange", unit=MetricUnit.Count, value=count.out_of_range)
         logger.warning(
             "reward object has lines that are not reward records; they are not counted",
-            extra={"key": key, "invalid_lines": count.invalid_lines, "examples": count.examples},
+            extra={
+                "key": key,
+                "invalid_lines": count.invalid_lines,
+                "out_of_range": count.out_of_range,
+                "examples": count.examples,
+            },
         )
     if count.stopped:
         metrics.add_metric(name="RewardObjectsPartlyCounted", unit=MetricUnit.Count, value=1)
@@ -196,18 +228,25 @@ def _count_once() -> Any:
     @idempotent_function(data_keyword_argument="reward_object", persistence_store=persistence, config=IDEMPOTENCY)
     def count_object(reward_object: dict[str, str], deadline: float | None = None) -> dict[str, Any]:
         body = client("s3").get_object(Bucket=reward_object["bucket"], Key=reward_object["key"])["Body"]
+        config = settings()
         try:
-            count = count_records(body, deadline=deadline)
+            count = count_records(body, deadline=deadline, reward_range=config.reward_range)
         finally:
             body.close()
         _report(reward_object["key"], count)
-        total = store.add_to_counter(settings().experiment_id, count.records)
+        experiment_id = config.experiment_id
+        # Nothing to add: read instead. An ADD of 0 changes no attribute, so UPDATED_NEW may return none (moto
+        # does), and a garbage or bomb object after earlier rewards raised on it until Lambda's retries ran out.
+        total = (
+            store.add_to_counter(experiment_id, count.records) if count.records else store.read_counter(experiment_id)
+        )
         metrics.add_metric(name="RewardsCounted", unit=MetricUnit.Count, value=count.records)
         # Saved as the idempotency record: a redelivery answers this and adds nothing, however the count ended.
         return {
             "object": reward_object["key"],  # the idempotency record names the object it counted
             "records": count.records,
             "invalid_lines": count.invalid_lines,
+            "out_of_range": count.out_of_range,
             "counter": total,
             "complete": count.stopped is None,
             "stopped": count.stopped,

@@ -33,6 +33,8 @@ from local.errors import AwsError
 from local.faults import Faults
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "lambda_worker.py"
+MEMORY_POLL_SECONDS = 0.05
+"""How often a running invocation's memory is read: a function over its `MemorySize` is killed, as Lambda does."""
 ASYNC_RETRY_DELAYS = (1.0, 2.0, 4.0)
 """Seconds before the 1st, 2nd, 3rd retry of an async invocation (AWS waits about 1 and 2 minutes)."""
 
@@ -64,8 +66,39 @@ class InvokeResult:
     duration_ms: float = 0.0
 
 
+def _error_summary(result: InvokeResult) -> tuple[str, str]:
+    """A failed invocation's error type and the start of its message (the cause, as the function's log has it)."""
+    error = json.loads(result.payload)
+    return str(error.get("errorType", "")), str(error.get("errorMessage", ""))[:500]
+
+
+class OutOfMemory(Exception):
+    """The execution environment used more than the function's `MemorySize` (its peak resident set)."""
+
+    def __init__(self, used_bytes: int) -> None:
+        super().__init__(used_bytes)
+        self.used_bytes = used_bytes
+
+
+def _memory_bytes(pid: int, field: str) -> int:
+    """A process's `VmRSS` (now) or `VmHWM` (peak) from /proc in bytes; 0 where /proc does not have it."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 class _Worker:
-    """One execution environment: a subprocess with the handler module imported."""
+    """One execution environment: a subprocess with the handler module imported.
+
+    Its memory is bounded as Lambda bounds a sandbox's: over `memory_mb` (resident set, Lambda's "Max Memory Used")
+    the process is killed mid-invocation ("Runtime exited with error: signal: killed"). The peak (`VmHWM`) is read
+    after each answer too, so an allocation that came and went between two polls is caught as well.
+    """
 
     def __init__(self, spec: FunctionSpec, base_env: dict[str, str], log_file: Path) -> None:
         env = dict(base_env)
@@ -92,12 +125,14 @@ class _Worker:
         )
         self._buffer = b""
         self.invocations = 0
+        self.memory_limit = spec.memory_mb * 1024 * 1024
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request; the answer, or raises TimeoutError / EOFError (the worker is then unusable)."""
+        """Send one request; the answer, or raises TimeoutError / EOFError / OutOfMemory (the worker is then
+        unusable)."""
         assert self.process.stdin is not None and self.process.stdout is not None
         self.invocations += 1
         self.process.stdin.write((json.dumps(request) + "\n").encode())
@@ -108,15 +143,22 @@ class _Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], remaining)
+            ready, _, _ = select.select([fd], [], [], min(remaining, MEMORY_POLL_SECONDS))
+            self._check_memory("VmRSS")
             if not ready:
                 continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
                 raise EOFError(f"exit code {self.process.wait()}")
             self._buffer += chunk
+        self._check_memory("VmHWM")
         line, _, self._buffer = self._buffer.partition(b"\n")
         return json.loads(line)
+
+    def _check_memory(self, field: str) -> None:
+        used = _memory_bytes(self.process.pid, field)
+        if used > self.memory_limit:
+            raise OutOfMemory(used)
 
     def stop(self, kill: bool = False) -> None:
         """End the process: EOF on stdin lets an idle worker exit; a hung one (timed out) is killed at once."""
@@ -215,6 +257,18 @@ class FunctionPool:
                     "errorType": "Sandbox.Timedout",
                     "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
                 }
+            except OutOfMemory as err:
+                answer = {
+                    "ok": False,
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+                }
+                report = (
+                    f"REPORT RequestId: {request_id} Memory Size: {self.spec.memory_mb} MB "
+                    f"Max Memory Used: {err.used_bytes >> 20} MB (killed: over the function's memory)\n"
+                )
+                worker.log.write(report.encode())
+                worker.log.flush()
             except (EOFError, OSError, ValueError) as err:
                 answer = {
                     "ok": False,
@@ -262,6 +316,7 @@ class LambdaRuntime:
         self._closed = False
         self._on_failure = on_failure  # callable(queue_arn, message_body) for OnFailure destinations
         self.async_results: list[dict[str, Any]] = []
+        self._attempt_errors: dict[str, list[tuple[str, str]]] = {}
         self._pending = 0
         self._pending_cv = threading.Condition()
 
@@ -339,6 +394,8 @@ class LambdaRuntime:
             return
         too_old = time.time() - first_seen > spec.max_event_age
         if attempt < spec.max_retry_attempts and not too_old and not self._closed:
+            with self._lock:
+                self._attempt_errors.setdefault(request_id, []).append(_error_summary(result))
             delay = ASYNC_RETRY_DELAYS[min(attempt, len(ASYNC_RETRY_DELAYS) - 1)]
             timer = threading.Timer(delay, self._retry, (pool, event, request_id, attempt + 1, first_seen))
             timer.daemon = True
@@ -373,10 +430,18 @@ class LambdaRuntime:
         self._submit(pool, event, request_id, attempt, first_seen)
 
     def _record(self, name: str, request_id: str, attempt: int, outcome: str, result: InvokeResult) -> None:
-        entry = {"function": name, "request_id": request_id, "attempts": attempt + 1, "outcome": outcome}
+        entry: dict[str, Any] = {
+            "function": name,
+            "request_id": request_id,
+            "attempts": attempt + 1,
+            "outcome": outcome,
+        }
         if result.error_type:
-            entry["error"] = json.loads(result.payload).get("errorType")
+            entry["error"], entry["error_message"] = _error_summary(result)
         with self._lock:
+            earlier = self._attempt_errors.pop(request_id, None)
+            if earlier:
+                entry["attempt_errors"] = earlier  # each failed attempt before the last: type and message
             self.async_results.append(entry)
             del self.async_results[:-1000]
 

@@ -124,16 +124,35 @@ def expected_join_counts(bad: dict[str, list[bytes]]) -> dict[str, int]:
     return {"malformed_rewards": malformed, "unmatched_rewards": len(bad["unknown_event_id"]), "late_rewards": 3}
 
 
+def garbage_row(garbage: dict[str, Any]) -> KindRow:
+    """No run starts and the counter does not move on lines that are not reward records, and the trigger survives
+    them: each object they land in is recorded (a failed invocation leaves no record) with every line invalid."""
+    counted = int(garbage["counter_after"]) - int(garbage["counter_before"])
+    sent, judged = int(garbage["garbage_lines_sent"]), int(garbage.get("invalid_lines_recorded", 0))
+    errors = int(garbage.get("trigger_errors", 0))
+    return KindRow(
+        "garbage_reward_lines",
+        sent,
+        duplicated=int(garbage["runs_started"]),
+        corrupted=max(counted, 0),
+        held=not garbage["runs_started"] and counted == 0 and judged == sent and errors == 0,
+        note=f"runs started {garbage['runs_started']}, counter moved {counted}; {garbage.get('objects_counted')} "
+        f"objects recorded with {judged} of {sent} lines invalid; trigger errors {errors}",
+    )
+
+
 def gzip_bomb_row(bomb: dict[str, Any]) -> KindRow:
     """The bomb must be recorded (the function survived it) as counted in part or with its invalid line reported,
     adding no record; the good object after it must be recorded with exactly its lines."""
     if "error" in bomb:
         return KindRow("gzip_bomb_reward_object", 1, lost=1, held=False, note=str(bomb["error"])[:300])
     record, good = bomb.get("bomb_record") or {}, bomb.get("good_record") or {}
-    counted = int(good.get("records", 0))
+    before = bomb.get("before_record") or {}
+    counted = int(good.get("records", 0)) + int(before.get("records", 0))
+    sent = int(bomb["good_lines"]) + int(bomb.get("before_lines", 0))
     survived = bool(record) and (record.get("complete") is False or int(record.get("invalid_lines", 0)) > 0)
-    lost = max(0, bomb["good_lines"] - counted)
-    corrupted = max(0, counted - bomb["good_lines"]) + int(record.get("records", 0))
+    lost = max(0, sent - counted)
+    corrupted = max(0, counted - sent) + int(record.get("records", 0))
     return KindRow(
         "gzip_bomb_reward_object",
         1,
@@ -141,8 +160,8 @@ def gzip_bomb_row(bomb: dict[str, Any]) -> KindRow:
         corrupted=corrupted,
         held=survived and bomb["trigger_errors"] == 0 and good.get("complete") is True and not (lost or corrupted),
         note=f"{bomb['bomb_bytes']} bytes inflating to {bomb['inflated_bytes']}: recorded "
-        f"{ {k: record.get(k) for k in ('records', 'invalid_lines', 'stopped')} }; good object {counted} of "
-        f"{bomb['good_lines']}; trigger errors {bomb['trigger_errors']}",
+        f"{ {k: record.get(k) for k in ('records', 'invalid_lines', 'stopped')} }; good objects {counted} of "
+        f"{sent}; trigger errors {bomb['trigger_errors']}",
     )
 
 
@@ -258,17 +277,7 @@ def kind_rows(observations: dict[str, Any], landed: set[str]) -> list[KindRow]:
         )
     garbage = observations.get("garbage_rewards")
     if garbage:
-        counted = int(garbage["counter_after"]) - int(garbage["counter_before"])
-        rows.append(
-            KindRow(
-                "garbage_reward_lines",
-                int(garbage["garbage_lines_sent"]),
-                duplicated=int(garbage["runs_started"]),
-                corrupted=max(counted, 0),
-                held=not garbage["runs_started"] and counted == 0,
-                note="runs started and counter moved by lines that are not reward records",
-            )
-        )
+        rows.append(garbage_row(garbage))
     for kind, failure in (observations.get("failures") or {}).items():
         rows.append(
             KindRow(

@@ -38,7 +38,7 @@ from local.driver import REPO, free_port, wait_exit
 from local.driver import DetachedRuntime as Runtime
 from local.reliability.checks import iso
 from local.reliability.load import Load
-from local.reliability.scenarios import THRESHOLD, Session, _joined, _logged
+from local.reliability.scenarios import THRESHOLD, Session, _joined, _logged, counted_objects, trigger_invocations
 
 COHORT = 10
 """Decisions per integrity cohort."""
@@ -278,25 +278,6 @@ def _answering_models(rt: Runtime) -> set[str]:
     return {str(d["model_id"]) for d in client.decide(requests)}
 
 
-def _trigger_invocations(rt: Runtime) -> list[dict[str, Any]]:
-    return [r for r in rt.status()["async_invocations"] if "rigger" in r["function"]]
-
-
-def counted_objects(rt: Runtime) -> dict[str, dict[str, Any]]:
-    """What the trigger recorded per object it counted (its completed idempotency records, which name the object):
-    the object's own count, whatever a run finishing meanwhile does to the shared counter."""
-    dynamodb, table = rt.client("dynamodb"), rt.outputs["IdempotencyTableName"]
-    found: dict[str, dict[str, Any]] = {}
-    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
-        for item in page.get("Items", []):
-            if item.get("status", {}).get("S") != "COMPLETED":
-                continue
-            data = json.loads(item.get("data", {}).get("S") or "{}")
-            if isinstance(data, dict) and data.get("object"):
-                found[str(data["object"])] = data
-    return found
-
-
 def gzip_bomb(inflated_mb: int = 300) -> bytes:
     """A gzip member that is ~inflated_mb/1000 MB on the wire and `inflated_mb` MB inflated (newline-free zeros)."""
     packer = zlib.compressobj(9, zlib.DEFLATED, 31)
@@ -306,18 +287,28 @@ def gzip_bomb(inflated_mb: int = 300) -> bytes:
 
 
 def scenario_gzip_bomb(session: Session, timeout: float = 90.0) -> dict[str, Any]:
-    """A gzip bomb under `rewards/`, then a small good object: the trigger must not crash on the bomb (it records it
-    counted in part), and records the good object's lines exactly. Read from the trigger's per-object records: the
-    shared counter also moves when a run finishes meanwhile."""
+    """A small good object, a gzip bomb under `rewards/`, then another good object: the trigger must not crash on the
+    bomb (it records it counted in part) and records each good object's lines exactly. The first object makes sure
+    the counter already holds rewards when the bomb (0 records) is counted, the state in which an ADD of 0 failed.
+    Read from the trigger's per-object records: the shared counter also moves when a run finishes meanwhile."""
     rt = session.runtime
     s3, bucket = rt.client("s3"), rt.outputs["BucketName"]
-    seen_before = {r["request_id"] for r in _trigger_invocations(rt)}
+    seen_before = {r["request_id"] for r in trigger_invocations(rt)}
     counter_before = rt.counter()
     bomb = gzip_bomb()
     prefix = time.strftime("rewards/%Y/%m/%d/%H/", time.gmtime())
-    bomb_key, good_key = f"{prefix}bomb-{os.getpid()}.gz", f"{prefix}after-bomb-{os.getpid()}"
+    tag = os.getpid()
+    before_key, bomb_key, good_key = f"{prefix}before-bomb-{tag}", f"{prefix}bomb-{tag}.gz", f"{prefix}after-bomb-{tag}"
+
+    def good_lines(name: str) -> list[bytes]:
+        return [_line({"event_id": f"{name}-{n}", "reward": 1.0, "reward_time": iso(time.time())}) for n in range(5)]
+
+    before, good = good_lines("before-bomb"), good_lines("after-bomb")
+    s3.put_object(Bucket=bucket, Key=before_key, Body=b"".join(before))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and before_key not in counted_objects(rt):
+        time.sleep(0.5)
     s3.put_object(Bucket=bucket, Key=bomb_key, Body=bomb, ContentEncoding="gzip")
-    good = [_line({"event_id": f"after-bomb-{n}", "reward": 1.0, "reward_time": iso(time.time())}) for n in range(5)]
     time.sleep(1.0)
     s3.put_object(Bucket=bucket, Key=good_key, Body=b"".join(good))
     deadline = time.monotonic() + timeout
@@ -325,17 +316,41 @@ def scenario_gzip_bomb(session: Session, timeout: float = 90.0) -> dict[str, Any
     while time.monotonic() < deadline and not (bomb_key in counted and good_key in counted):
         time.sleep(0.5)
         counted = counted_objects(rt)
-    invocations = [r for r in _trigger_invocations(rt) if r["request_id"] not in seen_before]
+    invocations = [r for r in trigger_invocations(rt) if r["request_id"] not in seen_before]
+    failed = [r for r in invocations if r.get("error") or r.get("attempt_errors")]
     return {
         "bomb_bytes": len(bomb),
         "inflated_bytes": 300 << 20,
+        "before_record": counted.get(before_key),
         "bomb_record": counted.get(bomb_key),
         "good_record": counted.get(good_key),
         "good_lines": len(good),
+        "before_lines": len(before),
         "counter_delta": rt.counter() - counter_before,  # for the record: a run finishing meanwhile lowers it
         "trigger_errors": sum(1 for r in invocations if r.get("error")),
         "trigger_retries": sum(int(r.get("attempts", 1)) - 1 for r in invocations),
+        "trigger_failures": failed,  # each failed attempt's error type and message (the engine's async results)
+        "dead_letters": dead_letters_naming(rt, (before_key, bomb_key, good_key)),
     }
+
+
+def dead_letters_naming(rt: Runtime, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The trigger's OnFailure records (Lambda's destination record) for these objects: condition and error."""
+    sqs, url = rt.client("sqs"), rt.outputs["DeadLetterQueueUrl"]
+    found: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages"):
+        for message in messages:
+            text = message.get("Body", "")
+            if any(key in text for key in keys):
+                record = json.loads(text)
+                found.append(
+                    {
+                        "condition": (record.get("requestContext") or {}).get("condition"),
+                        "invocations": (record.get("requestContext") or {}).get("approximateInvokeCount"),
+                        "error": record.get("responsePayload"),
+                    }
+                )
+    return found
 
 
 # Requests a client can get wrong -------------------------------------------------------------------------------

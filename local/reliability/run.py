@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from local.driver import DetachedRuntime
 from local.reliability import integrity
 from local.reliability.checks import KindRow, event_ids, kind_rows
+from local.reliability.scenarios import FAILURES as FAILURE_KINDS
 from local.reliability.scenarios import (
     SETTINGS,
     Session,
@@ -33,24 +34,77 @@ SERVED_KEYS = ("served",)
 """Observation keys holding every event id a load was answered (for the landing check; left out of results)."""
 
 
+KIND_SCENARIOS: dict[str, str] = {
+    "s3_events_duplicated_delayed_trigger_failing": "events",
+    "garbage_reward_lines": "garbage_rewards",
+    "bad_reward_lines": "recovery",
+    "firehose_faults_and_blue_sigterm_under_load": "recovery",
+    **{cohort: "integrity" for cohort in integrity.COHORTS if cohort != "newline_victims"},
+    "execution_stopped_mid_deployment": "stop_mid_deployment",
+    "gzip_bomb_reward_object": "gzip_bomb",
+    "oversized_record_request": "bad_requests",
+    "float32_overflowing_features": "bad_requests",
+    "serve_worker_sigkilled_under_load": "worker_crash",
+    "half_sent_requests": "half_sent",
+    "endpoint_container_sigkilled_under_load": "container_crash",
+}
+"""The scenario that injects each fault kind (failure kinds run `scenario_failure`, `candidate_<k>_rolled_back`
+`scenario_rollback`): what `run_all(only=...)` runs for a subset."""
+
+
+def scenarios_for(kinds: Collection[str]) -> tuple[set[str], list[str], list[str]]:
+    """The scenarios, failure kinds and rollback kinds a subset of fault kinds needs; an unknown kind is an error."""
+    scenarios: set[str] = set()
+    failures: list[str] = []
+    rollbacks: list[str] = []
+    for kind in kinds:
+        if kind in KIND_SCENARIOS:
+            scenarios.add(KIND_SCENARIOS[kind])
+        elif kind in FAILURE_KINDS:
+            failures.append(kind)
+        elif kind.startswith("candidate_") and kind.endswith("_rolled_back"):
+            rollbacks.append(kind.removeprefix("candidate_").removesuffix("_rolled_back"))
+        else:
+            known = sorted([*KIND_SCENARIOS, *FAILURE_KINDS, "candidate_<kind>_rolled_back"])
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(known)}")
+    return scenarios, failures, rollbacks
+
+
 def run_all(
-    work: Path, failures: Sequence[str], rollbacks: Sequence[str], data_integrity: bool = True
+    work: Path,
+    failures: Sequence[str],
+    rollbacks: Sequence[str],
+    data_integrity: bool = True,
+    only: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """Every scenario on one runtime; the observations by scenario, and `kinds`: one row per fault kind."""
+    """Every scenario on one runtime; the observations by scenario, and `kinds`: one row per fault kind.
+
+    `only` (fault kinds, `KIND_SCENARIOS`) runs the bootstrap and just the scenarios those kinds need, with only the
+    failure and rollback kinds named there (`failures` and `rollbacks` are then ignored)."""
+    wanted: set[str] | None = None
+    if only is not None:
+        wanted, failures, rollbacks = scenarios_for(only)
+
+    def want(name: str) -> bool:
+        return wanted is None or name in wanted
+
     rt = DetachedRuntime(work / "state", SETTINGS).start(timeout=240)
     session = Session(rt)
     observations: dict[str, Any] = {}
     try:
         observations["bootstrap"] = bootstrap(session)
-        observations["events"] = scenario_events(session)
-        observations["garbage_rewards"] = scenario_garbage_rewards(session)
+        if want("events"):
+            observations["events"] = scenario_events(session)
+        if want("garbage_rewards"):
+            observations["garbage_rewards"] = scenario_garbage_rewards(session)
         observations["failures"] = {kind: scenario_failure(session, kind) for kind in failures}
-        observations["recovery"] = scenario_recovery(session)
+        if want("recovery"):
+            observations["recovery"] = scenario_recovery(session)
         session.observations["joined_before"] = set()
         observations["rollbacks"] = {kind: scenario_rollback(session, kind) for kind in rollbacks}
         observations["landing"] = landing(session)
         if data_integrity:
-            run_integrity(session, work, observations)
+            run_integrity(session, work, observations, wanted)
         observations["executions"] = execution_report(rt, session)
         observations["quarantine"] = quarantine_report(rt, session)
         observations["injected"] = rt.faults()["injected"]
@@ -60,8 +114,13 @@ def run_all(
     return observations
 
 
-def run_integrity(session: Session, work: Path, observations: dict[str, Any]) -> None:
-    """Issue 14's faults, after the others (they leave decisions and rewards the earlier checks do not expect)."""
+def run_integrity(session: Session, work: Path, observations: dict[str, Any], wanted: set[str] | None = None) -> None:
+    """Issue 14's faults, after the others (they leave decisions and rewards the earlier checks do not expect);
+    `wanted` names the ones to run (all when None)."""
+
+    def want(name: str) -> bool:
+        return wanted is None or name in wanted
+
     half_sent: dict[str, Any] = {}
 
     def hold() -> None:
@@ -71,7 +130,8 @@ def run_integrity(session: Session, work: Path, observations: dict[str, Any]) ->
             half_sent["error"] = f"{type(err).__name__}: {err}"
 
     holder = threading.Thread(target=hold, name="half-sent", daemon=True)
-    holder.start()
+    if want("half_sent"):
+        holder.start()
     steps = (
         ("bad_requests", lambda: integrity.scenario_bad_requests(session)),
         ("integrity", lambda: integrity.scenario_integrity(session)),
@@ -80,12 +140,17 @@ def run_integrity(session: Session, work: Path, observations: dict[str, Any]) ->
         ("worker_crash", lambda: integrity.scenario_worker_crash(session, work)),
     )
     for name, step in steps:
+        if not want(name):
+            continue
         try:
             observations[name] = step()
         except Exception as err:
             observations[name] = {"error": f"{type(err).__name__}: {err}"}
-    holder.join(timeout=180)
-    observations["half_sent"] = half_sent
+    if want("half_sent"):
+        holder.join(timeout=180)
+        observations["half_sent"] = half_sent
+    if not want("container_crash"):
+        return
     try:  # last: if the endpoint does not come back, nothing after it needs it
         observations["container_crash"] = integrity.scenario_container_crash(session)
     except Exception as err:

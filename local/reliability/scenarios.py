@@ -179,13 +179,34 @@ def malformed_sent(session: Session, scenario: str, lines: int, sent_from: float
     session.observations.setdefault("malformed_sent", []).append(batch)
 
 
-def scenario_garbage_rewards(session: Session, timeout: float = 30.0) -> dict[str, Any]:
-    """Twice the threshold of lines that are not reward records, sent to the rewards stream: the trigger counts
-    each object (its idempotency table gains a record per object) but adds nothing, and no run starts."""
+def trigger_invocations(rt: Runtime) -> list[dict[str, Any]]:
+    """The trigger's recent async invocations as the Lambda engine recorded them (outcome, attempts, errors)."""
+    return [r for r in rt.status()["async_invocations"] if "rigger" in r["function"]]
+
+
+def counted_objects(rt: Runtime) -> dict[str, dict[str, Any]]:
+    """What the trigger recorded per object it counted (its completed idempotency records, which name the object):
+    the object's own count, whatever a run finishing meanwhile does to the shared counter. In-progress records are
+    left out: one is deleted again when its invocation fails."""
+    dynamodb, table = rt.client("dynamodb"), rt.outputs["IdempotencyTableName"]
+    found: dict[str, dict[str, Any]] = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+        for item in page.get("Items", []):
+            if item.get("status", {}).get("S") != "COMPLETED":
+                continue
+            data = json.loads(item.get("data", {}).get("S") or "{}")
+            if isinstance(data, dict) and data.get("object"):
+                found[str(data["object"])] = data
+    return found
+
+
+def scenario_garbage_rewards(session: Session, timeout: float = 60.0) -> dict[str, Any]:
+    """Twice the threshold of lines that are not reward records, sent to the rewards stream: the trigger records each
+    object it lands in (a completed idempotency record per object) with every line invalid, adds nothing, and no run
+    starts. Waits until the trigger has judged every line sent (or `timeout`)."""
     rt = session.runtime
-    table = rt.outputs["IdempotencyTableName"]
-    dynamodb = rt.client("dynamodb")
-    objects_before = dynamodb.scan(TableName=table, Select="COUNT")["Count"]
+    known = set(counted_objects(rt))
+    seen_before = {r["request_id"] for r in trigger_invocations(rt)}
     counter_before = rt.counter()
     lines = garbage_reward_lines("garbage", 2 * THRESHOLD, time.time())
     delivered_before = rt.status()["firehose_records"]
@@ -194,21 +215,28 @@ def scenario_garbage_rewards(session: Session, timeout: float = 30.0) -> dict[st
     delivered = rt.wait_delivered(delivered_before, len(lines), timeout)
     malformed_sent(session, "garbage_rewards", garbage_lines_malformed_for_the_join(len(lines)), sent_from)
     deadline = time.monotonic() + timeout
-    objects_after = objects_before
-    while objects_after == objects_before and time.monotonic() < deadline:
+    while True:
+        new = {k: v for k, v in counted_objects(rt).items() if k not in known}
+        judged = sum(int(r.get("invalid_lines", 0)) + int(r.get("records", 0)) for r in new.values())
+        if judged >= len(lines) or time.monotonic() > deadline:
+            break
         time.sleep(0.5)
-        objects_after = dynamodb.scan(TableName=table, Select="COUNT")["Count"]
     time.sleep(2.0)  # a run started on the count would appear within the trigger's own latency
     started = [e for e in rt.executions() if e["name"] not in session.known_executions]
     session.known_executions.update(e["name"] for e in started)
+    invocations = [r for r in trigger_invocations(rt) if r["request_id"] not in seen_before]
     return {
         "garbage_lines_sent": len(lines),
         "malformed_for_the_join": garbage_lines_malformed_for_the_join(len(lines)),
         "delivered": delivered,
-        "objects_counted": objects_after - objects_before,
+        "objects_counted": len(new),
+        "invalid_lines_recorded": sum(int(r.get("invalid_lines", 0)) for r in new.values()),
+        "records_recorded": sum(int(r.get("records", 0)) for r in new.values()),
         "counter_before": counter_before,
         "counter_after": rt.counter(),
         "runs_started": len(started),
+        "trigger_errors": sum(1 for r in invocations if r.get("error")),
+        "trigger_failures": [r for r in invocations if r.get("error") or r.get("attempt_errors")],
     }
 
 

@@ -26,12 +26,9 @@ PENDING = {
     "endpoint_container_sigkilled_under_load": "a replaced instance starts on a fresh disk (as on SageMaker): "
     "decisions still in the dead container's buffer and spool are lost; answering only once Firehose holds the "
     "record is not built",
-    "gzip_bomb_reward_object": "measured on the trigger's per-object records: on 2026-12-02 it held in one run of two; "
-    "in the other the trigger's invocation on the bomb failed (retries exhausted, 1 error, no record of the bomb) "
-    "while the good object was counted exactly (5 of 5)",
 }
 """Fault kinds still open (docs/reliability.md): strict xfail, so the test says so the day they hold."""
-FLAKY = {"endpoint_container_sigkilled_under_load", "gzip_bomb_reward_object"}
+FLAKY = {"endpoint_container_sigkilled_under_load"}
 """Open kinds whose loss depends on timing (what the dead container still held): lost in one run of two on
 2026-12-02, so their xfail is not strict; their figures are in bench/results/reliability.json."""
 KINDS = (
@@ -47,6 +44,7 @@ KINDS = (
     *(cohort for cohort in COHORTS if cohort != "newline_victims"),  # the victims are checked inside their cohort
     "serve_worker_sigkilled_under_load",
     "half_sent_requests",
+    "gzip_bomb_reward_object",
     *PENDING,
 )
 

@@ -8,11 +8,14 @@ import json
 import math
 from typing import Any
 
+import pytest
+
 from local.reliability.checks import (
     bad_reward_lines,
     event_ids,
     expected_join_counts,
     garbage_reward_lines,
+    garbage_row,
     iso,
     kind_rows,
     kind_table,
@@ -22,6 +25,7 @@ from local.reliability.checks import (
     summarize,
 )
 from local.reliability.integrity import COHORT, COHORTS, cohort_report, plan_integrity
+from local.reliability.run import scenarios_for
 
 
 def test_event_ids_keep_duplicates_and_count_unreadable_lines() -> None:
@@ -189,6 +193,8 @@ def test_kind_rows_report_each_integrity_fault_and_a_table() -> None:
             "bomb_bytes": 300,
             "inflated_bytes": 3 << 20,
             "good_lines": 5,
+            "before_lines": 5,
+            "before_record": {"records": 5, "complete": True},
             "bomb_record": {"records": 0, "complete": False, "invalid_lines": 0},
             "good_record": {"records": 5, "complete": True},
             "trigger_errors": 0,
@@ -205,7 +211,28 @@ def test_kind_rows_report_each_integrity_fault_and_a_table() -> None:
     assert not next(
         r for r in failed if r.kind == "gzip_bomb_reward_object"
     ).held  # the bomb left no record: the trigger did not survive it
+    lost_before = kind_rows({"gzip_bomb": {**observations["gzip_bomb"], "before_record": None}}, landed=set())
+    assert next(r for r in lost_before if r.kind == "gzip_bomb_reward_object").lost == 5
     assert rows["oversized_record_request"].unlogged == 1 and not rows["oversized_record_request"].clean
     assert rows["float32_overflowing_features"].clean
     assert "serve_worker_sigkilled_under_load" not in rows  # a scenario that raised is the runner's row
     assert "| oversized_record_request | 1 | 1 | 0 |" in kind_table(list(rows.values()))
+
+
+def test_the_garbage_row_holds_only_when_the_trigger_recorded_every_line_as_invalid() -> None:
+    garbage = {"garbage_lines_sent": 400, "runs_started": 0, "counter_before": 5, "counter_after": 5}
+    judged = {**garbage, "objects_counted": 2, "invalid_lines_recorded": 400, "trigger_errors": 0}
+    assert garbage_row(judged).clean
+    # the trigger failed on the objects (retries exhausted, no record): nothing counted, but it did not survive them
+    failed = {**garbage, "objects_counted": 0, "invalid_lines_recorded": 0, "trigger_errors": 2}
+    assert not garbage_row(failed).held
+    assert not garbage_row({**judged, "runs_started": 1}).clean
+
+
+def test_a_subset_of_fault_kinds_names_the_scenarios_it_needs_and_refuses_unknown_kinds() -> None:
+    scenarios, failures, rollbacks = scenarios_for(
+        ["gzip_bomb_reward_object", "reward_out_of_range", "deploy_lambda_fails", "candidate_sigterm_rolled_back"]
+    )
+    assert (scenarios, failures, rollbacks) == ({"gzip_bomb", "integrity"}, ["deploy_lambda_fails"], ["sigterm"])
+    with pytest.raises(ValueError, match="unknown fault kind 'gzip_bomb'"):
+        scenarios_for(["gzip_bomb"])  # a scenario's name, not a kind's

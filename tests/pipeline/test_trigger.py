@@ -129,6 +129,31 @@ def test_a_string_holding_a_number_is_a_reward_as_the_join_reads_it() -> None:
     assert (counted.records, counted.invalid_lines) == (2, 0)
 
 
+def test_rewards_outside_the_reward_range_are_not_counted_toward_the_threshold(
+    machine: str, context: FakeContext, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The join quarantines them (`out_of_range`), so they must not start a run: 1e6 or -3 for a [0, 1] reward is a
+    producer's bug, not a reward. Both ends of the range count, as the join's BETWEEN keeps them."""
+    inside = [reward_line("low", 0.0), reward_line("high", 1), reward_line("mid", "0.5")]
+    outside = [reward_line(f"big{n}", 1e6) for n in range(12)] + [reward_line("neg", -3.0), reward_line("up", "1.01")]
+    body = "".join(inside + outside).encode()
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/range", Body=body)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/range"), context)
+    assert (result["records"], result["invalid_lines"], result["out_of_range"]) == (3, 14, 14)
+    assert store.read_counter("bandit-demo") == 3  # threshold 10: counted, the 14 would have started a run
+    assert result["started"] is False and executions(machine) == []
+    assert '"RewardLinesOutOfRange":[14.0]' in capfd.readouterr().out
+    assert trigger.count_records(body).records == 17  # without a range (a direct call) every record counts
+
+
+@pytest.mark.parametrize("settings_overrides", [{"reward_range": [-1.0, 5.0]}])
+def test_the_reward_range_is_the_configured_one(machine: str, context: FakeContext) -> None:
+    body = "".join([reward_line("a", 4.5), reward_line("b", -1.0), reward_line("c", -3.0)]).encode()
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/wide", Body=body)
+    result = trigger.handler(s3_event("rewards/2026/11/23/00/wide"), context)
+    assert (result["records"], result["out_of_range"]) == (2, 1)
+
+
 def test_a_line_over_the_line_bound_is_invalid_not_a_crash(machine: str, context: FakeContext) -> None:
     huge = reward_line("x" * (2 << 20))  # a well-formed record, but no Firehose record is this long
     body = (reward_line("before") + huge + reward_line("after")).encode()
@@ -167,6 +192,22 @@ def test_a_gzip_bomb_is_counted_in_part_with_bounded_memory_and_reported(
     again = trigger.handler(s3_event(key), context)
     assert again["records"] == 0 and again["complete"] is False
     assert store.read_counter("bandit-demo") == 0
+
+
+def test_an_object_with_no_record_is_counted_when_the_counter_already_holds_rewards(
+    machine: str, context: FakeContext
+) -> None:
+    """Adding 0 changes no attribute, and DynamoDB (moto here) may then return no `count` under UPDATED_NEW: an
+    object of garbage or a bomb after earlier rewards made the function raise, retried until Lambda gave up."""
+    store.add_to_counter("bandit-demo", 5)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/junk", Body=b"\n".join(GARBAGE) + b"\n")
+    s3.put_object(Bucket=BUCKET, Key="rewards/2026/11/23/00/bomb.gz", Body=gzip_bomb(200))
+    junk = trigger.handler(s3_event("rewards/2026/11/23/00/junk"), context)
+    assert (junk["status"], junk["records"], junk["invalid_lines"], junk["counter"]) == ("counted", 0, 14, 5)
+    bomb = trigger.handler(s3_event("rewards/2026/11/23/00/bomb.gz", sequencer="0002"), context)
+    assert (bomb["status"], bomb["records"], bomb["complete"], bomb["counter"]) == ("counted", 0, False, 5)
+    assert store.read_counter("bandit-demo") == 5 and executions(machine) == []
 
 
 class ShortContext(FakeContext):
