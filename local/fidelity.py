@@ -104,6 +104,9 @@ SFN_STOP = Doc(
 LAMBDA_INVOKE = Doc(
     "Invoke - AWS Lambda API Reference", "https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html"
 )
+LAMBDA_MEMORY = Doc(
+    "Configure Lambda function memory", "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html"
+)
 LAMBDA_ASYNC = Doc(
     "How Lambda handles errors and retries with asynchronous invocation",
     "https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html",
@@ -349,6 +352,14 @@ LAMBDA_FUNCTION_ERROR = Rule(
     "the function's Timeout is Sandbox.Timedout",
     LAMBDA_INVOKE,
     f"{_GATEWAY_TESTS}::test_handler_errors_and_timeouts_are_function_errors",
+)
+LAMBDA_MEMORY_LIMIT = Rule(
+    "lambda.memory-limit",
+    "a function whose memory goes over its MemorySize is killed (Runtime.ExitError, signal: killed) and its "
+    "execution environment replaced; the invocation fails (async: retried as any function error)",
+    LAMBDA_MEMORY,
+    "tests/local/test_lambda_memory.py::test_a_function_over_its_memory_is_killed_and_replaced",
+    "the resident set is sampled every 50 ms and read at its peak after each answer, not enforced by a cgroup",
 )
 LAMBDA_NOT_FOUND = Rule(
     "lambda.not-found",
@@ -804,7 +815,7 @@ SUBJECTS: dict[str, Coverage] = {
         not_emulated="point-in-time recovery, SSE and TTL expiry (moto stores the TTL setting, deletes nothing)",
     ),
     "AWS::Lambda::Function": Coverage(
-        rules=(LAMBDA_ENVIRONMENT, LAMBDA_FUNCTION_ERROR, IAM_FUNCTION_ROLE, IAM_TRUST),
+        rules=(LAMBDA_ENVIRONMENT, LAMBDA_FUNCTION_ERROR, LAMBDA_MEMORY_LIMIT, IAM_FUNCTION_ROLE, IAM_TRUST),
         not_emulated="layers are not mounted (the venv provides Powertools), X-Ray tracing is off, no reserved "
         "concurrency; at most 4 workers per function",
     ),
