@@ -16,9 +16,12 @@ actions (`catalog`), the demo's scenario with an abrupt change of the best actio
 a new action at 3,000 (`new_action`, the reviews scenario), scikit-learn's digits (`digits`, 10 classes) and Statlog
 Shuttle (`shuttle`). `python -m bench.learning [name ...]` runs the named ones (all by default), writes
 `bench/results/learning/<name>.json` and `.png` per scenario, and `bench/results/learning.json` from every scenario
-result on disk. Data: Shuttle and the scikit-learn wheel (for `digits.csv.gz`) are read from `BANDIT_DATA_DIR`
-(default `../shared/data`); `pip download scikit-learn --no-deps --only-binary=:all: -d $BANDIT_DATA_DIR` fetches the
-wheel.
+result on disk. `python -m bench learning` takes the scenarios from `BENCH_LEARNING_SCENARIOS` (comma-separated;
+all when unset), and `BENCH_LEARNING_EXPLORATION` (a JSON object, e.g. '{"gamma_scale": 10}') merges over
+`cdk.json`'s `exploration` for both the loop and the online reference, to compare settings before changing the
+defaults; every result records the exploration it ran with. Data: Shuttle and the scikit-learn wheel (for
+`digits.csv.gz`) are read from `BANDIT_DATA_DIR` (default `../shared/data`);
+`pip download scikit-learn --no-deps --only-binary=:all: -d $BANDIT_DATA_DIR` fetches the wheel.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ INTERACTIONS_PER_S = 100.0
 SEED = 2026
 LOOP_SETTINGS: dict[str, Any] = {**FAST_SETTINGS, "retrain_threshold": RETRAIN_EVERY, "min_training_rows": 50}
 """Only what makes the local loop fast; the policy and gate settings are `cdk.json`'s."""
+SCENARIOS_ENV = "BENCH_LEARNING_SCENARIOS"
+EXPLORATION_ENV = "BENCH_LEARNING_EXPLORATION"
 TARGETS = {
     "loop_last_1000_at_least_online_vw": True,
     "recovery_within": 1500,
@@ -65,6 +70,48 @@ TARGETS = {
     "new_action_share_where_best_within_1000": 0.8,
     "demo_above_best_constant_within": 1000,
 }
+
+
+def exploration_override() -> dict[str, Any]:
+    """`BENCH_LEARNING_EXPLORATION`'s keys (none when unset): merged over `cdk.json`'s exploration for both learners."""
+    text = os.environ.get(EXPLORATION_ENV, "").strip()
+    if not text:
+        return {}
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"{EXPLORATION_ENV} must be a JSON object, not {text!r}")
+    return value
+
+
+def settings() -> Any:
+    """The settings both learners use: `cdk.json`'s, with the exploration override (validated by the contract)."""
+    from dataclasses import asdict
+
+    from infra.settings import load_settings
+
+    base = load_settings()
+    override = exploration_override()
+    if not override:
+        return base
+    return load_settings(overrides={"exploration": {**asdict(base.exploration), **override}})
+
+
+def loop_settings() -> dict[str, Any]:
+    """What the local runtime is started with: `LOOP_SETTINGS`, plus the exploration when it is overridden."""
+    from dataclasses import asdict
+
+    if not exploration_override():
+        return dict(LOOP_SETTINGS)
+    return {**LOOP_SETTINGS, "exploration": asdict(settings().exploration)}
+
+
+def scenario_names(argv: Sequence[str] = ()) -> tuple[str, ...]:
+    """The scenarios to run: those named on the command line, else `BENCH_LEARNING_SCENARIOS`, else all."""
+    names = list(argv) or [n.strip() for n in os.environ.get(SCENARIOS_ENV, "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    return tuple(names) or SCENARIOS
 
 
 @dataclass(frozen=True)
@@ -127,9 +174,8 @@ class OnlineReference:
         from container.core.config import parse_config
         from container.core.featurizer import Featurizer
         from container.training.train import train_examples
-        from infra.settings import Settings
 
-        self.config = parse_config(Settings().hyperparameters())
+        self.config = parse_config(settings().hyperparameters())
         self.featurizer = Featurizer.fit((r.context for r in warm_rows), self.config.quantile_bins)
         self.workspace = vowpalwabbit.Workspace(f"{self.config.vw_args()} --quiet")
         self.rng = random.Random(seed)
@@ -244,12 +290,12 @@ def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dic
     from simulator.warmstart import write_to_streams
 
     started = time.monotonic()
-    rt = Runtime(work / scenario.name, LOOP_SETTINGS).start()
+    rt = Runtime(work / scenario.name, loop_settings()).start()
     try:
         outputs = rt.outputs
         firehose = rt.client("firehose")
         write_to_streams(warm, outputs["DecisionsStreamName"], outputs["RewardsStreamName"], firehose)
-        time.sleep(float(LOOP_SETTINGS["reward_wait_seconds"]) + 2.5)  # landed and older than the window's end
+        time.sleep(float(loop_settings()["reward_wait_seconds"]) + 2.5)  # landed and older than the window's end
         sfn = rt.client("stepfunctions")
         boot = sfn.start_execution(
             stateMachineArn=outputs["StateMachineArn"], name="bootstrap-1", input=json.dumps({"bootstrap": True})
@@ -465,17 +511,21 @@ def summary() -> dict[str, Any]:
 
 
 def protocol() -> dict[str, Any]:
+    from dataclasses import asdict
+
     return {
         "interactions": INTERACTIONS,
         "retrain_every": RETRAIN_EVERY,
         "warm_start": WARM_START,
         "decisions_per_request": BATCH,
         "event_at": EVENT_AT,
-        "loop_settings": LOOP_SETTINGS,
+        "loop_settings": loop_settings(),
+        "exploration": asdict(settings().exploration),
     }
 
 
-def main(names: Sequence[str] = SCENARIOS) -> dict[str, Any]:
+def main(names: Sequence[str] = ()) -> dict[str, Any]:
+    names = scenario_names(names)
     work = Path(tempfile.mkdtemp(prefix="bench-learning-"))
     (RESULTS_DIR / "learning").mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -499,4 +549,4 @@ def main(names: Sequence[str] = SCENARIOS) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    json.dump(main(sys.argv[1:] or SCENARIOS), sys.stdout, indent=2, default=str)
+    json.dump(main(sys.argv[1:]), sys.stdout, indent=2, default=str)

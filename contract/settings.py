@@ -53,8 +53,8 @@ class Exploration:
     bag: int = 5
     cover: int = 3
     tau: float = 1.0
-    gamma_scale: float = 300.0
-    new_action_share: float = 0.05
+    gamma_scale: float = 10.0
+    new_action_share: float = 0.2
     floor: float = 0.0
 
 

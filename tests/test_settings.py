@@ -62,8 +62,10 @@ def test_every_exploration_algorithm_is_accepted(algorithm: str) -> None:
 def test_hyperparameters_are_strings_for_sagemaker() -> None:
     hyperparameters = load_settings().hyperparameters()
     assert hyperparameters and all(isinstance(v, str) for v in hyperparameters.values())
-    assert hyperparameters["epsilon"] == "0.05"
-    assert hyperparameters["new_action_share"] == "0.05" and hyperparameters["exploration_floor"] == "0"
+    given = load_settings(overrides={"exploration": {"epsilon": 0.05, "new_action_share": 0.15, "floor": 0.0}})
+    written = given.hyperparameters()
+    assert written["epsilon"] == "0.05"
+    assert written["new_action_share"] == "0.15" and written["exploration_floor"] == "0"
 
 
 def test_overrides_are_validated_too() -> None:

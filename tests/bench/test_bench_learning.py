@@ -7,13 +7,19 @@ import numpy as np
 import pytest
 
 from bench.learning import (
+    EXPLORATION_ENV,
+    SCENARIOS,
+    SCENARIOS_ENV,
     OnlineReference,
     block_means,
+    loop_settings,
     new_action_share,
     recovery,
     rolling,
     run_summary,
+    scenario_names,
     segments,
+    settings,
     warm_rows,
 )
 from simulator.scenarios import Candidate, Interaction, SyntheticScenario, take
@@ -80,3 +86,29 @@ def test_a_runs_output_gives_the_verdict_the_pooled_holdout_and_the_drift_check(
     assert summary["promote"] is False and summary["rows"] == 300 and summary["drift_detected"] is True
     assert summary["drift_reason"] == "fell below" and summary["adapting_to_drift"] is True
     assert run_summary({})["drift_detected"] is False
+
+
+def test_the_scenarios_come_from_the_arguments_else_the_environment_else_all(monkeypatch) -> None:
+    monkeypatch.delenv(SCENARIOS_ENV, raising=False)
+    assert scenario_names() == SCENARIOS
+    monkeypatch.setenv(SCENARIOS_ENV, "catalog, new_action")
+    assert scenario_names() == ("catalog", "new_action")
+    assert scenario_names(["digits"]) == ("digits",)
+    monkeypatch.setenv(SCENARIOS_ENV, "catalog,nope")
+    with pytest.raises(ValueError, match="nope"):
+        scenario_names()
+
+
+def test_an_exploration_override_reaches_both_the_loop_and_the_online_reference(monkeypatch) -> None:
+    monkeypatch.delenv(EXPLORATION_ENV, raising=False)
+    assert "exploration" not in loop_settings()  # cdk.json's own, as the loop reads it
+    default = settings().exploration
+    monkeypatch.setenv(EXPLORATION_ENV, '{"gamma_scale": 7, "floor": 0.01}')
+    assert loop_settings()["exploration"]["gamma_scale"] == 7
+    assert loop_settings()["exploration"]["algorithm"] == default.algorithm
+    reference = OnlineReference(warm_rows(logged_data(SyntheticScenario(4), 20, seed=1)), seed=5)
+    reference.close()
+    assert reference.config.gamma_scale == 7 and reference.config.exploration_floor == 0.01
+    monkeypatch.setenv(EXPLORATION_ENV, '{"floor": 0.9}')
+    with pytest.raises(ValueError, match=r"exploration\.floor"):
+        settings()

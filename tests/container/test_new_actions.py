@@ -14,6 +14,7 @@ from container.core.featurizer import Action, actions_from_ids
 from container.core.layout import Layout
 from container.core.policy import Policy
 from container.training import train
+from contract.settings import Exploration
 
 CONTEXT = {"x0": 0.9, "x1": 0.1, "x2": 0.3, "x3": 0.5}
 
@@ -28,9 +29,11 @@ def test_a_new_action_gets_exactly_the_default_share(model_dir: Path) -> None:
     policy = Policy.load(model_dir)
     known = policy.distribution(CONTEXT, actions_from_ids(ACTIONS))
     served = policy.distribution(CONTEXT, [*actions_from_ids(ACTIONS), Action("z")])
-    assert math.isclose(served[3], 0.05, abs_tol=1e-12)
+    share = Exploration().new_action_share
+    assert 0.0 < share < 0.5
+    assert math.isclose(served[3], share, abs_tol=1e-12)
     for with_new, without in zip(served[:3], known, strict=True):
-        assert math.isclose(with_new, 0.95 * without, rel_tol=1e-9)
+        assert math.isclose(with_new, (1.0 - share) * without, rel_tol=1e-9)
     assert math.isclose(sum(served), 1.0, abs_tol=1e-12)
 
 
