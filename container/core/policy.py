@@ -25,10 +25,12 @@ import vowpalwabbit
 from container.core.artifacts import MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
 from container.core.errors import ContainerError
 from container.core.featurizer import Action, Featurizer, actions_from_ids
+from contract.settings import Exploration
 
 UNIFORM_MODEL_ID = "uniform-random"
-DEFAULT_NEW_ACTION_SHARE = 0.05
-DEFAULT_EXPLORATION_FLOOR = 0.0
+DEFAULT_NEW_ACTION_SHARE = Exploration().new_action_share
+"""For a model saved without its settings: the contract's default (one place, `contract.settings`)."""
+DEFAULT_EXPLORATION_FLOOR = Exploration().floor
 
 
 class NoActionsError(ContainerError, ValueError):
