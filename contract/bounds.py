@@ -18,6 +18,10 @@ PROMOTION_INTERVALS = ("normal", "anytime")
 """How the gate bounds the paired difference: the normal approximation, or the betting confidence sequence that
 stays valid when the gate looks again every run."""
 MISSING_REWARD_POLICIES = ("default", "drop")
+DECISION_ACKNOWLEDGEMENTS = ("spool", "firehose")
+"""When the endpoint answers a decision: once its record is in the worker's spool on the instance's disk (a worker
+crash loses nothing; the loss of the instance loses what was not yet delivered), or once Firehose has taken it
+(nothing answered is lost, each decision waits for one PutRecordBatch)."""
 COST_MAPPINGS = ("one_minus_reward", "negative_reward")
 
 

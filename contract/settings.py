@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from contract.bounds import (
     COST_MAPPINGS,
+    DECISION_ACKNOWLEDGEMENTS,
     ESTIMATORS,
     EXPLORATION_ALGORITHMS,
     MAX_CANARY_PERCENT,
@@ -79,6 +80,7 @@ class Settings:
     training_instance_type: str = "ml.m5.large"
     endpoint_instance_type: str = "ml.m5.large"
     endpoint_instance_count: int = 1
+    decision_acknowledgement: str = "spool"
     canary_percent: int = 10
     canary_wait_seconds: int = 300
     termination_wait_seconds: int = 120
@@ -236,6 +238,9 @@ def parse_settings(raw: Mapping[str, object] | None) -> Settings:
         training_instance_type=_instance_type("training_instance_type", get("training_instance_type")),
         endpoint_instance_type=_instance_type("endpoint_instance_type", get("endpoint_instance_type")),
         endpoint_instance_count=endpoint_instance_count,
+        decision_acknowledgement=_one_of(
+            "decision_acknowledgement", get("decision_acknowledgement"), DECISION_ACKNOWLEDGEMENTS
+        ),
         canary_percent=canary_percent,
         canary_wait_seconds=canary_wait_seconds,
         termination_wait_seconds=termination_wait_seconds,

@@ -142,6 +142,7 @@ def start(run_id: str, run: RunState) -> DeploymentResult:
                 "DECISIONS_STREAM": env("DECISIONS_STREAM"),
                 "EXPERIMENT_ID": config.experiment_id,
                 "MODEL_ID": model_id,
+                "DECISIONS_ACKNOWLEDGEMENT": config.decision_acknowledgement,
                 **region_environment(client("sagemaker").meta.region_name),
             },
         ),

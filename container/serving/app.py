@@ -1,12 +1,15 @@
 """The HTTP face of the policy: `GET /ping` and `POST /invocations` (SageMaker's contract), transport-free.
 
 The request path is parse, validate, featurize, predict, sample, enqueue the record, answer; `container.serving.server`
-feeds it method, path and body and writes back status and JSON.
+feeds it method, path and body and writes back status and JSON: `handle` answers once the records are spooled,
+`handle_acknowledged` (a coroutine) once the decision log delivered them, or 503 if it could not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
@@ -30,6 +33,16 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
 
 
+Delivery = Future[bool] | None
+"""The decision log's promise for an answer's records (None: nothing to wait for)."""
+_UNDELIVERED = _dumps(
+    {
+        "error": "the decision could not be logged (the decisions stream refused it); retry the request",
+        "field": None,
+    }
+)
+
+
 class DecisionApp:
     """Answers decisions with `policy` and hands every decision record to `logger`."""
 
@@ -47,30 +60,46 @@ class DecisionApp:
 
     def handle(self, method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, bytes]:
         """One HTTP exchange without the transport: status and JSON body (the server is `container.serving.server`)."""
+        status, payload, _ = self._dispatch(method, path, body)
+        return status, payload
+
+    async def handle_acknowledged(self, method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, bytes]:
+        """`handle`, answering a decision only once its record is delivered (503 if the stream refused it): for
+        a logger with `acknowledge`, so no answered decision is lost with the instance."""
+        status, payload, delivery = self._dispatch(method, path, body)
+        if delivery is not None and not await asyncio.wrap_future(delivery):
+            return 503, _UNDELIVERED
+        return status, payload
+
+    def _dispatch(self, method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, bytes, Delivery]:
         if path == "/invocations":
             if method != "POST":
-                return 405, _dumps({"error": "use POST", "field": "method"})
+                return 405, _dumps({"error": "use POST", "field": "method"}), None
             return self._invocations(body)
         if path == "/ping":
             if method not in ("GET", "HEAD"):
-                return 405, _dumps({"error": "use GET", "field": "method"})
+                return 405, _dumps({"error": "use GET", "field": "method"}), None
             if self.policy.probe():
-                return 200, _dumps({"status": "ok", "model_id": self.model_id})
-            return 503, _dumps({"status": "policy does not answer", "model_id": self.model_id})
-        return 404, _dumps({"error": f"no route {path}", "field": "path"})
+                return 200, _dumps({"status": "ok", "model_id": self.model_id}), None
+            return 503, _dumps({"status": "policy does not answer", "model_id": self.model_id}), None
+        return 404, _dumps({"error": f"no route {path}", "field": "path"}), None
 
-    def _invocations(self, body: bytes | InvalidRequest) -> tuple[int, bytes]:
+    def _invocations(self, body: bytes | InvalidRequest) -> tuple[int, bytes, Delivery]:
         try:
             if isinstance(body, InvalidRequest):  # the server refuses a body only for its size (over MAX_BODY_BYTES)
                 raise RequestTooLarge(body.field, body.message)
-            return 200, self.decide_all(parse_invocation(body, len(self.policy.actions)))
+            answer, delivery = self._decide(parse_invocation(body, len(self.policy.actions)))
+            return 200, answer, delivery
         except InvalidRequest as error:
-            return error.status, _dumps(error.to_json())
+            return error.status, _dumps(error.to_json()), None
         except NoActionsError as error:
-            return 400, _dumps({"error": str(error), "field": "actions"})
+            return 400, _dumps({"error": str(error), "field": "actions"}), None
 
     def decide_all(self, invocation: Invocation) -> bytes:
         """Decide every request first, then log: a batch with one bad request logs nothing. Returns the JSON body."""
+        return self._decide(invocation)[0]
+
+    def _decide(self, invocation: Invocation) -> tuple[bytes, Delivery]:
         answers: list[bytes] = []
         records: list[DecisionRecord] = []
         now = iso_now()
@@ -85,8 +114,8 @@ class DecisionApp:
             )
         if invocation.body_bytes is None or invocation.body_bytes > self._unchecked_body_bytes:
             records = self._deliverable(records, invocation.batch)
-        self.logger.log_many(records)  # in the spool when this returns: the answer may go out
-        return b'{"predictions":[' + b",".join(answers) + b"]}" if invocation.batch else answers[0]
+        delivery = self.logger.log_many(records)  # in the spool when this returns: the answer may go out
+        return (b'{"predictions":[' + b",".join(answers) + b"]}" if invocation.batch else answers[0]), delivery
 
     def _deliverable(self, records: list[DecisionRecord], batch: bool) -> list[DecisionRecord]:
         """Encode the records of a body big enough to make one over Firehose's record limit: refuse the whole

@@ -7,6 +7,11 @@ whole batch at once), seals the spool segment those records are in, delivers the
 `container.core.producer`, or a JSON-lines file when no stream is configured) and then deletes the segment. Segments a
 dead worker left are delivered first. `close()` flushes everything; `serve` calls it on SIGTERM.
 
+With `acknowledge=True` (`DECISIONS_ACKNOWLEDGEMENT=firehose`) `log_many` also returns a future per batch window that
+resolves once the sink has taken the window's records (True) or refused them (False): the server answers after it,
+so an answered decision is in Firehose even if the instance, spool and all, is lost. It costs each decision the
+linger plus one PutRecordBatch of latency, not throughput (the window's requests wait together).
+
 The list and its events are not a `queue.Queue`, whose put and get each take a lock and notify a condition: per
 record that was more work than the record's encoding, and every notify is a chance to hand the GIL to the other
 thread. The request thread sets an `Event` once per batch window.
@@ -18,6 +23,7 @@ import json
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,9 +31,14 @@ from typing import Any, Protocol
 from container.core.errors import ContainerError
 from container.core.producer import FirehoseProducer, firehose_client
 from container.serving.spool import Segment, Spool
+from contract.bounds import DECISION_ACKNOWLEDGEMENTS
+from contract.environment import DECISIONS_ACKNOWLEDGEMENT
 from contract.firehose import MAX_BATCH_RECORDS, MAX_RECORD_BYTES
 
 SPOOL_DIR_VARIABLE = "DECISIONS_SPOOL_DIR"
+ACKNOWLEDGED_LINGER_SECONDS = 0.01
+"""The batch window when every answer waits for its delivery: long enough to batch a burst, short next to a
+PutRecordBatch round trip."""
 
 
 class Sink(Protocol):
@@ -92,12 +103,15 @@ class DecisionLogger:
         capacity: int = 20_000,
         linger_seconds: float = 0.25,
         spool: Spool | None = None,
+        acknowledge: bool = False,
     ) -> None:
         self.sink = sink
         self.counters = counters or Counters()
         self.spool = spool
         self._pending: list[bytes] = []
         self._sealed: list[Segment] = []  # full segments whose records are all in `_pending`
+        self.acknowledge = acknowledge
+        self._window: Future[bool] | None = None  # resolves when the records in `_pending` are delivered
         self._capacity = capacity
         self._lock = threading.Lock()  # the spool, `_pending` and `_sealed` change together
         self._ready = threading.Event()  # set by `log` when the drainer may be waiting for records
@@ -112,10 +126,11 @@ class DecisionLogger:
         """Add one record (see `log_many`)."""
         self.log_many((record,))
 
-    def log_many(self, records: Sequence[Record]) -> None:
+    def log_many(self, records: Sequence[Record]) -> Future[bool] | None:
         """Encode the records and write them to the spool: when this returns, a crash of the worker cannot lose
         them. Blocks while the list is full, so a slow sink slows requests, never loses data. Raises what the
-        encoder raises (`TypeError`, `ValueError`) before anything is logged."""
+        encoder raises (`TypeError`, `ValueError`) before anything is logged. With `acknowledge`, returns the
+        future of their delivery (True: in the sink; False: refused), else None."""
         lines = [encode(record) for record in records]
         if len(self._pending) >= self._capacity:
             with self._room:
@@ -126,12 +141,18 @@ class DecisionLogger:
                 self.spool.append(b"\n".join(lines) + b"\n", self._sealed)
             self._pending.extend(lines)
             self.counters.served += len(lines)
+            delivery = None
+            if self.acknowledge:
+                if self._window is None:
+                    self._window = Future()
+                delivery = self._window
         if not self._ready.is_set():  # an attribute read; `set()` (a lock and a notify) runs once per batch window
             self._ready.set()
         if len(self._pending) >= MAX_BATCH_RECORDS and not self._full.is_set():
             self._full.set()
+        return delivery
 
-    def _take(self) -> tuple[list[bytes], list[Segment]]:
+    def _take(self) -> tuple[list[bytes], list[Segment], Future[bool] | None]:
         """Wait for a record, let more gather for the linger time or until a whole batch is there, then take all of
         them with the spool segments they are in. Sleeping instead of waking per record keeps the drainer from
         contending for the GIL on every request; ending the linger at a full batch keeps it from capping
@@ -145,13 +166,14 @@ class DecisionLogger:
         with self._lock:
             taken, self._pending = self._pending, []
             segments, self._sealed = self._sealed, []
+            window, self._window = self._window, None
             if self.spool is not None:
                 sealed = self.spool.seal()
                 if sealed is not None:
                     segments.append(sealed)
         with self._room:
             self._room.notify_all()
-        return taken, segments
+        return taken, segments, window
 
     def _run(self) -> None:
         for leftover in self.spool.leftovers if self.spool is not None else []:
@@ -159,7 +181,7 @@ class DecisionLogger:
                 self.counters.recovered += len(leftover.records)
                 leftover.discard()
         while True:
-            taken, segments = self._take()
+            taken, segments, window = self._take()
             if taken:
                 delivered = self._deliver(taken)
                 for segment in segments:
@@ -167,6 +189,8 @@ class DecisionLogger:
                         segment.discard()
                     else:
                         segment.close()  # undelivered: the file stays for a successor
+                if window is not None:
+                    window.set_result(delivered)
             if self._stop.is_set() and not self._pending:
                 return
 
@@ -233,12 +257,27 @@ def firehose_region(environ: Mapping[str, str]) -> str:
     )
 
 
+class UnknownAcknowledgement(ContainerError, ValueError):
+    """`DECISIONS_ACKNOWLEDGEMENT` names no mode: `serve` must not start."""
+
+
+def acknowledgement(environ: Mapping[str, str]) -> str:
+    """`DECISIONS_ACKNOWLEDGEMENT` (default `spool`), or `UnknownAcknowledgement` naming the allowed values."""
+    mode = environ.get(DECISIONS_ACKNOWLEDGEMENT) or DECISION_ACKNOWLEDGEMENTS[0]
+    if mode not in DECISION_ACKNOWLEDGEMENTS:
+        raise UnknownAcknowledgement(
+            f"{DECISIONS_ACKNOWLEDGEMENT} is {mode!r}; use one of {', '.join(DECISION_ACKNOWLEDGEMENTS)}"
+        )
+    return mode
+
+
 def logger_from_env(
     environ: Mapping[str, str], default_path: Path, spool_dir: Path | None = None, slot: int = 0
 ) -> DecisionLogger:
     """Firehose when `DECISIONS_STREAM` is set (boto3 honours `AWS_ENDPOINT_URL`), else the JSON-lines file
     `DECISIONS_LOG_PATH`. Records are spooled under `DECISIONS_SPOOL_DIR` (else `spool_dir`; neither: no spool) in
-    slot `slot`. A Firehose log without a region raises `MissingRegion`."""
+    slot `slot`. `DECISIONS_ACKNOWLEDGEMENT=firehose` makes every answer wait for its delivery (`acknowledge`). A
+    Firehose log without a region raises `MissingRegion`."""
     counters = Counters()
     spool_root = environ.get(SPOOL_DIR_VARIABLE) or spool_dir
     spool = Spool(Path(spool_root), slot) if spool_root else None
@@ -250,4 +289,6 @@ def logger_from_env(
         sink = FirehoseProducer(firehose_client(boto3.Session(region_name=firehose_region(environ))), stream)
     else:
         sink = FileSink(Path(environ.get("DECISIONS_LOG_PATH") or default_path))
+    if acknowledgement(environ) == "firehose":
+        return DecisionLogger(sink, counters, linger_seconds=ACKNOWLEDGED_LINGER_SECONDS, spool=spool, acknowledge=True)
     return DecisionLogger(sink, counters, spool=spool)

@@ -28,7 +28,14 @@ from pathlib import Path
 from container.core.layout import Layout
 from container.core.policy import Policy
 from container.serving.app import DecisionApp
-from container.serving.decision_log import DecisionLogger, MissingRegion, firehose_region, logger_from_env
+from container.serving.decision_log import (
+    DecisionLogger,
+    MissingRegion,
+    UnknownAcknowledgement,
+    acknowledgement,
+    firehose_region,
+    logger_from_env,
+)
 from container.serving.server import Server, run
 
 DEFAULT_PORT = 8080
@@ -85,8 +92,9 @@ def worker_count(environ: Mapping[str, str]) -> int:
 
 
 def serve_app(app: DecisionApp, sock: socket.socket) -> None:
-    """Answer `/ping` and `/invocations` on `sock` until SIGTERM/SIGINT, then drain the connections."""
-    run(Server(app.handle, sock))
+    """Answer `/ping` and `/invocations` on `sock` until SIGTERM/SIGINT, then drain the connections; with an
+    acknowledging decision log, a decision is answered once it is delivered."""
+    run(Server(app.handle_acknowledged if app.logger.acknowledge else app.handle, sock))
 
 
 def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], index: int) -> int:
@@ -212,11 +220,12 @@ def supervise(layout: Layout, sock: socket.socket, environ: Mapping[str, str], w
 
 def check_environment(environ: Mapping[str, str]) -> str | None:
     """Why `serve` cannot start in this environment (None when it can): checked once, before any worker forks."""
-    if environ.get("DECISIONS_STREAM"):
-        try:
+    try:
+        acknowledgement(environ)
+        if environ.get("DECISIONS_STREAM"):
             firehose_region(environ)
-        except MissingRegion as error:
-            return str(error)
+    except (MissingRegion, UnknownAcknowledgement) as error:
+        return str(error)
     return None
 
 

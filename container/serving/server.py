@@ -27,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from container.serving.invocations import MAX_BODY_BYTES, InvalidRequest
 
 Handler = Callable[[str, str, "bytes | InvalidRequest"], tuple[int, bytes]]
+AsyncHandler = Callable[[str, str, "bytes | InvalidRequest"], Awaitable[tuple[int, bytes]]]
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -114,8 +115,10 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
-def asgi_app(handler: Handler) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """The handler as ASGI: the body read whole (kept up to `MAX_BODY_BYTES`), the answer as JSON."""
+def asgi_app(handler: Handler | AsyncHandler) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The handler as ASGI: the body read whole (kept up to `MAX_BODY_BYTES`), the answer as JSON. A coroutine
+    handler is awaited (other requests go on meanwhile); a plain one is called in the loop (no task switch)."""
+    awaited = asyncio.iscoroutinefunction(handler)
 
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -140,7 +143,10 @@ def asgi_app(handler: Handler) -> Callable[[Scope, Receive, Send], Awaitable[Non
             InvalidRequest("body", f"is over {MAX_BODY_BYTES} bytes") if too_large else b"".join(chunks)
         )
         try:
-            status, payload = handler(scope["method"], scope["path"], body)
+            if awaited:
+                status, payload = await handler(scope["method"], scope["path"], body)  # type: ignore[misc]
+            else:
+                status, payload = handler(scope["method"], scope["path"], body)  # type: ignore[misc]
         except Exception:  # a bug, not bad input (validation is pure and total): 500, logged, connection kept
             traceback.print_exc(file=sys.stderr)
             status, payload = 500, _INTERNAL
@@ -177,7 +183,9 @@ class _Uvicorn(uvicorn.Server):
 class Server:
     """Serves `handler` on an already bound socket until SIGTERM/SIGINT or `request_stop()`, then drains."""
 
-    def __init__(self, handler: Handler, sock: socket.socket, idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, handler: Handler | AsyncHandler, sock: socket.socket, idle_timeout: float = IDLE_TIMEOUT_SECONDS
+    ) -> None:
         self.handler = handler
         self.sock = sock
         self.idle_timeout = idle_timeout

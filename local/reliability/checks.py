@@ -432,19 +432,23 @@ def integrity_rows(observations: dict[str, Any], landed: set[str]) -> list[KindR
                 f"{half['closed_after_s_max']} s (idle timeout {half['idle_timeout_s']} s)",
             )
         )
-    container = seen("container_crash")
-    if container:
-        rows.append(
-            served_row(
-                "endpoint_container_sigkilled_under_load",
-                container["served"],
-                landed,
-                1,
-                bool(container["recovered"]),
-                f"recovered {container['recovered']}, errors {container['load']['errors']}, "
-                f"probe {container['probe_after_12s']['errors']}, endpoint {container['endpoint_status']}",
+    for name, kind in (
+        ("container_crash", "endpoint_container_sigkilled_under_load"),
+        ("acknowledged_container_crash", "endpoint_container_sigkilled_acknowledged"),
+    ):
+        container = seen(name)
+        if container:
+            rows.append(
+                served_row(
+                    kind,
+                    container["served"],
+                    landed,
+                    1,
+                    bool(container["recovered"]),
+                    f"recovered {container['recovered']}, errors {container['load']['errors']}, "
+                    f"probe {container['probe_after_12s']['errors']}, endpoint {container['endpoint_status']}",
+                )
             )
-        )
     return rows
 
 

@@ -13,7 +13,10 @@ pipeline makes of it. Each scenario returns its observations; `checks.kind_rows`
   float64 but not in float32 (400): never served, never logged.
 - `scenario_worker_crash` / `scenario_half_sent`: a real `serve` with two workers logging to the runtime's decisions
   stream: one worker SIGKILLed under load; requests whose headers or body never finish.
-- `scenario_container_crash`: the endpoint's serving process SIGKILLed under load.
+- `scenario_container_crash`: the endpoint's serving process SIGKILLed under load; the replacement instance
+  starts on a fresh disk, so what the dead one still held (buffer and spool) is lost in the default `spool` mode.
+- `scenario_acknowledged_container_crash`: the same after the endpoint is updated to a model whose container answers
+  only once Firehose holds the record (`decision_acknowledgement: firehose`): nothing answered may be lost.
 """
 
 from __future__ import annotations
@@ -688,6 +691,48 @@ def scenario_container_crash(session: Session) -> dict[str, Any]:
     """SIGKILL the endpoint's serving process under load: the endpoint must replace it and serve again; decisions
     answered before the crash must all land."""
     rt = session.runtime
+    return _kill_under_load(session, rt)
+
+
+def scenario_acknowledged_container_crash(session: Session, timeout: float = 120.0) -> dict[str, Any]:
+    """Update the endpoint (CreateModel, CreateEndpointConfig, UpdateEndpoint: what deploy does) to the serving
+    model with `DECISIONS_ACKNOWLEDGEMENT=firehose`, then SIGKILL its serving process under load."""
+    rt = session.runtime
+    model = switch_acknowledgement(rt, "firehose", timeout)
+    observed = _kill_under_load(session, rt)
+    observed["acknowledging_model"] = model
+    return observed
+
+
+def switch_acknowledgement(rt: Runtime, mode: str, timeout: float) -> str:
+    """A blue/green update of the endpoint to its current model with `DECISIONS_ACKNOWLEDGEMENT=mode`; returns the new
+    model's name once its instances alone run."""
+    sagemaker = rt.client("sagemaker")
+    endpoint = rt.endpoint()
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    variant = dict(config["ProductionVariants"][0])
+    model = sagemaker.describe_model(ModelName=variant["ModelName"])
+    container = dict(model["PrimaryContainer"])
+    container["Environment"] = {**container.get("Environment", {}), "DECISIONS_ACKNOWLEDGEMENT": mode}
+    name = f"{variant['ModelName'][:40]}-ack-{mode}"[:63]
+    sagemaker.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=model["ExecutionRoleArn"])
+    variant["ModelName"] = name
+    keep = ("VariantName", "ModelName", "InitialInstanceCount", "InstanceType", "InitialVariantWeight")
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name, ProductionVariants=[{k: variant[k] for k in keep if k in variant}]
+    )
+    sagemaker.update_endpoint(EndpointName=endpoint["EndpointName"], EndpointConfigName=name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        if rt.endpoint()["EndpointStatus"] != "InService":
+            continue
+        if {p["model_name"] for p in rt.processes() if p["running"]} == {name}:
+            return name
+    raise TimeoutError(f"the endpoint did not serve {name} alone within {timeout:.0f} s: {rt.endpoint()}")
+
+
+def _kill_under_load(session: Session, rt: Runtime) -> dict[str, Any]:
     load = Load(rt, seed=session.next_seed())
     load.start()
     time.sleep(3.0)

@@ -47,6 +47,7 @@ KIND_SCENARIOS: dict[str, str] = {
     "serve_worker_sigkilled_under_load": "worker_crash",
     "half_sent_requests": "half_sent",
     "endpoint_container_sigkilled_under_load": "container_crash",
+    "endpoint_container_sigkilled_acknowledged": "acknowledged_container_crash",
 }
 """The scenario that injects each fault kind (failure kinds run `scenario_failure`, `candidate_<k>_rolled_back`
 `scenario_rollback`): what `run_all(only=...)` runs for a subset."""
@@ -149,12 +150,17 @@ def run_integrity(session: Session, work: Path, observations: dict[str, Any], wa
     if want("half_sent"):
         holder.join(timeout=180)
         observations["half_sent"] = half_sent
-    if not want("container_crash"):
-        return
-    try:  # last: if the endpoint does not come back, nothing after it needs it
-        observations["container_crash"] = integrity.scenario_container_crash(session)
-    except Exception as err:
-        observations["container_crash"] = {"error": f"{type(err).__name__}: {err}"}
+    last = (  # if the endpoint does not come back, nothing after them needs it
+        ("container_crash", integrity.scenario_container_crash),
+        ("acknowledged_container_crash", integrity.scenario_acknowledged_container_crash),
+    )
+    for name, scenario in last:
+        if not want(name):
+            continue
+        try:
+            observations[name] = scenario(session)
+        except Exception as err:
+            observations[name] = {"error": f"{type(err).__name__}: {err}"}
 
 
 def _served(observations: dict[str, Any]) -> set[str]:
@@ -190,6 +196,7 @@ def final_rows(rt: DetachedRuntime, observations: dict[str, Any], timeout: float
         "worker_crash",
         "half_sent",
         "container_crash",
+        "acknowledged_container_crash",
     ):
         error = (observations.get(name) or {}).get("error")
         if error:

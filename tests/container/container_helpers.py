@@ -17,7 +17,7 @@ from typing import Any
 
 from container.serving.app import DecisionApp
 from container.serving.serve import bound_socket
-from container.serving.server import IDLE_TIMEOUT_SECONDS, Handler, Server, run
+from container.serving.server import IDLE_TIMEOUT_SECONDS, AsyncHandler, Handler, Server, run
 from contract.records import decision_record
 from local.ports import free_port
 
@@ -111,7 +111,9 @@ def firehose_to_s3(endpoint: str, bucket: str, stream: str) -> Any:
 
 
 @contextmanager
-def serving(handler: Handler, idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> Iterator[tuple[Server, int]]:
+def serving(
+    handler: Handler | AsyncHandler, idle_timeout: float = IDLE_TIMEOUT_SECONDS
+) -> Iterator[tuple[Server, int]]:
     """Serve `handler` with the production server on a free port in a thread; yields the server and its port."""
     sock = bound_socket("127.0.0.1", 0)
     server = Server(handler, sock, idle_timeout)
@@ -131,7 +133,7 @@ def serving(handler: Handler, idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> Ite
 @contextmanager
 def running(app: DecisionApp) -> Iterator[int]:
     """Serve `app` with the production server on a free port in a thread; yields the port."""
-    with serving(app.handle) as (_, port):
+    with serving(app.handle_acknowledged if app.logger.acknowledge else app.handle) as (_, port):
         yield port
 
 

@@ -23,13 +23,13 @@ pytestmark = pytest.mark.e2e
 
 FAILURES = ("training_job_fails", "evaluation_lambda_times_out")
 PENDING = {
-    "endpoint_container_sigkilled_under_load": "a replaced instance starts on a fresh disk (as on SageMaker): "
-    "decisions still in the dead container's buffer and spool are lost; answering only once Firehose holds the "
-    "record is not built",
+    "endpoint_container_sigkilled_under_load": "in the default `decision_acknowledgement: spool` mode a replaced "
+    "instance starts on a fresh disk (as on SageMaker): decisions the dead container had answered but not yet "
+    "delivered are lost; `firehose` mode (the kind below) closes it at a latency cost",
 }
-"""Fault kinds still open (docs/reliability.md): strict xfail, so the test says so the day they hold."""
+"""Fault kinds that do not always hold (docs/reliability.md): strict xfail unless listed in FLAKY."""
 FLAKY = {"endpoint_container_sigkilled_under_load"}
-"""Open kinds whose loss depends on timing (what the dead container still held): lost in one run of two on
+"""Kinds whose loss depends on timing (what the dead container still held): lost in one run of two on
 2026-12-02, so their xfail is not strict; their figures are in bench/results/reliability.json."""
 KINDS = (
     "s3_events_duplicated_delayed_trigger_failing",
@@ -46,6 +46,7 @@ KINDS = (
     "half_sent_requests",
     "gzip_bomb_reward_object",
     *PENDING,
+    "endpoint_container_sigkilled_acknowledged",
 )
 
 

@@ -237,7 +237,7 @@ CANARY_ONE = {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value"
         ({}, 1, ALL_AT_ONCE),
         ({"endpoint_instance_count": 2}, 2, CANARY_ONE),  # 10% of 2 rounds down to the minimum canary of 1
         (
-            {"endpoint_instance_count": 10, "canary_percent": 30},
+            {"endpoint_instance_count": 10, "canary_percent": 30, "decision_acknowledgement": "firehose"},
             10,
             {**CANARY_ONE, "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 3}},
         ),
@@ -245,7 +245,11 @@ CANARY_ONE = {"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value"
     ],
 )
 def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
-    sagemaker_stub: Stubber, context: FakeContext, instances: int, routing: dict[str, Any]
+    sagemaker_stub: Stubber,
+    context: FakeContext,
+    settings_overrides: dict[str, Any],
+    instances: int,
+    routing: dict[str, Any],
 ) -> None:
     serve("m-old", "s3://old")
     store.put_model({"model_id": RUN, "state": "candidate", "artifact_uri": f"s3://{BUCKET}/models/{RUN}/m.tar.gz"})
@@ -264,6 +268,8 @@ def test_deploy_start_updates_the_endpoint_blue_green_with_alarm_rollback(
                     # the serving container's botocore needs AWS_DEFAULT_REGION; SageMaker does not set it reliably
                     "AWS_DEFAULT_REGION": REGION,
                     "AWS_REGION": REGION,
+                    # when the endpoint answers: the setting, passed on (container/serving/decision_log.py)
+                    "DECISIONS_ACKNOWLEDGEMENT": settings_overrides.get("decision_acknowledgement", "spool"),
                 },
             },
             "ExecutionRoleArn": ENDPOINT_ROLE,
