@@ -75,14 +75,8 @@ AWS_REGION = "AWS_REGION"
 """SageMaker gives a container no region: the Model names it, or botocore cannot build the Firehose client."""
 DECISIONS_ACKNOWLEDGEMENT = "DECISIONS_ACKNOWLEDGEMENT"
 """`spool` or `firehose`: the `decision_acknowledgement` setting (`contract.bounds.DECISION_ACKNOWLEDGEMENTS`)."""
-MODEL: tuple[str, ...] = (
-    DECISIONS_STREAM,
-    EXPERIMENT_ID,
-    MODEL_ID,
-    AWS_DEFAULT_REGION,
-    AWS_REGION,
-    DECISIONS_ACKNOWLEDGEMENT,
-)
+MODEL_REGION: tuple[str, ...] = (AWS_DEFAULT_REGION, AWS_REGION)
+MODEL: tuple[str, ...] = (DECISIONS_STREAM, EXPERIMENT_ID, MODEL_ID, DECISIONS_ACKNOWLEDGEMENT, *MODEL_REGION)
 
 # Read by the container when set (a local or hand-run `serve`); the pipeline leaves them to their defaults.
 DECISIONS_LOG_PATH = "DECISIONS_LOG_PATH"
