@@ -179,7 +179,12 @@ def evaluate(
         name: result.interval if config.promotion_interval == "anytime" else result.normal
         for name, result in paired.items()
     }
-    verdict = gate(differences[config.promotion_estimator], config.promotion_estimator, config.promotion_margin)
+    verdict = gate(
+        differences[config.promotion_estimator],
+        config.promotion_estimator,
+        config.promotion_margin,
+        interval=config.promotion_interval,
+    )
     return {
         "rows": rows,
         "estimator": config.promotion_estimator,

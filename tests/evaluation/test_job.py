@@ -63,6 +63,7 @@ def test_job_writes_the_contract_and_metric_lines(
     # A trained policy beats uniform logging (about 1/3) clearly, so it is promoted.
     assert evaluation["difference"]["dr"]["ci_low"] > 0.1
     assert evaluation["promote"] is True and "dr difference" in evaluation["reason"]
+    assert evaluation["interval"] == "normal" and "95% normal CI low" in evaluation["reason"]  # the one it read
     out = capsys.readouterr().out
     for definition in METRIC_DEFINITIONS:
         assert re.search(definition["Regex"], out), definition["Name"]
@@ -105,6 +106,9 @@ def test_gate_promotes_unless_the_lower_bound_is_below_minus_margin() -> None:
     assert gate(Interval(0.0, -0.009, 0.01), "dr", 0.01).promote is True
     assert gate(Interval(0.0, -0.011, 0.01), "dr", 0.01).promote is False
     assert gate(Interval(0.0, float("nan"), 0.01), "dr", 0.01).promote is False
+    assert (
+        "95% anytime-valid CI low -0.0110" in gate(Interval(0.0, -0.011, 0.01), "dr", 0.01, interval="anytime").reason
+    )
 
 
 def test_empty_holdout_fails_with_output_failure(
