@@ -15,11 +15,15 @@ previous terms, measured on the same holdouts:
   on the run's own rows (the gate before pooling) or on every row since the serving model went live (pooled); a
   candidate counts as promoted at its first promoting look. Reported: the share of truly better candidates (gap
   above the margin) promoted, within 3 runs and within 10, and of truly worse ones (target <= 5%).
+
+`BENCH_GATE_EPSILON` and `BENCH_GATE_ESTIMATOR` change the logger's epsilon and the gate's estimator (the result
+then goes to `gate_<estimator>_epsilon<epsilon>.json`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -46,7 +50,9 @@ from container.evaluation.reward_model import cross_fitted_rewards  # noqa: E402
 
 SEED = 2026
 ACTIONS = 4
-EPSILON = 0.2
+EPSILON = float(os.environ.get("BENCH_GATE_EPSILON", "0.2"))
+"""The logger's exploration; `BENCH_GATE_EPSILON=0.02` (min propensity 0.005) is the near-deterministic regime a
+served squarecb model reaches after a few thousand interactions."""
 MARGIN = 0.01
 SIZES = (50, 100, 300, 1000)
 GAPS = (-0.05, -0.03, 0.0, 0.05, 0.07)
@@ -55,7 +61,9 @@ RUN_ROWS = 100  # a run's holdout: 500 rewards per run (retrain_threshold) x hol
 RUNS = 10
 SEQUENTIAL_REPETITIONS = 100
 PIPELINE_GAPS = (-0.05, -0.03, -0.02, 0.02, 0.05, 0.07)
-ESTIMATOR = "dr"  # the pipeline's promotion estimator
+ESTIMATOR = os.environ.get("BENCH_GATE_ESTIMATOR", "dr")  # the pipeline's promotion estimator
+RESULT = "gate" if (EPSILON, ESTIMATOR) == (0.2, "dr") else f"gate_{ESTIMATOR}_epsilon{EPSILON:g}"
+"""`gate.json` for the defaults; another logger or estimator writes its own file."""
 POOL = 200_000
 
 
@@ -239,7 +247,7 @@ def main(parts: Sequence[str] = ("fixed_size", "pipeline_runs")) -> dict[str, An
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
     shares = mixing_shares(rng)
-    previous = RESULTS_DIR / "gate.json"
+    previous = RESULTS_DIR / f"{RESULT}.json"
     data: dict[str, Any] = json.loads(previous.read_text()) if previous.is_file() else {}
     data.pop("_meta", None)
     data.pop("repeated_looks", None)  # the previous protocol (one fixed run size), replaced by pipeline_runs
@@ -273,7 +281,7 @@ def main(parts: Sequence[str] = ("fixed_size", "pipeline_runs")) -> dict[str, An
     # The parts may come from different runs (one can be rerun alone): the total is their sum, never a stale figure.
     seconds["total"] = round(sum(v for k, v in seconds.items() if k != "total"), 1)
     data["seconds"] = seconds
-    write_result("gate", data)
+    write_result(RESULT, data)
     return data
 
 

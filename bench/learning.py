@@ -12,16 +12,17 @@ learning after every interaction from the same warm start. And from the ground t
 constant action and the oracle.
 
 Scenarios (`SCENARIOS`): a non-linear reward with action features (`nonlinear`), string-valued contexts with 24
-actions (`catalog`), the demo's scenario with an abrupt change of the best action at interaction 3,000 (`change`),
-a new action at 3,000 (`new_action`, the reviews scenario), scikit-learn's digits (`digits`, 10 classes) and Statlog
+actions (`catalog`), the demo's scenario with an abrupt change of the best action at interaction 3,000 (`change`), a
+new action at 3,000 (`new_action`, the reviews scenario), scikit-learn's digits (`digits`, 10 classes) and Statlog
 Shuttle (`shuttle`). `python -m bench.learning [name ...]` runs the named ones (all by default), writes
 `bench/results/learning/<name>.json` and `.png` per scenario, and `bench/results/learning.json` from every scenario
-result on disk. `python -m bench learning` takes the scenarios from `BENCH_LEARNING_SCENARIOS` (comma-separated;
-all when unset), and `BENCH_LEARNING_EXPLORATION` (a JSON object, e.g. '{"gamma_scale": 10}') merges over
-`cdk.json`'s `exploration` for both the loop and the online reference, to compare settings before changing the
-defaults; every result records the exploration it ran with. Data: Shuttle and the scikit-learn wheel (for
-`digits.csv.gz`) are read from `BANDIT_DATA_DIR` (default `../shared/data`);
-`pip download scikit-learn --no-deps --only-binary=:all: -d $BANDIT_DATA_DIR` fetches the wheel.
+result on disk. `python -m bench learning` takes the scenarios from `BENCH_LEARNING_SCENARIOS` (comma-separated; all
+when unset), and `BENCH_LEARNING_EXPLORATION` (a JSON object, e.g. '{"gamma_scale": 10}') merges over `cdk.json`'s
+`exploration` for both the loop and the online reference, to compare settings before changing the defaults; every
+result records the exploration it ran with. `BENCH_LEARNING_SETTINGS` (a JSON object, e.g. '{"promotion_estimator":
+"snips"}') does the same for the loop's other settings (`protocol.loop_settings`). Data: Shuttle and the
+scikit-learn wheel (for `digits.csv.gz`) are read from `BANDIT_DATA_DIR` (default `../shared/data`); `pip download
+scikit-learn --no-deps --only-binary=:all: -d $BANDIT_DATA_DIR` fetches the wheel.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ LOOP_SETTINGS: dict[str, Any] = {**FAST_SETTINGS, "retrain_threshold": RETRAIN_E
 """Only what makes the local loop fast; the policy and gate settings are `cdk.json`'s."""
 SCENARIOS_ENV = "BENCH_LEARNING_SCENARIOS"
 EXPLORATION_ENV = "BENCH_LEARNING_EXPLORATION"
+SETTINGS_ENV = "BENCH_LEARNING_SETTINGS"
 TARGETS = {
     "loop_last_1000_at_least_online_vw": True,
     "recovery_within": 1500,
@@ -83,26 +85,42 @@ def exploration_override() -> dict[str, Any]:
     return value
 
 
+def settings_override() -> dict[str, Any]:
+    """`BENCH_LEARNING_SETTINGS`'s keys (none when unset): other settings of the loop, e.g. the gate's
+    `promotion_estimator`, merged over `cdk.json`'s (the online reference has no gate: only the loop reads them)."""
+    text = os.environ.get(SETTINGS_ENV, "").strip()
+    if not text:
+        return {}
+    value = json.loads(text)
+    if not isinstance(value, dict) or "exploration" in value:
+        raise ValueError(f"{SETTINGS_ENV} must be a JSON object without 'exploration' ({EXPLORATION_ENV}): {text!r}")
+    return value
+
+
 def settings() -> Any:
-    """The settings both learners use: `cdk.json`'s, with the exploration override (validated by the contract)."""
+    """The settings both learners use: `cdk.json`'s, with the overrides (validated by the contract)."""
     from dataclasses import asdict
 
     from infra.settings import load_settings
 
     base = load_settings()
     override = exploration_override()
-    if not override:
-        return base
-    return load_settings(overrides={"exploration": {**asdict(base.exploration), **override}})
+    overrides: dict[str, Any] = dict(settings_override())
+    if override:
+        overrides["exploration"] = {**asdict(base.exploration), **override}
+    return load_settings(overrides=overrides) if overrides else base
 
 
 def loop_settings() -> dict[str, Any]:
-    """What the local runtime is started with: `LOOP_SETTINGS`, plus the exploration when it is overridden."""
+    """What the local runtime is started with: `LOOP_SETTINGS`, plus the overridden settings."""
     from dataclasses import asdict
 
-    if not exploration_override():
-        return dict(LOOP_SETTINGS)
-    return {**LOOP_SETTINGS, "exploration": asdict(settings().exploration)}
+    extra: dict[str, Any] = {}
+    if settings_override():
+        extra.update({key: getattr(settings(), key) for key in settings_override()})
+    if exploration_override():
+        extra["exploration"] = asdict(settings().exploration)
+    return {**LOOP_SETTINGS, **extra}
 
 
 def scenario_names(argv: Sequence[str] = ()) -> tuple[str, ...]:
