@@ -115,11 +115,10 @@ def loop_settings() -> dict[str, Any]:
     """What the local runtime is started with: `LOOP_SETTINGS`, plus the overridden settings."""
     from dataclasses import asdict
 
-    extra: dict[str, Any] = {}
-    if settings_override():
-        extra.update({key: getattr(settings(), key) for key in settings_override()})
+    chosen = settings()
+    extra: dict[str, Any] = {key: getattr(chosen, key) for key in settings_override()}
     if exploration_override():
-        extra["exploration"] = asdict(settings().exploration)
+        extra["exploration"] = asdict(chosen.exploration)
     return {**LOOP_SETTINGS, **extra}
 
 

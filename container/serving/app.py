@@ -11,7 +11,7 @@ import asyncio
 import json
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from container.core.policy import NoActionsError, Policy
 from container.core.producer import MAX_RECORD_BYTES
@@ -27,6 +27,9 @@ from container.core.records import (
 )
 from container.serving.decision_log import DecisionLogger
 from container.serving.invocations import MAX_ACTIONS, InvalidRequest, Invocation, RequestTooLarge, parse_invocation
+
+if TYPE_CHECKING:  # the server module imports uvicorn; this module stays transport-free
+    from container.serving.server import AsyncHandler, Handler
 
 
 def _dumps(value: Any) -> bytes:
@@ -57,6 +60,11 @@ class DecisionApp:
         candidates = max(MAX_ACTIONS, len(policy.actions))
         # the largest body none of whose records can exceed Firehose's record limit (the bound is linear in the body)
         self._unchecked_body_bytes = (MAX_RECORD_BYTES - record_size_bound(0, candidates, fixed)) // RECORD_EXPANSION
+
+    @property
+    def http_handler(self) -> Handler | AsyncHandler:
+        """What the server calls: `handle_acknowledged` when the logger acknowledges deliveries, else `handle`."""
+        return self.handle_acknowledged if self.logger.acknowledge else self.handle
 
     def handle(self, method: str, path: str, body: bytes | InvalidRequest) -> tuple[int, bytes]:
         """One HTTP exchange without the transport: status and JSON body (the server is `container.serving.server`)."""

@@ -36,6 +36,8 @@ from contract.environment import DECISIONS_ACKNOWLEDGEMENT
 from contract.firehose import MAX_BATCH_RECORDS, MAX_RECORD_BYTES
 
 SPOOL_DIR_VARIABLE = "DECISIONS_SPOOL_DIR"
+SPOOLED_LINGER_SECONDS = 0.25
+"""The batch window when answers go out once spooled: records gather this long (or to a full batch) per call."""
 ACKNOWLEDGED_LINGER_SECONDS = 0.0
 """The batch window when every answer waits for its delivery: none. The drainer has one call in flight, and what
 arrives meanwhile is the next batch (group commit), so batches grow with the load and each worker makes at most one
@@ -103,7 +105,7 @@ class DecisionLogger:
         sink: Sink,
         counters: Counters | None = None,
         capacity: int = 20_000,
-        linger_seconds: float = 0.25,
+        linger_seconds: float = SPOOLED_LINGER_SECONDS,
         spool: Spool | None = None,
         acknowledge: bool = False,
     ) -> None:
@@ -291,6 +293,6 @@ def logger_from_env(
         sink = FirehoseProducer(firehose_client(boto3.Session(region_name=firehose_region(environ))), stream)
     else:
         sink = FileSink(Path(environ.get("DECISIONS_LOG_PATH") or default_path))
-    if acknowledgement(environ) == "firehose":
-        return DecisionLogger(sink, counters, linger_seconds=ACKNOWLEDGED_LINGER_SECONDS, spool=spool, acknowledge=True)
-    return DecisionLogger(sink, counters, spool=spool)
+    acknowledge = acknowledgement(environ) == "firehose"
+    linger = ACKNOWLEDGED_LINGER_SECONDS if acknowledge else SPOOLED_LINGER_SECONDS
+    return DecisionLogger(sink, counters, linger_seconds=linger, spool=spool, acknowledge=acknowledge)

@@ -94,7 +94,7 @@ def worker_count(environ: Mapping[str, str]) -> int:
 def serve_app(app: DecisionApp, sock: socket.socket) -> None:
     """Answer `/ping` and `/invocations` on `sock` until SIGTERM/SIGINT, then drain the connections; with an
     acknowledging decision log, a decision is answered once it is delivered."""
-    run(Server(app.handle_acknowledged if app.logger.acknowledge else app.handle, sock))
+    run(Server(app.http_handler, sock))
 
 
 def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], index: int) -> int:

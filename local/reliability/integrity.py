@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract.environment import DECISIONS_ACKNOWLEDGEMENT
 from local.driver import REPO, free_port, wait_exit
 from local.driver import DetachedRuntime as Runtime
 from local.reliability.checks import iso
@@ -690,16 +691,14 @@ def scenario_half_sent(session: Session, work: Path, connections: int = 20) -> d
 def scenario_container_crash(session: Session) -> dict[str, Any]:
     """SIGKILL the endpoint's serving process under load: the endpoint must replace it and serve again; decisions
     answered before the crash must all land."""
-    rt = session.runtime
-    return _kill_under_load(session, rt)
+    return _kill_under_load(session)
 
 
 def scenario_acknowledged_container_crash(session: Session, timeout: float = 120.0) -> dict[str, Any]:
     """Update the endpoint (CreateModel, CreateEndpointConfig, UpdateEndpoint: what deploy does) to the serving
     model with `DECISIONS_ACKNOWLEDGEMENT=firehose`, then SIGKILL its serving process under load."""
-    rt = session.runtime
-    model = switch_acknowledgement(rt, "firehose", timeout)
-    observed = _kill_under_load(session, rt)
+    model = switch_acknowledgement(session.runtime, "firehose", timeout)
+    observed = _kill_under_load(session)
     observed["acknowledging_model"] = model
     return observed
 
@@ -713,7 +712,7 @@ def switch_acknowledgement(rt: Runtime, mode: str, timeout: float) -> str:
     variant = dict(config["ProductionVariants"][0])
     model = sagemaker.describe_model(ModelName=variant["ModelName"])
     container = dict(model["PrimaryContainer"])
-    container["Environment"] = {**container.get("Environment", {}), "DECISIONS_ACKNOWLEDGEMENT": mode}
+    container["Environment"] = {**container.get("Environment", {}), DECISIONS_ACKNOWLEDGEMENT: mode}
     name = f"{variant['ModelName'][:40]}-ack-{mode}"[:63]
     sagemaker.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=model["ExecutionRoleArn"])
     variant["ModelName"] = name
@@ -732,7 +731,8 @@ def switch_acknowledgement(rt: Runtime, mode: str, timeout: float) -> str:
     raise TimeoutError(f"the endpoint did not serve {name} alone within {timeout:.0f} s: {rt.endpoint()}")
 
 
-def _kill_under_load(session: Session, rt: Runtime) -> dict[str, Any]:
+def _kill_under_load(session: Session) -> dict[str, Any]:
+    rt = session.runtime
     load = Load(rt, seed=session.next_seed())
     load.start()
     time.sleep(3.0)

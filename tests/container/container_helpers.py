@@ -133,7 +133,7 @@ def serving(
 @contextmanager
 def running(app: DecisionApp) -> Iterator[int]:
     """Serve `app` with the production server on a free port in a thread; yields the port."""
-    with serving(app.handle_acknowledged if app.logger.acknowledge else app.handle) as (_, port):
+    with serving(app.http_handler) as (_, port):
         yield port
 
 
