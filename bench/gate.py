@@ -46,7 +46,7 @@ from container.evaluation.estimators import (  # noqa: E402
     policy_terms,
 )
 from container.evaluation.report import gate  # noqa: E402
-from container.evaluation.reward_model import cross_fitted_rewards  # noqa: E402
+from container.evaluation.reward_model import Supplement, cross_fitted_rewards  # noqa: E402
 
 SEED = 2026
 ACTIONS = 4
@@ -59,6 +59,7 @@ GAPS = (-0.05, -0.03, 0.0, 0.05, 0.07)
 REPETITIONS = 300
 RUN_ROWS = 100  # a run's holdout: 500 rewards per run (retrain_threshold) x holdout_share 0.2
 RUNS = 10
+TRAINING_PER_HOLDOUT_ROW = 4  # holdout_share 0.2: each run's 500 rows are 100 holdout and 400 training rows
 SEQUENTIAL_REPETITIONS = 100
 PIPELINE_GAPS = (-0.05, -0.03, -0.02, 0.02, 0.05, 0.07)
 ESTIMATOR = os.environ.get("BENCH_GATE_ESTIMATOR", "dr")  # the pipeline's promotion estimator
@@ -140,9 +141,12 @@ def previous_normal(
     return interval(paired)
 
 
-def score(x: np.ndarray, logged: Logged, mix: tuple[str, float], seed: int) -> dict[str, dict[str, Interval]]:
-    """Both gates' paired intervals of one candidate against the serving policy (its own logger) on one holdout."""
-    reward_hat = cross_fitted_rewards(x, logged, ACTIONS, seed=seed)
+def score(
+    x: np.ndarray, logged: Logged, mix: tuple[str, float], seed: int, supplement: Supplement | None = None
+) -> dict[str, dict[str, Interval]]:
+    """Both gates' paired intervals of one candidate against the serving policy (its own logger) on one holdout;
+    with a `supplement` the reward model also learns from those training rows (as the evaluation job does)."""
+    reward_hat = cross_fitted_rewards(x, logged, ACTIONS, seed=seed, supplement=supplement)
     target = candidate(x, mix)
     terms = policy_terms(target, logged, reward_hat)
     serving_target = policies(x)["serving"]
@@ -200,21 +204,30 @@ def pipeline_runs(shares: dict[float, tuple[str, float]], rng: np.random.Generat
     (the gate before pooling) and every row since the serving model went live (pooled); two intervals: the normal
     one and the anytime-valid sequence. A truly worse candidate promoted at any look counts as a false promotion.
     """
+    holdouts = ("per_run", "pooled", "pooled_supplemented")
     looks: dict[str, dict[str, list[int]]] = {
         f"{holdout}/{method}": {str(g): [] for g in PIPELINE_GAPS}
-        for holdout in ("per_run", "pooled")
+        for holdout in holdouts
         for method in ("sequence", "normal")
     }
     for repetition in range(SEQUENTIAL_REPETITIONS):
         x, logged = draw(RUN_ROWS * RUNS, rng)
+        x_training, training = draw(RUN_ROWS * RUNS * TRAINING_PER_HOLDOUT_ROW, rng)
         for gap in PIPELINE_GAPS:
             first = dict.fromkeys(looks, 0)
             for look in range(1, RUNS + 1):
                 stop = look * RUN_ROWS
-                for holdout, start in (("per_run", stop - RUN_ROWS), ("pooled", 0)):
+                for holdout in holdouts:
                     if all(first[f"{holdout}/{m}"] for m in ("sequence", "normal")):
                         continue
-                    result = score(x[start:stop], _prefix(logged, start, stop), shares[gap], seed=repetition)
+                    start = stop - RUN_ROWS if holdout == "per_run" else 0
+                    supplement = None
+                    if holdout == "pooled_supplemented":
+                        seen = stop * TRAINING_PER_HOLDOUT_ROW
+                        supplement = Supplement(x_training[:seen], training.chosen[:seen], training.reward[:seen])
+                    result = score(
+                        x[start:stop], _prefix(logged, start, stop), shares[gap], seed=repetition, supplement=supplement
+                    )
                     for method in ("sequence", "normal"):
                         key = f"{holdout}/{method}"
                         if not first[key] and gate(result[method][ESTIMATOR], ESTIMATOR, MARGIN).promote:

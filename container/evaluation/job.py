@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from container.core import logged_rows
 from container.core.artifacts import ArtifactError
 from container.core.featurizer import Action, actions_from_ids
@@ -29,7 +31,7 @@ from container.evaluation.errors import EmptyHoldoutError, EvaluationError, Hype
 from container.evaluation.estimators import logging_policy_terms, paired_difference, policy_terms
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
 from container.evaluation.report import gate, metric_lines, policy_block
-from container.evaluation.reward_model import cross_fitted_rewards, design_matrix
+from container.evaluation.reward_model import Array, Supplement, cross_fitted_rewards, design_matrix
 from contract.bounds import ESTIMATORS, EVALUATION_BOUNDS, EVALUATION_HOLDOUT_SHARE, PROMOTION_INTERVALS
 
 HOLDOUT_CHANNEL = "holdout"
@@ -158,12 +160,39 @@ def _logging_model_id(holdout: Holdout) -> str | None:
     return ids.most_common(1)[0][0] if ids else None
 
 
+def reward_model_rows(holdout: Holdout, training: list[LoggedRow]) -> tuple[Array, Supplement]:
+    """The holdout's design and the supplement of training-split rows whose chosen action the holdout knows.
+
+    Rows of the training split are independent of every holdout row, so the reward model may learn from them
+    (`reward_model.Supplement`); both designs come from one matrix so their columns agree.
+    """
+    columns = {action: code for code, action in enumerate(holdout.vocabulary)}
+    usable = [r for r in training if r.action in columns]
+    x = design_matrix([r.context for r in holdout.rows] + [r.context for r in usable])
+    supplement = Supplement(
+        x[holdout.size :],
+        np.array([columns[r.action] for r in usable], dtype=np.int64),
+        np.array([r.reward for r in usable], dtype=float),
+    )
+    return x[: holdout.size], supplement
+
+
 def evaluate(
-    holdout: Holdout, candidate: Policy, serving: Policy | None, config: EvaluateConfig, read_warnings: list[str]
+    holdout: Holdout,
+    candidate: Policy,
+    serving: Policy | None,
+    config: EvaluateConfig,
+    read_warnings: list[str],
+    training: list[LoggedRow] | None = None,
 ) -> dict[str, Any]:
-    """The whole `evaluation.json`: both policies, their paired difference and the gate's verdict."""
-    x = design_matrix([r.context for r in holdout.rows])
-    reward_hat = cross_fitted_rewards(x, holdout.logged, len(holdout.vocabulary), seed=config.seed)
+    """The whole `evaluation.json`: both policies, their paired difference and the gate's verdict.
+
+    `training`: the training-split rows of the holdout's period, which the reward model also learns from.
+    """
+    x, supplement = reward_model_rows(holdout, training or [])
+    reward_hat = cross_fitted_rewards(
+        x, holdout.logged, len(holdout.vocabulary), seed=config.seed, supplement=supplement
+    )
     rows = holdout.size
     candidate_terms = policy_terms(distribution_matrix(candidate, holdout, "candidate"), holdout.logged, reward_hat)
     if serving is None:
@@ -210,6 +239,7 @@ def evaluate(
             "estimators": {name: result.as_dict() for name, result in paired.items()},
         },
         "logged_mean_reward": float(holdout.logged.reward.mean()),
+        "reward_model_rows": {"holdout": holdout.size, "training": len(supplement.reward)},
         "actions": holdout.vocabulary,
         "holdout_share": config.holdout_share,
         "holdout_since": config.holdout_since.isoformat() if config.holdout_since else None,
@@ -296,6 +326,7 @@ def run(layout: Layout) -> dict[str, Any]:
         list(logged_rows.read_rows(layout.channel(HOLDOUT_CHANNEL), stats)), config.holdout_since
     )
     rows = [r for r in logged if is_holdout(r.event_id, config.holdout_share)]
+    training = [r for r in logged if not is_holdout(r.event_id, config.holdout_share)]
     print(
         f"[evaluate] read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} in the holdout", flush=True
     )
@@ -312,6 +343,7 @@ def run(layout: Layout) -> dict[str, Any]:
         after, _ = logged_rows.logged_after(rows, logged_rows.moment(drift["change_after"]))
         if len(after) >= MIN_ROWS_AFTER_CHANGE:  # the gate judges both policies on the world as it is now
             rows, since_change = after, drift["change_after"]
+            training, _ = logged_rows.logged_after(training, logged_rows.moment(drift["change_after"]))
             print(f"[evaluate] the gate reads the {len(rows)} holdout rows logged after the change", flush=True)
     rows, duplicates = logged_rows.in_arrival_order(rows)
     try:
@@ -334,7 +366,9 @@ def run(layout: Layout) -> dict[str, Any]:
         )
     if stats.rows_skipped or holdout.skipped:
         read_warnings.append(f"{stats.rows_skipped + len(holdout.skipped)} malformed holdout rows were skipped")
-    evaluation = evaluate(holdout, candidate, serving, config, read_warnings)
+    training, _ = logged_rows.in_arrival_order(training)
+    print(f"[evaluate] the reward model also learns from {len(training)} training-split rows of the period", flush=True)
+    evaluation = evaluate(holdout, candidate, serving, config, read_warnings, training)
     evaluation["drift"] = drift
     if since_change is not None:
         evaluation["holdout_since"] = since_change

@@ -1,9 +1,13 @@
 """The doubly robust estimator's reward model: per-action ridge regression, cross-fitted over k folds.
 
 Cross-fitting means a row's predicted rewards come from a model fitted on the other folds, so a row never scores
-itself and DR stays unbiased even when the model overfits. The design is deliberately simple and fixed (no
-tuning on the holdout): standardised numeric features, their quantile bins one-hot (shuttle-like data has
-threshold structure a linear model misses) and one-hot categorical values.
+itself and DR stays unbiased even when the model overfits. Rows outside the holdout (the training split of the
+same period, `Supplement`) join every fold's fit: they are independent of every holdout row, so they add data
+without breaking that, and the model (DR's variance) improves most where the holdout is small.
+
+The design is deliberately simple and fixed (no tuning on the holdout): standardised numeric features, their
+quantile bins one-hot (shuttle-like data has threshold structure a linear model misses) and one-hot categorical
+values.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,6 +66,20 @@ def design_matrix(contexts: Sequence[Mapping[str, Any]], bins: int = DEFAULT_BIN
     return np.column_stack(columns)
 
 
+@dataclass(frozen=True)
+class Supplement:
+    """Logged rows outside the holdout that every fold's model also learns from: design rows (the same columns as
+    the holdout's), the chosen action's vocabulary column and the reward."""
+
+    x: Array
+    chosen: NDArray[np.int64]
+    reward: Array
+
+    def __post_init__(self) -> None:
+        if not (len(self.x) == len(self.chosen) == len(self.reward)):
+            raise ValueError("a supplement needs one design row, chosen action and reward per row")
+
+
 def _ridge(x: Array, y: Array, penalty: float) -> tuple[Array, float]:
     """Ridge on centred data: the intercept (the mean reward) is never shrunk."""
     x_mean = x.mean(axis=0)
@@ -84,25 +103,34 @@ def cross_fitted_rewards(
     folds: int = DEFAULT_FOLDS,
     penalty: float = DEFAULT_RIDGE,
     seed: int = 0,
+    supplement: Supplement | None = None,
 ) -> Array:
     """Predicted reward of every action on every row (`rows x actions`), each row predicted out of fold.
 
-    Actions with fewer than two training rows in a fold fall back to that fold's mean reward; predictions are
-    clipped to the observed reward range.
+    Each fold's model learns from the other folds and the `supplement`. Actions with fewer than two training rows
+    in a fold fall back to that fold's mean reward; predictions are clipped to the observed reward range.
     """
     n = logged.rows
+    extra = supplement or Supplement(np.zeros((0, x.shape[1])), np.zeros(0, dtype=np.int64), np.zeros(0))
+    if extra.x.shape[1] != x.shape[1]:
+        raise ValueError(f"the supplement has {extra.x.shape[1]} design columns, the holdout {x.shape[1]}")
     low, high = float(logged.reward.min()), float(logged.reward.max())
+    all_x = np.vstack([x, extra.x])
+    all_chosen = np.concatenate([logged.chosen, extra.chosen])
+    all_reward = np.concatenate([logged.reward, extra.reward])
+    supplemented = np.concatenate([np.zeros(n, dtype=bool), np.ones(len(extra.reward), dtype=bool)])
     assignment = fold_ids(n, folds, seed)
     predictions = np.empty((n, actions))
     for fold in np.unique(assignment):
         test = assignment == fold
-        train = ~test if (~test).any() else test
-        fallback = float(logged.reward[train].mean())
+        out_of_fold = ~test if (~test).any() else test
+        train = supplemented | np.concatenate([out_of_fold, np.zeros(len(extra.reward), dtype=bool)])
+        fallback = float(all_reward[train].mean())
         for action in range(actions):
-            mask = train & (logged.chosen == action)
+            mask = train & (all_chosen == action)
             if mask.sum() < 2 or x.shape[1] == 0:
-                predictions[test, action] = float(logged.reward[mask].mean()) if mask.any() else fallback
+                predictions[test, action] = float(all_reward[mask].mean()) if mask.any() else fallback
                 continue
-            beta, intercept = _ridge(x[mask], logged.reward[mask], penalty)
+            beta, intercept = _ridge(all_x[mask], all_reward[mask], penalty)
             predictions[test, action] = x[test] @ beta + intercept
     return np.clip(predictions, low, high)

@@ -144,3 +144,11 @@ def test_after_a_change_the_gate_reads_only_the_holdout_rows_logged_since(evalua
     assert evaluation["holdout_since"] == "2026-11-23T01:04:59.000Z" and evaluation["rows"] == 100
     assert evaluation["gate"]["first_event_time"] == "2026-11-23T01:05:00.000Z"
     assert "the gate reads the 100 holdout rows logged after the change" in capsys.readouterr().out
+
+
+def test_after_a_change_the_reward_model_learns_only_from_training_rows_logged_since(evaluate_job: Evaluate) -> None:
+    evaluation = evaluate_job(_serving_rows(400, 300), {"holdout_share": "0.5", **PREDICTED})
+    assert evaluation["drift"]["detected"] is True
+    # 100 rows were logged after the change: the holdout's share and the training split's share of them.
+    assert 30 <= evaluation["rows"] < 100
+    assert evaluation["reward_model_rows"] == {"holdout": evaluation["rows"], "training": 100 - evaluation["rows"]}

@@ -45,6 +45,8 @@ def test_job_writes_the_contract_and_metric_lines(
     assert _run(root, monkeypatch) == 0
     evaluation = json.loads((root / "model" / "evaluation.json").read_text())
     assert evaluation["rows"] == sum(is_holdout(f"ev-3-{i}", 0.3) for i in range(2000))
+    # The reward model also learns from the period's training split (reward_model.Supplement).
+    assert evaluation["reward_model_rows"] == {"holdout": evaluation["rows"], "training": 2000 - evaluation["rows"]}
     assert evaluation["estimator"] == "dr" and evaluation["margin"] == 0.01
     candidate, serving = evaluation["policies"]["candidate"], evaluation["policies"]["serving"]
     assert serving["kind"] == "logging_policy" and serving["model_id"] == "logger"
