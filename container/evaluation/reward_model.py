@@ -80,13 +80,38 @@ class Supplement:
             raise ValueError("a supplement needs one design row, chosen action and reward per row")
 
 
-def _ridge(x: Array, y: Array, penalty: float) -> tuple[Array, float]:
+@dataclass(frozen=True)
+class _Moments:
+    """Sufficient statistics of a ridge fit (row count, sums, cross-products): fits of overlapping row sets (every
+    fold shares the supplement and most of the holdout) are sums and differences of these, not refits."""
+
+    rows: float
+    x: Array
+    y: float
+    xx: Array
+    xy: Array
+
+    @classmethod
+    def of(cls, x: Array, y: Array) -> _Moments:
+        return cls(float(len(y)), x.sum(axis=0), float(y.sum()), x.T @ x, x.T @ y)
+
+    def __add__(self, other: _Moments) -> _Moments:
+        return _Moments(
+            self.rows + other.rows, self.x + other.x, self.y + other.y, self.xx + other.xx, self.xy + other.xy
+        )
+
+    def __sub__(self, other: _Moments) -> _Moments:
+        return _Moments(
+            self.rows - other.rows, self.x - other.x, self.y - other.y, self.xx - other.xx, self.xy - other.xy
+        )
+
+
+def _ridge(moments: _Moments, penalty: float) -> tuple[Array, float]:
     """Ridge on centred data: the intercept (the mean reward) is never shrunk."""
-    x_mean = x.mean(axis=0)
-    y_mean = float(y.mean())
-    xc = x - x_mean
-    gram = xc.T @ xc + penalty * np.eye(x.shape[1])
-    beta = np.linalg.solve(gram, xc.T @ (y - y_mean))
+    x_mean = moments.x / moments.rows
+    y_mean = moments.y / moments.rows
+    gram = moments.xx - moments.rows * np.outer(x_mean, x_mean) + penalty * np.eye(len(x_mean))
+    beta = np.linalg.solve(gram, moments.xy - moments.rows * x_mean * y_mean)
     return beta, y_mean - float(x_mean @ beta)
 
 
@@ -115,22 +140,29 @@ def cross_fitted_rewards(
     if extra.x.shape[1] != x.shape[1]:
         raise ValueError(f"the supplement has {extra.x.shape[1]} design columns, the holdout {x.shape[1]}")
     low, high = float(logged.reward.min()), float(logged.reward.max())
-    all_x = np.vstack([x, extra.x])
-    all_chosen = np.concatenate([logged.chosen, extra.chosen])
-    all_reward = np.concatenate([logged.reward, extra.reward])
-    supplemented = np.concatenate([np.zeros(n, dtype=bool), np.ones(len(extra.reward), dtype=bool)])
     assignment = fold_ids(n, folds, seed)
+    fold_list = list(np.unique(assignment))
+    # moments[action][fold] of the holdout rows, and of the supplement per action: each fold's training set is the
+    # holdout less that fold, plus the supplement (or the whole holdout when there is a single fold).
+    per_fold = [
+        [_Moments.of(x[m], logged.reward[m]) for m in ((assignment == f) & (logged.chosen == a) for f in fold_list)]
+        for a in range(actions)
+    ]
+    extra_moments = [_Moments.of(extra.x[extra.chosen == a], extra.reward[extra.chosen == a]) for a in range(actions)]
     predictions = np.empty((n, actions))
-    for fold in np.unique(assignment):
+    for k, fold in enumerate(fold_list):
         test = assignment == fold
-        out_of_fold = ~test if (~test).any() else test
-        train = supplemented | np.concatenate([out_of_fold, np.zeros(len(extra.reward), dtype=bool)])
-        fallback = float(all_reward[train].mean())
+        trained = []
         for action in range(actions):
-            mask = train & (all_chosen == action)
-            if mask.sum() < 2 or x.shape[1] == 0:
-                predictions[test, action] = float(all_reward[mask].mean()) if mask.any() else fallback
+            holdout_part = sum(per_fold[action], start=_Moments.of(x[:0], logged.reward[:0]))
+            if len(fold_list) > 1:
+                holdout_part = holdout_part - per_fold[action][k]
+            trained.append(holdout_part + extra_moments[action])
+        fallback = sum(m.y for m in trained) / sum(m.rows for m in trained)
+        for action, moments in enumerate(trained):
+            if moments.rows < 2 or x.shape[1] == 0:
+                predictions[test, action] = moments.y / moments.rows if moments.rows else fallback
                 continue
-            beta, intercept = _ridge(all_x[mask], all_reward[mask], penalty)
+            beta, intercept = _ridge(moments, penalty)
             predictions[test, action] = x[test] @ beta + intercept
     return np.clip(predictions, low, high)
