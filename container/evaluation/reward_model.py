@@ -111,7 +111,7 @@ def _ridge(moments: _Moments, penalty: float) -> tuple[Array, float]:
     x_mean = moments.x / moments.rows
     y_mean = moments.y / moments.rows
     gram = moments.xx - moments.rows * np.outer(x_mean, x_mean) + penalty * np.eye(len(x_mean))
-    beta = np.linalg.solve(gram, moments.xy - moments.rows * x_mean * y_mean)
+    beta: Array = np.linalg.solve(gram, moments.xy - moments.rows * x_mean * y_mean).astype(np.float64)
     return beta, y_mean - float(x_mean @ beta)
 
 
