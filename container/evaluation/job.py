@@ -40,6 +40,10 @@ SERVING_CHANNEL = "serving"
 EVALUATION_FILE = "evaluation.json"
 
 
+MAX_POOLED_ROWS = 20_000
+"""The gate scores at most this many holdout rows, the latest: a lineage's pool grows with every run, and two
+policies' distributions on every row are the job's main cost."""
+
 MIN_ROWS_AFTER_CHANGE = 30
 """After a detected change the gate reads only the holdout rows logged since, when there are at least this many."""
 
@@ -346,6 +350,15 @@ def run(layout: Layout) -> dict[str, Any]:
             training, _ = logged_rows.logged_after(training, logged_rows.moment(drift["change_after"]))
             print(f"[evaluate] the gate reads the {len(rows)} holdout rows logged after the change", flush=True)
     rows, duplicates = logged_rows.in_arrival_order(rows)
+    if len(rows) > MAX_POOLED_ROWS:
+        rows = rows[-MAX_POOLED_ROWS:]
+        first = rows[0].event_time
+        try:
+            start = logged_rows.moment(first) if first is not None else None
+        except ValueError:
+            start = None
+        training, _ = logged_rows.logged_after(training, start)  # the reward model learns from the same period
+        print(f"[evaluate] the gate scores the latest {MAX_POOLED_ROWS} holdout rows, from {first}", flush=True)
     try:
         holdout = build_holdout(
             rows,

@@ -274,3 +274,23 @@ def test_a_small_holdout_whose_candidate_plays_like_the_logger_has_no_ess_warnin
     assert block["ess"] == pytest.approx(49.0)
     assert not any("effective sample size" in w for w in block["warnings"])
     assert any("only 49 holdout rows" in w for w in block["warnings"])
+
+
+def test_a_pool_above_the_cap_is_scored_on_its_latest_rows(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from container.evaluation import job
+
+    monkeypatch.setattr(job, "MAX_POOLED_ROWS", 100)
+    rows = [
+        {**row, "event_time": f"2026-11-23T00:{i // 60:02d}:{i % 60:02d}.000Z"}
+        for i, row in enumerate(joined_rows(1000, seed=8))
+    ]
+    root = _root(tmp_path, rows)
+    copy_model(trained_model, root, "candidate")
+    assert _run(root, monkeypatch) == 0
+    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
+    assert evaluation["rows"] == 100
+    assert "the gate scores the latest 100 holdout rows, from " in capsys.readouterr().out
+    # The reward model's training rows come from the same (latest) period, not the whole channel.
+    assert 0 < evaluation["reward_model_rows"]["training"] < 1000 - 100
