@@ -44,13 +44,9 @@ def test_pooled_prefix_is_the_parent_of_the_run_prefix() -> None:
         lineage.pooled_prefix(f"s3://{BUCKET}/")
 
 
-def test_the_pool_starts_at_the_serving_lineages_first_row_or_a_later_change() -> None:
-    lineage_start = "2026-11-22T00:00:00.000Z"  # before CHANGE; the data cutoff is after it
-    serving = {"model_id": SERVING, "data_start": lineage_start, "data_end": WINDOWS[FIRST]["end"]}
-    assert gate.holdout_since(serving, None) == lineage_start
-    assert gate.holdout_since(serving, DRIFT) == CHANGE
-    legacy = {**serving, "data_start": None}  # a row registered before data ranges were recorded
-    assert gate.holdout_since(legacy, None) == WINDOWS[FIRST]["end"]
+def test_the_pool_starts_at_the_serving_models_own_log_not_its_lineages_start() -> None:
+    serving = {"model_id": SERVING, "data_start": "2026-11-22T00:00:00.000Z", "data_end": WINDOWS[FIRST]["end"]}
+    assert gate.holdout_since(serving, None) == WINDOWS[FIRST]["end"]
 
 
 def test_the_band_comes_from_the_promoting_evaluation_and_the_pool_from_the_data_cutoff_or_a_later_change() -> None:
@@ -68,7 +64,7 @@ def test_the_band_comes_from_the_promoting_evaluation_and_the_pool_from_the_data
     )
 
 
-def test_evaluate_start_reads_every_joined_row_since_the_lineage_start(aws: None, context: FakeContext) -> None:
+def test_evaluate_start_reads_every_joined_row_since_the_serving_models_cutoff(aws: None, context: FakeContext) -> None:
     serving_model_exists()
     store.update_model(SERVING, scores=PROMOTING)
     training = training_payload(FIRST)
@@ -83,7 +79,7 @@ def test_evaluate_start_reads_every_joined_row_since_the_lineage_start(aws: None
         "serving": SERVING_URI,
     }
     hyperparameters = job["HyperParameters"]
-    assert hyperparameters["holdout_since"] == "2026-11-22T00:00:00.000Z" == result["holdout_since"]  # its data_start
+    assert hyperparameters["holdout_since"] == WINDOWS[FIRST]["start"] == result["holdout_since"]
     assert (hyperparameters["serving_expected_low"], hyperparameters["serving_expected_high"]) == ("0.86", "0.93")
 
 
