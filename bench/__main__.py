@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -15,7 +17,14 @@ def available() -> list[str]:
     return sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_") and p.stem != "common")
 
 
+def terminated(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (`kill`, `timeout`) as an exit, so the benchmarks' `finally` blocks stop the local runtimes they
+    started; Python's default would end the process at once and leave those servers and workers running."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, terminated)
     names = argv or available()
     unknown = [n for n in names if n not in available()]
     if unknown:
