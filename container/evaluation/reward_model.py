@@ -149,15 +149,17 @@ def cross_fitted_rewards(
         for a in range(actions)
     ]
     extra_moments = [_Moments.of(extra.x[extra.chosen == a], extra.reward[extra.chosen == a]) for a in range(actions)]
+    none = _Moments.of(x[:0], logged.reward[:0])
+    totals = [
+        sum(holdout_part, start=none) + added for holdout_part, added in zip(per_fold, extra_moments, strict=True)
+    ]
     predictions = np.empty((n, actions))
     for k, fold in enumerate(fold_list):
         test = assignment == fold
-        trained = []
-        for action in range(actions):
-            holdout_part = sum(per_fold[action], start=_Moments.of(x[:0], logged.reward[:0]))
-            if len(fold_list) > 1:
-                holdout_part = holdout_part - per_fold[action][k]
-            trained.append(holdout_part + extra_moments[action])
+        if len(fold_list) > 1:
+            trained = [total - per_fold[action][k] for action, total in enumerate(totals)]
+        else:
+            trained = totals
         fallback = sum(m.y for m in trained) / sum(m.rows for m in trained)
         for action, moments in enumerate(trained):
             if moments.rows < 2 or x.shape[1] == 0:
