@@ -7,6 +7,7 @@ optional `serving`; writes `model/evaluation.json`, prints `METRIC` lines, and o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections import Counter
@@ -330,7 +331,6 @@ def run(layout: Layout) -> dict[str, Any]:
         list(logged_rows.read_rows(layout.channel(HOLDOUT_CHANNEL), stats)), config.holdout_since
     )
     rows = [r for r in logged if is_holdout(r.event_id, config.holdout_share)]
-    training = [r for r in logged if not is_holdout(r.event_id, config.holdout_share)]
     print(
         f"[evaluate] read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} in the holdout", flush=True
     )
@@ -342,22 +342,20 @@ def run(layout: Layout) -> dict[str, Any]:
         )
     drift = drift_block(logged, serving, config, config.reward_range or logged_rows.reward_bounds(logged))
     since_change = None
+    period: datetime | None = None  # a later start of the scored period than `holdout_since`, for both splits
     if drift["detected"]:
         print(f"[evaluate] DRIFT: {drift['reason']}", flush=True)
         after, _ = logged_rows.logged_after(rows, logged_rows.moment(drift["change_after"]))
         if len(after) >= MIN_ROWS_AFTER_CHANGE:  # the gate judges both policies on the world as it is now
             rows, since_change = after, drift["change_after"]
-            training, _ = logged_rows.logged_after(training, logged_rows.moment(drift["change_after"]))
+            period = logged_rows.moment(since_change)
             print(f"[evaluate] the gate reads the {len(rows)} holdout rows logged after the change", flush=True)
     rows, duplicates = logged_rows.in_arrival_order(rows)
     if len(rows) > MAX_POOLED_ROWS:
         rows = rows[-MAX_POOLED_ROWS:]
         first = rows[0].event_time
-        try:
-            start = logged_rows.moment(first) if first is not None else None
-        except ValueError:
-            start = None
-        training, _ = logged_rows.logged_after(training, start)  # the reward model learns from the same period
+        with contextlib.suppress(ValueError):  # an unplaceable first row: the period stays where it was
+            period = logged_rows.moment(first) if first is not None else period
         print(f"[evaluate] the gate scores the latest {MAX_POOLED_ROWS} holdout rows, from {first}", flush=True)
     try:
         holdout = build_holdout(
@@ -379,6 +377,10 @@ def run(layout: Layout) -> dict[str, Any]:
         )
     if stats.rows_skipped or holdout.skipped:
         read_warnings.append(f"{stats.rows_skipped + len(holdout.skipped)} malformed holdout rows were skipped")
+    # The reward model learns from the training split of the period the gate scores.
+    training, _ = logged_rows.logged_after(
+        [r for r in logged if not is_holdout(r.event_id, config.holdout_share)], period
+    )
     training, _ = logged_rows.in_arrival_order(training)
     print(f"[evaluate] the reward model also learns from {len(training)} training-split rows of the period", flush=True)
     evaluation = evaluate(holdout, candidate, serving, config, read_warnings, training)
