@@ -74,25 +74,25 @@ TARGETS = {
 }
 
 
+def _env_object(name: str) -> tuple[dict[str, Any], str]:
+    """The JSON object in environment variable `name` (empty when unset) and its text, for the error messages."""
+    text = os.environ.get(name, "").strip()
+    value = json.loads(text) if text else {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, not {text!r}")
+    return value, text
+
+
 def exploration_override() -> dict[str, Any]:
     """`BENCH_LEARNING_EXPLORATION`'s keys (none when unset): merged over `cdk.json`'s exploration for both learners."""
-    text = os.environ.get(EXPLORATION_ENV, "").strip()
-    if not text:
-        return {}
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        raise ValueError(f"{EXPLORATION_ENV} must be a JSON object, not {text!r}")
-    return value
+    return _env_object(EXPLORATION_ENV)[0]
 
 
 def settings_override() -> dict[str, Any]:
     """`BENCH_LEARNING_SETTINGS`'s keys (none when unset): other settings of the loop, e.g. the gate's
     `promotion_estimator`, merged over `cdk.json`'s (the online reference has no gate: only the loop reads them)."""
-    text = os.environ.get(SETTINGS_ENV, "").strip()
-    if not text:
-        return {}
-    value = json.loads(text)
-    if not isinstance(value, dict) or "exploration" in value:
+    value, text = _env_object(SETTINGS_ENV)
+    if "exploration" in value:
         raise ValueError(f"{SETTINGS_ENV} must be a JSON object without 'exploration' ({EXPLORATION_ENV}): {text!r}")
     return value
 
