@@ -14,7 +14,9 @@ previous terms, measured on the same holdouts:
 - the pipeline's protocol (`pipeline_runs`): a run adds 100 holdout rows and the gate looks once per run for 10 runs,
   on the run's own rows (the gate before pooling) or on every row since the serving model went live (pooled); a
   candidate counts as promoted at its first promoting look. Reported: the share of truly better candidates (gap
-  above the margin) promoted, within 3 runs and within 10, and of truly worse ones (target <= 5%).
+  above the margin) promoted, within 3 runs and within 10, and of truly worse ones (target <= 5%); the normal gate
+  at its lower end's one-sided 97.5% (`normal`, a two-sided 95% interval) and at 95% (`normal_one_sided_95`, the
+  default `promotion_confidence`).
 
 `BENCH_GATE_EPSILON` and `BENCH_GATE_ESTIMATOR` change the logger's epsilon and the gate's estimator (the result
 then goes to `gate_<estimator>_epsilon<epsilon>.json`).
@@ -39,6 +41,7 @@ if str(ROOT) not in sys.path:
 from bench.common import RESULTS_DIR, write_result  # noqa: E402
 from container.evaluation.estimators import (  # noqa: E402
     ESTIMATORS,
+    GATE_CONFIDENCE,
     Interval,
     Logged,
     interval,
@@ -66,6 +69,9 @@ ESTIMATOR = os.environ.get("BENCH_GATE_ESTIMATOR", "dr")  # the pipeline's promo
 RESULT = "gate" if (EPSILON, ESTIMATOR) == (0.2, "dr") else f"gate_{ESTIMATOR}_epsilon{EPSILON:g}"
 """`gate.json` for the defaults; another logger or estimator writes its own file."""
 POOL = 200_000
+LOWER_CONFIDENCES = {"normal_one_sided_95": 0.95}
+"""The normal interval with its lower end at one-sided 95% (`promotion_confidence` 0.95), next to the two-sided 95%
+interval's 97.5% ("normal"), on the same holdouts."""
 
 
 def reward_means(x: np.ndarray) -> np.ndarray:
@@ -132,13 +138,19 @@ def _previous_terms(target: np.ndarray, logged: Logged, reward_hat: np.ndarray, 
 
 
 def previous_normal(
-    target: np.ndarray, serving: np.ndarray, logged: Logged, reward_hat: np.ndarray, estimator: str
+    target: np.ndarray,
+    serving: np.ndarray,
+    logged: Logged,
+    reward_hat: np.ndarray,
+    estimator: str,
+    confidence: float = GATE_CONFIDENCE,
 ) -> Interval:
-    """The previous gate's interval: normal on the per-row differences of the previous terms."""
+    """The previous gate's interval: normal on the per-row differences of the previous terms, each end at
+    one-sided `confidence`."""
     paired = _previous_terms(target, logged, reward_hat, estimator) - _previous_terms(
         serving, logged, reward_hat, estimator
     )
-    return interval(paired)
+    return interval(paired, confidence)
 
 
 def score(
@@ -154,6 +166,10 @@ def score(
     return {
         "sequence": {e: paired_difference(terms, serving, e).interval for e in ESTIMATORS},
         "normal": {e: previous_normal(target, serving_target, logged, reward_hat, e) for e in ESTIMATORS},
+        **{
+            method: {e: previous_normal(target, serving_target, logged, reward_hat, e, level) for e in ESTIMATORS}
+            for method, level in LOWER_CONFIDENCES.items()
+        },
     }
 
 
@@ -205,10 +221,9 @@ def pipeline_runs(shares: dict[float, tuple[str, float]], rng: np.random.Generat
     one and the anytime-valid sequence. A truly worse candidate promoted at any look counts as a false promotion.
     """
     holdouts = ("per_run", "pooled", "pooled_supplemented")
+    methods = ("sequence", "normal", *LOWER_CONFIDENCES)
     looks: dict[str, dict[str, list[int]]] = {
-        f"{holdout}/{method}": {str(g): [] for g in PIPELINE_GAPS}
-        for holdout in holdouts
-        for method in ("sequence", "normal")
+        f"{holdout}/{method}": {str(g): [] for g in PIPELINE_GAPS} for holdout in holdouts for method in methods
     }
     for repetition in range(SEQUENTIAL_REPETITIONS):
         x, logged = draw(RUN_ROWS * RUNS, rng)
@@ -218,7 +233,7 @@ def pipeline_runs(shares: dict[float, tuple[str, float]], rng: np.random.Generat
             for look in range(1, RUNS + 1):
                 stop = look * RUN_ROWS
                 for holdout in holdouts:
-                    if all(first[f"{holdout}/{m}"] for m in ("sequence", "normal")):
+                    if all(first[f"{holdout}/{m}"] for m in methods):
                         continue
                     start = stop - RUN_ROWS if holdout == "per_run" else 0
                     supplement = None
@@ -228,7 +243,7 @@ def pipeline_runs(shares: dict[float, tuple[str, float]], rng: np.random.Generat
                     result = score(
                         x[start:stop], _prefix(logged, start, stop), shares[gap], seed=repetition, supplement=supplement
                     )
-                    for method in ("sequence", "normal"):
+                    for method in methods:
                         key = f"{holdout}/{method}"
                         if not first[key] and gate(result[method][ESTIMATOR], ESTIMATOR, MARGIN).promote:
                             first[key] = look

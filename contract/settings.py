@@ -86,6 +86,7 @@ class Settings:
     termination_wait_seconds: int = 120
     promotion_estimator: str = "dr"
     promotion_margin: float = 0.01
+    promotion_confidence: float = 0.95
     promotion_interval: str = "normal"
     poll_seconds: int = 30
     join_timeout_seconds: int = 2400
@@ -121,6 +122,7 @@ class Settings:
             "holdout_share": number_text(self.holdout_share),
             "promotion_estimator": self.promotion_estimator,
             "promotion_margin": number_text(self.promotion_margin),
+            "promotion_confidence": number_text(self.promotion_confidence),
             "promotion_interval": self.promotion_interval,
             # The join quarantines rewards outside the range, so it bounds every joined reward: the intervals use it.
             "reward_min": number_text(self.reward_range[0]),
@@ -185,7 +187,7 @@ def _float(name: str, value: object) -> float:
 def _within(name: str, value: float) -> None:
     bound = SETTING_BOUNDS[name]
     if value not in bound:
-        raise SettingsError(name, f"is {value}; it must be between {bound.low} and {bound.high}")
+        raise SettingsError(name, f"is {value}; it must be {bound.text()}")
 
 
 def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> str:
@@ -246,6 +248,7 @@ def parse_settings(raw: Mapping[str, object] | None) -> Settings:
         termination_wait_seconds=termination_wait_seconds,
         promotion_estimator=_one_of("promotion_estimator", get("promotion_estimator"), ESTIMATORS),
         promotion_margin=_float("promotion_margin", get("promotion_margin")),
+        promotion_confidence=_float("promotion_confidence", get("promotion_confidence")),
         promotion_interval=_one_of("promotion_interval", get("promotion_interval"), PROMOTION_INTERVALS),
         poll_seconds=poll_seconds,
         **_time_limits(get, reward_wait_seconds, poll_seconds, canary_wait_seconds, termination_wait_seconds),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +27,9 @@ from container.evaluation.likelihood import critical_value, mean_interval, ratio
 from contract.bounds import ESTIMATORS
 
 Z_95 = 1.959963984540054
+GATE_CONFIDENCE = 0.975
+"""Each side's confidence of an interval unless told (a two-sided 95% interval); the gate passes its own
+(`promotion_confidence`)."""
 _SUM_TOLERANCE = 1e-4
 # tau: no row's DR correction `w (r - r_hat)` may fall below `-tau * spread` (`floored_reward_model`).
 WEIGHT_CAP = 2.0
@@ -172,10 +176,19 @@ def _clipped(value: float, ci_low: float, ci_high: float, low: float, high: floa
     return Interval(min(max(value, low), high), ci_low, ci_high)
 
 
-def interval(terms: Array) -> Interval:
-    """Mean and 95% CI of per-row terms by the normal approximation (the previous gate; kept for comparison)."""
+def check_confidence(confidence: float) -> float:
+    """A one-sided confidence must lie in (0.5, 1): at 0.5 or below a bound is not a bound."""
+    if not (math.isfinite(confidence) and 0.5 < confidence < 1.0):
+        raise EvaluationError(f"confidence {confidence} must be above 0.5 and below 1")
+    return confidence
+
+
+def interval(terms: Array, confidence: float = GATE_CONFIDENCE) -> Interval:
+    """Mean and normal-approximation interval of per-row terms, each end holding at one-sided `confidence` (the
+    default is a two-sided 95% CI)."""
     value = float(np.mean(terms))
-    half = Z_95 * float(np.std(terms, ddof=1)) / np.sqrt(len(terms)) if len(terms) > 1 else 0.0
+    z = Z_95 if confidence == GATE_CONFIDENCE else NormalDist().inv_cdf(check_confidence(confidence))
+    half = z * float(np.std(terms, ddof=1)) / np.sqrt(len(terms)) if len(terms) > 1 else 0.0
     return Interval(value, value - half, value + half)
 
 
@@ -416,8 +429,13 @@ class PairedDifference:
         }
 
 
-def paired_difference(candidate: PolicyTerms, serving: PolicyTerms, estimator: str) -> PairedDifference:
-    """Candidate - serving on one estimator's gate terms, with a 95% anytime-valid confidence sequence.
+def paired_difference(
+    candidate: PolicyTerms, serving: PolicyTerms, estimator: str, confidence: float = GATE_CONFIDENCE
+) -> PairedDifference:
+    """Candidate - serving on one estimator's gate terms, with an anytime-valid confidence sequence.
+
+    Both intervals (the sequence and the normal one) hold at one-sided `confidence` on each side: the gate reads
+    the lower end, so that is the level of its test (0.975 gives two-sided 95% intervals).
 
     The per-row differences have a floor and a ceiling computed from every value either policy's term could have
     taken on the logged contexts (any action the logger could play there, a reward at either bound), so the betting
@@ -437,11 +455,12 @@ def paired_difference(candidate: PolicyTerms, serving: PolicyTerms, estimator: s
     # The normal interval reads the policies' own per-row terms (DR with the full reward model): the floored model
     # the sequence needs for its floor turns large-weight rows into IPS terms, whose skew makes a normal interval
     # confidently wrong (on a near-deterministic logger it put a DR gain of +0.12 at -0.12 [-0.23, -0.02]).
-    normal = interval(candidate.terms[estimator] - serving.terms[estimator])
+    normal = interval(candidate.terms[estimator] - serving.terms[estimator], confidence)
     if not np.any(paired):
         result = Interval(0.0, 0.0, 0.0)
     else:
-        ci_low, ci_high = confidence_sequence(paired, floor, ceiling, alpha=0.05, scale=spread)
+        alpha = 2.0 * (1.0 - check_confidence(confidence))  # confidence_sequence splits alpha between the sides
+        ci_low, ci_high = confidence_sequence(paired, floor, ceiling, alpha=alpha, scale=spread)
         result = _clipped(value, ci_low, ci_high, -spread, spread)
     return PairedDifference(
         result, floor, ceiling, _clipped(normal.value, normal.ci_low, normal.ci_high, -spread, spread)

@@ -61,6 +61,7 @@ class EvaluateConfig:
     promotion_interval: str = "normal"
     holdout_since: datetime | None = None
     serving_expected: Expected | None = None
+    promotion_confidence: float = 0.95
 
 
 def _float(raw: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -92,6 +93,9 @@ def parse_config(raw: Mapping[str, str]) -> EvaluateConfig:
     seed = _bounded(raw, "seed", 7)
     if not seed.is_integer():
         raise HyperparameterError(f"hyperparameter seed={seed} must be an integer")
+    confidence = _bounded(raw, "promotion_confidence", 0.95)
+    if confidence <= EVALUATION_BOUNDS["promotion_confidence"].low:
+        raise HyperparameterError(f"promotion_confidence={confidence} must be above 0.5: a lower bound at 0.5 is none")
     interval_kind = str(raw.get("promotion_interval", "normal")).strip().strip('"').lower()
     if interval_kind not in PROMOTION_INTERVALS:
         raise HyperparameterError(
@@ -106,6 +110,7 @@ def parse_config(raw: Mapping[str, str]) -> EvaluateConfig:
         interval_kind,
         _since(raw),
         _expected(raw),
+        confidence,
     )
 
 
@@ -206,7 +211,10 @@ def evaluate(
     else:
         serving_terms = policy_terms(distribution_matrix(serving, holdout, "serving"), holdout.logged, reward_hat)
         serving_info = {"kind": "model", "model_id": serving.model_id}
-    paired = {name: paired_difference(candidate_terms, serving_terms, name) for name in ESTIMATORS}
+    paired = {
+        name: paired_difference(candidate_terms, serving_terms, name, config.promotion_confidence)
+        for name in ESTIMATORS
+    }
     # The anytime-valid interval holds under repeated looks but needs more rows for the normal one's power
     # (figures: docs/evaluation.md); until holdouts are pooled across runs the normal interval stays the default.
     differences = {
@@ -218,12 +226,14 @@ def evaluate(
         config.promotion_estimator,
         config.promotion_margin,
         interval=config.promotion_interval,
+        confidence=config.promotion_confidence,
     )
     return {
         "rows": rows,
         "estimator": config.promotion_estimator,
         "margin": config.promotion_margin,
         "interval": config.promotion_interval,
+        "confidence": config.promotion_confidence,
         "promote": verdict.promote,
         "reason": verdict.reason,
         "policies": {

@@ -46,23 +46,26 @@ INTERVAL_NAMES = {"normal": "normal", "anytime": "anytime-valid"}
 """How the reason names the interval the gate read (`promotion_interval`)."""
 
 
-def gate(difference: Interval, estimator: str, margin: float, *, interval: str | None = None) -> Verdict:
+def gate(
+    difference: Interval, estimator: str, margin: float, *, interval: str | None = None, confidence: float = 0.975
+) -> Verdict:
     """Promote unless `difference.ci_low < -margin` (a NaN bound never promotes). `interval` (`normal` or
-    `anytime`) names the interval in the reason."""
+    `anytime`) and `confidence` (the lower end's one-sided level) name the bound in the reason."""
     low = difference.ci_low
-    ci = f"95% {INTERVAL_NAMES[interval]} CI" if interval is not None else "95% CI"
+    kind = f" {INTERVAL_NAMES[interval]}" if interval is not None else ""
+    bound = f"95%{kind} CI low" if confidence == 0.975 else f"one-sided {100 * confidence:g}%{kind} lower bound"
     if not math.isfinite(low):
         return Verdict(False, f"the {estimator} difference has no finite lower bound ({low}); not promoting")
     if low < -margin:
         return Verdict(
             False,
             f"candidate may be worse than serving: {estimator} difference {difference.value:+.4f}, "
-            f"{ci} low {low:+.4f} < -margin {-margin:+.4f}",
+            f"{bound} {low:+.4f} < -margin {-margin:+.4f}",
         )
     return Verdict(
         True,
         f"candidate is not worse than serving beyond the margin: {estimator} difference {difference.value:+.4f}, "
-        f"{ci} low {low:+.4f} >= -margin {-margin:+.4f}",
+        f"{bound} {low:+.4f} >= -margin {-margin:+.4f}",
     )
 
 

@@ -33,7 +33,7 @@ def test_the_jobs_accept_the_edges_of_every_setting() -> None:
     from container.evaluation.job import parse_config as parse_evaluation
 
     for name, bound in SETTING_BOUNDS.items():
-        for edge in (bound.low, bound.high):
+        for edge in (bound.high,) if bound.low_open else (bound.low, bound.high):  # an open end is not a value
             if name.startswith("exploration."):
                 raw: dict[str, object] = {"exploration": {name.split(".", 1)[1]: type_of(name)(edge)}}
             else:
@@ -51,6 +51,18 @@ def type_of(name: str) -> type:
     default = Settings()
     value = getattr(default.exploration, name.split(".", 1)[1]) if "." in name else getattr(default, name)
     return type(value)
+
+
+def test_an_open_lower_end_is_refused_by_the_settings_and_the_evaluation_job_alike() -> None:
+    from container.evaluation.errors import HyperparameterError
+    from container.evaluation.job import parse_config as parse_evaluation
+
+    with pytest.raises(SettingsError, match=r"promotion_confidence.*is 0\.5; it must be above 0\.5 and at most 0\.999"):
+        parse_settings({"promotion_confidence": 0.5})
+    hyperparameters = {**Settings().evaluation_hyperparameters(), "promotion_confidence": "0.5"}
+    with pytest.raises(HyperparameterError, match="promotion_confidence"):
+        parse_evaluation(hyperparameters)
+    assert parse_evaluation({**hyperparameters, "promotion_confidence": "0.501"}).promotion_confidence == 0.501
 
 
 def test_the_holdout_share_drift_is_gone_and_the_jobs_wider_ranges_are_named() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from container.evaluation.errors import DistributionError, EmptyHoldoutError, PropensityError
+from container.evaluation.errors import DistributionError, EmptyHoldoutError, EvaluationError, PropensityError
 from container.evaluation.estimators import (
     Z_95,
     Logged,
@@ -46,6 +46,16 @@ def test_interval_is_mean_plus_minus_z_standard_error() -> None:
     result = interval(values)
     half = Z_95 * np.std(values, ddof=1) / 2
     assert (result.value, result.ci_low, result.ci_high) == pytest.approx((2.5, 2.5 - half, 2.5 + half))
+
+
+def test_interval_at_a_one_sided_confidence_uses_that_normal_quantile() -> None:
+    values = np.array([1.0, 2.0, 3.0, 4.0])
+    result = interval(values, 0.95)
+    half = 1.6448536269514722 * np.std(values, ddof=1) / 2  # the 95th percentile of the standard normal
+    assert (result.ci_low, result.ci_high) == pytest.approx((2.5 - half, 2.5 + half))
+    for confidence in (0.5, 1.0, 0.3, float("nan")):
+        with pytest.raises(EvaluationError, match=r"must be above 0\.5 and below 1"):
+            interval(values, confidence)
 
 
 def test_snips_interval_is_the_delta_method() -> None:

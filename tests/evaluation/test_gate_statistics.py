@@ -115,6 +115,20 @@ def test_a_worse_candidate_is_rarely_promoted_and_a_clearly_better_one_usually_i
     assert better / 100 >= 0.45
 
 
+def test_a_lower_confidence_moves_both_lower_bounds_up_and_the_normal_one_by_the_quantile_ratio() -> None:
+    """`promotion_confidence` 0.95 against the two-sided 95% interval's 0.975: the normal half-width shrinks by
+    z_0.95 / z_0.975, and the sequence (alpha doubled on the lower side) rules out more, never less."""
+    x, logged, reward_hat = _holdout(300, np.random.default_rng(3))
+    terms = policy_terms(_candidate(x, 0.03), logged, reward_hat)
+    serving = policy_terms(_serving(x), logged, reward_hat)
+    strict = paired_difference(terms, serving, "dr")
+    loose = paired_difference(terms, serving, "dr", 0.95)
+    ratio = (loose.normal.value - loose.normal.ci_low) / (strict.normal.value - strict.normal.ci_low)
+    assert ratio == pytest.approx(1.6448536269514722 / 1.959963984540054)
+    assert loose.interval.ci_low > strict.interval.ci_low and loose.interval.ci_high < strict.interval.ci_high
+    assert loose.interval.value == strict.interval.value
+
+
 def test_a_candidate_identical_to_serving_has_a_zero_difference_and_promotes() -> None:
     x, logged, reward_hat = _holdout(50, np.random.default_rng(1))
     same = policy_terms(_serving(x), logged, reward_hat)

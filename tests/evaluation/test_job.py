@@ -65,7 +65,9 @@ def test_job_writes_the_contract_and_metric_lines(
     # A trained policy beats uniform logging (about 1/3) clearly, so it is promoted.
     assert evaluation["difference"]["dr"]["ci_low"] > 0.1
     assert evaluation["promote"] is True and "dr difference" in evaluation["reason"]
-    assert evaluation["interval"] == "normal" and "95% normal CI low" in evaluation["reason"]  # the one it read
+    # The one it read, at the default one-sided level.
+    assert evaluation["interval"] == "normal" and evaluation["confidence"] == 0.95
+    assert "one-sided 95% normal lower bound" in evaluation["reason"]
     out = capsys.readouterr().out
     for definition in METRIC_DEFINITIONS:
         assert re.search(definition["Regex"], out), definition["Name"]
@@ -111,6 +113,8 @@ def test_gate_promotes_unless_the_lower_bound_is_below_minus_margin() -> None:
     assert (
         "95% anytime-valid CI low -0.0110" in gate(Interval(0.0, -0.011, 0.01), "dr", 0.01, interval="anytime").reason
     )
+    verdict = gate(Interval(0.0, -0.011, 0.01), "dr", 0.01, interval="normal", confidence=0.95)
+    assert "one-sided 95% normal lower bound -0.0110 < -margin -0.0100" in verdict.reason
 
 
 def test_empty_holdout_fails_with_output_failure(
@@ -133,6 +137,11 @@ def test_missing_candidate_and_bad_hyperparameters_fail_with_a_reason(
     write_hyperparameters(root, {**HYPERPARAMETERS, "promotion_estimator": "magic"})
     assert _run(root, monkeypatch) == 1
     assert "promotion_estimator" in (root / "output" / "failure").read_text()
+    for confidence, reason in (("0.5", "must be above 0.5"), ("1", "must be within [0.5, 0.999]"), ("x", "number")):
+        write_hyperparameters(root, {**HYPERPARAMETERS, "promotion_confidence": confidence})
+        assert _run(root, monkeypatch) == 1
+        failure = (root / "output" / "failure").read_text()
+        assert "promotion_confidence" in failure and reason in failure
 
 
 def test_single_action_logs_are_rejected() -> None:

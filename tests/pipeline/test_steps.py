@@ -193,6 +193,7 @@ def test_evaluate_start_request_and_metric_regexes(aws: None, context: FakeConte
         "holdout_share": "0.2",
         "promotion_estimator": "dr",
         "promotion_margin": "0.01",
+        "promotion_confidence": "0.95",
         "promotion_interval": "normal",
         "reward_min": "0",  # the reward_range setting: the join quarantined every reward outside it
         "reward_max": "1",
