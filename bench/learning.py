@@ -301,6 +301,63 @@ def _wait_run(rt: Runtime, known: set[str], timeout: float = 600.0) -> dict[str,
     }
 
 
+# --- the ground truth of each gate decision ---------------------------------------------------------------
+
+
+def true_value(policy: Any, interactions: Sequence[Any]) -> float:
+    """The policy's true value on `interactions`: the mean over them of `sum_a pi(a | x) E[r | x, a]`, from the
+    simulator's expected rewards (what no estimator sees)."""
+    from container.core.featurizer import Action
+
+    values = []
+    for interaction in interactions:
+        candidates = [Action(c.id, dict(c.features)) for c in interaction.candidates]
+        probabilities = policy.distribution(interaction.context, candidates)
+        values.append(sum(p * interaction.expected[a.id] for p, a in zip(probabilities, candidates, strict=True)))
+    return float(np.mean(values))
+
+
+def model_policy(rt: Runtime, model_id: str, work: Path) -> Any:
+    """The registry's model `model_id` loaded as the endpoint loads it (its artifact from the runtime's S3)."""
+    from container.core.policy import Policy
+
+    uri = str(rt.item("ModelsTableName", {"model_id": model_id}).get("artifact_uri") or "")
+    if not uri.startswith("s3://"):
+        raise RuntimeError(f"model {model_id} has no artifact in the registry ({uri!r})")
+    bucket, key = uri[len("s3://") :].split("/", 1)
+    path = work / "artifacts" / model_id / "model.tar.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rt.client("s3").download_file(bucket, key, str(path))
+    return Policy.load(path, seed=SEED)
+
+
+def decision_truth(candidate: Any, serving: Any, upcoming: Sequence[Any]) -> dict[str, float]:
+    """Both policies' true values on the interactions the run's winner would serve next, and the gap."""
+    candidate_value, serving_value = true_value(candidate, upcoming), true_value(serving, upcoming)
+    return {"candidate": candidate_value, "serving": serving_value, "gap": candidate_value - serving_value}
+
+
+def gate_truth(runs: Sequence[dict[str, Any]], margin: float) -> dict[str, Any]:
+    """How the loop's own gate decisions fared against the truth: of the candidates truly worse than serving by
+    more than the margin, the share promoted (target <= 5%); of those truly better by more than it, the share."""
+    judged = [r for r in runs if isinstance(r.get("truth"), dict) and r.get("outcome") in ("promoted", "rejected")]
+    worse = [r for r in judged if r["truth"]["gap"] < -margin]
+    better = [r for r in judged if r["truth"]["gap"] > margin]
+
+    def promoted(group: list[dict[str, Any]]) -> float | None:
+        return sum(r["outcome"] == "promoted" for r in group) / len(group) if group else None
+
+    return {
+        "margin": margin,
+        "judged": len(judged),
+        "truly_worse": len(worse),
+        "truly_worse_promoted": promoted(worse),
+        "truly_better": len(better),
+        "truly_better_promoted": promoted(better),
+        "within_margin": len(judged) - len(worse) - len(better),
+    }
+
+
 def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dict[str, Any]:
     """The plan through a fresh local runtime: per interaction the action, reward and model; the runs."""
     from simulator import FirehoseRewardSink, SageMakerDecisionClient, run_simulation
@@ -332,13 +389,26 @@ def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dic
                 stream, stop - start, decisions, sink, batch_size=BATCH, seed=start, rate=INTERACTIONS_PER_S
             )
             rounds += result.rounds
+            serving_id = rounds[-1].model_id  # the model the endpoint served this segment with
             run = _wait_run(rt, known) if stop < len(plan) else None
             if run is not None:
+                if run["outcome"] in ("promoted", "rejected"):
+                    try:
+                        run["truth"] = decision_truth(
+                            model_policy(rt, run["run_id"], work),
+                            model_policy(rt, serving_id, work),
+                            plan[stop : stop + BLOCK],
+                        )
+                    except Exception as error:  # the figure is lost, not the scenario: say so in the result
+                        run["truth_error"] = f"{type(error).__name__}: {error}"
+                        _log(f"{scenario.name}: no true gap for {run['run_id']}: {run['truth_error']}")
                 runs.append({**run, "after_interactions": stop})
             batch = float(np.mean([r.reward for r in result.rounds]))
+            truth = run.get("truth") if run else None
             _log(
                 f"{scenario.name}: {start + 1}-{stop} mean reward {batch:.3f} (model {rounds[-1].model_id})"
                 + (f"; run {run['outcome']} in {run['seconds']}s" if run else "")
+                + (f" (true gap {truth['gap']:+.3f})" if truth else "")
                 + ("; DRIFT detected" if run and run.get("drift_detected") else "")
             )
     finally:
@@ -464,6 +534,7 @@ def measure(name: str, work: Path) -> dict[str, Any]:
             "promoted": sum(1 for r in loop["runs"] if r["outcome"] == "promoted"),
             "rejected": sum(1 for r in loop["runs"] if r["outcome"] == "rejected"),
             "drift_detected": [r["after_interactions"] for r in loop["runs"] if r.get("drift_detected")],
+            "gate_truth": gate_truth(loop["runs"], settings().promotion_margin),
             "wall_s": loop["wall_s"],
         },
         "online_vw": {**online, "wall_s": round(online_s, 1)},
@@ -521,10 +592,28 @@ def summary() -> dict[str, Any]:
                 "oracle": data["baselines"]["oracle"],
                 "promoted": data["loop"]["promoted"],
                 "rejected": data["loop"]["rejected"],
+                "gate_truth": data["loop"].get("gate_truth"),
                 "checks": data["checks"],
                 "finished_at": data["_meta"]["finished_at"],
             }
-    return {"scenarios": per, "targets": TARGETS, "protocol": protocol()}
+    return {"scenarios": per, "gate_truth": pooled_gate_truth(per), "targets": TARGETS, "protocol": protocol()}
+
+
+def pooled_gate_truth(per: dict[str, Any]) -> dict[str, Any]:
+    """Every scenario's gate decisions together: the shares of truly worse and truly better candidates promoted."""
+    totals = {"truly_worse": 0, "worse_promoted": 0, "truly_better": 0, "better_promoted": 0}
+    for figures in per.values():
+        truth = figures.get("gate_truth") or {}
+        for group, promoted in (("truly_worse", "worse_promoted"), ("truly_better", "better_promoted")):
+            count = int(truth.get(group) or 0)
+            totals[group] += count
+            share = truth.get(f"{group}_promoted")
+            totals[promoted] += round(share * count) if share is not None else 0
+    return {
+        **totals,
+        "truly_worse_promoted": totals["worse_promoted"] / totals["truly_worse"] if totals["truly_worse"] else None,
+        "truly_better_promoted": totals["better_promoted"] / totals["truly_better"] if totals["truly_better"] else None,
+    }
 
 
 def protocol() -> dict[str, Any]:

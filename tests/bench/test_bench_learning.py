@@ -12,14 +12,18 @@ from bench.learning import (
     SCENARIOS_ENV,
     OnlineReference,
     block_means,
+    decision_truth,
+    gate_truth,
     loop_settings,
     new_action_share,
+    pooled_gate_truth,
     recovery,
     rolling,
     run_summary,
     scenario_names,
     segments,
     settings,
+    true_value,
     warm_rows,
 )
 from simulator.scenarios import Candidate, Interaction, SyntheticScenario, take
@@ -61,6 +65,57 @@ def test_the_new_actions_share_counts_only_contexts_where_it_is_best() -> None:
     # From 4 on, blocks of 4: rows 5 and 7 are where "new" is best (picked "new", "new"), then 9 and 11 ("a", "new").
     found = new_action_share(plan, actions, 4, block=4)
     assert found == {"actions": ["new"], "share_per_block": [1.0, 0.5], "contexts_per_block": [2, 2]}
+
+
+class _Fixed:
+    """A policy with one fixed distribution over the candidates, whatever the context."""
+
+    def __init__(self, probabilities: list[float]) -> None:
+        self.probabilities = probabilities
+
+    def distribution(self, context, actions) -> list[float]:
+        assert [a.id for a in actions] == ["a", "b"]  # the interaction's candidates, in their order
+        return self.probabilities
+
+
+def test_the_true_value_and_gap_come_from_the_expected_rewards_of_each_context() -> None:
+    plan = [
+        Interaction(0, {"x": 0.0}, (Candidate("a"), Candidate("b")), {"a": 1.0, "b": 0.0}, 0.5),
+        Interaction(1, {"x": 1.0}, (Candidate("a"), Candidate("b")), {"a": 0.2, "b": 0.6}, 0.5),
+    ]
+    # (0.75 * 1 + 0.25 * 0) and (0.75 * 0.2 + 0.25 * 0.6): mean (0.75 + 0.3) / 2; uniform: (0.5 + 0.4) / 2.
+    assert true_value(_Fixed([0.75, 0.25]), plan) == pytest.approx(0.525)
+    truth = decision_truth(_Fixed([0.75, 0.25]), _Fixed([0.5, 0.5]), plan)
+    assert truth == pytest.approx({"candidate": 0.525, "serving": 0.45, "gap": 0.075})
+
+
+def test_gate_truth_classifies_each_decision_by_its_true_gap_against_the_margin() -> None:
+    runs = [
+        {"outcome": "promoted", "truth": {"gap": -0.05}},  # truly worse, promoted: a false promotion
+        {"outcome": "rejected", "truth": {"gap": -0.02}},
+        {"outcome": "rejected", "truth": {"gap": -0.01}},  # within the margin: neither
+        {"outcome": "promoted", "truth": {"gap": 0.03}},
+        {"outcome": "rejected", "truth": {"gap": 0.2}},
+        {"outcome": "rejected", "truth": {"gap": 0.04}},
+        {"outcome": "skipped"},
+        {"outcome": "rejected", "truth_error": "RuntimeError: no artifact"},
+    ]
+    found = gate_truth(runs, 0.01)
+    assert found == {
+        "margin": 0.01,
+        "judged": 6,
+        "truly_worse": 2,
+        "truly_worse_promoted": 0.5,
+        "truly_better": 3,
+        "truly_better_promoted": pytest.approx(1 / 3),
+        "within_margin": 1,
+    }
+    none = gate_truth([], 0.01)
+    assert none["truly_worse_promoted"] is None and none["truly_better_promoted"] is None
+    pooled = pooled_gate_truth({"one": {"gate_truth": found}, "two": {"gate_truth": gate_truth(runs[:1], 0.01)}})
+    assert pooled["truly_worse"] == 3 and pooled["worse_promoted"] == 2
+    assert pooled["truly_worse_promoted"] == pytest.approx(2 / 3)
+    assert pooled["truly_better"] == 3 and pooled["truly_better_promoted"] == pytest.approx(1 / 3)
 
 
 def test_the_online_reference_learns_the_demo_scenario_above_uniform() -> None:
