@@ -331,10 +331,17 @@ def model_policy(rt: Runtime, model_id: str, work: Path) -> Any:
     return Policy.load(path, seed=SEED)
 
 
-def decision_truth(candidate: Any, serving: Any, upcoming: Sequence[Any]) -> dict[str, float]:
-    """Both policies' true values on the interactions the run's winner would serve next, and the gap."""
+def decision_truth(
+    candidate: Any, serving: Any, upcoming: Sequence[Any], pooled: Sequence[Any] = ()
+) -> dict[str, float]:
+    """Both policies' true values on the interactions the run's winner would serve next, and the gap; with
+    `pooled` (the interactions since the serving model went live, whose holdout the gate scored) also the gap
+    there, which is what the gate's estimate is an estimate of (`past_gap`)."""
     candidate_value, serving_value = true_value(candidate, upcoming), true_value(serving, upcoming)
-    return {"candidate": candidate_value, "serving": serving_value, "gap": candidate_value - serving_value}
+    truth = {"candidate": candidate_value, "serving": serving_value, "gap": candidate_value - serving_value}
+    if pooled:
+        truth["past_gap"] = true_value(candidate, pooled) - true_value(serving, pooled)
+    return truth
 
 
 def gate_truth(runs: Sequence[dict[str, Any]], margin: float) -> dict[str, Any]:
@@ -384,6 +391,7 @@ def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dic
         rounds: list[Any] = []
         runs: list[dict[str, Any]] = []
         stops = segments(len(plan), RETRAIN_EVERY, WARM_START)
+        pool_start = 0
         for start, stop in zip([0, *stops[:-1]], stops, strict=True):
             result = run_simulation(
                 stream, stop - start, decisions, sink, batch_size=BATCH, seed=start, rate=INTERACTIONS_PER_S
@@ -398,17 +406,20 @@ def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dic
                             model_policy(rt, run["run_id"], work),
                             model_policy(rt, serving_id, work),
                             plan[stop : stop + BLOCK],
+                            plan[pool_start:stop],
                         )
                     except Exception as error:  # the figure is lost, not the scenario: say so in the result
                         run["truth_error"] = f"{type(error).__name__}: {error}"
                         _log(f"{scenario.name}: no true gap for {run['run_id']}: {run['truth_error']}")
                 runs.append({**run, "after_interactions": stop})
+                if run["outcome"] == "promoted" or run.get("drift_detected"):
+                    pool_start = stop  # the gate's pool restarts at a promotion (and, near enough, at a change)
             batch = float(np.mean([r.reward for r in result.rounds]))
             truth = run.get("truth") if run else None
             _log(
                 f"{scenario.name}: {start + 1}-{stop} mean reward {batch:.3f} (model {rounds[-1].model_id})"
                 + (f"; run {run['outcome']} in {run['seconds']}s" if run else "")
-                + (f" (true gap {truth['gap']:+.3f})" if truth else "")
+                + (f" (true gap {truth['gap']:+.3f}, on the pool {truth['past_gap']:+.3f})" if truth else "")
                 + ("; DRIFT detected" if run and run.get("drift_detected") else "")
             )
     finally:

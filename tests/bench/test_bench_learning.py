@@ -87,6 +87,8 @@ def test_the_true_value_and_gap_come_from_the_expected_rewards_of_each_context()
     assert true_value(_Fixed([0.75, 0.25]), plan) == pytest.approx(0.525)
     truth = decision_truth(_Fixed([0.75, 0.25]), _Fixed([0.5, 0.5]), plan)
     assert truth == pytest.approx({"candidate": 0.525, "serving": 0.45, "gap": 0.075})
+    # On the pool (here the first interaction only): 0.75 against 0.5.
+    assert decision_truth(_Fixed([0.75, 0.25]), _Fixed([0.5, 0.5]), plan, plan[:1])["past_gap"] == pytest.approx(0.25)
 
 
 def test_gate_truth_classifies_each_decision_by_its_true_gap_against_the_margin() -> None:
