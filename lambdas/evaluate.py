@@ -10,13 +10,13 @@ from pipeline_common import deadline, jobs, store
 from pipeline_common.aws import client
 from pipeline_common.config import env, settings
 from pipeline_common.errors import EvaluationJobFailed, InvalidEvent
-from pipeline_common.gate import evaluation_inputs, read_evaluation, summarize
+from pipeline_common.gate import evaluation_inputs, predicted_band, read_evaluation, reference_band, summarize
 from pipeline_common.lineage import pooled_prefix
 from pipeline_common.names import sagemaker_name
 from pipeline_common.observability import MetricUnit, logger, metrics, step_handler
 from pipeline_common.payloads import Payload, Request
 from pipeline_common.sagemaker_requests import evaluation_job_request
-from pipeline_common.steps import Drift, EvaluationResult, JobStatus, JoinResult, TrainingResult
+from pipeline_common.steps import Drift, EvaluationResult, JobStatus, JoinResult, TrainingResult, Verdict
 
 METRIC_DRIFT_DETECTED = "DriftDetected"
 """The metric the drift alarm watches (infra/names.py's `METRIC_DRIFT_DETECTED`)."""
@@ -79,6 +79,20 @@ def report_drift(run_id: str, drift: Drift | None) -> None:
         )
 
 
+def record_reference_band(run_id: str, verdict: Verdict) -> None:
+    """A serving model that went live without a predicted band (the bootstrap) keeps its value at this first look
+    as one, so the drift check covers it from the next run on; a model with a band keeps its own."""
+    band = reference_band(verdict)
+    if band is None:
+        return
+    model_id = str(band.pop("model_id"))
+    row = store.read_model(model_id)
+    if row is None or predicted_band(row, verdict.estimator) is not None:
+        return
+    store.update_model(model_id, reference_band={**band, "run_id": run_id})
+    logger.info("reference band recorded for a serving model without one", extra={"model_id": model_id, **band})
+
+
 def status(run_id: str, evaluation: EvaluationResult) -> EvaluationResult:
     """Describe the job; when Completed read `evaluation.json` and report the verdict with its numbers."""
     description = client("sagemaker").describe_training_job(TrainingJobName=evaluation.job_name)
@@ -93,6 +107,7 @@ def status(run_id: str, evaluation: EvaluationResult) -> EvaluationResult:
     verdict = summarize(full)
     store.update_model(evaluation.model_id, scores=full)
     report_drift(run_id, verdict.drift)
+    record_reference_band(run_id, verdict)
     since = full.get("holdout_since")
     logger.info("evaluation finished", extra={"verdict": verdict.to_payload()})
     return replace(

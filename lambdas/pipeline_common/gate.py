@@ -102,7 +102,14 @@ def _drift(evaluation: dict[str, Any]) -> Drift | None:
 
 
 def predicted_band(serving: dict[str, Any] | None, estimator: str) -> tuple[float, float] | None:
-    """The serving model's value interval from the evaluation that promoted it (its registry `scores`), if any."""
+    """The serving model's value interval from the evaluation that promoted it (its registry `scores`), else its
+    reference band (`reference_band`: a model that went live without a promoting evaluation, the bootstrap, has
+    its own value at the first look that scored it instead); None without either."""
+    promoted = _promoting_band(serving, estimator)
+    return promoted if promoted is not None else _reference(serving, estimator)
+
+
+def _promoting_band(serving: dict[str, Any] | None, estimator: str) -> tuple[float, float] | None:
     scores = (serving or {}).get("scores")
     if isinstance(scores, str):
         try:
@@ -112,8 +119,35 @@ def predicted_band(serving: dict[str, Any] | None, estimator: str) -> tuple[floa
     if not isinstance(scores, dict) or scores.get("promote") is not True:
         return None
     block = _interval(_object(_object(scores.get("policies")).get("candidate")).get(estimator))
-    low, high = block.ci_low, block.ci_high
+    return _ordered(block.ci_low, block.ci_high)
+
+
+def _reference(serving: dict[str, Any] | None, estimator: str) -> tuple[float, float] | None:
+    band = _object((serving or {}).get("reference_band"))
+    if band.get("estimator") != estimator:
+        return None
+    return _ordered(_number(band.get("low")), _number(band.get("high")))
+
+
+def _ordered(low: float | None, high: float | None) -> tuple[float, float] | None:
     return (low, high) if low is not None and high is not None and low <= high else None
+
+
+def reference_band(verdict: Verdict) -> dict[str, Any] | None:
+    """The serving model's own value interval in this evaluation, as a reference band for the drift check (None
+    unless a model served and its interval is finite). The first look at a model is on its own early log, so a
+    later drop below it is the world changing under it, as with a promoting evaluation's band."""
+    serving = verdict.serving
+    band = _ordered(serving.interval.ci_low, serving.interval.ci_high)
+    if serving.kind != "model" or serving.model_id is None or band is None:
+        return None
+    return {
+        "model_id": serving.model_id,
+        "estimator": verdict.estimator,
+        "low": band[0],
+        "high": band[1],
+        "rows": verdict.rows,
+    }
 
 
 def holdout_since(serving: dict[str, Any] | None, drift: dict[str, Any] | None) -> str | None:

@@ -22,7 +22,7 @@ from pipeline_helpers import (
     finished_evaluation,
     training_payload,
 )
-from test_lineage import EXPERIMENT, FIRST, SECOND, SERVING, SERVING_URI, WINDOWS, join_of, serving_model_exists
+from test_lineage import EXPERIMENT, FIRST, SECOND, SERVING, SERVING_URI, THIRD, WINDOWS, join_of, serving_model_exists
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/sagemaker"
 PROMOTING = {"promote": True, "policies": {"candidate": {"dr": {"value": 0.9, "ci_low": 0.86, "ci_high": 0.93}}}}
@@ -168,3 +168,48 @@ def test_the_training_job_gets_the_serving_models_band_to_check_its_own_window(a
     hyperparameters = job["HyperParameters"]
     assert hyperparameters["serving_model_id"] == SERVING and hyperparameters["drift_margin"] == "0.01"
     assert (hyperparameters["serving_expected_low"], hyperparameters["serving_expected_high"]) == ("0.86", "0.93")
+
+
+def test_a_model_serving_without_a_band_gets_its_first_measured_value_as_its_reference() -> None:
+    reference = {"estimator": "dr", "low": 0.5, "high": 0.7, "rows": 90, "run_id": FIRST}
+    bootstrap = {"model_id": "bootstrap", "reference_band": reference}
+    assert gate.predicted_band(bootstrap, "dr") == (0.5, 0.7)
+    assert gate.predicted_band(bootstrap, "snips") is None  # measured with another estimator: not this gate's
+    assert gate.predicted_band({**bootstrap, "scores": json.dumps(PROMOTING)}, "dr") == (0.86, 0.93)  # promoting wins
+    assert gate.predicted_band({"model_id": "b", "reference_band": {**reference, "low": 0.8}}, "dr") is None
+
+
+def test_the_first_evaluation_of_a_bandless_serving_model_records_its_reference_and_the_next_run_checks_it(
+    aws: None, context: FakeContext
+) -> None:
+    serving_model_exists()  # the bootstrap: it went live without a promoting evaluation
+    store.put_model({"model_id": FIRST, "state": "candidate"})
+    _status(FIRST, {"detected": False, "serving_model_id": SERVING, "rows": 80}, context)
+    # evaluation_archive scores serving at 0.7 [0.68, 0.72] with DR on 400 rows
+    row = store.read_model(SERVING)
+    assert row is not None and row["reference_band"] == {
+        "estimator": "dr",
+        "low": pytest.approx(0.68),
+        "high": pytest.approx(0.72),
+        "rows": 400,
+        "run_id": FIRST,
+    }
+    store.put_model({"model_id": SECOND, "state": "candidate"})
+    finished_evaluation(SECOND, evaluation_archive(False, 0.5, 0.4))
+    evaluate.handler(
+        {"action": "status", "run_id": SECOND, "evaluation": evaluation_payload(SECOND, status="InProgress")}, context
+    )
+    assert store.read_model(SERVING)["reference_band"]["run_id"] == FIRST  # type: ignore[index]  # kept, not moved
+    training = training_payload(THIRD)
+    evaluate.handler({"action": "start", "run_id": THIRD, "join": join_of(THIRD, 300), "training": training}, context)
+    job = boto3.client("sagemaker", region_name=REGION).describe_training_job(TrainingJobName=f"{THIRD}-eval")
+    hyperparameters = job["HyperParameters"]
+    assert (hyperparameters["serving_expected_low"], hyperparameters["serving_expected_high"]) == ("0.68", "0.72")
+
+
+def test_a_serving_model_with_a_promoting_band_is_not_given_a_reference(aws: None, context: FakeContext) -> None:
+    serving_model_exists()
+    store.update_model(SERVING, scores=PROMOTING)
+    store.put_model({"model_id": FIRST, "state": "candidate"})
+    _status(FIRST, {"detected": False, "serving_model_id": SERVING, "rows": 80}, context)
+    assert "reference_band" not in store.read_model(SERVING)  # type: ignore[operator]
