@@ -16,7 +16,8 @@ previous terms, measured on the same holdouts:
   candidate counts as promoted at its first promoting look. Reported: the share of truly better candidates (gap
   above the margin) promoted, within 3 runs and within 10, and of truly worse ones (target <= 5%); the normal gate
   at its lower end's one-sided 97.5% (`normal`, a two-sided 95% interval) and at 95% (`normal_one_sided_95`, the
-  default `promotion_confidence`).
+  default `promotion_confidence`); and `pooled_challenger`, a design study: the pooled, supplemented gate on rows
+  logged by the endpoint serving `CHALLENGER_SHARE` of the candidate next to serving (not built in the pipeline).
 
 `BENCH_GATE_EPSILON` and `BENCH_GATE_ESTIMATOR` change the logger's epsilon and the gate's estimator (the result
 then goes to `gate_<estimator>_epsilon<epsilon>.json`).
@@ -69,6 +70,9 @@ ESTIMATOR = os.environ.get("BENCH_GATE_ESTIMATOR", "dr")  # the pipeline's promo
 RESULT = "gate" if (EPSILON, ESTIMATOR) == (0.2, "dr") else f"gate_{ESTIMATOR}_epsilon{EPSILON:g}"
 """`gate.json` for the defaults; another logger or estimator writes its own file."""
 POOL = 200_000
+CHALLENGER_SHARE = 0.2
+"""`pooled_challenger`: the endpoint serves this share of the candidate's distribution next to serving's and logs
+the mixture's propensities (a design study for a lever not built: docs/evaluation.md)."""
 LOWER_CONFIDENCES = {"normal_one_sided_95": 0.95}
 """The normal interval with its lower end at one-sided 95% (`promotion_confidence` 0.95), next to the two-sided 95%
 interval's 97.5% ("normal"), on the same holdouts."""
@@ -115,10 +119,13 @@ def candidate(x: np.ndarray, mix: tuple[str, float]) -> np.ndarray:
     return share * p[other] + (1 - share) * p["serving"]
 
 
-def draw(n: int, rng: np.random.Generator) -> tuple[np.ndarray, Logged]:
-    """A holdout of `n` rows logged by the serving policy (its full distribution is logged, as the join does)."""
+def draw(n: int, rng: np.random.Generator, challenger: tuple[str, float] | None = None) -> tuple[np.ndarray, Logged]:
+    """A holdout of `n` rows logged by the serving policy (its full distribution is logged, as the join does); with
+    a `challenger` (a candidate's mix), by `(1 - CHALLENGER_SHARE) serving + CHALLENGER_SHARE challenger`."""
     x = rng.random((n, 2))
     mu = policies(x)["serving"]
+    if challenger is not None:
+        mu = (1 - CHALLENGER_SHARE) * mu + CHALLENGER_SHARE * candidate(x, challenger)
     chosen = (rng.random(n)[:, None] > np.cumsum(mu, axis=1)).sum(axis=1)
     reward = (rng.random(n) < reward_means(x)[np.arange(n), chosen]).astype(float)
     return x, Logged(chosen.astype(np.int64), mu[np.arange(n), chosen], reward, (0.0, 1.0), logging=mu)
@@ -220,7 +227,8 @@ def pipeline_runs(shares: dict[float, tuple[str, float]], rng: np.random.Generat
     (the gate before pooling) and every row since the serving model went live (pooled); two intervals: the normal
     one and the anytime-valid sequence. A truly worse candidate promoted at any look counts as a false promotion.
     """
-    holdouts = ("per_run", "pooled", "pooled_supplemented")
+    holdouts = ("per_run", "pooled", "pooled_supplemented", "pooled_challenger")
+    challenger_rng = np.random.default_rng(SEED + 2)  # its own draws: the other holdouts' streams stay as they were
     methods = ("sequence", "normal", *LOWER_CONFIDENCES)
     looks: dict[str, dict[str, list[int]]] = {
         f"{holdout}/{method}": {str(g): [] for g in PIPELINE_GAPS} for holdout in holdouts for method in methods
@@ -229,6 +237,9 @@ def pipeline_runs(shares: dict[float, tuple[str, float]], rng: np.random.Generat
         x, logged = draw(RUN_ROWS * RUNS, rng)
         x_training, training = draw(RUN_ROWS * RUNS * TRAINING_PER_HOLDOUT_ROW, rng)
         for gap in PIPELINE_GAPS:
+            # The challenger's logger depends on the candidate, so its holdout and training rows are drawn per gap.
+            xc, logged_c = draw(RUN_ROWS * RUNS, challenger_rng, shares[gap])
+            xc_training, training_c = draw(RUN_ROWS * RUNS * TRAINING_PER_HOLDOUT_ROW, challenger_rng, shares[gap])
             first = dict.fromkeys(looks, 0)
             for look in range(1, RUNS + 1):
                 stop = look * RUN_ROWS
@@ -237,11 +248,20 @@ def pipeline_runs(shares: dict[float, tuple[str, float]], rng: np.random.Generat
                         continue
                     start = stop - RUN_ROWS if holdout == "per_run" else 0
                     supplement = None
-                    if holdout == "pooled_supplemented":
+                    rows_x, rows, extra_x, extra = (
+                        (xc, logged_c, xc_training, training_c)
+                        if holdout == "pooled_challenger"
+                        else (x, logged, x_training, training)
+                    )
+                    if holdout in ("pooled_supplemented", "pooled_challenger"):
                         seen = stop * TRAINING_PER_HOLDOUT_ROW
-                        supplement = Supplement(x_training[:seen], training.chosen[:seen], training.reward[:seen])
+                        supplement = Supplement(extra_x[:seen], extra.chosen[:seen], extra.reward[:seen])
                     result = score(
-                        x[start:stop], _prefix(logged, start, stop), shares[gap], seed=repetition, supplement=supplement
+                        rows_x[start:stop],
+                        _prefix(rows, start, stop),
+                        shares[gap],
+                        seed=repetition,
+                        supplement=supplement,
                     )
                     for method in methods:
                         key = f"{holdout}/{method}"
