@@ -49,7 +49,12 @@ class Adaptation:
     after the change (`training_since`: the old world's data is what misleads, so recent data gets all the weight).
     A head trained in the detecting run or later learned after the change already (the training job runs the same
     detector on its window and restarts on its own, `container/training/adaptation.py`). `hyperparameters` raise
-    exploration while the drifted model serves; once another model serves the event no longer applies.
+    exploration for the candidate that starts the new lineage only. Its successors explore as configured (a fresh
+    lineage's squarecb counter is small, so they explore widely anyway): a raised share on every candidate costs
+    each of them that share of the reward, so after a false alarm no candidate could ever pass the gate against a
+    serving model that is still good, and the event, which lasts while that model serves, never ended (the learning
+    benchmark's `digits`, 2026-12-03: seven candidates in a row, each truly 0.38-0.68 worse). Once another model
+    serves, the event no longer applies.
     """
 
     active: bool
@@ -70,7 +75,7 @@ def adaptation(head: dict[str, Any] | None, drift: dict[str, Any] | None, servin
     trained_before = not isinstance(trained_in, str) or not isinstance(detected_in, str) or trained_in < detected_in
     if head.get("artifact_uri") and learned_before and trained_before:
         return Adaptation(True, True, change if isinstance(change, str) else None, raised)
-    return Adaptation(True, False, None, raised)
+    return Adaptation(True, False, None)
 
 
 def pooled_prefix(output_prefix: str) -> str:
