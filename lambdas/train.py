@@ -38,10 +38,12 @@ def start(run_id: str, join: JoinResult) -> TrainingResult:
     parent = store.lineage_head(config.experiment_id)
     serving = store.serving_row(config.experiment_id)
     serving_id = str(serving["model_id"]) if serving else None
-    adapting = lineage.adaptation(parent, store.read_drift(config.experiment_id), serving_id)
+    drift = store.read_drift(config.experiment_id)
+    adapting = lineage.adaptation(parent, drift, serving_id)
     window: Window | None = join.window
     training_uri = join.output_prefix
-    extra = {**drift_inputs(serving, config.promotion_estimator, config.promotion_margin), **adapting.hyperparameters}
+    checks = drift_inputs(serving, config.promotion_estimator, config.promotion_margin, drift)
+    extra = {**checks, **adapting.hyperparameters}
     if adapting.fresh:  # after a detected change: a new lineage on every row logged since the change
         parent, training_uri = None, lineage.pooled_prefix(training_uri)
         window = _since(window, adapting.training_since)

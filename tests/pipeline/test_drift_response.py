@@ -214,3 +214,27 @@ def test_a_serving_model_with_a_promoting_band_is_not_given_a_reference(aws: Non
     store.put_model({"model_id": FIRST, "state": "candidate"})
     _status(FIRST, {"detected": False, "serving_model_id": SERVING, "rows": 80}, context)
     assert "reference_band" not in store.read_model(SERVING)  # type: ignore[operator]
+
+
+def test_a_serving_models_change_is_detected_once_neither_job_gets_its_band_again() -> None:
+    serving = {"model_id": SERVING, "data_end": WINDOWS[FIRST]["start"], "scores": json.dumps(PROMOTING)}
+    # With the change recorded the pool starts at it, and no band is passed: a later run would detect it anew.
+    assert gate.evaluation_inputs(serving, DRIFT, "dr") == {"holdout_since": CHANGE}
+    assert gate.drift_inputs(serving, "dr", 0.01, DRIFT) == {}
+    # A change recorded under an older model does not silence the checks of the one serving now.
+    older = {**DRIFT, "serving_model_id": "an-older-model"}
+    assert gate.evaluation_inputs(serving, older, "dr")["serving_expected_low"] == "0.86"
+    assert gate.drift_inputs(serving, "dr", 0.01, older)["serving_model_id"] == SERVING
+    assert gate.drift_inputs(serving, "dr", 0.01)["serving_expected_high"] == "0.93"
+
+
+def test_after_a_recorded_change_the_training_job_does_not_detect_it_again(aws: None, context: FakeContext) -> None:
+    serving_model_exists()
+    store.update_model(SERVING, scores=PROMOTING)
+    store.record_drift(FIRST, DRIFT)
+    train.handler({"action": "start", "run_id": SECOND, "join": join_of(SECOND, 200)}, context)
+    hyperparameters = boto3.client("sagemaker", region_name=REGION).describe_training_job(TrainingJobName=SECOND)[
+        "HyperParameters"
+    ]
+    assert "serving_expected_low" not in hyperparameters and "drift_margin" not in hyperparameters
+    assert hyperparameters["training_since"] == CHANGE  # the new lineage still starts at the recorded change
