@@ -187,6 +187,7 @@ def interval(terms: Array, confidence: float = GATE_CONFIDENCE) -> Interval:
     """Mean and normal-approximation interval of per-row terms, each end holding at one-sided `confidence` (the
     default is a two-sided 95% CI)."""
     value = float(np.mean(terms))
+    # Z_95 itself at the default: inv_cdf(0.975) differs from it in the last digit, and 95% intervals stay as they were.
     z = Z_95 if confidence == GATE_CONFIDENCE else NormalDist().inv_cdf(check_confidence(confidence))
     half = z * float(np.std(terms, ddof=1)) / np.sqrt(len(terms)) if len(terms) > 1 else 0.0
     return Interval(value, value - half, value + half)

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from container.evaluation.estimators import ESTIMATORS, Interval, PolicyTerms
+from container.evaluation.estimators import ESTIMATORS, GATE_CONFIDENCE, Interval, PolicyTerms
 
 FEW_ROWS = 200
 LOW_ESS_SHARE = 0.1  # an ESS below 10% of the rows always warns
@@ -47,13 +47,20 @@ INTERVAL_NAMES = {"normal": "normal", "anytime": "anytime-valid"}
 
 
 def gate(
-    difference: Interval, estimator: str, margin: float, *, interval: str | None = None, confidence: float = 0.975
+    difference: Interval,
+    estimator: str,
+    margin: float,
+    *,
+    interval: str | None = None,
+    confidence: float = GATE_CONFIDENCE,
 ) -> Verdict:
     """Promote unless `difference.ci_low < -margin` (a NaN bound never promotes). `interval` (`normal` or
     `anytime`) and `confidence` (the lower end's one-sided level) name the bound in the reason."""
     low = difference.ci_low
     kind = f" {INTERVAL_NAMES[interval]}" if interval is not None else ""
-    bound = f"95%{kind} CI low" if confidence == 0.975 else f"one-sided {100 * confidence:g}%{kind} lower bound"
+    bound = (
+        f"95%{kind} CI low" if confidence == GATE_CONFIDENCE else f"one-sided {100 * confidence:g}%{kind} lower bound"
+    )
     if not math.isfinite(low):
         return Verdict(False, f"the {estimator} difference has no finite lower bound ({low}); not promoting")
     if low < -margin:

@@ -9,6 +9,7 @@ import tarfile
 from typing import Any
 
 from pipeline_common.errors import EvaluationJobFailed
+from pipeline_common.lineage import changed_under
 from pipeline_common.steps import Drift, Interval, ServingEstimate, Verdict
 
 EVALUATION_FILE = "evaluation.json"
@@ -170,11 +171,9 @@ def holdout_since(serving: dict[str, Any] | None, drift: dict[str, Any] | None) 
     return since
 
 
-def changed_under(serving: dict[str, Any] | None, drift: dict[str, Any] | None) -> bool:
-    """Whether a change is already recorded under the serving model (`store.record_drift`)."""
-    return bool(
-        serving and drift and drift.get("detected") and drift.get("serving_model_id") == serving.get("model_id")
-    )
+def _model_id(serving: dict[str, Any] | None) -> str | None:
+    model_id = (serving or {}).get("model_id")
+    return str(model_id) if model_id is not None else None
 
 
 def evaluation_inputs(serving: dict[str, Any] | None, drift: dict[str, Any] | None, estimator: str) -> dict[str, str]:
@@ -189,7 +188,7 @@ def evaluation_inputs(serving: dict[str, Any] | None, drift: dict[str, Any] | No
     since = holdout_since(serving, drift)
     if since:
         inputs["holdout_since"] = since
-    band = None if changed_under(serving, drift) else predicted_band(serving, estimator)
+    band = None if changed_under(drift, _model_id(serving)) else predicted_band(serving, estimator)
     if band is not None:
         inputs["serving_expected_low"] = f"{band[0]:.6g}"
         inputs["serving_expected_high"] = f"{band[1]:.6g}"
@@ -206,7 +205,7 @@ def drift_inputs(
     none.
     """
     band = predicted_band(serving, estimator)
-    if serving is None or band is None or changed_under(serving, drift):  # detected once (`evaluation_inputs`)
+    if serving is None or band is None or changed_under(drift, _model_id(serving)):  # detected once
         return {}
     return {
         "serving_model_id": str(serving["model_id"]),

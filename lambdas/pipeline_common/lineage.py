@@ -63,9 +63,17 @@ class Adaptation:
     hyperparameters: dict[str, str] = field(default_factory=dict)
 
 
+def changed_under(drift: dict[str, Any] | None, serving_model_id: str | None) -> bool:
+    """Whether `drift` is a change recorded under the model `serving_model_id` (`store.record_drift`): the event
+    applies while that model serves."""
+    return bool(
+        serving_model_id and drift and drift.get("detected") and drift.get("serving_model_id") == serving_model_id
+    )
+
+
 def adaptation(head: dict[str, Any] | None, drift: dict[str, Any] | None, serving_model_id: str | None) -> Adaptation:
     """The adaptation a recorded change asks of the next training run (pure); inactive once another model serves."""
-    if not drift or not drift.get("detected") or drift.get("serving_model_id") != serving_model_id:
+    if drift is None or not changed_under(drift, serving_model_id):
         return Adaptation(False)
     change = drift.get("change_after")
     raised = {"exploration_share": f"{DRIFT_EXPLORATION_SHARE:g}"}
