@@ -372,6 +372,13 @@ def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dic
 
     started = time.monotonic()
     rt = Runtime(work / scenario.name, loop_settings()).start()
+    loaded: dict[str, Any] = {}  # a promoted candidate is the next segment's serving model: load it once
+
+    def policy(model_id: str) -> Any:
+        if model_id not in loaded:
+            loaded[model_id] = model_policy(rt, model_id, work)
+        return loaded[model_id]
+
     try:
         outputs = rt.outputs
         firehose = rt.client("firehose")
@@ -392,6 +399,7 @@ def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dic
         runs: list[dict[str, Any]] = []
         stops = segments(len(plan), RETRAIN_EVERY, WARM_START)
         pool_start = 0
+
         for start, stop in zip([0, *stops[:-1]], stops, strict=True):
             result = run_simulation(
                 stream, stop - start, decisions, sink, batch_size=BATCH, seed=start, rate=INTERACTIONS_PER_S
@@ -403,8 +411,8 @@ def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dic
                 if run["outcome"] in ("promoted", "rejected"):
                     try:
                         run["truth"] = decision_truth(
-                            model_policy(rt, run["run_id"], work),
-                            model_policy(rt, serving_id, work),
+                            policy(run["run_id"]),
+                            policy(serving_id),
                             plan[stop : stop + BLOCK],
                             plan[pool_start:stop],
                         )
@@ -423,6 +431,8 @@ def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dic
                 + ("; DRIFT detected" if run and run.get("drift_detected") else "")
             )
     finally:
+        for loaded_policy in loaded.values():
+            loaded_policy.close()
         rt.stop()
     return {
         "actions": [r.action for r in rounds],
