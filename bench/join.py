@@ -81,7 +81,7 @@ def _decision_line(event_id: str, when: str, action_index: int, rng: random.Rand
         f' "context": "{{\\"x1\\": {x1:.4f}, \\"x2\\": {x2:.4f}, \\"segment\\": \\"s{action_index}\\"}}",'
         ' "actions": "[{\\"id\\": \\"a0\\"}, {\\"id\\": \\"a1\\"}, {\\"id\\": \\"a2\\"}, {\\"id\\": \\"a3\\"}]",'
         f' "action": "a{action_index}", "action_index": {action_index}, "action_prob": {prob},'
-        ' "probabilities": "[0.25, 0.25, 0.25, 0.25]"}\n'
+        ' "probabilities": "[0.25, 0.25, 0.25, 0.25]", "challenger_model_id": null}\n'
     )
 
 

@@ -276,6 +276,7 @@ def run_summary(output: dict[str, Any]) -> dict[str, Any]:
         "drift_detected": drift.get("detected") is True,
         "drift_reason": drift.get("reason") if drift.get("detected") is True else None,
         "adapting_to_drift": bool(training.get("adapting_to_drift")),
+        "challenger": block(output, "result").get("challenger_model_id") is not None,
     }
 
 
@@ -427,6 +428,7 @@ def play_loop(scenario: Spec, plan: Sequence[Any], warm: Any, work: Path) -> dic
             _log(
                 f"{scenario.name}: {start + 1}-{stop} mean reward {batch:.3f} (model {rounds[-1].model_id})"
                 + (f"; run {run['outcome']} in {run['seconds']}s" if run else "")
+                + (" (deployed as a challenger)" if run and run.get("challenger") else "")
                 + (f" (true gap {truth['gap']:+.3f}, on the pool {truth['past_gap']:+.3f})" if truth else "")
                 + ("; DRIFT detected" if run and run.get("drift_detected") else "")
             )
@@ -554,6 +556,7 @@ def measure(name: str, work: Path) -> dict[str, Any]:
             "runs": loop["runs"],
             "promoted": sum(1 for r in loop["runs"] if r["outcome"] == "promoted"),
             "rejected": sum(1 for r in loop["runs"] if r["outcome"] == "rejected"),
+            "challengers": sum(1 for r in loop["runs"] if r.get("challenger")),
             "drift_detected": [r["after_interactions"] for r in loop["runs"] if r.get("drift_detected")],
             "gate_truth": gate_truth(loop["runs"], settings().promotion_margin),
             "wall_s": loop["wall_s"],

@@ -52,6 +52,9 @@ class Bound:
 MAX_NEW_ACTION_SHARE = 0.5
 """New actions share at most half of a decision's probability: the known actions keep the majority."""
 MAX_EXPLORATION_FLOOR = 0.5
+MAX_CHALLENGER_SHARE = 0.5
+"""A rejected candidate (the challenger) serves at most half of each decision's distribution: the model the gate
+chose keeps the majority."""
 MAX_CANARY_PERCENT = 50
 """SageMaker's `CanarySize` may hold at most half of the variant's instances (checked in `contract.settings`)."""
 
@@ -82,6 +85,7 @@ SETTING_BOUNDS: dict[str, Bound] = {
     "termination_wait_seconds": Bound(0, 3600),
     "promotion_margin": Bound(0.0, 1.0),
     "promotion_confidence": Bound(0.5, 0.999, low_open=True),
+    "challenger_share": Bound(0.0, MAX_CHALLENGER_SHARE),
     "poll_seconds": Bound(1, 3600),
     "join_timeout_seconds": Bound(60, 86400),
     "training_timeout_seconds": Bound(60, 7 * 86400),

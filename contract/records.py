@@ -43,6 +43,11 @@ DECISION_FIELDS: tuple[Field, ...] = (
     Field("action_index", "integer index of the chosen candidate in `actions`"),
     Field("action_prob", "the propensity of the chosen candidate, in (0, 1]"),
     Field("probabilities", "JSON text: the distribution over `actions`, in their order"),
+    Field(
+        "challenger_model_id",
+        "the rejected candidate whose `challenger_share` was mixed into `model_id`'s distribution (the logged "
+        "`probabilities` are the mixture's); null when `model_id` decided alone",
+    ),
 )
 REWARD_FIELDS: tuple[Field, ...] = (
     Field("event_id", "the decision this reward is for"),
@@ -78,6 +83,7 @@ def decision_record(
     action_index: int,
     action_prob: float,
     probabilities: Sequence[float],
+    challenger_model_id: str | None = None,
     encode: Callable[[object], str] = json_text,
 ) -> Record:
     """A decision record; `actions` may already be JSON text (a policy's own candidates, encoded once)."""
@@ -92,6 +98,7 @@ def decision_record(
         "action_index": action_index,
         "action_prob": action_prob,
         "probabilities": encode(probabilities),
+        "challenger_model_id": challenger_model_id,
     }
 
 

@@ -88,6 +88,7 @@ class Settings:
     promotion_margin: float = 0.01
     promotion_confidence: float = 0.95
     promotion_interval: str = "normal"
+    challenger_share: float = 0.2
     poll_seconds: int = 30
     join_timeout_seconds: int = 2400
     training_timeout_seconds: int = 16200
@@ -250,6 +251,7 @@ def parse_settings(raw: Mapping[str, object] | None) -> Settings:
         promotion_margin=_float("promotion_margin", get("promotion_margin")),
         promotion_confidence=_float("promotion_confidence", get("promotion_confidence")),
         promotion_interval=_one_of("promotion_interval", get("promotion_interval"), PROMOTION_INTERVALS),
+        challenger_share=_float("challenger_share", get("challenger_share")),
         poll_seconds=poll_seconds,
         **_time_limits(get, reward_wait_seconds, poll_seconds, canary_wait_seconds, termination_wait_seconds),
         log_retention_days=_int("log_retention_days", get("log_retention_days")),

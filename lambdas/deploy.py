@@ -124,10 +124,23 @@ def _create(kind: str, **request: object) -> None:
             raise
 
 
+def challenger_environment(run: RunState, model_id: str, artifact: str | None, share: float) -> dict[str, str]:
+    """The model environment of a rejected candidate deployed as a challenger: the serving model keeps its id
+    (`MODEL_ID`, what decisions log and reconcile reads) and `CHALLENGER_SHARE` mixes the candidate in from the
+    serving model its artifact carries (`container/core/challenger.py`). Empty for any other deployment."""
+    evaluation = run.evaluation
+    if run.input.rollback_to or evaluation is None or not evaluation.challenger:
+        return {}
+    if not artifact or not evaluation.serving_model_id:
+        raise NotDeployable(f"challenger {model_id!r} needs its artifact and the serving model it was judged against")
+    return {"MODEL_ID": evaluation.serving_model_id, "CHALLENGER_SHARE": f"{share:g}"}
+
+
 def start(run_id: str, run: RunState) -> DeploymentResult:
     """CreateModel + CreateEndpointConfig, then CreateEndpoint (first time) or a blue/green UpdateEndpoint."""
     config = settings()
     model_id, artifact = _target(run, run_id, config)
+    challenger = challenger_environment(run, model_id, artifact, config.challenger_share)
     endpoint_name = env("ENDPOINT_NAME")
     model_name = sagemaker_name(run_id, "-model", config.experiment_id)
     config_name = sagemaker_name(run_id, "-config", config.experiment_id)
@@ -144,6 +157,7 @@ def start(run_id: str, run: RunState) -> DeploymentResult:
                 "MODEL_ID": model_id,
                 "DECISIONS_ACKNOWLEDGEMENT": config.decision_acknowledgement,
                 **region_environment(client("sagemaker").meta.region_name),
+                **challenger,
             },
         ),
     )
@@ -190,6 +204,7 @@ def start(run_id: str, run: RunState) -> DeploymentResult:
         seen_updating=False,
         status=DeploymentStatus.IN_PROGRESS,
         deadline=deadline.stamp("deployment", config),
+        challenger_share=config.challenger_share if challenger else None,
     )
     logger.info("deployment started", extra=result.to_payload())
     return result

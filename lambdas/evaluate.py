@@ -10,7 +10,14 @@ from pipeline_common import deadline, jobs, store
 from pipeline_common.aws import client
 from pipeline_common.config import env, settings
 from pipeline_common.errors import EvaluationJobFailed, InvalidEvent
-from pipeline_common.gate import evaluation_inputs, predicted_band, read_evaluation, reference_band, summarize
+from pipeline_common.gate import (
+    evaluation_inputs,
+    predicted_band,
+    read_evaluation,
+    reference_band,
+    summarize,
+    wants_challenger,
+)
 from pipeline_common.lineage import pooled_prefix
 from pipeline_common.names import sagemaker_name
 from pipeline_common.observability import MetricUnit, logger, metrics, step_handler
@@ -110,12 +117,16 @@ def status(run_id: str, evaluation: EvaluationResult) -> EvaluationResult:
     record_reference_band(run_id, verdict)
     since = full.get("holdout_since")
     logger.info("evaluation finished", extra={"verdict": verdict.to_payload()})
+    challenger = wants_challenger(verdict, settings().challenger_share)
+    if challenger:
+        logger.info("the rejected candidate will serve as a challenger", extra={"model_id": evaluation.model_id})
     return replace(
         evaluation,
         status=state,
         output_uri=output_uri,
         verdict=verdict,
         holdout_since=since if isinstance(since, str) else evaluation.holdout_since,
+        challenger=challenger,
     )
 
 

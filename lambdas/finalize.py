@@ -82,8 +82,11 @@ def finalize(run_id: str, run: RunState) -> RunOutcome:
         watermark=decision.watermark,
         last_run_id=run_id,
         last_outcome=decision.outcome,
+        challenger_model_id=decision.challenger_model_id,
         updated_at=stamp,
     )
+    if decision.challenger_model_id and run.deployment is not None:
+        store.update_model(decision.challenger_model_id, challenger_share=run.deployment.challenger_share)
     for name, value in decision.metrics.items():
         metrics.add_metric(name=name, unit=METRIC_UNITS.get(name, MetricUnit.NoUnit), value=value)
     result = RunOutcome(
@@ -93,6 +96,7 @@ def finalize(run_id: str, run: RunState) -> RunOutcome:
         learner_model_id=decision.learner_model_id,
         watermark=decision.watermark,
         release=release(config.experiment_id, run_id, run.input.reward_count),
+        challenger_model_id=decision.challenger_model_id or None,
     )
     logger.info("run finalized", extra=result.to_payload())
     return result

@@ -51,12 +51,15 @@ def start(run_id: str, join: JoinResult) -> TrainingResult:
     parent_id = str(parent["model_id"]) if parent else None
     pretrained = parent.get("artifact_uri") if parent else None
     hyperparameters = {**config.hyperparameters(), **extra, "model_id": model_id, "parent_model_id": parent_id or ""}
+    if serving_id:  # packed into the artifact, for a challenger deployment if the gate rejects this candidate
+        hyperparameters.setdefault("serving_model_id", serving_id)
     request = training_job_request(
         jobs.job_site(config, role_variable="TRAINING_ROLE_ARN"),
         job_name=model_id,
         training_uri=training_uri,
         pretrained_uri=pretrained,
         hyperparameters=hyperparameters,
+        serving_uri=serving.get("artifact_uri") if serving else None,
     )
     if not jobs.exists(model_id):
         client("sagemaker").create_training_job(**request)

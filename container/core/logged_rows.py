@@ -43,6 +43,7 @@ class LoggedRow:
     model_id: str | None = None
     probabilities: list[float] | None = None
     event_time: str | None = None
+    challenger_model_id: str | None = None  # set when a challenger's share was mixed into model_id's distribution
 
     def candidates(self, known: list[Action]) -> list[Action]:
         """The candidate set of this decision: as logged, or the policy's known actions when none were logged."""
@@ -159,6 +160,7 @@ def parse_row(record: Mapping[str, Any]) -> LoggedRow:
         model_id=record.get("model_id") or None,
         probabilities=probabilities if isinstance(probabilities, list) else None,
         event_time=record.get("event_time"),
+        challenger_model_id=record.get("challenger_model_id") or None,
     )
 
 

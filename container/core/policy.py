@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pylibvw
 import vowpalwabbit
@@ -82,6 +82,41 @@ def with_floor(probabilities: Sequence[float], floor: float) -> list[float]:
     return [keep * p + floor for p in probabilities]
 
 
+def sample(candidates: Sequence[Action], probabilities: list[float], draw: float) -> Decision:
+    """The candidate at `draw` (uniform in [0, 1)) on the cumulative distribution, never a zero-probability one."""
+    index = len(probabilities) - 1
+    cumulative = 0.0
+    for i, p in enumerate(probabilities):
+        cumulative += p
+        if draw < cumulative:
+            index = i
+            break
+    while probabilities[index] <= 0.0:  # rounding at the tail must never pick a zero-probability action
+        index -= 1
+    return Decision(index, candidates[index].id, probabilities[index], probabilities)
+
+
+class ServingPolicy(Protocol):
+    """What the endpoint serves: a `Policy`, or a serving model with a challenger's share (`challenger.py`)."""
+
+    model_id: str
+    challenger_model_id: str | None
+    actions: list[Action]
+
+    @property
+    def is_uniform(self) -> bool: ...
+
+    def candidates(self, actions: Sequence[Action] | None) -> list[Action]: ...
+
+    def distribution(self, context: Mapping[str, Any], actions: Sequence[Action] | None = None) -> list[float]: ...
+
+    def decide(self, context: Mapping[str, Any], actions: Sequence[Action] | None = None) -> Decision: ...
+
+    def probe(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 def _predict(workspace: vowpalwabbit.Workspace, text: str) -> list[float]:
     """VW's PMF for one multiline example, through pylibvw directly.
 
@@ -109,6 +144,8 @@ def _share(explicit: float | None, settings: Mapping[str, Any], name: str, defau
 
 class Policy:
     """A loaded policy; `distribution` for evaluation, `decide` for serving."""
+
+    challenger_model_id: str | None = None  # a model decides alone
 
     def __init__(
         self,
@@ -197,19 +234,12 @@ class Policy:
     def decide(self, context: Mapping[str, Any], actions: Sequence[Action] | None = None) -> Decision:
         """Sample a candidate from the distribution; the propensity is what the evaluator needs later."""
         candidates = self.candidates(actions)
-        probabilities = self.distribution(context, candidates)
+        return sample(candidates, self.distribution(context, candidates), self.draw())
+
+    def draw(self) -> float:
+        """A uniform draw in [0, 1) from this process's RNG."""
         with self._lock:
-            draw = self._rng.random()
-        index = len(probabilities) - 1
-        cumulative = 0.0
-        for i, p in enumerate(probabilities):
-            cumulative += p
-            if draw < cumulative:
-                index = i
-                break
-        while probabilities[index] <= 0.0:  # rounding at the tail must never pick a zero-probability action
-            index -= 1
-        return Decision(index, candidates[index].id, probabilities[index], probabilities)
+            return self._rng.random()
 
     def probe(self) -> bool:
         """Health check: the policy answers a prediction (used by `GET /ping`)."""

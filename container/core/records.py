@@ -72,6 +72,7 @@ class DecisionRecord:
     context: dict[str, Any]
     actions: str | list[Action]
     decision: Decision
+    challenger_model_id: str | None = None  # the rejected candidate mixed into `model_id`'s distribution
     line: bytes | None = None  # the encoded line, when the request path already had to measure it
 
     def as_dict(self) -> Record:
@@ -88,6 +89,7 @@ class DecisionRecord:
             action_index=decision.action_index,
             action_prob=decision.action_prob,
             probabilities=decision.probabilities,
+            challenger_model_id=self.challenger_model_id,
             encode=_json_text,
         )
 

@@ -106,10 +106,12 @@ def detect(rewards: Sequence[float], expected: Expected, bounds: tuple[float, fl
 
 
 def on_policy_rewards(rows: list[LoggedRow], model_id: str | None) -> tuple[list[LoggedRow], list[float]]:
-    """The serving model's own logged rows (training side too: a realized reward is not learned), in logging order."""
+    """The serving model's own logged rows (training side too: a realized reward is not learned), in logging order.
+
+    Rows a challenger's share was mixed into are not the serving model's alone: its predicted band does not apply."""
     if not model_id:
         return [], []
-    own, _ = in_arrival_order([r for r in rows if r.model_id == model_id])
+    own, _ = in_arrival_order([r for r in rows if r.model_id == model_id and r.challenger_model_id is None])
     return own, [r.reward for r in own]
 
 

@@ -24,7 +24,7 @@ from container.core.artifacts import ArtifactError
 from container.core.featurizer import Action, actions_from_ids
 from container.core.layout import HyperparametersError, Layout, run_job
 from container.core.logged_rows import LoggedRow
-from container.core.policy import Policy
+from container.core.policy import UNIFORM_MODEL_ID, Policy
 from container.core.split import is_holdout
 from container.evaluation.confidence import BET_CAP, HORIZONS
 from container.evaluation.drift import THRESHOLD, DriftCheck, Expected, change_point, detect, on_policy_rewards
@@ -205,6 +205,10 @@ def evaluate(
     )
     rows = holdout.size
     candidate_terms = policy_terms(distribution_matrix(candidate, holdout, "candidate"), holdout.logged, reward_hat)
+    if serving is None and any(r.challenger_model_id for r in holdout.rows):
+        # a challenger's share was mixed into the uniform bootstrap: the log is not the serving policy's own
+        logger_id = _logging_model_id(holdout) or UNIFORM_MODEL_ID
+        serving = Policy.uniform([a.id for a in candidate.actions], model_id=logger_id)
     if serving is None:
         serving_terms = logging_policy_terms(holdout.logged)
         serving_info: dict[str, Any] = {"kind": "logging_policy", "model_id": _logging_model_id(holdout)}

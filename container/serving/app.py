@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from container.core.policy import NoActionsError, Policy
+from container.core.policy import NoActionsError, ServingPolicy
 from container.core.producer import MAX_RECORD_BYTES
 from container.core.records import (
     RECORD_EXPANSION,
@@ -49,14 +49,17 @@ _UNDELIVERED = _dumps(
 class DecisionApp:
     """Answers decisions with `policy` and hands every decision record to `logger`."""
 
-    def __init__(self, policy: Policy, logger: DecisionLogger, experiment_id: str, model_id: str | None = None):
+    def __init__(self, policy: ServingPolicy, logger: DecisionLogger, experiment_id: str, model_id: str | None = None):
         self.policy = policy
         self.logger = logger
         self.experiment_id = experiment_id
         self.model_id = model_id or policy.model_id
+        self.challenger_model_id = policy.challenger_model_id
         self._known_actions_json = actions_json(policy.actions)
         self._event_ids = EventIds()
-        fixed = fixed_record_bytes(experiment_id, self.model_id, self._known_actions_json)
+        fixed = fixed_record_bytes(
+            experiment_id, self.model_id + (self.challenger_model_id or ""), self._known_actions_json
+        )
         candidates = max(MAX_ACTIONS, len(policy.actions))
         # the largest body none of whose records can exceed Firehose's record limit (the bound is linear in the body)
         self._unchecked_body_bytes = (MAX_RECORD_BYTES - record_size_bound(0, candidates, fixed)) // RECORD_EXPANSION
@@ -118,7 +121,16 @@ class DecisionApp:
             answers.append(response_json(event_id, decision, self.model_id))
             logged = self._known_actions_json if candidates is self.policy.actions else candidates
             records.append(
-                DecisionRecord(event_id, now, self.experiment_id, self.model_id, request.context, logged, decision)
+                DecisionRecord(
+                    event_id,
+                    now,
+                    self.experiment_id,
+                    self.model_id,
+                    request.context,
+                    logged,
+                    decision,
+                    self.challenger_model_id,
+                )
             )
         if invocation.body_bytes is None or invocation.body_bytes > self._unchecked_body_bytes:
             records = self._deliverable(records, invocation.batch)

@@ -25,8 +25,8 @@ from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
+from container.core.challenger import SHARE_VARIABLE, ChallengerError, check_share, load_serving_policy
 from container.core.layout import Layout
-from container.core.policy import Policy
 from container.serving.app import DecisionApp
 from container.serving.decision_log import (
     DecisionLogger,
@@ -61,7 +61,7 @@ def build_app(
 ) -> DecisionApp:
     """Load the policy from `model/` and wire it to the decision logger configured by the environment."""
     seed = int(environ["SERVE_SEED"]) + seed_offset if environ.get("SERVE_SEED") else None
-    policy = Policy.load(layout.model_dir, actions=known_actions(environ), seed=seed)
+    policy = load_serving_policy(layout.model_dir, environ, actions=known_actions(environ), seed=seed)
     logger = logger or logger_from_env(
         environ, layout.output_dir / "decisions.jsonl", spool_dir(layout), slot=seed_offset
     )
@@ -104,9 +104,10 @@ def run_worker(layout: Layout, sock: socket.socket, environ: Mapping[str, str], 
     except Exception as error:  # a model that cannot load must say why before the endpoint fails its health check
         print(f"[serve] FAILED to load the policy from {layout.model_dir}: {error}", file=sys.stderr, flush=True)
         return LOAD_FAILED
+    challenger = f", challenger {app.challenger_model_id}" if app.challenger_model_id else ""
     _log(
         f"worker {index}: policy {app.model_id} ({'uniform' if app.policy.is_uniform else 'vw'}, "
-        f"{len(app.policy.actions)} known actions) on {sock.getsockname()[1]}"
+        f"{len(app.policy.actions)} known actions{challenger}) on {sock.getsockname()[1]}"
     )
     # The decision log's thread must not hold the GIL for the default 5 ms while a request waits: hand it back
     # to the event loop sooner (p99 latency), at the price of a few more thread switches.
@@ -222,9 +223,10 @@ def check_environment(environ: Mapping[str, str]) -> str | None:
     """Why `serve` cannot start in this environment (None when it can): checked once, before any worker forks."""
     try:
         acknowledgement(environ)
+        check_share(environ.get(SHARE_VARIABLE))
         if environ.get("DECISIONS_STREAM"):
             firehose_region(environ)
-    except (MissingRegion, UnknownAcknowledgement) as error:
+    except (MissingRegion, UnknownAcknowledgement, ChallengerError) as error:
         return str(error)
     return None
 

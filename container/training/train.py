@@ -18,7 +18,8 @@ from typing import Any
 
 import vowpalwabbit
 
-from container.core.artifacts import MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
+from container.core.artifacts import METADATA_FILE, MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
+from container.core.challenger import SERVING_DIR
 from container.core.config import ConfigError, TrainConfig, parse_config
 from container.core.errors import ContainerError
 from container.core.featurizer import Action, Featurizer, Label, actions_from_ids
@@ -38,6 +39,7 @@ from container.training.adaptation import detect_change, exploration_floor
 
 TRAINING_CHANNEL = "training"
 PRETRAINED_CHANNEL = "pretrained_model"
+SERVING_CHANNEL = "serving_model"
 AUTO_PASS_EXAMPLES = 20_000
 
 
@@ -74,6 +76,28 @@ def load_parent(layout: Layout) -> Parent | None:
         actions=[str(a) for a in metadata.get("actions") or []],
         vw_args=metadata.get("vw_args"),
     )
+
+
+def pack_serving_model(layout: Layout, model_dir: Path, serving_model_id: str, actions: list[str]) -> str | None:
+    """Copy the serving model this candidate is trained next to into `model/serving/`, so a rejected candidate can
+    serve as a challenger mixed into it from its own artifact (`container/core/challenger.py`).
+
+    The `serving_model` channel holds the serving model's artifact; a serving model without one (the uniform
+    bootstrap) is written as its metadata alone, which loads as the uniform policy it serves. Returns the packed
+    model's id (None when the job was given no serving model)."""
+    source = resolve_model_dir(layout.channel(SERVING_CHANNEL))
+    target = model_dir / SERVING_DIR
+    if source is not None:
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (MODEL_FILE, METADATA_FILE):
+            if (source / name).is_file():
+                shutil.copyfile(source / name, target / name)
+        return str(read_metadata(target).get("model_id") or serving_model_id or SERVING_DIR)
+    if not serving_model_id:
+        return None
+    target.mkdir(parents=True, exist_ok=True)
+    (target / METADATA_FILE).write_text(json.dumps({"model_id": serving_model_id, "actions": actions}, indent=2))
+    return serving_model_id
 
 
 def training_since(raw: dict[str, str]) -> datetime | None:
@@ -267,6 +291,9 @@ def run(layout: Layout) -> dict[str, Any]:
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "training_seconds": round(time.perf_counter() - started, 3),
     }
+    metadata["serving_model_id"] = pack_serving_model(
+        layout, model_dir, str(raw.get("serving_model_id", "")).strip(), actions
+    )
     metadata = _finite_or_none(metadata)
     (model_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False))
     _log(f"wrote {model_dir} ({len(examples)} examples, {passes} passes, average loss {loss:.5f})")

@@ -213,3 +213,16 @@ def drift_inputs(
         "serving_expected_high": f"{band[1]:.6g}",
         "drift_margin": f"{margin:g}",
     }
+
+
+def wants_challenger(verdict: Verdict | None, share: float) -> bool:
+    """A rejected candidate serves as a challenger (`challenger_share` of every decision) unless it is confidently
+    worse: its difference's upper bound below `-margin` says more data on its choices cannot change the verdict.
+
+    The gate rejects a better candidate when the logger rarely played the candidate's choices (a near-greedy or a
+    drifted serving model); mixing the candidate in gives those choices a propensity of at least `share` times the
+    candidate's own, so the next evaluation can tell (docs/evaluation.md, "The challenger share")."""
+    if verdict is None or verdict.promote or share <= 0.0:
+        return False
+    high = verdict.difference.ci_high
+    return high is None or high >= -(verdict.margin or 0.0)

@@ -25,6 +25,8 @@ class RunResolution:
     watermark: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     learner_model_id: str | None = None
+    challenger_model_id: str | None = None
+    """The rejected candidate now mixed into the serving model on the endpoint ("" once a deployment replaced it)."""
 
 
 QUARANTINE_METRICS = {
@@ -78,9 +80,20 @@ def decide(run: RunState) -> RunResolution:
                 new_serving_model_id=model_id,
                 retire_model_id=deployment.previous_model_id,
                 metrics={**base, "Promotions": 0, "Rollbacks": 1},
+                challenger_model_id="",
             )
         return RunResolution(Outcome.ROLLBACK_REVERTED, model_id, None, metrics={**base, "Rollbacks": 1})
     if deployment is not None:
+        if deployed and deployment.challenger_share is not None:  # rejected, and serving a share beside the model
+            return RunResolution(
+                Outcome.REJECTED,
+                deployment.model_id,
+                ModelState.REJECTED,
+                watermark=window_end,
+                metrics={**base, "Promotions": 0, "Rollbacks": 0},
+                learner_model_id=learner,
+                challenger_model_id=deployment.model_id,
+            )
         if deployed:
             return RunResolution(
                 Outcome.BOOTSTRAPPED if run.input.bootstrap else Outcome.PROMOTED,
@@ -91,6 +104,7 @@ def decide(run: RunState) -> RunResolution:
                 watermark=window_end,
                 metrics={**base, "Promotions": 1, "Rollbacks": 0},
                 learner_model_id=learner,
+                challenger_model_id="",
             )
         # The alarms judged the rollout (5XX, latency), not what the candidate learned: it stays the lineage head.
         rolled_back = {**base, "Promotions": 0, "Rollbacks": 1}
@@ -132,7 +146,8 @@ def failed_step(run: RunState) -> str:
     if not bootstrap:
         if run.evaluation is None or run.evaluation.status is not JobStatus.COMPLETED:
             return "evaluation"
-        if run.evaluation.verdict is None or not run.evaluation.verdict.promote:
+        promoted = run.evaluation.verdict is not None and run.evaluation.verdict.promote
+        if not promoted and not run.evaluation.challenger:
             return "finalize"
     finished = (DeploymentStatus.DEPLOYED, DeploymentStatus.ROLLED_BACK)
     if run.deployment is None or run.deployment.status not in finished:

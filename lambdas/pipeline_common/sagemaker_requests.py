@@ -11,6 +11,7 @@ from pipeline_common.errors import ConfigError
 
 TRAINING_CHANNEL = "training"
 PRETRAINED_CHANNEL = "pretrained_model"
+SERVING_MODEL_CHANNEL = "serving_model"
 MAX_TRAINING_SECONDS = TRAINING_JOB_MAX_RUNTIME_SECONDS
 _NUMBER = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
 
@@ -63,12 +64,22 @@ def _job_request(
 
 
 def training_job_request(
-    site: JobSite, *, job_name: str, training_uri: str, pretrained_uri: str | None, hyperparameters: dict[str, str]
+    site: JobSite,
+    *,
+    job_name: str,
+    training_uri: str,
+    pretrained_uri: str | None,
+    hyperparameters: dict[str, str],
+    serving_uri: str | None = None,
 ) -> dict[str, Any]:
-    """CreateTrainingJob for a candidate: job name = model_id, output `s3://B/models/` (docs/contracts.md)."""
+    """CreateTrainingJob for a candidate: job name = model_id, output `s3://B/models/` (docs/contracts.md).
+
+    `serving_uri`: the serving model's artifact, packed into the candidate's so it can serve as a challenger."""
     channels = [_s3_channel(TRAINING_CHANNEL, training_uri, "application/jsonlines")]
     if pretrained_uri:
         channels.append(_s3_channel(PRETRAINED_CHANNEL, pretrained_uri, "application/x-tar"))
+    if serving_uri:
+        channels.append(_s3_channel(SERVING_MODEL_CHANNEL, serving_uri, "application/x-tar"))
     return _job_request(
         site,
         job_name=job_name,

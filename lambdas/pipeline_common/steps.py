@@ -221,6 +221,9 @@ class EvaluationResult(PayloadObject):
     the evaluator's gate started (later again when it detected a change in this run)."""
     output_uri: str | None = field(default=None, metadata=WHEN_KNOWN)
     verdict: Verdict | None = field(default=None, metadata=FLAT)
+    challenger: bool | None = field(default=None, metadata=WHEN_KNOWN)
+    """Once Completed: the rejected candidate is to serve `challenger_share` of every decision, mixed into the
+    serving model (`Promote?` routes it to the deployment; `gate.wants_challenger`)."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,9 @@ class DeploymentResult(PayloadObject):
     deadline: Deadline = field(metadata=FLAT)
     endpoint_status: str | None = field(default=None, metadata=WHEN_KNOWN)
     reason: str | None = field(default=None, metadata=WHEN_KNOWN)
+    challenger_share: float | None = field(default=None, metadata=WHEN_KNOWN)
+    """Set when `model_id` is a rejected candidate deployed as a challenger: this share of every decision is its,
+    the rest the serving model's (`previous_model_id`), which stays the serving model."""
 
 
 @dataclass(frozen=True)
@@ -309,6 +315,8 @@ class RunOutcome(PayloadObject):
     learner_model_id: str | None
     watermark: str | None
     release: Release = field(metadata=FLAT)
+    challenger_model_id: str | None = field(default=None, metadata=WHEN_KNOWN)
+    """The rejected candidate the endpoint now mixes into the serving model (`challenger_share`)."""
 
 
 @dataclass(frozen=True, kw_only=True)

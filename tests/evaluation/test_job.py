@@ -303,3 +303,19 @@ def test_a_pool_above_the_cap_is_scored_on_its_latest_rows(
     assert "the gate scores the latest 100 holdout rows, from " in capsys.readouterr().out
     # The reward model's training rows come from the same (latest) period, not the whole channel.
     assert 0 < evaluation["reward_model_rows"]["training"] < 1000 - 100
+
+
+def test_a_challenger_mixed_into_the_uniform_bootstrap_is_not_taken_for_the_serving_policy(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the bootstrap (no artifact: no serving channel) served uniform, with a challenger's share on "a"
+    rows = [{**r, "challenger_model_id": "cand-0"} for r in joined_rows(3000, seed=8, probabilities=[0.8, 0.1, 0.1])]
+    root = _root(tmp_path, rows)
+    copy_model(trained_model, root, "candidate")
+    assert _run(root, monkeypatch) == 0
+    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
+    serving = evaluation["policies"]["serving"]
+    # scored as the uniform policy it is, off-policy, not as the logger's on-policy mean (0.38 here)
+    assert serving["kind"] == "model" and serving["model_id"] == "logger"
+    assert evaluation["logged_mean_reward"] == pytest.approx(0.38, abs=0.04)
+    assert serving["dr"]["ci_low"] <= 1 / 3 <= serving["dr"]["ci_high"] < evaluation["logged_mean_reward"]

@@ -133,7 +133,12 @@ def test_after_a_change_the_next_candidate_starts_a_new_lineage_on_the_rows_sinc
     assert started["training_since"] == CHANGE and started["parent_model_id"] is None
     job = boto3.client("sagemaker", region_name=REGION).describe_training_job(TrainingJobName=SECOND)
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
-    assert channels == {"training": f"s3://{BUCKET}/joined/"}
+    # no warm start after the change; the serving model is packed beside the candidate, for a challenger
+    assert channels == {
+        "training": f"s3://{BUCKET}/joined/",
+        "serving_model": f"s3://{BUCKET}/models/m-serving/output/model.tar.gz",
+    }
+    assert job["HyperParameters"]["serving_model_id"] == SERVING
     assert job["HyperParameters"]["training_since"] == CHANGE
     assert job["HyperParameters"]["exploration_share"] == "0.3"
     row = store.read_model(SECOND)

@@ -226,7 +226,7 @@ def select(tables: dict[tuple[str, str], TableSource], sql: str) -> list[dict[st
 def joined(tables: dict[tuple[str, str], TableSource], sql: str) -> dict[str, tuple[float, str | None]]:
     answer = run_query(sql, tables)
     names = [name for name, _ in answer["columns"]]
-    assert names[-2:] == ["reward", "reward_time"] and names[:10] == list(join_sql.DECISION_COLUMNS)
+    assert names[-2:] == ["reward", "reward_time"] and names[:-2] == list(join_sql.DECISION_COLUMNS)
     rows = [dict(zip(names, row, strict=True)) for row in answer["rows"]]
     assert len({row["event_id"] for row in rows}) == len(rows), "an event joined twice"
     return {row["event_id"]: (row["reward"], row["reward_time"]) for row in rows}

@@ -137,9 +137,11 @@ def queue_counts(joined_rows: int) -> None:
     )
 
 
-def put_evaluation(run_id: str, promote: bool) -> None:
+def put_evaluation(run_id: str, promote: bool, candidate: float = 0.8) -> None:
     boto3.client("s3", region_name=REGION).put_object(
-        Bucket=BUCKET, Key=f"evaluations/{run_id}-eval/output/model.tar.gz", Body=evaluation_archive(promote)
+        Bucket=BUCKET,
+        Key=f"evaluations/{run_id}-eval/output/model.tar.gz",
+        Body=evaluation_archive(promote, candidate=candidate),
     )
 
 
@@ -206,15 +208,42 @@ def test_a_triggered_run_joins_at_its_join_after(state_machine_arn: str, lambdas
 def test_no_promotion(state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint) -> None:
     take_lock()
     queue_counts(120)
-    put_evaluation(RUN, promote=False)
+    put_evaluation(RUN, promote=False, candidate=0.5)  # confidently worse: -0.2, upper bound -0.17
     description, output = execute(state_machine_arn, TRIGGERED)
     assert description["status"] == "SUCCEEDED"
-    assert output["evaluation"]["promote"] is False and "deployment" not in output
+    assert output["evaluation"]["promote"] is False and output["evaluation"]["challenger"] is False
+    assert "deployment" not in output
     assert output["result"]["outcome"] == "rejected"
     assert lambdas.actions("deploy") == [] and endpoint.updates == []
     assert store.read_model(RUN)["state"] == "rejected"  # type: ignore[index]
     assert store.read_experiment("bandit-demo")["serving_model_id"] == "m-old"
     assert store.read_lock("bandit-demo") is None
+
+
+def test_a_rejected_candidate_not_confidently_worse_serves_as_a_challenger(
+    state_machine_arn: str, lambdas: InProcessLambda, endpoint: Endpoint
+) -> None:
+    take_lock()
+    queue_counts(120)
+    put_evaluation(RUN, promote=False)  # rejected, but its upper bound (+0.13) says it may well be better
+    description, output = execute(state_machine_arn, TRIGGERED)
+    assert description["status"] == "SUCCEEDED", description
+    assert output["evaluation"]["promote"] is False and output["evaluation"]["challenger"] is True
+    assert output["deployment"]["status"] == "deployed" and output["deployment"]["challenger_share"] == 0.2
+    assert output["result"]["outcome"] == "rejected" and output["result"]["challenger_model_id"] == RUN
+    assert len(endpoint.updates) == 1  # blue/green with the rollback alarms, as any rollout
+    config = endpoint.updates[0]["EndpointConfigName"]
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    model = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0]["ModelName"]
+    container = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]
+    # decisions keep logging the serving model's id; the share mixes the candidate in from its own artifact
+    assert container["Environment"]["MODEL_ID"] == "m-old" and container["Environment"]["CHALLENGER_SHARE"] == "0.2"
+    assert container["ModelDataUrl"] == output["training"]["artifact_uri"]
+    assert store.read_model(RUN)["state"] == "rejected" and store.read_model(RUN)["challenger_share"] == 0.2  # type: ignore[index]
+    assert store.read_model("m-old")["state"] == "serving"  # type: ignore[index]
+    experiment = store.read_experiment("bandit-demo")
+    assert experiment["serving_model_id"] == "m-old" and experiment["challenger_model_id"] == RUN
+    assert experiment["watermark"] == WINDOW["end"] and store.read_lock("bandit-demo") is None
 
 
 def test_too_few_rows_skips_and_releases_the_lock(

@@ -119,11 +119,18 @@ def test_train_start_sends_the_exact_create_training_job_request(sagemaker_stub:
         "InputDataConfig": [
             channel("training", f"s3://{BUCKET}/joined/{RUN}/", "application/jsonlines"),
             channel("pretrained_model", f"s3://{BUCKET}/models/m-old/output/model.tar.gz", "application/x-tar"),
+            # the serving model, packed into the candidate's artifact for a challenger deployment
+            channel("serving_model", f"s3://{BUCKET}/models/m-old/output/model.tar.gz", "application/x-tar"),
         ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models/"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": 14400},
-        "HyperParameters": {**Settings().hyperparameters(), "model_id": RUN, "parent_model_id": "m-old"},
+        "HyperParameters": {
+            **Settings().hyperparameters(),
+            "model_id": RUN,
+            "parent_model_id": "m-old",
+            "serving_model_id": "m-old",
+        },
         "Tags": [{"Key": "experiment_id", "Value": "bandit-demo"}],
     }
     sagemaker_stub.add_response("create_training_job", {"TrainingJobArn": SM_ARN + "training-job/j"}, expected)
