@@ -117,7 +117,7 @@ def status(run_id: str, evaluation: EvaluationResult) -> EvaluationResult:
     record_reference_band(run_id, verdict)
     since = full.get("holdout_since")
     logger.info("evaluation finished", extra={"verdict": verdict.to_payload()})
-    challenger = wants_challenger(verdict, settings().challenger_share)
+    challenger = wants_challenger(full, verdict, settings().challenger_share)
     if challenger:
         logger.info("the rejected candidate will serve as a challenger", extra={"model_id": evaluation.model_id})
     return replace(

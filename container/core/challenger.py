@@ -14,12 +14,13 @@ endpoint needs one artifact; `CHALLENGER_SHARE` in the model's environment switc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from container.core.artifacts import ArtifactError, resolve_model_dir
 from container.core.featurizer import Action
+from container.core.logged_rows import BadRow, LoggedRow
 from container.core.policy import Decision, Policy, ServingPolicy, sample
 from contract.bounds import SETTING_BOUNDS
 
@@ -85,6 +86,21 @@ class ChallengerMixture:
     def close(self) -> None:
         self.serving.close()
         self.challenger.close()
+
+
+def chosen_probability(policy: Policy) -> Callable[[LoggedRow], float | None]:
+    """`policy`'s own probability of each logged row's chosen action: what reweights a mixed row to the serving
+    model alone (`container.evaluation.drift.serving_rewards`); None for a row whose choice is not a candidate."""
+
+    def probability(row: LoggedRow) -> float | None:
+        candidates = row.candidates(policy.actions)
+        try:
+            index = row.chosen_index(candidates)
+        except BadRow:
+            return None
+        return policy.distribution(row.context, candidates)[index]
+
+    return probability
 
 
 def load_serving_policy(

@@ -19,7 +19,7 @@ predicted upper bound plus the margin. The change is placed after the row where 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from container.core.logged_rows import LoggedRow, in_arrival_order
@@ -105,14 +105,51 @@ def detect(rewards: Sequence[float], expected: Expected, bounds: tuple[float, fl
     )
 
 
-def on_policy_rewards(rows: list[LoggedRow], model_id: str | None) -> tuple[list[LoggedRow], list[float]]:
-    """The serving model's own logged rows (training side too: a realized reward is not learned), in logging order.
+ServingProbability = Callable[[LoggedRow], float | None]
+"""The serving model's own probability of a row's chosen action (None when it cannot say for that row)."""
 
-    Rows a challenger's share was mixed into are not the serving model's alone: its predicted band does not apply."""
+
+@dataclass(frozen=True)
+class RealizedRewards:
+    """The serving model's realized reward, row by row in logging order, and the range those values lie in."""
+
+    rows: list[LoggedRow]
+    values: list[float]
+    bounds: tuple[float, float]
+    reweighted: int  # rows a challenger was mixed into, scored as the serving model alone
+
+
+def serving_rewards(
+    rows: list[LoggedRow],
+    model_id: str | None,
+    bounds: tuple[float, float],
+    serving_probability: ServingProbability | None = None,
+) -> RealizedRewards:
+    """The serving model's realized rewards (training side too: a realized reward is not learned), in logging order.
+
+    Its own rows count as logged. A row a challenger's share was mixed into was not decided by the serving model
+    alone, so its reward is reweighted to it: `low + w (r - low)` with `w = pi_serving(a|x) / mu(a|x)`, unbiased for
+    the serving model's own value and bounded (`w <= 1 / (1 - challenger_share)`), so the detector keeps watching
+    while every decision carries a challenger. The values' range grows by the largest weight; without
+    `serving_probability` such rows are left out."""
+    low, high = bounds
     if not model_id:
-        return [], []
-    own, _ = in_arrival_order([r for r in rows if r.model_id == model_id and r.challenger_model_id is None])
-    return own, [r.reward for r in own]
+        return RealizedRewards([], [], bounds, 0)
+    kept, values, largest, reweighted = [], [], 1.0, 0
+    ordered, _ = in_arrival_order([r for r in rows if r.model_id == model_id])
+    for row in ordered:
+        if row.challenger_model_id is None:
+            kept.append(row)
+            values.append(row.reward)
+            continue
+        probability = serving_probability(row) if serving_probability is not None else None
+        if probability is None:
+            continue
+        weight = probability / row.action_prob
+        kept.append(row)
+        values.append(low + weight * (min(max(row.reward, low), high) - low))
+        largest, reweighted = max(largest, weight), reweighted + 1
+    return RealizedRewards(kept, values, (low, low + largest * (high - low)), reweighted)
 
 
 def change_point(own: list[LoggedRow], alarm: Alarm) -> str | None:

@@ -21,13 +21,14 @@ import numpy as np
 
 from container.core import logged_rows
 from container.core.artifacts import ArtifactError
+from container.core.challenger import chosen_probability
 from container.core.featurizer import Action, actions_from_ids
 from container.core.layout import HyperparametersError, Layout, run_job
 from container.core.logged_rows import LoggedRow
 from container.core.policy import UNIFORM_MODEL_ID, Policy
 from container.core.split import is_holdout
 from container.evaluation.confidence import BET_CAP, HORIZONS
-from container.evaluation.drift import THRESHOLD, DriftCheck, Expected, change_point, detect, on_policy_rewards
+from container.evaluation.drift import THRESHOLD, DriftCheck, Expected, change_point, detect, serving_rewards
 from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
 from container.evaluation.estimators import logging_policy_terms, paired_difference, policy_terms
 from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
@@ -283,15 +284,17 @@ def drift_block(
     the serving model) and the serving policy is a model with logged rows of its own.
     """
     model_id = serving.model_id if serving is not None else None
-    own, rewards = on_policy_rewards(rows, model_id)
-    if config.serving_expected is None or not rewards:
-        why = "no predicted band for the serving model" if config.serving_expected is None else "no on-policy rows"
-        return {"checked": False, "detected": False, "reason": why, "rows": len(rewards)}
+    if config.serving_expected is None:
+        own = sum(1 for r in rows if model_id and r.model_id == model_id)
+        return {"checked": False, "detected": False, "reason": "no predicted band for the serving model", "rows": own}
+    realized = serving_rewards(rows, model_id, bounds, chosen_probability(serving) if serving is not None else None)
+    if not realized.values:
+        return {"checked": False, "detected": False, "reason": "no on-policy rows", "rows": 0}
     band = Expected(
         config.serving_expected.low - config.promotion_margin, config.serving_expected.high + config.promotion_margin
     )
-    check = detect(rewards, band, bounds)
-    return {"checked": True, **_describe(check, own, model_id)}
+    check = detect(realized.values, band, realized.bounds)
+    return {"checked": True, **_describe(check, realized.rows, model_id), "reweighted_rows": realized.reweighted}
 
 
 def _describe(check: DriftCheck, own: list[LoggedRow], model_id: str | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from container.core.config import ConfigError
 from container.core.logged_rows import LoggedRow, logged_after, moment
-from container.evaluation.drift import Expected, change_point, detect, on_policy_rewards
+from container.evaluation.drift import Expected, ServingProbability, change_point, detect, serving_rewards
 from contract.bounds import TRAINING_BOUNDS
 from contract.settings import DRIFT_EXPLORATION_SHARE
 
@@ -45,18 +45,26 @@ def _number(raw: Mapping[str, str], name: str) -> float | None:
     return value
 
 
-def detect_change(raw: Mapping[str, str], rows: list[LoggedRow], bounds: tuple[float, float]) -> Change | None:
-    """The change the serving model's own rows show against its predicted band (None without band or alarm)."""
+def detect_change(
+    raw: Mapping[str, str],
+    rows: list[LoggedRow],
+    bounds: tuple[float, float],
+    serving_probability: ServingProbability | None = None,
+) -> Change | None:
+    """The change the serving model's realized rewards show against its predicted band (None without band or
+    alarm); rows a challenger was mixed into count, reweighted to the serving model, when `serving_probability`
+    (from the `serving_model` channel) says what it would have played."""
     low = _number(raw, "serving_expected_low")
     high = _number(raw, "serving_expected_high")
     serving = str(raw.get("serving_model_id", "")).strip()
     if low is None or high is None or not serving:
         return None
     margin = _number(raw, "drift_margin") or 0.0
-    own, rewards = on_policy_rewards(rows, serving)
+    realized = serving_rewards(rows, serving, bounds, serving_probability)
+    own, rewards = realized.rows, realized.values
     if not rewards:
         return None
-    check = detect(rewards, Expected(low - margin, high + margin), bounds)
+    check = detect(rewards, Expected(low - margin, high + margin), realized.bounds)
     if check.alarm is None:
         return None
     after = change_point(own, check.alarm)

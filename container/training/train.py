@@ -19,7 +19,7 @@ from typing import Any
 import vowpalwabbit
 
 from container.core.artifacts import METADATA_FILE, MODEL_FILE, ArtifactError, read_metadata, resolve_model_dir
-from container.core.challenger import SERVING_DIR
+from container.core.challenger import SERVING_DIR, chosen_probability
 from container.core.config import ConfigError, TrainConfig, parse_config
 from container.core.errors import ContainerError
 from container.core.featurizer import Action, Featurizer, Label, actions_from_ids
@@ -34,8 +34,9 @@ from container.core.logged_rows import (
     read_rows,
     reward_bounds,
 )
+from container.core.policy import Policy
 from container.core.split import is_holdout
-from container.training.adaptation import detect_change, exploration_floor
+from container.training.adaptation import Change, detect_change, exploration_floor
 
 TRAINING_CHANNEL = "training"
 PRETRAINED_CHANNEL = "pretrained_model"
@@ -98,6 +99,19 @@ def pack_serving_model(layout: Layout, model_dir: Path, serving_model_id: str, a
     target.mkdir(parents=True, exist_ok=True)
     (target / METADATA_FILE).write_text(json.dumps({"model_id": serving_model_id, "actions": actions}, indent=2))
     return serving_model_id
+
+
+def _detect_change(layout: Layout, raw: dict[str, str], logged: list[LoggedRow]) -> Change | None:
+    """`adaptation.detect_change` on the window, with the packed serving model to reweight rows a challenger was
+    mixed into (loaded only when there are such rows)."""
+    mixed = any(r.challenger_model_id for r in logged)
+    model_dir = resolve_model_dir(layout.channel(SERVING_CHANNEL)) if mixed else None
+    serving = Policy.load(model_dir) if model_dir is not None else None
+    try:
+        return detect_change(raw, logged, reward_bounds(logged), chosen_probability(serving) if serving else None)
+    finally:
+        if serving is not None:
+            serving.close()
 
 
 def training_since(raw: dict[str, str]) -> datetime | None:
@@ -233,7 +247,7 @@ def run(layout: Layout) -> dict[str, Any]:
     holdout_rows = stats.rows_read - len(rows)
     _log(f"read {stats.rows_read} rows ({stats.rows_skipped} skipped), {len(rows)} on the training side")
     raw = layout.hyperparameters()
-    change = detect_change(raw, logged, reward_bounds(logged))
+    change = _detect_change(layout, raw, logged)
     since = training_since(raw)
     if change is not None:
         _log(

@@ -215,14 +215,18 @@ def drift_inputs(
     }
 
 
-def wants_challenger(verdict: Verdict | None, share: float) -> bool:
+def wants_challenger(evaluation: dict[str, Any], verdict: Verdict, share: float) -> bool:
     """A rejected candidate serves as a challenger (`challenger_share` of every decision) unless it is confidently
-    worse: its difference's upper bound below `-margin` says more data on its choices cannot change the verdict.
+    worse: the upper end of the anytime-valid sequence on its difference (`gate.estimators`, valid at any n with no
+    normal approximation) below `-margin` says more rows on its choices cannot change the verdict. The normal
+    interval's upper end is the fallback for an evaluation without the sequence; on 80 rows it put a candidate
+    truly better by +0.13 at -0.14 [-0.27, -0.01], too sure to judge who may explore.
 
     The gate rejects a better candidate when the logger rarely played the candidate's choices (a near-greedy or a
     drifted serving model); mixing the candidate in gives those choices a propensity of at least `share` times the
     candidate's own, so the next evaluation can tell (docs/evaluation.md, "The challenger share")."""
-    if verdict is None or verdict.promote or share <= 0.0:
+    if verdict.promote or share <= 0.0:
         return False
-    high = verdict.difference.ci_high
+    sequence = _interval(_object(_object(evaluation.get("gate")).get("estimators")).get(verdict.estimator))
+    high = sequence.ci_high if sequence.ci_high is not None else verdict.difference.ci_high
     return high is None or high >= -(verdict.margin or 0.0)

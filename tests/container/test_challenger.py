@@ -4,8 +4,10 @@ and every decision logs the mixture's probabilities with the challenger's id."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from container.core.featurizer import Action
 from container.core.layout import Layout
 from container.core.logged_rows import parse_row
 from container.core.policy import Policy
-from container.evaluation.drift import on_policy_rewards
+from container.evaluation.drift import Expected, detect, serving_rewards
 from container.serving.app import DecisionApp
 from container.serving.decision_log import DecisionLogger, FileSink
 from container.training import train
@@ -104,12 +106,29 @@ def test_decisions_sample_the_mixture_and_log_it_with_the_challengers_id(packed:
     mixture.close()
 
 
-def test_the_drift_detector_leaves_mixed_rows_out() -> None:
-    row = logged_rows(2)
-    alone, mixed = parse_row(row[0]), parse_row({**row[1], "challenger_model_id": "m-2"})
-    assert mixed.challenger_model_id == "m-2" and alone.challenger_model_id is None
-    own, rewards = on_policy_rewards([alone, mixed], "uniform-random")
-    assert own == [alone] and rewards == [alone.reward]
+def test_the_drift_detector_scores_mixed_rows_as_the_serving_model_alone() -> None:
+    rows = [parse_row(r) for r in logged_rows(4)]
+    mixed = [replace(r, challenger_model_id="m-2", action_prob=0.5) for r in rows[2:]]
+    # the serving model would have played the mixed rows' choices with probability 0.6: weight 1.2
+    realized = serving_rewards(rows[:2] + mixed, "uniform-random", (0.0, 1.0), lambda row: 0.6)
+    assert realized.values == pytest.approx([r.reward for r in rows[:2]] + [1.2 * r.reward for r in mixed])
+    assert realized.bounds == pytest.approx((0.0, 1.2)) and realized.reweighted == 2
+    # without the serving model's probabilities, mixed rows cannot be scored and are left out
+    alone = serving_rewards(rows[:2] + mixed, "uniform-random", (0.0, 1.0))
+    assert alone.rows == rows[:2] and alone.bounds == (0.0, 1.0) and alone.reweighted == 0
+
+
+def test_a_drop_is_still_detected_while_every_decision_carries_a_challenger() -> None:
+    # the serving model was predicted at [0.75, 0.85]; the world changed and what it would have played earns 0.3
+    rng = random.Random(3)
+    rows = [
+        parse_row({**row, "reward": float(rng.random() < 0.3), "challenger_model_id": "m-2", "action_prob": 0.4})
+        for row in logged_rows(600)
+    ]
+    realized = serving_rewards(rows, "uniform-random", (0.0, 1.0), lambda row: 0.4)  # weight 1: it agreed
+    check = detect(realized.values, Expected(0.74, 0.86), realized.bounds)
+    assert check.detected and check.alarm is not None and check.alarm.direction == "down"
+    assert check.alarm.row < 100
 
 
 @pytest.mark.parametrize(

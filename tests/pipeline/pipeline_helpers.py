@@ -249,7 +249,13 @@ def finished_evaluation(run_id: str, archive: bytes) -> None:
 
 
 def evaluation_payload(
-    model_id: str, *, status: str = "Completed", promote: bool = True, candidate: float = 0.8, serving: float = 0.7
+    model_id: str,
+    *,
+    status: str = "Completed",
+    promote: bool = True,
+    candidate: float = 0.8,
+    serving: float = 0.7,
+    challenger: bool | None = None,
 ) -> dict[str, Any]:
     """`$.evaluation` after CheckEvaluation (with the verdict once Completed)."""
     verdict = Verdict(
@@ -271,6 +277,7 @@ def evaluation_payload(
         status=JobStatus(status),
         deadline=_deadline(),
         verdict=verdict if status == "Completed" else None,
+        challenger=challenger,
     )
     return _json(result.to_payload())
 
@@ -283,6 +290,7 @@ def deployment_payload(
     endpoint_config: str = "new",
     previous_config: str | None = "old",
     endpoint_name: str = "bandit-demo-policy",
+    challenger_share: float | None = None,
 ) -> dict[str, Any]:
     """`$.deployment` after StartDeployment or CheckDeployment."""
     result = DeploymentResult(
@@ -297,5 +305,6 @@ def deployment_payload(
         seen_updating=False,
         status=DeploymentStatus(status),
         deadline=_deadline(),
+        challenger_share=challenger_share,
     )
     return _json(result.to_payload())
