@@ -6,7 +6,7 @@ a vocabulary of action ids shared by the whole holdout, so distributions of diff
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,3 +108,25 @@ def distribution_matrix(policy: Policy, holdout: Holdout, name: str) -> NDArray[
             )
         np.add.at(matrix[i], codes, np.asarray(probabilities, dtype=float))
     return matrix
+
+
+def first_new_action(rows: Sequence[LoggedRow], known: Collection[str]) -> tuple[str, list[str]] | None:
+    """When decisions first offered actions the serving model has never seen, and which: (event time, ids).
+
+    From then on the decision problem is not the one the earlier rows logged: a candidate that learned the new
+    action gains only where it is offered, so a pool that reaches back before it dilutes the gain the gate must
+    see. The earliest such time, so a catalogue that keeps adding actions does not keep shrinking the pool.
+    None without known actions or without a new one in the rows' logged candidates.
+    """
+    if not known:
+        return None
+    first: str | None = None
+    new: dict[str, None] = {}
+    for row in rows:
+        if row.actions is None or row.event_time is None:
+            continue
+        unseen = [a.id for a in row.actions if a.id not in known]
+        if unseen:
+            new.update(dict.fromkeys(unseen))
+            first = row.event_time if first is None or row.event_time < first else first
+    return (first, sorted(new)) if first is not None else None

@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,11 @@ from container.evaluation.confidence import BET_CAP, HORIZONS
 from container.evaluation.drift import THRESHOLD, DriftCheck, Expected, change_point, detect, serving_rewards
 from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
 from container.evaluation.estimators import logging_policy_terms, paired_difference, policy_terms
-from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix
+from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix, first_new_action
 from container.evaluation.report import gate, metric_lines, policy_block
 from container.evaluation.reward_model import Array, Supplement, cross_fitted_rewards, design_matrix
 from contract.bounds import ESTIMATORS, EVALUATION_BOUNDS, EVALUATION_HOLDOUT_SHARE, PROMOTION_INTERVALS
+from contract.timefmt import iso
 
 HOLDOUT_CHANNEL = "holdout"
 CANDIDATE_CHANNEL = "candidate"
@@ -367,6 +368,17 @@ def run(layout: Layout) -> dict[str, Any]:
             rows, since_change = after, drift["change_after"]
             period = logged_rows.moment(since_change)
             print(f"[evaluate] the gate reads the {len(rows)} holdout rows logged after the change", flush=True)
+    offered = first_new_action(logged, {a.id for a in serving.actions}) if serving is not None else None
+    if offered is not None and since_change is None:
+        start = logged_rows.moment(offered[0]) - timedelta(milliseconds=1)
+        after, _ = logged_rows.logged_after(rows, start)
+        if len(after) >= MIN_ROWS_AFTER_CHANGE:  # judged on the decision problem as it is now, new actions in it
+            rows, since_change, period = after, iso(start), start
+            print(
+                f"[evaluate] actions new to the serving model ({', '.join(offered[1])}) first offered at "
+                f"{offered[0]}: the gate reads the {len(rows)} holdout rows from then on",
+                flush=True,
+            )
     rows, duplicates = logged_rows.in_arrival_order(rows)
     if len(rows) > MAX_POOLED_ROWS:
         rows = rows[-MAX_POOLED_ROWS:]
@@ -402,6 +414,7 @@ def run(layout: Layout) -> dict[str, Any]:
     print(f"[evaluate] the reward model also learns from {len(training)} training-split rows of the period", flush=True)
     evaluation = evaluate(holdout, candidate, serving, config, read_warnings, training)
     evaluation["drift"] = drift
+    evaluation["new_actions"] = {"actions": offered[1], "first_offered": offered[0]} if offered else None
     if since_change is not None:
         evaluation["holdout_since"] = since_change
     layout.model_dir.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from container.core.split import is_holdout
 from container.evaluation import METRIC_DEFINITIONS
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, SingleActionError
 from container.evaluation.estimators import Interval
-from container.evaluation.holdout import build_holdout, distribution_matrix
+from container.evaluation.holdout import build_holdout, distribution_matrix, first_new_action
 from container.evaluation.report import gate
 
 HYPERPARAMETERS = {"holdout_share": "0.3", "promotion_estimator": "dr", "promotion_margin": "0.01", "seed": "7"}
@@ -319,3 +319,40 @@ def test_a_challenger_mixed_into_the_uniform_bootstrap_is_not_taken_for_the_serv
     assert serving["kind"] == "model" and serving["model_id"] == "logger"
     assert evaluation["logged_mean_reward"] == pytest.approx(0.38, abs=0.04)
     assert serving["dr"]["ci_low"] <= 1 / 3 <= serving["dr"]["ci_high"] < evaluation["logged_mean_reward"]
+
+
+def _offering(row: dict, index: int, actions: list[str]) -> dict:
+    """`row` logged at its own second, offering `actions` (uniformly), with its choice among them."""
+    chosen = index % len(actions)
+    return {
+        **row,
+        "event_time": f"2026-11-23T00:{index // 60:02d}:{index % 60:02d}.000Z",
+        "actions": json.dumps([{"id": a, "features": {}} for a in actions]),
+        "action": actions[chosen],
+        "action_index": chosen,
+        "action_prob": 1 / len(actions),
+        "probabilities": json.dumps([1 / len(actions)] * len(actions)),
+    }
+
+
+def test_first_new_action_is_the_earliest_offer_of_an_action_the_serving_model_never_saw() -> None:
+    rows = [parse_row(_offering(r, i, ACTIONS + (["d"] if i >= 5 else []))) for i, r in enumerate(joined_rows(8))]
+    later = parse_row(_offering(joined_rows(1)[0], 30, [*ACTIONS, "e"]))
+    assert first_new_action([later, *rows], set(ACTIONS)) == ("2026-11-23T00:00:05.000Z", ["d", "e"])
+    assert first_new_action(rows[:5], set(ACTIONS)) is None
+    assert first_new_action(rows, set()) is None  # a serving model that names no actions cannot say what is new
+
+
+def test_once_a_new_action_is_offered_the_gate_reads_the_pool_from_then_on(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    rows = [_offering(r, i, ACTIONS + (["d"] if i >= 600 else [])) for i, r in enumerate(joined_rows(1000, seed=9))]
+    root = _root(tmp_path, rows)
+    copy_model(trained_model, root, "candidate")
+    copy_model(trained_model, root, "serving")
+    assert _run(root, monkeypatch) == 0
+    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
+    assert evaluation["new_actions"] == {"actions": ["d"], "first_offered": "2026-11-23T00:10:00.000Z"}
+    assert evaluation["holdout_since"] == "2026-11-23T00:09:59.999Z"
+    assert evaluation["rows"] == sum(is_holdout(r["event_id"], 0.3) for r in rows[600:])
+    assert "actions new to the serving model (d) first offered at 2026-11-23T00:10:00.000Z" in capsys.readouterr().out
