@@ -133,7 +133,11 @@ def challenger_environment(run: RunState, model_id: str, artifact: str | None, s
         return {}
     if not artifact or not evaluation.serving_model_id:
         raise NotDeployable(f"challenger {model_id!r} needs its artifact and the serving model it was judged against")
-    return {"MODEL_ID": evaluation.serving_model_id, "CHALLENGER_SHARE": f"{share:g}"}
+    return {
+        "MODEL_ID": evaluation.serving_model_id,
+        "CHALLENGER_SHARE": f"{share:g}",
+        "CHALLENGER_MODEL_ID": model_id,  # what reconcile reads; the container takes the id from the artifact
+    }
 
 
 def start(run_id: str, run: RunState) -> DeploymentResult:

@@ -62,15 +62,16 @@ def _config_exists(name: str) -> bool:
     return unless_missing(lambda: client("sagemaker").describe_endpoint_config(EndpointConfigName=name)) is not None
 
 
-def _serving_model_id(config_name: str) -> str | None:
-    """The registry id the endpoint config's model serves (its container's `MODEL_ID`, set by deploy)."""
+def _served_model_ids(config_name: str) -> tuple[str | None, str | None]:
+    """The registry ids the endpoint config's model serves: its container's `MODEL_ID` and, for a challenger,
+    `CHALLENGER_MODEL_ID` (both set by deploy)."""
     sagemaker = client("sagemaker")
     variants = sagemaker.describe_endpoint_config(EndpointConfigName=config_name).get("ProductionVariants") or []
     if not variants:
-        return None
+        return None, None
     model = sagemaker.describe_model(ModelName=variants[0]["ModelName"])
     environment = (model.get("PrimaryContainer") or {}).get("Environment") or {}
-    return environment.get("MODEL_ID")
+    return environment.get("MODEL_ID"), environment.get("CHALLENGER_MODEL_ID")
 
 
 def _settled_endpoint(name: str, context: LambdaContext, poll_seconds: float) -> dict[str, Any] | None:
@@ -115,7 +116,7 @@ def reconcile_run(run_id: str, status: str, execution_input: dict[str, Any], con
     lock = store.read_lock(experiment_id)
     endpoint_status = description.get("EndpointStatus") if description else None
     serving_config = description.get("EndpointConfigName") if description and endpoint_status == "InService" else None
-    actual = _serving_model_id(str(serving_config)) if serving_config else None
+    actual, challenger = _served_model_ids(str(serving_config)) if serving_config else (None, None)
     rollback_to = execution_input.get("rollback_to")
     candidate = str(rollback_to) if rollback_to else sagemaker_name(run_id, experiment_id=experiment_id)
     row = store.read_model(candidate)
@@ -126,7 +127,7 @@ def reconcile_run(run_id: str, status: str, execution_input: dict[str, Any], con
         candidate_state=registry_state(row),
         rollout_started=_config_exists(sagemaker_name(run_id, "-config", experiment_id)),
     )
-    fix = reconcile(registry, endpoint_status, actual)
+    fix = reconcile(registry, endpoint_status, actual, challenger)
     stamp = iso(now())
     for model_id, state in fix.model_states.items():
         if store.read_model(model_id) is None:
@@ -144,6 +145,7 @@ def reconcile_run(run_id: str, status: str, execution_input: dict[str, Any], con
         experiment_id,
         serving_model_id=fix.serving_model_id,
         endpoint_name=endpoint_name if fix.serving_model_id else None,
+        challenger_model_id=fix.challenger_model_id,
         last_reconciled=record,
         updated_at=stamp,
     )

@@ -41,6 +41,8 @@ class Fix:
 
     serving_model_id: str | None
     model_states: dict[str, ModelState] = field(default_factory=dict)
+    challenger_model_id: str | None = None
+    """The run's candidate when the endpoint serves it as a challenger (None: the experiment row is left alone)."""
 
 
 def endpoint_settled(endpoint_status: str | None) -> bool:
@@ -48,11 +50,18 @@ def endpoint_settled(endpoint_status: str | None) -> bool:
     return endpoint_status not in IN_PROGRESS
 
 
-def reconcile(registry: Registry, endpoint_status: str | None, actual_serving_id: str | None) -> Fix:
+def reconcile(
+    registry: Registry,
+    endpoint_status: str | None,
+    actual_serving_id: str | None,
+    actual_challenger_id: str | None = None,
+) -> Fix:
     """The fix for a run that ended without finalize, given the endpoint's real state.
 
     `actual_serving_id` is the registry id of the model the InService endpoint's config runs (None without an
-    endpoint). An endpoint that is not InService serves nothing known, so the serving record is left alone.
+    endpoint), `actual_challenger_id` the rejected candidate it mixes in, if any. An endpoint that is not InService
+    serves nothing known, so the serving record is left alone. A candidate the endpoint serves as a challenger was
+    rejected by the gate and kept by its rollout: `rejected`, as finalize would have left it.
     """
     if not endpoint_settled(endpoint_status):
         raise ValueError(f"endpoint is {endpoint_status}: reconcile only once the rollout has settled")
@@ -64,6 +73,9 @@ def reconcile(registry: Registry, endpoint_status: str | None, actual_serving_id
             states[serving] = ModelState.RETIRED  # as finalize retires the model a promotion replaces
         serving = actual_serving_id
     candidate = registry.candidate_id
+    if endpoint_status == SETTLED and candidate and actual_challenger_id == candidate and candidate != serving:
+        states[candidate] = ModelState.REJECTED
+        return Fix(serving_model_id=serving, model_states=states, challenger_model_id=candidate)
     if candidate and candidate != serving and candidate not in states:
         if registry.candidate_state is ModelState.SERVING:
             states[candidate] = ModelState.ROLLED_BACK  # recorded as serving, but the endpoint runs another model

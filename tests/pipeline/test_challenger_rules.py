@@ -10,6 +10,7 @@ from pipeline_common.errors import NotDeployable
 from pipeline_common.gate import summarize, wants_challenger
 from pipeline_common.outcome import decide, failed_step
 from pipeline_common.payloads import Fields
+from pipeline_common.reconcile_rules import Fix, Registry, reconcile
 from pipeline_common.steps import ModelState, Outcome, RunState
 from pipeline_helpers import deployment_payload, evaluation_payload, join_payload, training_payload
 
@@ -63,7 +64,11 @@ CHALLENGED = {
 def test_the_challengers_model_keeps_the_serving_models_id_and_names_the_share() -> None:
     run = RunState.from_fields(Fields(CHALLENGED))
     artifact = run.training.artifact_uri if run.training else None
-    assert challenger_environment(run, RUN, artifact, 0.2) == {"MODEL_ID": "m-serving", "CHALLENGER_SHARE": "0.2"}
+    assert challenger_environment(run, RUN, artifact, 0.2) == {
+        "MODEL_ID": "m-serving",
+        "CHALLENGER_SHARE": "0.2",
+        "CHALLENGER_MODEL_ID": RUN,
+    }
     with pytest.raises(NotDeployable, match="needs its artifact"):
         challenger_environment(run, RUN, None, 0.2)
     promoted = RunState.from_fields(Fields({**CHALLENGED, "evaluation": evaluation_payload(RUN, promote=True)}))
@@ -91,3 +96,11 @@ def test_a_challenger_rollout_that_fails_failed_in_deployment() -> None:
     assert failed_step(RunState.from_fields(Fields(CHALLENGED))) == "deployment"
     plain = {**CHALLENGED, "evaluation": evaluation_payload(RUN, promote=False)}
     assert failed_step(RunState.from_fields(Fields(plain))) == "finalize"
+
+
+def test_a_run_that_ended_with_its_challenger_on_the_endpoint_is_reconciled_as_rejected() -> None:
+    registry = Registry("m-serving", RUN, ModelState.CANDIDATE, rollout_started=True)
+    fix = reconcile(registry, "InService", "m-serving", RUN)
+    assert fix == Fix("m-serving", {RUN: ModelState.REJECTED}, challenger_model_id=RUN)
+    # the endpoint stayed on the serving model alone: the rollout did not keep the challenger
+    assert reconcile(registry, "InService", "m-serving", None) == Fix("m-serving", {RUN: ModelState.ROLLED_BACK})
