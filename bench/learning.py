@@ -616,6 +616,7 @@ def summary() -> dict[str, Any]:
                 "oracle": data["baselines"]["oracle"],
                 "promoted": data["loop"]["promoted"],
                 "rejected": data["loop"]["rejected"],
+                "challengers": data["loop"].get("challengers"),
                 "gate_truth": data["loop"].get("gate_truth"),
                 "checks": data["checks"],
                 "finished_at": data["_meta"]["finished_at"],
