@@ -139,7 +139,10 @@ def run_report(
                 "serving": _interval(scores, "serving", estimator),
                 "promoted": scores.get("promote") if scores else None,
                 "outcome": result.get("outcome") or ("failed" if described["status"] == "FAILED" else None),
-                "deployment": deployment.get("status"),
+                # a rejected candidate rolled out beside the serving model reads as what it is
+                "deployment": "challenger"
+                if deployment.get("status") == "deployed" and deployment.get("challenger_share") is not None
+                else deployment.get("status"),
                 "deployment_reason": deployment.get("reason"),
                 "model_state": model.get("state"),
                 "seconds_to_serving": round(serving_after, 1) if serving_after is not None else None,
@@ -305,6 +308,7 @@ def _demo(runtime: LocalRuntime, args: argparse.Namespace, out: Path, started: f
         f"runs: {len(retrains)} retraining ({len(succeeded)} SUCCEEDED), "
         f"{sum(1 for r in retrains if r['promoted'])} promoted, "
         f"{sum(1 for r in retrains if r['deployment'] == 'deployed')} deployed, "
+        f"{sum(1 for r in retrains if r['deployment'] == 'challenger')} deployed as challengers, "
         f"{sum(1 for r in retrains if r['deployment'] == 'rolled_back')} rolled back"
     )
     cycle = [r["seconds_to_serving"] for r in retrains if r["seconds_to_serving"] is not None]
