@@ -77,6 +77,14 @@ DECISIONS_ACKNOWLEDGEMENT = "DECISIONS_ACKNOWLEDGEMENT"
 """`spool` or `firehose`: the `decision_acknowledgement` setting (`contract.bounds.DECISION_ACKNOWLEDGEMENTS`)."""
 MODEL_REGION: tuple[str, ...] = (AWS_DEFAULT_REGION, AWS_REGION)
 MODEL: tuple[str, ...] = (DECISIONS_STREAM, EXPERIMENT_ID, MODEL_ID, DECISIONS_ACKNOWLEDGEMENT, *MODEL_REGION)
+# Set by the deploy step only on a challenger's Model (a rejected candidate mixed into the serving model).
+CHALLENGER_SHARE = "CHALLENGER_SHARE"
+"""The share of each decision the candidate serves, the `challenger_share` setting (docs/evaluation.md)."""
+CHALLENGER_MODEL_ID = "CHALLENGER_MODEL_ID"
+"""The candidate's registry id, for reconcile to read back (`serve` takes the id from the artifact)."""
+CHALLENGER: tuple[str, ...] = (CHALLENGER_SHARE, CHALLENGER_MODEL_ID)
+MODEL_READ_BACK: tuple[str, ...] = (MODEL_ID, CHALLENGER_MODEL_ID)
+"""Names reconcile reads from a Model's environment (DescribeModel), not from its own."""
 
 # Read by the container when set (a local or hand-run `serve`); the pipeline leaves them to their defaults.
 DECISIONS_LOG_PATH = "DECISIONS_LOG_PATH"
@@ -94,5 +102,5 @@ SAGEMAKER_BIND_TO_PORT = "SAGEMAKER_BIND_TO_PORT"
 """The port `serve` listens on (8080 unless SageMaker sets it)."""
 SAGEMAKER: tuple[str, ...] = (SM_ML_ROOT, SAGEMAKER_BIND_TO_PORT)
 
-CONTAINER: tuple[str, ...] = (*MODEL, *CONTAINER_OPTIONAL, *SAGEMAKER)
+CONTAINER: tuple[str, ...] = (*MODEL, *CHALLENGER, *CONTAINER_OPTIONAL, *SAGEMAKER)
 """Every name the policy container reads."""

@@ -29,6 +29,8 @@ from pipeline_common.sagemaker_requests import (
 from pipeline_common.steps import DeploymentMode, DeploymentResult, DeploymentStatus, ModelState, RunState
 from pipeline_common.timefmt import iso, now
 
+from contract import environment
+
 # DescribeEndpoint's EndpointStatus values (API reference): OutOfService, Creating, Updating, SystemUpdating,
 # RollingBack, InService, Deleting, Failed, UpdateRollbackFailed.
 UPDATING_STATES = ("Updating", "RollingBack", "SystemUpdating")
@@ -134,9 +136,9 @@ def challenger_environment(run: RunState, model_id: str, artifact: str | None, s
     if not artifact or not evaluation.serving_model_id:
         raise NotDeployable(f"challenger {model_id!r} needs its artifact and the serving model it was judged against")
     return {
-        "MODEL_ID": evaluation.serving_model_id,
-        "CHALLENGER_SHARE": f"{share:g}",
-        "CHALLENGER_MODEL_ID": model_id,  # what reconcile reads; the container takes the id from the artifact
+        environment.MODEL_ID: evaluation.serving_model_id,
+        environment.CHALLENGER_SHARE: f"{share:g}",
+        environment.CHALLENGER_MODEL_ID: model_id,  # for reconcile; the container takes the id from the artifact
     }
 
 

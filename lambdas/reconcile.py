@@ -27,6 +27,8 @@ from pipeline_common.reconcile_rules import RECONCILED_STATUSES, Registry, endpo
 from pipeline_common.steps import ModelState
 from pipeline_common.timefmt import iso, now
 
+from contract import environment as env_names
+
 DETAIL_TYPE = "Step Functions Execution Status Change"
 SOURCE = "aws.states"
 MARGIN_MS = 15_000
@@ -71,7 +73,7 @@ def _served_model_ids(config_name: str) -> tuple[str | None, str | None]:
         return None, None
     model = sagemaker.describe_model(ModelName=variants[0]["ModelName"])
     environment = (model.get("PrimaryContainer") or {}).get("Environment") or {}
-    return environment.get("MODEL_ID"), environment.get("CHALLENGER_MODEL_ID")
+    return environment.get(env_names.MODEL_ID), environment.get(env_names.CHALLENGER_MODEL_ID)
 
 
 def _settled_endpoint(name: str, context: LambdaContext, poll_seconds: float) -> dict[str, Any] | None:

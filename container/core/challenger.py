@@ -22,12 +22,13 @@ from container.core.artifacts import ArtifactError, resolve_model_dir
 from container.core.featurizer import Action
 from container.core.logged_rows import BadRow, LoggedRow
 from container.core.policy import Decision, Policy, ServingPolicy, sample
+from contract import environment
 from contract.bounds import SETTING_BOUNDS
 
 SERVING_DIR = "serving"
 """The serving model's copy inside a candidate's artifact (`vw.model` + `metadata.json`, or the metadata alone for
 the uniform bootstrap)."""
-SHARE_VARIABLE = "CHALLENGER_SHARE"
+SHARE_VARIABLE = environment.CHALLENGER_SHARE
 SHARE_BOUND = SETTING_BOUNDS["challenger_share"]
 
 

@@ -31,7 +31,7 @@ def _names_read(directory: Path) -> set[str]:
 
 
 def test_the_lambdas_read_only_names_the_stack_sets() -> None:
-    read = _names_read(REPO / "lambdas") - {"MODEL_ID"}  # reconcile reads a Model's environment, not its own
+    read = _names_read(REPO / "lambdas") - set(environment.MODEL_READ_BACK)  # a Model's environment, not its own
     assert read, "the scan found no reads: it no longer sees how the handlers read their environment"
     assert read <= set(environment.LAMBDA), sorted(read - set(environment.LAMBDA))
 
@@ -46,3 +46,10 @@ def test_names_are_their_own_values_and_unique() -> None:
     for group in (environment.LAMBDA, environment.MODEL, environment.CONTAINER):
         assert len(group) == len(set(group))
     assert all(getattr(environment, name) == name for name in environment.LAMBDA + environment.CONTAINER)
+
+
+def test_the_challenger_names_are_the_ones_deploy_sets_and_serve_reads() -> None:
+    from container.core import challenger
+
+    assert challenger.SHARE_VARIABLE == environment.CHALLENGER_SHARE
+    assert set(environment.CHALLENGER) <= set(environment.CONTAINER)
