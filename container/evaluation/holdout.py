@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
 
 from container.core.featurizer import Action
-from container.core.logged_rows import BadRow, LoggedRow
+from container.core.logged_rows import BadRow, LoggedRow, moment
 from container.core.policy import Policy
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, SingleActionError
 from container.evaluation.estimators import Logged
@@ -120,13 +121,37 @@ def first_new_action(rows: Sequence[LoggedRow], known: Collection[str]) -> tuple
     """
     if not known:
         return None
-    first: str | None = None
-    new: dict[str, None] = {}
+    offering = [row for row in rows if row.actions is not None and any(a.id not in known for a in row.actions)]
+    first = earliest(offering)
+    if first is None:
+        return None
+    new = {a.id for row in offering for a in row.actions or () if a.id not in known}
+    return first, sorted(new)
+
+
+def earliest(rows: Sequence[LoggedRow]) -> str | None:
+    """The earliest event time among `rows`, as logged (compared as times: `...Z` and `...+00:00` both occur); rows
+    without one, or with one that does not parse, cannot be placed and are passed over."""
+    first: tuple[datetime, str] | None = None
     for row in rows:
-        if row.actions is None or row.event_time is None:
+        if row.event_time is None:
             continue
-        unseen = [a.id for a in row.actions if a.id not in known]
-        if unseen:
-            new.update(dict.fromkeys(unseen))
-            first = row.event_time if first is None or row.event_time < first else first
-    return (first, sorted(new)) if first is not None else None
+        try:
+            logged = moment(row.event_time)
+        except ValueError:
+            continue
+        if first is None or logged < first[0]:
+            first = (logged, row.event_time)
+    return first[1] if first is not None else None
+
+
+def first_mixed_row(rows: Sequence[LoggedRow]) -> str | None:
+    """When the endpoint first mixed a challenger into the serving model's distribution: the earliest event time of
+    a row that names one (`challenger_model_id`), or None.
+
+    Rows the serving model logged alone weigh a candidate by `pi_candidate / pi_serving`, without bound where the
+    serving model rarely plays the candidate's choice; mixed rows weigh it by at most `1 / share` wherever it
+    resembles the challenger. The gate therefore reads the pool from the first mixed row on (docs/evaluation.md,
+    "The pool under a challenger").
+    """
+    return earliest([row for row in rows if row.challenger_model_id])

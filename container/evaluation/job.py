@@ -31,7 +31,13 @@ from container.evaluation.confidence import BET_CAP, HORIZONS
 from container.evaluation.drift import THRESHOLD, DriftCheck, Expected, change_point, detect, serving_rewards
 from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
 from container.evaluation.estimators import logging_policy_terms, paired_difference, policy_terms
-from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix, first_new_action
+from container.evaluation.holdout import (
+    Holdout,
+    build_holdout,
+    distribution_matrix,
+    first_mixed_row,
+    first_new_action,
+)
 from container.evaluation.report import gate, metric_lines, policy_block
 from container.evaluation.reward_model import Array, Supplement, cross_fitted_rewards, design_matrix
 from contract.bounds import ESTIMATORS, EVALUATION_BOUNDS, EVALUATION_HOLDOUT_SHARE, PROMOTION_INTERVALS
@@ -377,6 +383,17 @@ def run(layout: Layout) -> dict[str, Any]:
             print(
                 f"[evaluate] actions new to the serving model ({', '.join(offered[1])}) first offered at "
                 f"{offered[0]}: the gate reads the {len(rows)} holdout rows from then on",
+                flush=True,
+            )
+    mixed = first_mixed_row(rows)
+    if mixed is not None:
+        start = logged_rows.moment(mixed) - timedelta(milliseconds=1)
+        after, earlier = logged_rows.logged_after(rows, start)
+        if earlier and len(after) >= MIN_ROWS_AFTER_CHANGE and (period is None or start > period):
+            rows, since_change, period = after, iso(start), start
+            print(
+                f"[evaluate] a challenger was first mixed in at {mixed}: the gate reads the {len(rows)} holdout rows "
+                f"from then on ({earlier} logged by the serving model alone left out)",
                 flush=True,
             )
     rows, duplicates = logged_rows.in_arrival_order(rows)

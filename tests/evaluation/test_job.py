@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from container.core.split import is_holdout
 from container.evaluation import METRIC_DEFINITIONS
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, SingleActionError
 from container.evaluation.estimators import Interval
-from container.evaluation.holdout import build_holdout, distribution_matrix, first_new_action
+from container.evaluation.holdout import build_holdout, distribution_matrix, first_mixed_row, first_new_action
 from container.evaluation.report import gate
 
 HYPERPARAMETERS = {"holdout_share": "0.3", "promotion_estimator": "dr", "promotion_margin": "0.01", "seed": "7"}
@@ -356,3 +357,48 @@ def test_once_a_new_action_is_offered_the_gate_reads_the_pool_from_then_on(
     assert evaluation["holdout_since"] == "2026-11-23T00:09:59.999Z"
     assert evaluation["rows"] == sum(is_holdout(r["event_id"], 0.3) for r in rows[600:])
     assert "actions new to the serving model (d) first offered at 2026-11-23T00:10:00.000Z" in capsys.readouterr().out
+
+
+def test_first_mixed_row_is_the_earliest_decision_that_names_a_challenger() -> None:
+    rows = [parse_row(_offering(r, i, ACTIONS)) for i, r in enumerate(joined_rows(8))]
+    mixed = [
+        parse_row({**_offering(r, i, ACTIONS), "challenger_model_id": "cand-1"}) for i, r in enumerate(joined_rows(8))
+    ]
+    # written with an offset: an earlier time than 00:00:05Z, though a later string
+    offset = replace(mixed[0], event_time="2026-11-23T01:00:04.000+01:00")
+    assert first_mixed_row([*rows, *mixed[5:], offset]) == "2026-11-23T01:00:04.000+01:00"
+    assert first_mixed_row([*rows, *mixed[5:]]) == "2026-11-23T00:00:05.000Z"
+    assert first_mixed_row(rows) is None
+
+
+def test_once_a_challenger_is_mixed_in_the_gate_reads_the_pool_from_then_on(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    rows = [
+        {**_offering(r, i, ACTIONS), **({"challenger_model_id": "cand-1"} if i >= 600 else {})}
+        for i, r in enumerate(joined_rows(1000, seed=9))
+    ]
+    root = _root(tmp_path, rows)
+    copy_model(trained_model, root, "candidate")
+    copy_model(trained_model, root, "serving")
+    assert _run(root, monkeypatch) == 0
+    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
+    assert evaluation["holdout_since"] == "2026-11-23T00:09:59.999Z"
+    assert evaluation["rows"] == sum(is_holdout(r["event_id"], 0.3) for r in rows[600:])
+    out = capsys.readouterr().out
+    assert "a challenger was first mixed in at 2026-11-23T00:10:00.000Z" in out
+    assert f"({sum(is_holdout(r['event_id'], 0.3) for r in rows[:600])} logged by the serving model alone" in out
+
+
+def test_a_pool_mixed_from_its_start_is_read_whole(
+    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    rows = [{**_offering(r, i, ACTIONS), "challenger_model_id": "cand-1"} for i, r in enumerate(joined_rows(400))]
+    root = _root(tmp_path, rows)
+    copy_model(trained_model, root, "candidate")
+    copy_model(trained_model, root, "serving")
+    assert _run(root, monkeypatch) == 0
+    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
+    assert evaluation["rows"] == sum(is_holdout(r["event_id"], 0.3) for r in rows)
+    assert evaluation.get("holdout_since") is None
+    assert "a challenger was first mixed in" not in capsys.readouterr().out
