@@ -143,15 +143,3 @@ def earliest(rows: Sequence[LoggedRow]) -> str | None:
         if first is None or logged < first[0]:
             first = (logged, row.event_time)
     return first[1] if first is not None else None
-
-
-def first_mixed_row(rows: Sequence[LoggedRow]) -> str | None:
-    """When the endpoint first mixed a challenger into the serving model's distribution: the earliest event time of
-    a row that names one (`challenger_model_id`), or None.
-
-    Rows the serving model logged alone weigh a candidate by `pi_candidate / pi_serving`, without bound where the
-    serving model rarely plays the candidate's choice; mixed rows weigh it by at most `1 / share` wherever it
-    resembles the challenger. The gate therefore reads the pool from the first mixed row on (docs/evaluation.md,
-    "The pool under a challenger").
-    """
-    return earliest([row for row in rows if row.challenger_model_id])

@@ -30,14 +30,8 @@ from container.core.split import is_holdout
 from container.evaluation.confidence import BET_CAP, HORIZONS
 from container.evaluation.drift import THRESHOLD, DriftCheck, Expected, change_point, detect, serving_rewards
 from container.evaluation.errors import EmptyHoldoutError, EvaluationError, HyperparameterError
-from container.evaluation.estimators import logging_policy_terms, paired_difference, policy_terms, weights
-from container.evaluation.holdout import (
-    Holdout,
-    build_holdout,
-    distribution_matrix,
-    first_mixed_row,
-    first_new_action,
-)
+from container.evaluation.estimators import logging_policy_terms, paired_difference, policy_terms
+from container.evaluation.holdout import Holdout, build_holdout, distribution_matrix, first_new_action
 from container.evaluation.report import gate, metric_lines, policy_block
 from container.evaluation.reward_model import Array, Supplement, cross_fitted_rewards, design_matrix
 from contract.bounds import ESTIMATORS, EVALUATION_BOUNDS, EVALUATION_HOLDOUT_SHARE, PROMOTION_INTERVALS
@@ -341,62 +335,6 @@ def _describe(check: DriftCheck, own: list[LoggedRow], model_id: str | None) -> 
     return block
 
 
-@dataclass(frozen=True)
-class MixedPool:
-    """The pool from the first row a challenger was mixed into, and why it was preferred to the whole pool."""
-
-    rows: list[LoggedRow]
-    start: datetime
-    first_mixed: str
-    ess: float
-    ess_whole: float
-    left_out: int
-
-
-def candidate_ess(rows: list[LoggedRow], candidate: Policy, serving: Policy | None, config: EvaluateConfig) -> float:
-    """The candidate's effective sample size `(sum w)^2 / sum w^2` on `rows` (0 when none can be scored).
-
-    It reads contexts, choices and propensities, never rewards, so choosing a pool by it cannot lean the gate's
-    estimate towards promotion."""
-    try:
-        holdout = build_holdout(rows, _known_actions(candidate, serving), config.reward_range)
-    except EvaluationError:
-        return 0.0
-    w = weights(distribution_matrix(candidate, holdout, "candidate"), holdout.logged)
-    square = float(np.sum(w**2))
-    return float(np.sum(w) ** 2 / square) if square > 0.0 else 0.0
-
-
-def mixed_pool(
-    rows: list[LoggedRow], candidate: Policy, serving: Policy | None, config: EvaluateConfig, period: datetime | None
-) -> MixedPool | None:
-    """The rows from the first one logged under a challenger, when they let the gate read the candidate better than
-    the whole pool does; None to keep the whole pool.
-
-    On mixed rows a candidate that resembles the challenger has weights of at most `1 / share`; on the serving
-    model's own rows one that resembles the serving model has weights near 1. Which matters depends on where the
-    candidate went, so the candidate's effective sample size on each pool decides (docs/evaluation.md, "The pool
-    under a challenger")."""
-    first = first_mixed_row(rows)
-    if first is None:
-        return None
-    start = logged_rows.moment(first) - timedelta(milliseconds=1)
-    if period is not None and start <= period:
-        return None
-    after, earlier = logged_rows.logged_after(rows, start)
-    if not earlier or len(after) < MIN_ROWS_AFTER_CHANGE:
-        return None
-    ess, ess_whole = candidate_ess(after, candidate, serving, config), candidate_ess(rows, candidate, serving, config)
-    if ess <= ess_whole:
-        print(
-            f"[evaluate] a challenger was first mixed in at {first}; the whole pool stays (the candidate's effective "
-            f"sample size {ess_whole:.1f} on it, {ess:.1f} on the mixed rows)",
-            flush=True,
-        )
-        return None
-    return MixedPool(after, start, first, ess, ess_whole, earlier)
-
-
 def run(layout: Layout) -> dict[str, Any]:
     """Read channels and hyperparameters, evaluate, write `evaluation.json`; returns what was written."""
     config = parse_config(layout.hyperparameters())
@@ -441,16 +379,6 @@ def run(layout: Layout) -> dict[str, Any]:
                 f"{offered[0]}: the gate reads the {len(rows)} holdout rows from then on",
                 flush=True,
             )
-    mixed = mixed_pool(rows, candidate, serving, config, period)
-    if mixed is not None:
-        rows, since_change, period = mixed.rows, iso(mixed.start), mixed.start
-        print(
-            f"[evaluate] a challenger was first mixed in at {mixed.first_mixed}: the gate reads the {len(rows)} "
-            f"holdout rows from then on (the candidate's effective sample size {mixed.ess:.1f} there, "
-            f"{mixed.ess_whole:.1f} on the whole pool; {mixed.left_out} rows logged by the serving model alone left "
-            "out)",
-            flush=True,
-        )
     rows, duplicates = logged_rows.in_arrival_order(rows)
     if len(rows) > MAX_POOLED_ROWS:
         rows = rows[-MAX_POOLED_ROWS:]

@@ -21,8 +21,7 @@ from container.core.split import is_holdout
 from container.evaluation import METRIC_DEFINITIONS
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, SingleActionError
 from container.evaluation.estimators import Interval
-from container.evaluation.holdout import build_holdout, distribution_matrix, first_mixed_row, first_new_action
-from container.evaluation.job import EvaluateConfig, candidate_ess
+from container.evaluation.holdout import build_holdout, distribution_matrix, first_new_action
 from container.evaluation.report import gate
 
 HYPERPARAMETERS = {"holdout_share": "0.3", "promotion_estimator": "dr", "promotion_margin": "0.01", "seed": "7"}
@@ -343,6 +342,9 @@ def test_first_new_action_is_the_earliest_offer_of_an_action_the_serving_model_n
     assert first_new_action([later, *rows], set(ACTIONS)) == ("2026-11-23T00:00:05.000Z", ["d", "e"])
     assert first_new_action(rows[:5], set(ACTIONS)) is None
     assert first_new_action(rows, set()) is None  # a serving model that names no actions cannot say what is new
+    # written with an offset: an earlier time than 00:00:05Z, though a later string; compared as times
+    offset = replace(rows[6], event_time="2026-11-23T01:00:04.000+01:00")
+    assert first_new_action([*rows, offset], set(ACTIONS)) == ("2026-11-23T01:00:04.000+01:00", ["d"])
 
 
 def test_once_a_new_action_is_offered_the_gate_reads_the_pool_from_then_on(
@@ -358,92 +360,3 @@ def test_once_a_new_action_is_offered_the_gate_reads_the_pool_from_then_on(
     assert evaluation["holdout_since"] == "2026-11-23T00:09:59.999Z"
     assert evaluation["rows"] == sum(is_holdout(r["event_id"], 0.3) for r in rows[600:])
     assert "actions new to the serving model (d) first offered at 2026-11-23T00:10:00.000Z" in capsys.readouterr().out
-
-
-def test_first_mixed_row_is_the_earliest_decision_that_names_a_challenger() -> None:
-    rows = [parse_row(_offering(r, i, ACTIONS)) for i, r in enumerate(joined_rows(8))]
-    mixed = [
-        parse_row({**_offering(r, i, ACTIONS), "challenger_model_id": "cand-1"}) for i, r in enumerate(joined_rows(8))
-    ]
-    # written with an offset: an earlier time than 00:00:05Z, though a later string
-    offset = replace(mixed[0], event_time="2026-11-23T01:00:04.000+01:00")
-    assert first_mixed_row([*rows, *mixed[5:], offset]) == "2026-11-23T01:00:04.000+01:00"
-    assert first_mixed_row([*rows, *mixed[5:]]) == "2026-11-23T00:00:05.000Z"
-    assert first_mixed_row(rows) is None
-
-
-def _skewed(row: dict, index: int) -> dict:
-    """`row` at its own second, logged by a near-greedy policy on "a": a choice of "b" or "c" has propensity 0.01."""
-    chosen = index % len(ACTIONS)
-    probabilities = [0.98, 0.01, 0.01]
-    return {
-        **_offering(row, index, ACTIONS),
-        "action": ACTIONS[chosen],
-        "action_index": chosen,
-        "action_prob": probabilities[chosen],
-        "probabilities": json.dumps(probabilities),
-    }
-
-
-def test_the_candidates_effective_sample_size_is_hand_computable_on_a_uniform_candidate() -> None:
-    # w = (1/3) / mu: two rows logged uniformly (w = 1), one with mu = 1/6 on its choice (w = 2)
-    rows = [parse_row(_offering(r, i, ACTIONS)) for i, r in enumerate(joined_rows(2))]
-    third = {**_offering(joined_rows(1, seed=3)[0], 2, ACTIONS), "action": "a", "action_index": 0}
-    rows.append(parse_row({**third, "action_prob": 1 / 6, "probabilities": json.dumps([1 / 6, 5 / 12, 5 / 12])}))
-    uniform = Policy.uniform(ACTIONS)
-    assert candidate_ess(rows, uniform, None, EvaluateConfig()) == pytest.approx(16 / 6)
-    assert candidate_ess([], uniform, None, EvaluateConfig()) == 0.0
-
-
-def test_once_a_challenger_is_mixed_in_the_gate_reads_the_mixed_rows_when_the_candidate_weighs_less_there(
-    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    # the serving model logged alone near-greedily (large weights on "b" and "c"), then a challenger mixed in
-    rows = [
-        _skewed(r, i) if i < 600 else {**_offering(r, i, ACTIONS), "challenger_model_id": "cand-1"}
-        for i, r in enumerate(joined_rows(1000, seed=9))
-    ]
-    root = _root(tmp_path, rows)
-    copy_model(trained_model, root, "candidate")
-    copy_model(trained_model, root, "serving")
-    assert _run(root, monkeypatch) == 0
-    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
-    assert evaluation["holdout_since"] == "2026-11-23T00:09:59.999Z"
-    assert evaluation["rows"] == sum(is_holdout(r["event_id"], 0.3) for r in rows[600:])
-    out = capsys.readouterr().out
-    assert "a challenger was first mixed in at 2026-11-23T00:10:00.000Z: the gate reads the" in out
-    assert f"{sum(is_holdout(r['event_id'], 0.3) for r in rows[:600])} rows logged by the serving model alone" in out
-
-
-def test_the_whole_pool_stays_when_the_candidate_weighs_no_less_on_it(
-    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    # logged uniformly before and after the challenger: the earlier rows only add to the effective sample
-    rows = [
-        {**_offering(r, i, ACTIONS), **({"challenger_model_id": "cand-1"} if i >= 600 else {})}
-        for i, r in enumerate(joined_rows(1000, seed=9))
-    ]
-    root = _root(tmp_path, rows)
-    copy_model(trained_model, root, "candidate")
-    copy_model(trained_model, root, "serving")
-    assert _run(root, monkeypatch) == 0
-    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
-    assert evaluation["rows"] == sum(is_holdout(r["event_id"], 0.3) for r in rows)
-    assert evaluation.get("holdout_since") is None
-    assert (
-        "a challenger was first mixed in at 2026-11-23T00:10:00.000Z; the whole pool stays" in capsys.readouterr().out
-    )
-
-
-def test_a_pool_mixed_from_its_start_is_read_whole(
-    tmp_path: Path, trained_model: Path, copy_model, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    rows = [{**_offering(r, i, ACTIONS), "challenger_model_id": "cand-1"} for i, r in enumerate(joined_rows(400))]
-    root = _root(tmp_path, rows)
-    copy_model(trained_model, root, "candidate")
-    copy_model(trained_model, root, "serving")
-    assert _run(root, monkeypatch) == 0
-    evaluation = json.loads((root / "model" / "evaluation.json").read_text())
-    assert evaluation["rows"] == sum(is_holdout(r["event_id"], 0.3) for r in rows)
-    assert evaluation.get("holdout_since") is None
-    assert "a challenger was first mixed in" not in capsys.readouterr().out
