@@ -245,21 +245,28 @@ def moment(text: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+def logged_at(row: LoggedRow) -> datetime | None:
+    """When `row` was logged, as a time (`...Z` and `...+00:00` both occur, so strings do not order); None for a row
+    without an event time (the workshop CSV) or with one that does not parse: it cannot be placed."""
+    if row.event_time is None:
+        return None
+    try:
+        return moment(row.event_time)
+    except ValueError:
+        return None
+
+
+_UNPLACED = datetime.min.replace(tzinfo=UTC)
+
+
 def logged_after(rows: list[LoggedRow], since: datetime | None) -> tuple[list[LoggedRow], int]:
     """The rows logged after `since` (all of them without it), and how many earlier rows were left out.
 
-    A row without an event time (the workshop CSV) or with one that does not parse is kept: it cannot be placed.
+    A row that cannot be placed (`logged_at` is None) is kept.
     """
     if since is None:
         return rows, 0
-    kept = []
-    for row in rows:
-        try:
-            earlier = row.event_time is not None and moment(row.event_time) <= since
-        except ValueError:
-            earlier = False
-        if not earlier:
-            kept.append(row)
+    kept = [row for row in rows if (at := logged_at(row)) is None or at > since]
     return kept, len(rows) - len(kept)
 
 
@@ -277,7 +284,7 @@ def in_arrival_order(rows: list[LoggedRow]) -> tuple[list[LoggedRow], int]:
             continue
         seen.add(row.event_id)
         unique.append(row)
-    unique.sort(key=lambda r: (r.event_time or "", r.event_id))
+    unique.sort(key=lambda r: (logged_at(r) or _UNPLACED, r.event_id))  # rows that cannot be placed first
     return unique, len(rows) - len(unique)
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
 
 from container.core.featurizer import Action
-from container.core.logged_rows import BadRow, LoggedRow, moment
+from container.core.logged_rows import BadRow, LoggedRow, logged_at
 from container.core.policy import Policy
 from container.evaluation.errors import DistributionError, EmptyHoldoutError, SingleActionError
 from container.evaluation.estimators import Logged
@@ -130,16 +129,7 @@ def first_new_action(rows: Sequence[LoggedRow], known: Collection[str]) -> tuple
 
 
 def earliest(rows: Sequence[LoggedRow]) -> str | None:
-    """The earliest event time among `rows`, as logged (compared as times: `...Z` and `...+00:00` both occur); rows
-    without one, or with one that does not parse, cannot be placed and are passed over."""
-    first: tuple[datetime, str] | None = None
-    for row in rows:
-        if row.event_time is None:
-            continue
-        try:
-            logged = moment(row.event_time)
-        except ValueError:
-            continue
-        if first is None or logged < first[0]:
-            first = (logged, row.event_time)
-    return first[1] if first is not None else None
+    """The earliest event time among `rows` as logged, compared as times (`logged_at`); rows that cannot be placed
+    are passed over."""
+    placed = [(at, row.event_time) for row in rows if (at := logged_at(row)) is not None and row.event_time]
+    return min(placed)[1] if placed else None

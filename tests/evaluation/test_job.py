@@ -14,6 +14,7 @@ from pipeline_common.gate import summarize
 from pipeline_common.sagemaker_requests import metric_definitions
 
 from container.__main__ import main as container_main
+from container.core import logged_rows
 from container.core.featurizer import actions_from_ids
 from container.core.logged_rows import parse_row
 from container.core.policy import Policy
@@ -360,3 +361,12 @@ def test_once_a_new_action_is_offered_the_gate_reads_the_pool_from_then_on(
     assert evaluation["holdout_since"] == "2026-11-23T00:09:59.999Z"
     assert evaluation["rows"] == sum(is_holdout(r["event_id"], 0.3) for r in rows[600:])
     assert "actions new to the serving model (d) first offered at 2026-11-23T00:10:00.000Z" in capsys.readouterr().out
+
+
+def test_arrival_order_compares_event_times_as_times_not_strings() -> None:
+    rows = [parse_row(_offering(r, i, ACTIONS)) for i, r in enumerate(joined_rows(3))]
+    # 00:00:01.5Z written with an offset: after row 1 and before row 2 in time, last as a string
+    offset = replace(rows[0], event_id="ev-offset", event_time="2026-11-23T01:00:01.500+01:00")
+    ordered, repeats = logged_rows.in_arrival_order([offset, *reversed(rows)])
+    assert [r.event_id for r in ordered] == [rows[0].event_id, rows[1].event_id, "ev-offset", rows[2].event_id]
+    assert repeats == 0
